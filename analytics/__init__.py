@@ -1,0 +1,1 @@
+"""PainPath analytics: the pure-Python core (no Streamlit) behind the app, the CLI and the tests."""

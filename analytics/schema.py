@@ -1,0 +1,193 @@
+"""The canonical event table of PainPath (DESIGN.md, "Canonical event table").
+
+One row per treatment event.  Only ``patient_id``, ``event_date`` and
+``technique`` are required; every other column is optional and is added as
+all-missing by :func:`conform` so that analyses never fail on a missing
+column (pages check :func:`present_columns` to show a note instead).
+
+Dtypes (after :func:`conform`):
+
+- identifiers and text: pandas ``string``
+- dates: ``datetime64[s]`` at midnight, no time zone; ``end_date`` may be NaT
+- numbers (``days_supply``, ``quantity``, ``strength``, ``mme_per_day``,
+  ``birth_year``, ``age``, ``pain_score``): ``float64`` with NaN for missing
+- ``technique`` and ``injection_type``: categoricals with the fixed
+  vocabularies below
+- ``open_order``: bool; True for a medication order with an empty stop date in
+  an export whose other orders carry stop dates (covers through the extract
+  date)
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+TECHNIQUES: tuple[str, ...] = (
+    "physical_therapy",
+    "muscle_relaxant",
+    "narcotic",
+    "injection",
+    "surgery",
+    "other",
+)
+"""Techniques in their canonical order (also the order inside a combined step)."""
+
+DEFAULT_PATHWAY_TECHNIQUES: tuple[str, ...] = tuple(t for t in TECHNIQUES if t != "other")
+
+TECHNIQUE_LABELS: dict[str, str] = {
+    "physical_therapy": "Physical therapy",
+    "muscle_relaxant": "Muscle relaxant",
+    "narcotic": "Narcotic",
+    "injection": "Injection",
+    "surgery": "Surgery",
+    "other": "Other",
+}
+
+INJECTION_TYPES: tuple[str, ...] = (
+    "epidural_steroid",
+    "facet",
+    "radiofrequency_ablation",
+    "sacroiliac",
+    "trigger_point",
+    "nerve_block",
+    "other",
+)
+
+INJECTION_TYPE_LABELS: dict[str, str] = {
+    "epidural_steroid": "Epidural steroid",
+    "facet": "Facet joint",
+    "radiofrequency_ablation": "Radiofrequency ablation",
+    "sacroiliac": "Sacroiliac joint",
+    "trigger_point": "Trigger point",
+    "nerve_block": "Nerve block",
+    "other": "Other / unknown",
+}
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "event_date", "technique")
+
+STRING_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "detail",
+    "code",
+    "provider_id",
+    "site",
+    "sex",
+    "diagnosis",
+)
+DATE_COLUMNS: tuple[str, ...] = ("event_date", "end_date")
+NUMBER_COLUMNS: tuple[str, ...] = (
+    "days_supply",
+    "quantity",
+    "strength",
+    "mme_per_day",
+    "birth_year",
+    "age",
+    "pain_score",
+)
+CATEGORY_COLUMNS: dict[str, tuple[str, ...]] = {
+    "technique": TECHNIQUES,
+    "injection_type": INJECTION_TYPES,
+}
+BOOL_COLUMNS: tuple[str, ...] = ("open_order",)
+
+CANONICAL_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "event_date",
+    "technique",
+    "end_date",
+    "days_supply",
+    "detail",
+    "code",
+    "quantity",
+    "strength",
+    "mme_per_day",
+    "injection_type",
+    "provider_id",
+    "site",
+    "sex",
+    "birth_year",
+    "age",
+    "diagnosis",
+    "pain_score",
+    "open_order",
+)
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c not in REQUIRED_COLUMNS)
+
+DATE_DTYPE = "datetime64[s]"
+
+
+def _empty_column(name: str, n: int, index: pd.Index) -> pd.Series:
+    if name in STRING_COLUMNS:
+        return pd.Series(pd.NA, index=index, dtype="string")
+    if name in DATE_COLUMNS:
+        return pd.Series(pd.NaT, index=index, dtype=DATE_DTYPE)
+    if name in NUMBER_COLUMNS:
+        return pd.Series(float("nan"), index=index, dtype="float64")
+    if name in CATEGORY_COLUMNS:
+        return pd.Series(
+            pd.Categorical([None] * n, categories=list(CATEGORY_COLUMNS[name])), index=index
+        )
+    if name in BOOL_COLUMNS:
+        return pd.Series(False, index=index, dtype="bool")
+    raise KeyError(name)
+
+
+def _coerce(name: str, s: pd.Series) -> pd.Series:
+    if name in STRING_COLUMNS:
+        return s if s.dtype == "string" else s.astype("string")
+    if name in DATE_COLUMNS:
+        if s.dtype != DATE_DTYPE:
+            s = pd.to_datetime(s)
+            if getattr(s.dt, "tz", None) is not None:
+                s = s.dt.tz_localize(None)
+            s = s.astype(DATE_DTYPE)
+        return s.dt.normalize() if s.notna().any() else s
+    if name in NUMBER_COLUMNS:
+        return s if s.dtype == "float64" else pd.to_numeric(s, errors="coerce").astype("float64")
+    if name in CATEGORY_COLUMNS:
+        cats = list(CATEGORY_COLUMNS[name])
+        if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == cats:
+            return s
+        return pd.Series(pd.Categorical(s.astype("object"), categories=cats), index=s.index)
+    if name in BOOL_COLUMNS:
+        return s.fillna(False).astype("bool") if s.dtype != "bool" else s
+    return s
+
+
+def conform(events: pd.DataFrame) -> pd.DataFrame:
+    """Return ``events`` with every canonical column, in canonical order and dtype.
+
+    Missing optional columns are added as all-missing; extra columns are
+    dropped.  Raises ``KeyError`` naming the missing required columns.
+    """
+    missing = [c for c in REQUIRED_COLUMNS if c not in events.columns]
+    if missing:
+        raise KeyError(f"missing required column(s): {', '.join(missing)}")
+    n = len(events)
+    out = {}
+    for name in CANONICAL_COLUMNS:
+        if name in events.columns:
+            out[name] = _coerce(name, events[name])
+        else:
+            out[name] = _empty_column(name, n, events.index)
+    return pd.DataFrame(out, index=events.index)
+
+
+def empty_events() -> pd.DataFrame:
+    """An empty canonical event table with the right dtypes."""
+    return conform(pd.DataFrame({c: [] for c in REQUIRED_COLUMNS}))
+
+
+def present_columns(events: pd.DataFrame) -> set[str]:
+    """Optional canonical columns that hold at least one value in ``events``."""
+    present = set()
+    for name in OPTIONAL_COLUMNS:
+        if name not in events.columns:
+            continue
+        col = events[name]
+        if name in BOOL_COLUMNS:
+            if bool(col.any()):
+                present.add(name)
+        elif bool(col.notna().any()):
+            present.add(name)
+    return present
