@@ -7,6 +7,7 @@ Code maps, drug lists, MME factors and payer limits live there, not in code.
 
 from __future__ import annotations
 
+import re
 from functools import cache
 from pathlib import Path
 
@@ -48,3 +49,107 @@ def injection_limits() -> dict[str, int]:
     """Maximum sessions per rolling 365 days by injection type (Medicare LCDs)."""
     table = load_table("injection_limits.csv")
     return dict(zip(table["injection_type"], table["max_sessions_365d"].astype(int), strict=True))
+
+
+# --- Ingest vocabularies (column synonyms, PHI column names, classification maps) ---------
+
+
+def normalise_name(name: str) -> str:
+    """A column name reduced for matching: lower case, with spaces and ``_ - . / ( ) #``
+    removed (``"Patient ID"``, ``"patient_id"`` and ``"PATIENT-ID"`` all give ``"patientid"``)."""
+    return re.sub(r"[\s_\-./()#\\]+", "", str(name).strip().lower())
+
+
+def normalise_label(label: str) -> str:
+    """A free-text label reduced for matching: lower case, punctuation and runs of spaces
+    collapsed to one space (``"Physical-Therapy "`` gives ``"physical therapy"``)."""
+    return re.sub(r"[^0-9a-z]+", " ", str(label).lower()).strip()
+
+
+@cache
+def column_synonyms() -> tuple[tuple[str, str], ...]:
+    """(canonical column, normalised synonym) pairs in priority order
+    (``column_synonyms.csv``)."""
+    table = load_table("column_synonyms.csv")
+    return tuple(
+        (c, normalise_name(s)) for c, s in zip(table["canonical"], table["synonym"], strict=True)
+    )
+
+
+@cache
+def phi_column_rules() -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    """(compiled full-match pattern on the normalised name, category, action) rows of
+    ``phi_columns.csv``; action is ``refuse`` or ``birth_year``."""
+    table = load_table("phi_columns.csv")
+    return tuple(
+        (re.compile(f"(?:{p})"), cat, act)
+        for p, cat, act in zip(table["pattern"], table["category"], table["action"], strict=True)
+    )
+
+
+@cache
+def technique_labels() -> dict[str, tuple[str, str]]:
+    """Normalised label -> (technique, injection_type or ``""``); technique may be
+    ``not_relevant`` (``technique_labels.csv``)."""
+    table = load_table("technique_labels.csv")
+    return {
+        normalise_label(lab): (tech, inj)
+        for lab, tech, inj in zip(
+            table["label"], table["technique"], table["injection_type"], strict=True
+        )
+    }
+
+
+@cache
+def cpt_codes() -> dict[str, tuple[str, str]]:
+    """CPT/HCPCS code -> (technique, injection_type or ``""``), ranges of ``cpt_codes.csv``
+    expanded; an earlier row wins over a later overlapping range."""
+    table = load_table("cpt_codes.csv")
+    out: dict[str, tuple[str, str]] = {}
+    for lo, hi, tech, inj in zip(
+        table["code_from"], table["code_to"], table["technique"], table["injection_type"],
+        strict=True,
+    ):
+        if lo.isdigit() and hi.isdigit():
+            codes = [str(c).zfill(len(lo)) for c in range(int(lo), int(hi) + 1)]
+        else:
+            codes = [lo] if lo == hi else [lo, hi]
+        for code in codes:
+            out.setdefault(code.upper(), (tech, inj))
+    return out
+
+
+@cache
+def drug_classes() -> tuple[tuple[re.Pattern[str], str, str], ...]:
+    """(compiled case-insensitive pattern, technique, reason) rows of ``drug_classes.csv``
+    in order (first match wins)."""
+    table = load_table("drug_classes.csv")
+    return tuple(
+        (re.compile(p, re.IGNORECASE), t, r)
+        for p, t, r in zip(table["pattern"], table["technique"], table["reason"], strict=True)
+    )
+
+
+@cache
+def procedure_terms() -> tuple[tuple[str, re.Pattern[str] | None, str, str, str], ...]:
+    """(code, compiled pattern or None, technique, injection_type, reason) rows of
+    ``snomed_terms.csv`` in order (first match wins)."""
+    table = load_table("snomed_terms.csv")
+    return tuple(
+        (c, re.compile(p, re.IGNORECASE) if p else None, t, i, r)
+        for c, p, t, i, r in zip(
+            table["code"], table["pattern"], table["technique"], table["injection_type"],
+            table["reason"], strict=True,
+        )
+    )
+
+
+@cache
+def back_pain_diagnoses() -> tuple[tuple[str, ...], re.Pattern[str] | None]:
+    """(code prefixes without dots, upper case; combined description pattern) of
+    ``back_pain_diagnoses.csv``."""
+    table = load_table("back_pain_diagnoses.csv")
+    prefixes = tuple(p.replace(".", "").upper() for p in table["code_prefix"] if p)
+    pats = [p for p in table["pattern"] if p]
+    combined = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) if pats else None
+    return prefixes, combined

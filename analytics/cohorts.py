@@ -1,0 +1,279 @@
+"""Cohorts: which patients (and which of their events) an analysis looks at.
+
+A :class:`Cohort` is a plain value.  It round-trips through a flat
+``dict[str, str]`` (:meth:`Cohort.to_params` / :meth:`Cohort.from_params`) so a
+cohort can live in a URL's query string.  :func:`select_patients` returns the
+patient ids that meet every criterion; :func:`apply_cohort` returns their
+events.  Criteria (all optional, combined with AND):
+
+- ``date_from`` / ``date_to``: the analysis window.  Only events whose
+  ``event_date`` falls inside it are kept, and only patients with at least one
+  such event are in the cohort.
+- ``sexes``: the patient's sex (first non-missing value).
+- ``age_bands``: age at the patient's first event in the window (the ``age``
+  column when given, else event year − ``birth_year``), in :data:`AGE_BANDS`.
+- ``diagnosis``: case-insensitive code prefix (``M96``) or text fragment
+  (``stenosis``) matched against any of the patient's ``diagnosis`` values.
+- ``providers`` / ``sites``: the patient's attributed physician / site, i.e. the
+  one on most of the patient's events (ties: the earliest).
+- ``tried`` / ``never_tried``: techniques the patient used (all of them) /
+  did not use (none of them).
+- ``pathway_starts_with``: a technique in the first step of the patient's
+  pathway, mode "first" (a same-day ``physical_therapy+narcotic`` first step
+  starts with both).
+- ``surgery_before_injection``: True keeps patients with a surgery before their
+  first injection date (strictly before); False keeps patients with injections
+  and no surgery before the first.
+- ``long_term_narcotic``: True keeps patients with a long-term narcotic course
+  (≥ 90 days, :func:`analytics.narcotics.narcotic_courses`); False those with
+  narcotic events but none long-term.
+- ``min_sessions`` / ``max_sessions``: number of injection sessions (distinct
+  injection dates) in the window.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analytics.injections import injection_sessions
+from analytics.narcotics import narcotic_courses
+from analytics.pathways import pathway_steps
+from analytics.schema import TECHNIQUES
+
+AGE_BANDS: tuple[str, ...] = ("<40", "40–54", "55–64", "65–74", "75+")
+_AGE_EDGES = [-np.inf, 40, 55, 65, 75, np.inf]
+
+_LIST_FIELDS = ("sexes", "age_bands", "providers", "sites", "tried", "never_tried")
+_DATE_FIELDS = ("date_from", "date_to")
+_BOOL_FIELDS = ("surgery_before_injection", "long_term_narcotic")
+_INT_FIELDS = ("min_sessions", "max_sessions")
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """A cohort definition; the default selects every patient."""
+
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None
+    sexes: tuple[str, ...] = ()
+    age_bands: tuple[str, ...] = ()
+    diagnosis: str = ""
+    providers: tuple[str, ...] = ()
+    sites: tuple[str, ...] = ()
+    tried: tuple[str, ...] = ()
+    never_tried: tuple[str, ...] = ()
+    pathway_starts_with: str = ""
+    surgery_before_injection: bool | None = None
+    long_term_narcotic: bool | None = None
+    min_sessions: int | None = None
+    max_sessions: int | None = None
+    label: str = field(default="", compare=False)
+
+    def is_everyone(self) -> bool:
+        """True when no criterion is set."""
+        return self.to_params() == {}
+
+    def to_params(self) -> dict[str, str]:
+        """Flat ``{name: text}`` of the criteria that are set (lists joined by ``,``)."""
+        out: dict[str, str] = {}
+        for f in dataclasses.fields(self):
+            if f.name == "label":
+                continue
+            value = getattr(self, f.name)
+            if value in (None, "", ()):
+                continue
+            if f.name in _LIST_FIELDS:
+                out[f.name] = ",".join(value)
+            elif f.name in _DATE_FIELDS:
+                out[f.name] = value.isoformat()
+            elif f.name in _BOOL_FIELDS:
+                out[f.name] = "yes" if value else "no"
+            else:
+                out[f.name] = str(value)
+        return out
+
+    @classmethod
+    def from_params(cls, params: dict[str, str]) -> Cohort:
+        """Inverse of :meth:`to_params`; unknown keys and unreadable values are ignored."""
+        kwargs: dict[str, object] = {}
+        for f in dataclasses.fields(cls):
+            raw = params.get(f.name)
+            if raw is None or raw == "" or f.name == "label":
+                continue
+            try:
+                if f.name in _LIST_FIELDS:
+                    kwargs[f.name] = tuple(v for v in str(raw).split(",") if v)
+                elif f.name in _DATE_FIELDS:
+                    kwargs[f.name] = dt.date.fromisoformat(str(raw))
+                elif f.name in _BOOL_FIELDS:
+                    kwargs[f.name] = str(raw).lower() in ("yes", "true", "1")
+                elif f.name in _INT_FIELDS:
+                    kwargs[f.name] = int(raw)
+                else:
+                    kwargs[f.name] = str(raw)
+            except ValueError:
+                continue
+        return cls(**kwargs)
+
+    def describe(self) -> str:
+        """A short human-readable description, e.g. for report headers."""
+        params = self.to_params()
+        if not params:
+            return "All patients"
+        return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in params.items())
+
+
+def _mode_per_patient(events: pd.DataFrame, column: str) -> pd.Series:
+    """The value of ``column`` on most of each patient's events (ties: earliest event)."""
+    sub = events.loc[events[column].notna(), ["patient_id", column, "event_date"]]
+    if sub.empty:
+        return pd.Series(dtype="string", name=column)
+    agg = (
+        sub.groupby(["patient_id", column], observed=True, sort=False)
+        .agg(n=("event_date", "size"), first=("event_date", "min"))
+        .reset_index()
+        .sort_values(["patient_id", "n", "first"], ascending=[True, False, True])
+        .drop_duplicates("patient_id")
+    )
+    return agg.set_index("patient_id")[column]
+
+
+def age_band(age: pd.Series) -> pd.Series:
+    """Age band labels of :data:`AGE_BANDS` (NA where the age is unknown)."""
+    bands = pd.cut(age.astype("float64"), _AGE_EDGES, right=False, labels=list(AGE_BANDS))
+    return bands.astype("string")
+
+
+def patient_attributes(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient (index ``patient_id``).
+
+    Columns: ``first_date``, ``last_date``, ``events``, ``sex`` (first
+    non-missing), ``age`` (at the first event: the ``age`` column of that
+    event when given, else first-event year − ``birth_year``; capped at 90),
+    ``age_band``, ``provider_id`` and ``site`` (attributed: on most events,
+    ties earliest), ``diagnoses`` (distinct values joined by ``"; "``).
+    """
+    cols = ["first_date", "last_date", "events", "sex", "age", "age_band", "provider_id", "site",
+            "diagnoses"]
+    if events.empty:
+        return pd.DataFrame(columns=cols, index=pd.Index([], name="patient_id", dtype="string"))
+    ordered = events.sort_values(["patient_id", "event_date"], kind="stable")
+    grouped = ordered.groupby("patient_id", sort=True, observed=True)
+    out = grouped.agg(
+        first_date=("event_date", "min"),
+        last_date=("event_date", "max"),
+        events=("event_date", "size"),
+        sex=("sex", "first"),
+        birth_year=("birth_year", "first"),
+        first_age=("age", "first"),
+    )
+    year_age = out["first_date"].dt.year - out["birth_year"]
+    out["age"] = out["first_age"].fillna(year_age).clip(upper=90)
+    out["age_band"] = age_band(out["age"])
+    out["provider_id"] = _mode_per_patient(events, "provider_id").reindex(out.index)
+    out["site"] = _mode_per_patient(events, "site").reindex(out.index)
+    diag = events.loc[events["diagnosis"].notna(), ["patient_id", "diagnosis"]].drop_duplicates()
+    joined = diag.groupby("patient_id", observed=True)["diagnosis"].agg("; ".join)
+    out["diagnoses"] = joined.reindex(out.index).astype("string")
+    return out[cols]
+
+
+def _patients_with(events: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.Index:
+    return pd.Index(events.loc[mask, "patient_id"].unique())
+
+
+def select_patients(
+    events: pd.DataFrame,
+    cohort: Cohort,
+    *,
+    course_gap_days: int = 30,
+    extract: pd.Timestamp | None = None,
+) -> pd.Index:
+    """Patient ids of the cohort, sorted (see the module docstring for each criterion)."""
+    window = window_events(events, cohort)
+    if window.empty:
+        return pd.Index([], dtype="string", name="patient_id")
+    attrs = patient_attributes(window)
+    keep = pd.Series(True, index=attrs.index)
+
+    if cohort.sexes:
+        keep &= attrs["sex"].isin(cohort.sexes).fillna(False)
+    if cohort.age_bands:
+        keep &= attrs["age_band"].isin(cohort.age_bands).fillna(False)
+    if cohort.providers:
+        keep &= attrs["provider_id"].isin(cohort.providers).fillna(False)
+    if cohort.sites:
+        keep &= attrs["site"].isin(cohort.sites).fillna(False)
+    if cohort.diagnosis.strip():
+        needle = cohort.diagnosis.strip().lower()
+        diag = window["diagnosis"].str.lower()
+        hit = diag.str.startswith(needle) | diag.str.contains(needle, regex=False)
+        keep &= keep.index.isin(_patients_with(window, hit.fillna(False)))
+    for technique in cohort.tried:
+        keep &= keep.index.isin(_patients_with(window, window["technique"] == technique))
+    for technique in cohort.never_tried:
+        keep &= ~keep.index.isin(_patients_with(window, window["technique"] == technique))
+    if cohort.pathway_starts_with:
+        steps = pathway_steps(window, mode="first", techniques=TECHNIQUES, extract=extract)
+        first = steps.loc[steps["step"] == 1]
+        padded = "+" + first["label"].astype("string") + "+"
+        has_it = padded.str.contains(f"+{cohort.pathway_starts_with}+", regex=False)
+        starts = first.loc[has_it.fillna(False).to_numpy(dtype=bool), "patient_id"]
+        keep &= keep.index.isin(starts)
+    if cohort.surgery_before_injection is not None:
+        first_inj = (
+            window.loc[window["technique"] == "injection"].groupby("patient_id")["event_date"].min()
+        )
+        first_surg = (
+            window.loc[window["technique"] == "surgery"].groupby("patient_id")["event_date"].min()
+        )
+        before = first_surg.reindex(first_inj.index) < first_inj
+        wanted = before if cohort.surgery_before_injection else ~before
+        keep &= keep.index.isin(wanted.index[wanted.to_numpy()])
+    if cohort.long_term_narcotic is not None:
+        courses = narcotic_courses(window, course_gap_days=course_gap_days, extract=extract)
+        long_term = pd.Index(courses.loc[courses["long_term"], "patient_id"].unique())
+        if cohort.long_term_narcotic:
+            keep &= keep.index.isin(long_term)
+        else:
+            on_narcotics = pd.Index(courses["patient_id"].unique())
+            keep &= keep.index.isin(on_narcotics) & ~keep.index.isin(long_term)
+    if cohort.min_sessions is not None or cohort.max_sessions is not None:
+        sessions = injection_sessions(window).groupby("patient_id").size()
+        counts = sessions.reindex(keep.index, fill_value=0)
+        if cohort.min_sessions is not None:
+            keep &= counts >= cohort.min_sessions
+        if cohort.max_sessions is not None:
+            keep &= counts <= cohort.max_sessions
+    ids = keep.index[keep.to_numpy(dtype=bool)]
+    return pd.Index(ids, dtype="string", name="patient_id").sort_values()
+
+
+def window_events(events: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
+    """Events inside the cohort's date window (all events when no window is set)."""
+    mask = pd.Series(True, index=events.index)
+    if cohort.date_from is not None:
+        mask &= events["event_date"] >= pd.Timestamp(cohort.date_from)
+    if cohort.date_to is not None:
+        mask &= events["event_date"] <= pd.Timestamp(cohort.date_to)
+    return events if bool(mask.all()) else events.loc[mask]
+
+
+def apply_cohort(
+    events: pd.DataFrame,
+    cohort: Cohort,
+    *,
+    course_gap_days: int = 30,
+    extract: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """The cohort's events: events in the window that belong to the selected patients."""
+    if cohort.is_everyone():
+        return events
+    patients = select_patients(events, cohort, course_gap_days=course_gap_days, extract=extract)
+    window = window_events(events, cohort)
+    return window.loc[window["patient_id"].isin(patients)]

@@ -1,0 +1,111 @@
+"""Safe downloads: CSV with spreadsheet formulas neutralised, and a self-contained HTML report.
+
+A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
+would be run as a formula by Excel or LibreOffice ("CSV injection"); such a
+text cell is prefixed with a single quote.  Numbers are left alone (a
+negative number is data, not a formula).  HTML escapes every value.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
+    """Copy of ``table`` where every text cell starting a formula gets a leading ``'``."""
+    out = table.copy()
+    for column in out.columns:
+        col = out[column]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+            continue
+        text = col.astype("string")
+        risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
+        if bool(risky.any()):
+            out[column] = text.where(~risky, "'" + text)
+    safe_columns = [
+        "'" + str(c) if str(c).startswith(FORMULA_PREFIXES) else str(c) for c in out.columns
+    ]
+    out.columns = safe_columns
+    return out
+
+
+def to_csv_bytes(table: pd.DataFrame) -> bytes:
+    """UTF-8 CSV (with BOM, so Excel reads accents) of a display table, formulas neutralised."""
+    return neutralise_formulas(table).to_csv(index=False).encode("utf-8-sig")
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """One section of the HTML report: a heading, optional text, figures and tables.
+
+    Tables must already be suppressed (as displayed).
+    """
+
+    title: str
+    text: str = ""
+    figures: Sequence[go.Figure] = ()
+    tables: Sequence[tuple[str, pd.DataFrame]] = ()
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
+max-width:1100px;color:#1d2433;padding:0 1rem}
+h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:2px solid #e5e7eb;padding-bottom:.3rem;
+margin-top:2.2rem}table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.9rem}
+th,td{border:1px solid #d1d5db;padding:.25rem .6rem;text-align:left}th{background:#f3f4f6}
+.meta{color:#555;font-size:.9rem}.note{color:#555;font-size:.85rem}
+"""
+
+
+def _table_html(caption: str, table: pd.DataFrame) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
+    rows = []
+    for values in table.astype("object").itertuples(index=False):
+        cells = "".join(
+            f"<td>{'' if pd.isna(v) else html.escape(str(v))}</td>" for v in values
+        )
+        rows.append(f"<tr>{cells}</tr>")
+    return (f"<h3>{html.escape(caption)}</h3><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def html_report(
+    title: str,
+    cohort_description: str,
+    sections: Sequence[ReportSection],
+    *,
+    min_cell: int,
+    generated: dt.datetime | None = None,
+) -> str:
+    """A self-contained HTML report (plotly.js inlined once; no external requests)."""
+    generated = generated or dt.datetime.now()
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        f"<p class='meta'>Cohort: {html.escape(cohort_description)}<br>"
+        f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. Patient counts from 1 "
+        f"to {min_cell - 1} are shown as &lt;{min_cell}.</p>",
+    ]
+    include_js: bool | str = True
+    for section in sections:
+        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        if section.text:
+            parts.append(f"<p>{html.escape(section.text)}</p>")
+        for fig in section.figures:
+            parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=include_js,
+                                     config={"displaylogo": False}))
+            include_js = False
+        for caption, table in section.tables:
+            parts.append(_table_html(caption, table))
+    parts.append("</body></html>")
+    return "".join(parts)

@@ -1,0 +1,449 @@
+"""Injection repeats (DESIGN.md, "Injection session" and "over the limit").
+
+- **Session**: distinct (patient, date) among events with technique ``injection``; all
+  levels, sides and lines billed on one day are one session.
+- **Repeat interval**: days between a patient's consecutive sessions; an interval under
+  ``short_interval_days`` (14) is a *short interval*.
+- **Over the limit**: some 365-day window ``[d, d+364]`` holds more sessions of one
+  injection type than that type allows (``vocab.injection_limits()``; a type missing from
+  the table, or an unknown type, uses the limit of ``other``).  Sessions of a type are
+  distinct (patient, date, type); an event without a type counts as type ``other``.
+- **Time to repeat**: days from a patient's first to second session, censored at the
+  extract date when there is no second session.
+- **Pain-score change**: mean score recorded in the 60 days after a session
+  (``[d+1, d+60]``) minus mean score in the 30 days before (``[d-30, d-1]``).
+
+Everything is vectorised over integer-coded patients and day numbers; there is no
+per-patient Python loop.  Input everywhere is a canonical event frame (``schema.conform``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analytics.intervals import day_numbers, to_dates
+from analytics.schema import INJECTION_TYPES
+from analytics.survival import KaplanMeier, kaplan_meier
+from analytics.vocab import injection_limits
+
+OTHER_CODE = INJECTION_TYPES.index("other")
+WINDOW_DAYS = 365
+
+SESSION_COLUMNS = ("patient_id", "session_date", "injection_types", "lines", "provider_id")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _empty(columns: dict[str, str]) -> pd.DataFrame:
+    return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
+
+
+def _dates(days: np.ndarray) -> pd.Series:
+    return pd.Series(to_dates(days), dtype="datetime64[s]")
+
+
+def _ids(values: np.ndarray | pd.Index) -> pd.Series:
+    return pd.Series(np.asarray(values, dtype=object), dtype="string")
+
+
+def _injection_rows(events: pd.DataFrame) -> pd.DataFrame:
+    mask = (
+        (events["technique"] == "injection").to_numpy(dtype=bool, na_value=False)
+        & events["patient_id"].notna().to_numpy()
+        & events["event_date"].notna().to_numpy()
+    )
+    return events.loc[mask]
+
+
+def _type_codes(rows: pd.DataFrame) -> np.ndarray:
+    """Injection type as its index in INJECTION_TYPES; missing / unknown -> "other"."""
+    if "injection_type" not in rows.columns:
+        return np.full(len(rows), OTHER_CODE, dtype=np.int64)
+    col = rows["injection_type"]
+    conformed = isinstance(col.dtype, pd.CategoricalDtype)
+    if not (conformed and tuple(col.cat.categories) == INJECTION_TYPES):
+        col = pd.Series(pd.Categorical(col.astype("object"), categories=list(INJECTION_TYPES)))
+    codes = np.asarray(col.cat.codes, dtype=np.int64)
+    return np.where(codes < 0, OTHER_CODE, codes)
+
+
+def _limit_array(limits: dict[str, int] | None) -> np.ndarray:
+    table = injection_limits() if limits is None else dict(limits)
+    default = table.get("other", 4)
+    return np.array([int(table.get(t, default)) for t in INJECTION_TYPES], dtype=np.int64)
+
+
+def _session_codes(sessions: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.ndarray, np.ndarray]:
+    """Patient codes (sorted ids), unique ids, day numbers and the (patient, day) order."""
+    codes, uniques = pd.factorize(sessions["patient_id"], sort=True)
+    codes = codes.astype(np.int64)
+    days = day_numbers(sessions["session_date"])
+    order = np.lexsort((days, codes))
+    return codes, uniques, days, order
+
+
+# --------------------------------------------------------------------------- sessions
+
+
+def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
+    """Injection sessions: one row per distinct (patient, date) among injection events.
+
+    Columns: ``patient_id``, ``session_date``, ``injection_types`` (the distinct types of
+    that day joined by ``+`` in ``schema.INJECTION_TYPES`` order; a missing or unknown
+    type is ``other``), ``lines`` (event rows that day), ``provider_id`` (first non-missing
+    provider of that day, in input row order).  Sorted by patient then date.
+    """
+    columns = {
+        "patient_id": "string",
+        "session_date": "datetime64[s]",
+        "injection_types": "string",
+        "lines": "int64",
+        "provider_id": "string",
+    }
+    rows = _injection_rows(events)
+    if len(rows) == 0:
+        return _empty(columns)
+    pcode, uniques = pd.factorize(rows["patient_id"], sort=True)
+    pcode = pcode.astype(np.int64)
+    day = day_numbers(rows["event_date"])
+    dmin = int(day.min())
+    span = int(day.max()) - dmin + 1
+    key = pcode * span + (day - dmin)
+    order = np.argsort(key, kind="stable")
+    skey = key[order]
+    first = np.ones(len(skey), dtype=bool)
+    first[1:] = skey[1:] != skey[:-1]
+    starts = np.flatnonzero(first)
+    session = np.cumsum(first) - 1
+    lines = np.diff(np.append(starts, len(skey)))
+    bits = np.left_shift(1, _type_codes(rows))[order]
+    masks = np.bitwise_or.reduceat(bits, starts)
+    labels = {}
+    for m in np.unique(masks):  # at most 2**7 distinct masks, not per patient
+        labels[int(m)] = "+".join(t for i, t in enumerate(INJECTION_TYPES) if m >> i & 1)
+    types = pd.Series(masks).map(labels).astype("string")
+    provider = pd.Series(pd.NA, index=range(len(starts)), dtype="string")
+    if "provider_id" in rows.columns:
+        prov = rows["provider_id"].astype("string").to_numpy(dtype=object, na_value=None)[order]
+        has = rows["provider_id"].notna().to_numpy()[order]
+        if has.any():
+            sess_has = session[has]
+            first_has = np.ones(len(sess_has), dtype=bool)
+            first_has[1:] = sess_has[1:] != sess_has[:-1]
+            values = np.full(len(starts), None, dtype=object)
+            values[sess_has[first_has]] = prov[has][first_has]
+            provider = pd.Series(values, dtype="string")
+    sess_key = skey[starts]
+    return pd.DataFrame(
+        {
+            "patient_id": _ids(np.asarray(uniques, dtype=object)[sess_key // span]),
+            "session_date": _dates(sess_key % span + dmin),
+            "injection_types": types,
+            "lines": lines.astype(np.int64),
+            "provider_id": provider,
+        }
+    )
+
+
+def sessions_per_patient(sessions: pd.DataFrame) -> pd.DataFrame:
+    """Sessions per patient: DataFrame[patient_id, sessions], patients with ≥ 1 session,
+    sorted by patient_id."""
+    if len(sessions) == 0:
+        return _empty({"patient_id": "string", "sessions": "int64"})
+    codes, uniques = pd.factorize(sessions["patient_id"], sort=True)
+    counts = np.bincount(codes, minlength=len(uniques))
+    return pd.DataFrame({"patient_id": _ids(uniques), "sessions": counts.astype(np.int64)})
+
+
+def repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) -> pd.DataFrame:
+    """Repeat intervals: one row per session that has an earlier session of the patient.
+
+    Columns: ``patient_id``, ``session_date``, ``previous_session_date``,
+    ``interval_days`` (session_date − previous_session_date, int), ``short_interval``
+    (interval_days < ``short_interval_days``).  Sorted by patient then date.
+    """
+    columns = {
+        "patient_id": "string",
+        "session_date": "datetime64[s]",
+        "previous_session_date": "datetime64[s]",
+        "interval_days": "int64",
+        "short_interval": "bool",
+    }
+    if len(sessions) == 0:
+        return _empty(columns)
+    codes, uniques, days, order = _session_codes(sessions)
+    c, d = codes[order], days[order]
+    repeat = np.zeros(len(c), dtype=bool)
+    repeat[1:] = c[1:] == c[:-1]
+    idx = np.flatnonzero(repeat)
+    interval = d[idx] - d[idx - 1]
+    return pd.DataFrame(
+        {
+            "patient_id": _ids(np.asarray(uniques, dtype=object)[c[idx]]),
+            "session_date": _dates(d[idx]),
+            "previous_session_date": _dates(d[idx - 1]),
+            "interval_days": interval.astype(np.int64),
+            "short_interval": interval < short_interval_days,
+        }
+    )
+
+
+# --------------------------------------------------------------------------- limits
+
+
+def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) -> pd.DataFrame:
+    """365-day windows over a payer limit.
+
+    For every session date ``d`` of a type (sessions of a type = distinct (patient, date,
+    type)), the window ``[d, d+364]`` is listed when it holds MORE sessions of that type
+    than the type's limit (``limits``, default ``vocab.injection_limits()``; types missing
+    from it use the ``other`` limit).  Any window holding the maximum can be moved to
+    start on a session, so these windows find every patient over the limit.
+
+    Columns: ``patient_id``, ``injection_type``, ``window_start``, ``window_end`` (last
+    day, ``window_start + 364``), ``sessions``, ``limit``.  Sorted by patient, type, start.
+    """
+    columns = {
+        "patient_id": "string",
+        "injection_type": "string",
+        "window_start": "datetime64[s]",
+        "window_end": "datetime64[s]",
+        "sessions": "int64",
+        "limit": "int64",
+    }
+    rows = _injection_rows(events)
+    if len(rows) == 0:
+        return _empty(columns)
+    limit_of = _limit_array(limits)
+    pcode, uniques = pd.factorize(rows["patient_id"], sort=True)
+    day = day_numbers(rows["event_date"])
+    dmin = int(day.min())
+    # Leave room after each (patient, type) group so d + 364 never reaches the next one.
+    span = int(day.max()) - dmin + WINDOW_DAYS + 1
+    group = pcode.astype(np.int64) * len(INJECTION_TYPES) + _type_codes(rows)
+    key = np.unique(group * span + (day - dmin))  # distinct (patient, type, date), sorted
+    count = np.searchsorted(key, key + (WINDOW_DAYS - 1), side="right") - np.arange(len(key))
+    grp = key // span
+    tcode = grp % len(INJECTION_TYPES)
+    limit = limit_of[tcode]
+    over = count > limit
+    if not over.any():
+        return _empty(columns)
+    start = key[over] % span + dmin
+    types = np.asarray(INJECTION_TYPES, dtype=object)[tcode[over]]
+    patient = np.asarray(uniques, dtype=object)[grp[over] // len(INJECTION_TYPES)]
+    return pd.DataFrame(
+        {
+            "patient_id": _ids(patient),
+            "injection_type": pd.Series(types, dtype="string"),
+            "window_start": _dates(start),
+            "window_end": _dates(start + WINDOW_DAYS - 1),
+            "sessions": count[over].astype(np.int64),
+            "limit": limit[over].astype(np.int64),
+        }
+    )
+
+
+def patients_over_limit(windows: pd.DataFrame) -> pd.DataFrame:
+    """Patients over a limit, one row per (patient, injection type) from :func:`limit_windows`.
+
+    Columns: ``patient_id``, ``injection_type``, ``max_sessions_365d`` (most sessions in one
+    window), ``limit``, ``first_window_start`` (earliest window over the limit).
+    """
+    columns = {
+        "patient_id": "string",
+        "injection_type": "string",
+        "max_sessions_365d": "int64",
+        "limit": "int64",
+        "first_window_start": "datetime64[s]",
+    }
+    if len(windows) == 0:
+        return _empty(columns)
+    out = (
+        windows.groupby(["patient_id", "injection_type"], sort=True, observed=True)
+        .agg(
+            max_sessions_365d=("sessions", "max"),
+            limit=("limit", "first"),
+            first_window_start=("window_start", "min"),
+        )
+        .reset_index()
+    )
+    return out.astype(columns)
+
+
+# --------------------------------------------------------------------------- time to repeat
+
+
+def time_to_repeat(sessions: pd.DataFrame, extract: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Days from each patient's first to second session (the KM input).
+
+    ``days`` = second − first when ``repeated``; otherwise the patient is censored at the
+    extract date and ``days`` = extract − first.  ``extract`` defaults to the latest
+    ``session_date`` in ``sessions`` (pass the events' extract date, as
+    :func:`injection_summary` does, to censor at the data's real "today").
+
+    Columns: ``patient_id``, ``first_session``, ``second_session`` (NaT when none),
+    ``days`` (int), ``repeated`` (bool).
+    """
+    columns = {
+        "patient_id": "string",
+        "first_session": "datetime64[s]",
+        "second_session": "datetime64[s]",
+        "days": "int64",
+        "repeated": "bool",
+    }
+    if len(sessions) == 0:
+        return _empty(columns)
+    codes, uniques, days, order = _session_codes(sessions)
+    c, d = codes[order], days[order]
+    first = np.ones(len(c), dtype=bool)
+    first[1:] = c[1:] != c[:-1]
+    fidx = np.flatnonzero(first)
+    nxt = fidx + 1
+    repeated = np.zeros(len(fidx), dtype=bool)
+    ok = nxt < len(c)
+    repeated[ok] = c[nxt[ok]] == c[fidx[ok]]
+    if extract is None:
+        extract_day = int(d.max())
+    else:
+        extract_day = int(day_numbers(np.array([pd.Timestamp(extract).to_datetime64()]))[0])
+    second = np.where(repeated, d[np.minimum(nxt, len(c) - 1)], 0)
+    days_out = np.where(repeated, second - d[fidx], extract_day - d[fidx])
+    second_dates = pd.Series(to_dates(second), dtype="datetime64[s]").where(repeated)
+    return pd.DataFrame(
+        {
+            "patient_id": _ids(np.asarray(uniques, dtype=object)[c[fidx]]),
+            "first_session": _dates(d[fidx]),
+            "second_session": second_dates,
+            "days": days_out.astype(np.int64),
+            "repeated": repeated,
+        }
+    )
+
+
+def repeat_survival(
+    sessions: pd.DataFrame, extract: pd.Timestamp | None = None, confidence_level: float = 0.95
+) -> KaplanMeier:
+    """Kaplan–Meier of days from first to second session, censored at the extract date."""
+    ttr = time_to_repeat(sessions, extract)
+    return kaplan_meier(ttr["days"], ttr["repeated"], confidence_level)
+
+
+# --------------------------------------------------------------------------- pain scores
+
+
+def pain_score_change(
+    events: pd.DataFrame,
+    sessions: pd.DataFrame,
+    before_days: int = 30,
+    after_days: int = 60,
+) -> pd.DataFrame:
+    """Pain-score change around each session.
+
+    ``score_before`` = mean of the patient's pain scores recorded on days
+    ``[d − before_days, d − 1]``; ``score_after`` = mean of scores on ``[d + 1, d + after_days]``
+    (any event row with a ``pain_score`` counts; scores on the session day itself are
+    neither before nor after).  ``change`` = after − before (negative = less pain).
+    Only sessions with a score on both sides are listed; empty when no pain score exists.
+
+    Columns: ``patient_id``, ``session_date``, ``score_before``, ``score_after``, ``change``.
+    """
+    columns = {
+        "patient_id": "string",
+        "session_date": "datetime64[s]",
+        "score_before": "float64",
+        "score_after": "float64",
+        "change": "float64",
+    }
+    if len(sessions) == 0 or "pain_score" not in events.columns:
+        return _empty(columns)
+    scored = events.loc[
+        events["pain_score"].notna().to_numpy()
+        & events["patient_id"].notna().to_numpy()
+        & events["event_date"].notna().to_numpy()
+    ]
+    if len(scored) == 0:
+        return _empty(columns)
+    both = pd.concat(
+        [scored["patient_id"].astype("string"), sessions["patient_id"].astype("string")],
+        ignore_index=True,
+    )
+    codes, _ = pd.factorize(both)
+    codes = codes.astype(np.int64)
+    s_code, x_code = codes[: len(scored)], codes[len(scored) :]
+    s_day = day_numbers(scored["event_date"])
+    x_day = day_numbers(sessions["session_date"])
+    dmin = int(min(s_day.min(), x_day.min())) - before_days - 1
+    span = int(max(s_day.max(), x_day.max())) - dmin + after_days + 2
+    s_key = s_code * span + (s_day - dmin)
+    order = np.argsort(s_key, kind="stable")
+    s_key = s_key[order]
+    score = scored["pain_score"].to_numpy(dtype="float64")[order]
+    csum = np.concatenate([[0.0], np.cumsum(score)])
+    x_key = x_code * span + (x_day - dmin)
+
+    def window_mean(lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+        a = np.searchsorted(s_key, lo, side="left")
+        b = np.searchsorted(s_key, hi, side="right")
+        n = b - a
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, (csum[b] - csum[a]) / np.maximum(n, 1), np.nan)
+
+    before = window_mean(x_key - before_days, x_key - 1)
+    after = window_mean(x_key + 1, x_key + after_days)
+    keep = ~np.isnan(before) & ~np.isnan(after)
+    out = pd.DataFrame(
+        {
+            "patient_id": sessions["patient_id"].astype("string").to_numpy()[keep],
+            "session_date": sessions["session_date"].to_numpy()[keep],
+            "score_before": before[keep],
+            "score_after": after[keep],
+            "change": (after - before)[keep],
+        }
+    )
+    return out.astype(columns).sort_values(["patient_id", "session_date"], ignore_index=True)
+
+
+# --------------------------------------------------------------------------- summary
+
+
+def injection_summary(events: pd.DataFrame, extract: pd.Timestamp | None = None) -> dict:
+    """The ``injections`` block of the summary CLI.
+
+    Keys: ``patients`` (≥ 1 session), ``sessions``, ``patients_repeated`` (≥ 2 sessions),
+    ``median_interval_days`` (median of all repeat intervals, None when there is none),
+    ``patients_over_limit`` (distinct patients with any window over a limit),
+    ``short_intervals`` (intervals under 14 days).  ``extract`` is accepted for symmetry
+    with the other summaries; none of these counts depends on it.
+    """
+    del extract  # no key depends on the extract date
+    sessions = injection_sessions(events)
+    per_patient = sessions_per_patient(sessions)
+    intervals = repeat_intervals(sessions)
+    windows = limit_windows(events)
+    median = (
+        float(np.median(intervals["interval_days"].to_numpy())) if len(intervals) else None
+    )
+    return {
+        "patients": int(len(per_patient)),
+        "sessions": int(len(sessions)),
+        "patients_repeated": int((per_patient["sessions"] >= 2).sum()),
+        "median_interval_days": median,
+        "patients_over_limit": int(windows["patient_id"].nunique()),
+        "short_intervals": int(intervals["short_interval"].sum()),
+    }
+
+
+__all__ = [
+    "injection_sessions",
+    "sessions_per_patient",
+    "repeat_intervals",
+    "limit_windows",
+    "patients_over_limit",
+    "time_to_repeat",
+    "repeat_survival",
+    "pain_score_change",
+    "injection_summary",
+]

@@ -1,0 +1,718 @@
+"""Treatment pathways: technique eras, per-patient steps and their summaries.
+
+Definitions (DESIGN.md, "Definitions"):
+
+- **Technique era** (:func:`technique_eras`): per patient and technique, the
+  covered intervals ``[start, end)`` of its events (see
+  :func:`analytics.intervals.event_intervals`) merged when an event starts no
+  more than ``era_gap_days`` after the era's current (exclusive) end.
+- **Pathway, mode "first"** and **mode "eras"** (:func:`pathway_steps`).
+- Summaries of the steps: :func:`patient_pathways`, :func:`pathway_counts`,
+  :func:`lines_of_therapy`, :func:`time_between_steps`,
+  :func:`pathway_transitions` (Sankey), :func:`sunburst_table` (sunburst).
+- **Step-therapy concordance** (:func:`step_therapy_concordance`,
+  :func:`concordance_by`).
+
+Everything is vectorised: patients are integer-coded (sorted ``pd.factorize``),
+days are integer day numbers, and a step's set of techniques is a bitmask in
+which bit ``i`` stands for ``schema.TECHNIQUES[i]`` (so a label's components are
+always in canonical order).  Every analysis is patient-local.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from analytics import schema
+from analytics.intervals import event_intervals, extract_date, merge_intervals, to_dates
+
+STEP_SEPARATOR = " > "
+"""Separator between the steps of a pathway string."""
+
+NO_TREATMENT = "no treatment"
+"""Label of the pathway row of cohort patients without any step (``steps == ()``)."""
+
+END_LABEL = "end"
+"""Target of a transition when the pathway stops after the source step."""
+
+UNKNOWN_GROUP = "unknown"
+"""Group of patients without a group label in :func:`concordance_by`."""
+
+MODES: tuple[str, ...] = ("first", "eras")
+
+_N_TECH = len(schema.TECHNIQUES)
+_TECH_INDEX = {t: i for i, t in enumerate(schema.TECHNIQUES)}
+
+ERA_COLUMNS = ("patient_id", "technique", "start", "end", "duration_days", "events")
+STEP_COLUMNS = ("patient_id", "step", "label", "start", "end")
+_INTERVAL_COLUMNS = ("event_date", "end_date", "days_supply", "open_order")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _label_table() -> np.ndarray:
+    """Label string of every bitmask 0 .. 2**len(TECHNIQUES) - 1 (components canonical)."""
+    labels = []
+    for bits in range(1 << _N_TECH):
+        labels.append("+".join(t for i, t in enumerate(schema.TECHNIQUES) if bits >> i & 1))
+    return np.array(labels, dtype=object)
+
+
+_LABELS = _label_table()
+_LABEL_ARRAY = pd.array(_LABELS, dtype="string")
+_POPCOUNT = np.array([bin(b).count("1") for b in range(1 << _N_TECH)], dtype=np.int64)
+
+
+def label_of(bits: int) -> str:
+    """The step label of a technique bitmask (bit i = ``schema.TECHNIQUES[i]``)."""
+    return str(_LABELS[int(bits)])
+
+
+def bits_of(label: str) -> int:
+    """Inverse of :func:`label_of`: ``"muscle_relaxant+narcotic"`` -> bitmask."""
+    bits = 0
+    for part in label.split("+"):
+        bits |= 1 << _TECH_INDEX[part]
+    return bits
+
+
+def _technique_codes(technique: pd.Series) -> np.ndarray:
+    """Index into ``schema.TECHNIQUES`` per row (-1 for missing/unknown)."""
+    if not (
+        isinstance(technique.dtype, pd.CategoricalDtype)
+        and list(technique.cat.categories) == list(schema.TECHNIQUES)
+    ):
+        technique = pd.Series(
+            pd.Categorical(technique.astype("object"), categories=list(schema.TECHNIQUES)),
+            index=technique.index,
+        )
+    return technique.cat.codes.to_numpy().astype(np.int64)
+
+
+def _selected_mask(techniques: Iterable[str] | None) -> np.ndarray:
+    """Boolean per technique index: is it in the selected set (None = all)."""
+    if techniques is None:
+        return np.ones(_N_TECH, dtype=bool)
+    techniques = list(techniques)
+    unknown = [t for t in techniques if t not in _TECH_INDEX]
+    if unknown:
+        raise ValueError(f"unknown technique(s): {', '.join(map(str, unknown))}")
+    sel = np.zeros(_N_TECH, dtype=bool)
+    sel[[_TECH_INDEX[t] for t in techniques]] = True
+    return sel
+
+
+class _Coded:
+    """Events reduced to integer arrays: patient code, technique index, start/end days."""
+
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        techniques: Iterable[str] | None,
+        extract: pd.Timestamp | None,
+    ) -> None:
+        if extract is None:
+            extract = extract_date(events)
+        tech = _technique_codes(events["technique"])
+        codes, uniques = pd.factorize(events["patient_id"], sort=True)
+        keep = (tech >= 0) & (codes >= 0) & events["event_date"].notna().to_numpy()
+        keep &= _selected_mask(techniques)[np.maximum(tech, 0)]
+        columns = [c for c in _INTERVAL_COLUMNS if c in events.columns]
+        sub = events.loc[keep, columns]
+        iv = event_intervals(sub, extract)
+        self.patient = codes[keep].astype(np.int64)
+        self.tech = tech[keep]
+        self.start = iv["start_day"].to_numpy(dtype=np.int64)
+        self.end = iv["end_day"].to_numpy(dtype=np.int64)
+        self.uniques = pd.array(uniques, dtype="string")
+        self.n_patients = len(uniques)
+
+    def patient_ids(self, codes: np.ndarray) -> pd.Series:
+        return pd.Series(self.uniques.take(codes), dtype="string")
+
+
+def _eras_arrays(
+    coded: _Coded, era_gap_days: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Eras as arrays (patient, tech, start, end, events), sorted by patient, tech, start."""
+    if era_gap_days < 0:
+        raise ValueError("era_gap_days must be >= 0")
+    if len(coded.start) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty, empty, empty
+    group = coded.patient * _N_TECH + coded.tech
+    lo = int(coded.start.min())
+    span = int(coded.start.max()) - lo + 1
+    order = np.argsort(group * span + (coded.start - lo))
+    g, s, e = group[order], coded.start[order], coded.end[order]
+    run = merge_intervals(g, s, e, era_gap_days)
+    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    era_group = g[first]
+    era_start = s[first]
+    era_end = np.maximum.reduceat(e, first)
+    n_events = np.diff(np.r_[first, len(run)])
+    return era_group // _N_TECH, era_group % _N_TECH, era_start, era_end, n_events
+
+
+def _empty_steps() -> pd.DataFrame:
+    return pd.DataFrame({
+        "patient_id": pd.Series([], dtype="string"),
+        "step": pd.Series([], dtype="int64"),
+        "label": pd.Series([], dtype="string"),
+        "start": pd.Series([], dtype=schema.DATE_DTYPE),
+        "end": pd.Series([], dtype=schema.DATE_DTYPE),
+    })
+
+
+def _steps_frame(
+    coded: _Coded,
+    patient: np.ndarray,
+    bits: np.ndarray,
+    start: np.ndarray,
+    end: np.ndarray,
+    max_steps: int,
+) -> pd.DataFrame:
+    """Number the steps (rows sorted by patient then time) and cut at ``max_steps``."""
+    n = len(patient)
+    if n == 0:
+        return _empty_steps()
+    first_of_patient = np.r_[True, patient[1:] != patient[:-1]]
+    idx = np.arange(n)
+    step = idx - np.maximum.accumulate(np.where(first_of_patient, idx, 0)) + 1
+    keep = step <= max_steps
+    return pd.DataFrame({
+        "patient_id": coded.patient_ids(patient[keep]),
+        "step": step[keep].astype(np.int64),
+        "label": pd.Series(_LABEL_ARRAY.take(bits[keep]), dtype="string"),
+        "start": to_dates(start[keep]),
+        "end": to_dates(end[keep]),
+    })
+
+
+# --------------------------------------------------------------------------- eras
+
+
+def technique_eras(
+    events: pd.DataFrame,
+    era_gap_days: int = 30,
+    extract: pd.Timestamp | None = None,
+    techniques: Iterable[str] | None = None,
+) -> pd.DataFrame:
+    """Technique eras per patient (DESIGN.md "Technique era").
+
+    Per patient and technique, events (covered days ``[start, end)`` from
+    :func:`analytics.intervals.event_intervals`) sorted by start; an event
+    that starts no more than ``era_gap_days`` after the era's current end
+    (exclusive) joins it; the era ends at the latest end of its events
+    (supplies do not stack).  ``extract`` is the extract date through which
+    open orders run (default: the latest ``event_date``).  ``techniques``
+    restricts the techniques (None = all).  Rows without a technique or a
+    date are ignored.
+
+    Returns one row per era: ``patient_id`` (string), ``technique``
+    (categorical, ``schema.TECHNIQUES``), ``start`` and ``end``
+    (datetime64[s]; **end is exclusive**: the day after the last covered day),
+    ``duration_days`` (end - start), ``events`` (events in the era); sorted by
+    patient_id, start, technique (canonical order).
+    """
+    coded = _Coded(events, techniques, extract)
+    p, t, s, e, n = _eras_arrays(coded, era_gap_days)
+    lo = int(s.min()) if len(s) else 0
+    order = np.argsort((p * (int(s.max()) - lo + 1 if len(s) else 1) + (s - lo)) * _N_TECH + t)
+    p, t, s, e, n = p[order], t[order], s[order], e[order], n[order]
+    return pd.DataFrame({
+        "patient_id": coded.patient_ids(p),
+        "technique": pd.Categorical.from_codes(t, categories=list(schema.TECHNIQUES)),
+        "start": to_dates(s),
+        "end": to_dates(e),
+        "duration_days": (e - s).astype(np.int64),
+        "events": n.astype(np.int64),
+    })
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _steps_first(coded: _Coded, max_steps: int) -> pd.DataFrame:
+    if len(coded.start) == 0:
+        return _empty_steps()
+    n_pat = coded.n_patients
+    big = np.iinfo(np.int64).max
+    first = np.full(n_pat * _N_TECH, big, dtype=np.int64)
+    np.minimum.at(first, coded.patient * _N_TECH + coded.tech, coded.start)
+    last_end = np.full(n_pat, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(last_end, coded.patient, coded.end)
+    slot = np.flatnonzero(first != big)
+    p, t, d = slot // _N_TECH, slot % _N_TECH, first[slot]
+    order = np.lexsort((t, d, p))
+    p, t, d = p[order], t[order], d[order]
+    new = np.r_[True, (p[1:] != p[:-1]) | (d[1:] != d[:-1])]
+    head = np.flatnonzero(new)
+    bits = np.bitwise_or.reduceat(np.left_shift(1, t), head)
+    sp, sd = p[head], d[head]
+    # End of a step = start of the patient's next step; last step: last covered day + 1.
+    next_same = np.r_[sp[1:] == sp[:-1], False]
+    end = np.where(next_same, np.r_[sd[1:], 0], last_end[sp])
+    return _steps_frame(coded, sp, bits, sd, end, max_steps)
+
+
+def _steps_eras(
+    coded: _Coded, era_gap_days: int, window: int, max_steps: int
+) -> pd.DataFrame:
+    ep, et, es, ee, _ = _eras_arrays(coded, era_gap_days)
+    if len(ep) == 0:
+        return _empty_steps()
+    lo = int(min(es.min(), ee.min()))
+    span = int(max(es.max(), ee.max())) - lo + 2
+    key_s = ep * span + (es - lo)
+    key_e = ep * span + (ee - lo)
+    # Sweep: cut each patient's timeline at every era boundary.  Eras of one
+    # technique never overlap, so the running sum of +bit at starts and -bit
+    # at ends is the bitmask of techniques active after each boundary.
+    keys = np.concatenate([key_s, key_e])
+    tbit = np.left_shift(1, et)
+    delta = np.concatenate([tbit, -tbit])
+    order = np.argsort(keys, kind="stable")
+    keys, running = keys[order], np.cumsum(delta[order])
+    last_of_key = np.r_[keys[1:] != keys[:-1], True]
+    bounds, active = keys[last_of_key], running[last_of_key]
+    # Elementary segment i = [bounds[i], bounds[i+1]) with technique set active[i];
+    # a patient's last boundary has active == 0, so segments never cross patients.
+    seg_s, seg_e, bits = bounds[:-1], bounds[1:], active[:-1]
+    keep = bits != 0
+    seg_s, seg_e, bits = seg_s[keep], seg_e[keep], bits[keep]
+    multi = np.flatnonzero(_POPCOUNT[bits] >= 2)
+    if len(multi):
+        bits[multi] = _resolve_overlaps(
+            seg_s[multi], bits[multi], et, key_s, key_e, window
+        )
+    seg_p = seg_s // span
+    # Run-length merge of identical consecutive labels (also across gaps).
+    new = np.r_[True, (seg_p[1:] != seg_p[:-1]) | (bits[1:] != bits[:-1])]
+    head = np.flatnonzero(new)
+    tail = np.r_[head[1:] - 1, len(new) - 1]
+    p = seg_p[head]
+    return _steps_frame(
+        coded,
+        p,
+        bits[head],
+        seg_s[head] - p * span + lo,
+        seg_e[tail] - p * span + lo,
+        max_steps,
+    )
+
+
+def _resolve_overlaps(
+    seg_s: np.ndarray,
+    active: np.ndarray,
+    et: np.ndarray,
+    key_s: np.ndarray,
+    key_e: np.ndarray,
+    window: int,
+) -> np.ndarray:
+    """Techniques that count on segments where several eras are active.
+
+    For every active technique ``i`` find its covering era (eras of one
+    technique sorted by key, so a binary search); ``i`` is dropped when some
+    other active era is later (later start; same start: earlier end) and the
+    two eras overlap less than ``window`` days (a switch).
+    """
+    techs = [i for i in range(_N_TECH) if np.any(active & (1 << i))]
+    is_active, era_s, era_e = {}, {}, {}
+    for i in techs:
+        m = et == i  # eras of technique i, sorted by (patient, start) -> key_s sorted
+        ks, ke = key_s[m], key_e[m]
+        pos = np.maximum(np.searchsorted(ks, seg_s, side="right") - 1, 0)
+        is_active[i] = (active & (1 << i)) != 0
+        era_s[i], era_e[i] = ks[pos], ke[pos]
+    shown = np.zeros(len(seg_s), dtype=np.int64)
+    for i in techs:
+        suppressed = np.zeros(len(seg_s), dtype=bool)
+        for j in techs:
+            if j == i:
+                continue
+            later = (era_s[j] > era_s[i]) | ((era_s[j] == era_s[i]) & (era_e[j] < era_e[i]))
+            overlap = np.minimum(era_e[i], era_e[j]) - np.maximum(era_s[i], era_s[j])
+            suppressed |= is_active[j] & later & (overlap < window)
+        shown |= np.where(is_active[i] & ~suppressed, 1 << i, 0)
+    return shown
+
+
+def pathway_steps(
+    events: pd.DataFrame,
+    mode: str = "first",
+    techniques: Iterable[str] = schema.DEFAULT_PATHWAY_TECHNIQUES,
+    era_gap_days: int = 30,
+    combination_window_days: int = 30,
+    max_steps: int = 6,
+    extract: pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Per-patient pathway steps (DESIGN.md "Pathway, mode first / eras").
+
+    Only events of the selected ``techniques`` count (default: all but
+    ``other``).  Covered days come from
+    :func:`analytics.intervals.event_intervals` with ``extract`` (default: the
+    latest ``event_date``) for open orders.  A step's ``label`` is its set of
+    techniques joined by ``+`` in ``schema.TECHNIQUES`` order, e.g.
+    ``"muscle_relaxant+narcotic"``.
+
+    **Mode "first"** — which techniques were tried, in which order.  Each
+    technique's first ``event_date``; techniques ordered by it; techniques
+    first used on the same date form one step.  ``start`` = that date;
+    ``end`` (exclusive) = the ``start`` of the patient's next step, and for the
+    patient's last step the patient's last covered day + 1 (over the events of
+    the selected techniques).  A step cut by ``max_steps`` keeps its end (the
+    start of the step that was cut off).  ``era_gap_days`` and
+    ``combination_window_days`` are not used.
+
+    **Mode "eras"** — the OHDSI-style sequence.  Technique eras
+    (:func:`technique_eras` with ``era_gap_days``) of the selected techniques
+    are laid on the patient's timeline, which is cut at every era start and
+    end into elementary segments.  For two eras of different techniques that
+    are both active on a segment, with pairwise overlap ``o`` (days both eras
+    cover, from their full extents):
+
+    - ``o >= combination_window_days``: both count on the segment
+      (combination: a partial overlap gives ``A, A+B, B`` — TreatmentPatterns'
+      FRFS — and a nested one ``A, A+B, A`` — LRFS);
+    - ``o < combination_window_days``: a **switch**: the *later* era wins and
+      the earlier one does not count while they overlap.  For a partial
+      overlap this truncates the earlier era at the start of the later one
+      (TreatmentPatterns ``overlapMethod="truncate"``): ``A, B``.  For a
+      short era nested inside a longer one the longer era is interrupted and
+      resumes: ``A, B, A``.  "Later" means the later start; on the same start
+      the era that ends first (it lies inside the other); two eras with the
+      same start and end are simultaneous and always combine.
+
+    A segment's label is the set of eras that count on it (never empty when
+    an era covers it: the latest era always counts).  Segments that no era
+    covers (gaps) are dropped, then consecutive segments with the same label
+    are merged — also across a gap — and the result is cut at ``max_steps``.
+    A step's ``start``/``end`` (exclusive) are the start of its first and the
+    end of its last segment.  Unlike TreatmentPatterns there is no minimum
+    post-combination duration: short pieces stay.
+
+    Worked example (window 30): narcotic era 1 Jan – 1 Mar (exclusive), muscle
+    relaxant era 15 Jan – 1 Apr: overlap 46 days >= 30 -> ``narcotic``
+    (1–15 Jan), ``muscle_relaxant+narcotic`` (15 Jan – 1 Mar),
+    ``muscle_relaxant`` (1 Mar – 1 Apr).  Had the relaxant started 10 Feb
+    (overlap 19 days): ``narcotic`` (1 Jan – 10 Feb), ``muscle_relaxant``
+    (10 Feb – 1 Apr).  A 10-day physical-therapy era from 1 Feb inside a
+    narcotic era 1 Jan – 1 May: ``narcotic``, ``physical_therapy``,
+    ``narcotic``.
+
+    Returns ``patient_id`` (string), ``step`` (1-based int), ``label``
+    (string), ``start``, ``end`` (datetime64[s], end exclusive), sorted by
+    patient_id then step; patients with no step have no row.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    coded = _Coded(events, techniques, extract)
+    if mode == "first":
+        return _steps_first(coded, max_steps)
+    return _steps_eras(coded, era_gap_days, combination_window_days, max_steps)
+
+
+# --------------------------------------------------------------------------- pathways
+
+
+def _pathway_table(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, list[tuple[str, ...]]]:
+    """Distinct pathways: (patient ids, pathway index per patient, step tuples per pathway).
+
+    ``steps`` must be sorted by patient_id then step (as :func:`pathway_steps`
+    returns them).
+    """
+    if len(steps) == 0:
+        return np.zeros(0, dtype=object), np.zeros(0, dtype=np.int64), []
+    pcodes, pids = pd.factorize(steps["patient_id"], sort=False)
+    lcodes, labels = pd.factorize(steps["label"], sort=False)
+    n = len(pcodes)
+    first = np.r_[True, pcodes[1:] != pcodes[:-1]]
+    idx = np.arange(n)
+    pos = idx - np.maximum.accumulate(np.where(first, idx, 0))
+    row = np.cumsum(first) - 1
+    wide = np.full((int(row[-1]) + 1, int(pos.max()) + 1), -1, dtype=np.int64)
+    wide[row, pos] = lcodes
+    uniq, inverse = np.unique(wide, axis=0, return_inverse=True)
+    labels = np.asarray(labels, dtype=object)
+    tuples = [tuple(str(labels[c]) for c in r if c >= 0) for r in uniq]
+    patient_ids = np.asarray(pids, dtype=object)[pcodes[first]]
+    return patient_ids, inverse.reshape(-1), tuples
+
+
+def patient_pathways(
+    steps: pd.DataFrame, patients: Sequence[str] | pd.Index | None = None
+) -> pd.DataFrame:
+    """One pathway string per patient.
+
+    ``pathway`` joins the patient's step labels with ``" > "``; ``n_steps`` is
+    the number of steps.  With ``patients`` (the cohort's patient ids), cohort
+    patients without a step get ``pathway == ""`` and ``n_steps == 0``, and
+    patients outside the cohort are dropped.  Returns ``patient_id``,
+    ``pathway`` (string), ``n_steps`` (int), sorted by patient_id.
+    """
+    pids, inverse, tuples = _pathway_table(steps)
+    strings = np.array([STEP_SEPARATOR.join(t) for t in tuples], dtype=object)
+    lengths = np.array([len(t) for t in tuples], dtype=np.int64)
+    out = pd.DataFrame({
+        "patient_id": pd.Series(pids, dtype="string"),
+        "pathway": pd.Series(strings[inverse] if len(tuples) else [], dtype="string"),
+        "n_steps": lengths[inverse] if len(tuples) else np.zeros(0, dtype=np.int64),
+    })
+    if patients is not None:
+        cohort = _cohort(patients)
+        out = out[_in(out["patient_id"], cohort)]
+        missing = cohort[~_in(cohort, out["patient_id"])].reset_index(drop=True)
+        out = pd.concat([
+            out,
+            pd.DataFrame({
+                "patient_id": pd.Series(missing, dtype="string"),
+                "pathway": pd.Series([""] * len(missing), dtype="string"),
+                "n_steps": np.zeros(len(missing), dtype=np.int64),
+            }),
+        ], ignore_index=True)
+    return out.sort_values("patient_id", kind="stable").reset_index(drop=True)
+
+
+def _cohort(patients: Sequence[str] | pd.Index) -> pd.Series:
+    """Distinct cohort patient ids as a string Series."""
+    return pd.Series(pd.unique(pd.Series(patients, dtype="string").dropna()), dtype="string")
+
+
+def _in(ids: pd.Series, cohort: pd.Series) -> np.ndarray:
+    """Boolean per id: is it in ``cohort`` (distinct ids); hashed, dtype-agnostic."""
+    codes, _ = pd.factorize(pd.concat([cohort, ids.astype("string")], ignore_index=True))
+    return codes[len(cohort):] < len(cohort)
+
+
+def _restrict(steps: pd.DataFrame, patients: Sequence[str] | pd.Index) -> tuple[pd.DataFrame, int]:
+    cohort = _cohort(patients)
+    return steps[_in(steps["patient_id"], cohort)], len(cohort)
+
+
+def pathway_counts(steps: pd.DataFrame, patients: Sequence[str] | pd.Index) -> pd.DataFrame:
+    """Patients per distinct pathway, over a cohort.
+
+    ``patients`` are the cohort's patient ids (the denominator; steps of other
+    patients are ignored).  Returns ``pathway`` (steps joined by ``" > "``;
+    ``"no treatment"`` for the row of cohort patients without any step),
+    ``steps`` (tuple of labels; ``()`` for no treatment), ``n_steps``,
+    ``patients`` and ``percent`` (of the cohort, 0–100).  Sorted by patients
+    descending, then pathway string.  The no-treatment row is present when at
+    least one cohort patient has no step.
+    """
+    steps, n_cohort = _restrict(steps, patients)
+    pids, inverse, tuples = _pathway_table(steps)
+    freq = np.bincount(inverse, minlength=len(tuples)) if len(tuples) else np.zeros(0, np.int64)
+    rows = [(STEP_SEPARATOR.join(t), t, len(t), int(f)) for t, f in zip(tuples, freq, strict=True)]
+    untreated = n_cohort - len(pids)
+    if untreated > 0:
+        rows.append((NO_TREATMENT, (), 0, untreated))
+    out = pd.DataFrame(rows, columns=["pathway", "steps", "n_steps", "patients"])
+    out = out.astype({"pathway": "string", "n_steps": "int64", "patients": "int64"})
+    out["steps"] = out["steps"].astype(object)
+    out["percent"] = out["patients"] * 100.0 / n_cohort if n_cohort else 0.0
+    out["percent"] = out["percent"].astype("float64")
+    out = out.sort_values(["patients", "pathway"], ascending=[False, True], kind="stable")
+    return out.reset_index(drop=True)
+
+
+def lines_of_therapy(steps: pd.DataFrame, patients: Sequence[str] | pd.Index) -> pd.DataFrame:
+    """Patients per step number ("line") and label, over a cohort (OHDSI "line" view).
+
+    Returns ``line`` (step number), ``label``, ``patients``, ``pct_of_cohort``
+    (of ``len(patients)``) and ``pct_of_treated`` (of cohort patients with at
+    least one step), both 0–100; sorted by line, patients descending, label.
+    """
+    steps, n_cohort = _restrict(steps, patients)
+    n_treated = int(steps["patient_id"].nunique())
+    out = (
+        steps.groupby(["step", "label"], observed=True, sort=False)
+        .size()
+        .rename("patients")
+        .reset_index()
+        .rename(columns={"step": "line"})
+    )
+    out = out.astype({"line": "int64", "label": "string", "patients": "int64"})
+    out["pct_of_cohort"] = (out["patients"] * 100.0 / n_cohort) if n_cohort else 0.0
+    out["pct_of_treated"] = (out["patients"] * 100.0 / n_treated) if n_treated else 0.0
+    out = out.astype({"pct_of_cohort": "float64", "pct_of_treated": "float64"})
+    out = out.sort_values(["line", "patients", "label"], ascending=[True, False, True])
+    return out.reset_index(drop=True)
+
+
+def _next_step(steps: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of rows that have a next step of the same patient, and those next rows."""
+    pid = steps["patient_id"].to_numpy()
+    step = steps["step"].to_numpy()
+    has_next = np.r_[(pid[1:] == pid[:-1]) & (step[1:] == step[:-1] + 1), False]
+    src = np.flatnonzero(has_next)
+    return src, src + 1
+
+
+def time_between_steps(steps: pd.DataFrame) -> pd.DataFrame:
+    """Days from the start of step k to the start of step k+1, per transition.
+
+    Returns ``from_step``, ``to_step``, ``transitions`` (patients making the
+    transition), ``median_days``, ``q1_days``, ``q3_days`` (numpy linear
+    quantiles), one row per k, sorted by from_step.  ``steps`` sorted by
+    patient_id then step.
+    """
+    src, dst = _next_step(steps)
+    start = steps["start"].to_numpy(dtype="datetime64[D]").astype(np.int64)
+    frame = pd.DataFrame({
+        "from_step": steps["step"].to_numpy()[src].astype(np.int64),
+        "days": (start[dst] - start[src]).astype("float64"),
+    })
+    grouped = frame.groupby("from_step", sort=True)["days"]
+    out = pd.DataFrame({
+        "transitions": grouped.size(),
+        "median_days": grouped.median(),
+        "q1_days": grouped.quantile(0.25),
+        "q3_days": grouped.quantile(0.75),
+    }).reset_index()
+    out.insert(1, "to_step", out["from_step"] + 1)
+    return out.astype({
+        "from_step": "int64", "to_step": "int64", "transitions": "int64",
+        "median_days": "float64", "q1_days": "float64", "q3_days": "float64",
+    })
+
+
+def pathway_transitions(steps: pd.DataFrame, include_end: bool = True) -> pd.DataFrame:
+    """Step-to-step transitions for a Sankey diagram.
+
+    One row per (step k, source label at step k, target label at step k+1)
+    with the number of patients.  With ``include_end`` a patient whose
+    pathway stops at step k adds a transition to the target ``"end"`` (like
+    TreatmentPatterns' "Stopped"), so every node's outflow equals its
+    inflow.  Returns ``step``, ``source``, ``target``, ``patients``, sorted
+    by step, patients descending, source, target.
+    """
+    pid = steps["patient_id"].to_numpy()
+    step = steps["step"].to_numpy().astype(np.int64)
+    label = steps["label"].to_numpy(dtype=object)
+    src, dst = _next_step(steps)
+    frames = [pd.DataFrame({"step": step[src], "source": label[src], "target": label[dst]})]
+    if include_end:
+        last = np.flatnonzero(np.r_[pid[1:] != pid[:-1], True]) if len(pid) else src[:0]
+        frames.append(pd.DataFrame({
+            "step": step[last], "source": label[last], "target": END_LABEL,
+        }))
+    frame = pd.concat(frames, ignore_index=True).astype({
+        "step": "int64", "source": "string", "target": "string",
+    })
+    out = frame.groupby(["step", "source", "target"], sort=False).size()
+    out = out.rename("patients").reset_index()
+    out = out.astype({"step": "int64", "source": "string", "target": "string",
+                      "patients": "int64"})
+    out = out.sort_values(["step", "patients", "source", "target"],
+                          ascending=[True, False, True, True])
+    return out.reset_index(drop=True)
+
+
+def sunburst_table(
+    counts: pd.DataFrame, max_depth: int = 6, include_untreated: bool = True
+) -> pd.DataFrame:
+    """Hierarchy for a plotly sunburst (``branchvalues="total"``) from :func:`pathway_counts`.
+
+    One node per distinct step prefix of length 1..``max_depth``: ``id`` is
+    the prefix joined by ``" > "`` (so the same label under different
+    parents is a different node), ``parent`` the id of the prefix without its
+    last step (``""`` at depth 1), ``label`` the last step, ``depth``, and
+    ``patients`` = patients whose pathway starts with that prefix (so a node
+    counts at least the sum of its children).  ``counts`` must hold numeric
+    patients (apply :func:`analytics.privacy.merge_rare_pathways` before,
+    suppression of the displayed numbers after).  The no-treatment row becomes
+    a depth-1 node ``"no treatment"`` when ``include_untreated``.  Sorted by
+    depth, patients descending, id.
+    """
+    totals: dict[tuple[str, ...], int] = {}
+    for steps, n in zip(counts["steps"], counts["patients"], strict=True):
+        path = tuple(steps) if len(steps) else ((NO_TREATMENT,) if include_untreated else ())
+        for d in range(1, min(len(path), max_depth) + 1):
+            totals[path[:d]] = totals.get(path[:d], 0) + int(n)
+    rows = [
+        (STEP_SEPARATOR.join(p), STEP_SEPARATOR.join(p[:-1]), p[-1], len(p), n)
+        for p, n in totals.items()
+    ]
+    out = pd.DataFrame(rows, columns=["id", "parent", "label", "depth", "patients"])
+    out = out.astype({"id": "string", "parent": "string", "label": "string",
+                      "depth": "int64", "patients": "int64"})
+    out = out.sort_values(["depth", "patients", "id"], ascending=[True, False, True])
+    return out.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- concordance
+
+
+def step_therapy_concordance(events: pd.DataFrame) -> pd.DataFrame:
+    """Step-therapy ("non-invasive first") concordance per patient (DESIGN.md).
+
+    A patient is concordant when neither a narcotic nor an injection comes
+    before the patient's first physical-therapy date (same day counts as not
+    before); patients with neither are concordant; patients with either but
+    no physical therapy are not.  Dates are ``event_date``.
+
+    Returns one row per patient in ``events``: ``patient_id`` (string),
+    ``first_physical_therapy``, ``first_narcotic``, ``first_injection``
+    (datetime64[s], NaT when never), ``concordant`` (bool); sorted by
+    patient_id.
+    """
+    tech = _technique_codes(events["technique"])
+    codes, uniques = pd.factorize(events["patient_id"], sort=True)
+    n_pat = len(uniques)
+    date = events["event_date"]
+    ok = (codes >= 0) & date.notna().to_numpy()
+    day = np.where(ok, date.to_numpy(dtype="datetime64[D]").astype(np.int64), 0)
+    big = np.iinfo(np.int64).max
+    firsts = {}
+    for name in ("physical_therapy", "narcotic", "injection"):
+        m = ok & (tech == _TECH_INDEX[name])
+        first = np.full(n_pat, big, dtype=np.int64)
+        np.minimum.at(first, codes[m], day[m])
+        firsts[name] = first
+    pt, narc, inj = firsts["physical_therapy"], firsts["narcotic"], firsts["injection"]
+    concordant = (narc >= pt) & (inj >= pt)  # big >= big: neither and no PT -> concordant
+
+    def dates(a: np.ndarray) -> pd.Series:
+        return pd.Series(
+            np.where(a == big, np.datetime64("NaT"), a.astype("datetime64[D]")).astype(
+                schema.DATE_DTYPE
+            )
+        )
+
+    return pd.DataFrame({
+        "patient_id": pd.Series(np.asarray(uniques, dtype=object), dtype="string"),
+        "first_physical_therapy": dates(pt),
+        "first_narcotic": dates(narc),
+        "first_injection": dates(inj),
+        "concordant": concordant,
+    })
+
+
+def concordance_by(concordance: pd.DataFrame, groups: pd.Series) -> pd.DataFrame:
+    """Concordance per group (e.g. attributed physician).
+
+    ``groups`` maps patient_id (index) to a group label; patients of
+    ``concordance`` without a label are counted under ``"unknown"``.
+    Returns ``group`` (string), ``patients``, ``concordant`` (count) and
+    ``percent`` (concordant / patients, 0–100); sorted by patients
+    descending, then group.
+    """
+    mapping = groups[~groups.index.duplicated(keep="first")]
+    mapping.index = mapping.index.astype("string")
+    group = concordance["patient_id"].astype("string").map(mapping).astype("string")
+    frame = pd.DataFrame({
+        "group": group.fillna(UNKNOWN_GROUP).to_numpy(dtype=object),
+        "concordant": concordance["concordant"].to_numpy(dtype=bool),
+    })
+    grouped = frame.groupby("group", sort=False)["concordant"]
+    out = pd.DataFrame({"patients": grouped.size(), "concordant": grouped.sum()}).reset_index()
+    out = out.astype({"group": "string", "patients": "int64", "concordant": "int64"})
+    out["percent"] = (out["concordant"] * 100.0 / out["patients"]).astype("float64")
+    out = out.sort_values(["patients", "group"], ascending=[False, True])
+    return out.reset_index(drop=True)

@@ -1,0 +1,531 @@
+"""The dataset store of PainPath: canonical events in a DuckDB file, one dataset per name.
+
+Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is, in order, the constructor
+argument, the environment variable ``PAINPATH_DATA_DIR``, or ``./data`` (relative to the
+current working directory); it is created when missing.
+
+Tables (``schema_version`` 1, kept in ``meta``):
+
+- ``meta(key, value)`` — ``schema_version``.
+- ``datasets(dataset_id, name UNIQUE, created_at, updated_at, version, events, patients,
+  source_files)`` — ``source_files`` is a JSON list of the file names whose rows make up the
+  dataset now (a replace starts the list again); times are UTC.
+- ``events(dataset_id, row_hash, <every column of analytics.schema.CANONICAL_COLUMNS>)`` —
+  dates are ``DATE``, ``technique`` / ``injection_type`` are ``ENUM`` of the schema
+  vocabularies, numbers ``DOUBLE``, text ``VARCHAR``.  ``row_hash`` is DuckDB's ``hash`` over
+  all canonical columns (NULL-safe) and speeds up the de-duplication join.
+- ``uploads(upload_id, dataset_id, uploaded_at, action, source_files, rows_added, report)`` —
+  one row per write that came with an ingest report (``create`` / ``add`` / ``replace``);
+  ``report`` is the report dict as JSON text.  Kept as an audit trail across replaces.
+
+Definitions:
+
+- **Idempotent add.** :meth:`Store.add_to_dataset` inserts only the incoming rows that have
+  no identical row (equal in every canonical column, NULL equal to NULL) already in the
+  dataset; the same rows uploaded twice change nothing.  Rows repeated *within* one frame are
+  kept as given (ingest already folds an export's exact duplicates into one event).
+- **Version.** ``version`` starts at 1 on create and increases by one on every write that
+  changes the dataset (an add that inserts at least one row, a replace, a rename).  An add
+  that inserts nothing still records its upload report but keeps the version (and
+  ``updated_at``, counts and file list), so caches keyed on the version stay valid.
+- **Transactions.** Every write is one DuckDB transaction (``BEGIN`` … ``COMMIT``,
+  ``ROLLBACK`` on any error): a failure mid-write leaves the previous state.
+
+Concurrency: DuckDB lets one *process* open the file for writing; a second process gets a
+``RuntimeError`` naming the lock.  Within the process, one :class:`Store` holds one DuckDB
+connection and every operation runs on its own cursor (a separate DuckDB connection to the
+same database), so threads (Streamlit sessions) may share a Store; conflicting concurrent
+writes fail with DuckDB's transaction error and are rolled back.  Opening several ``Store``
+objects on the same file in one process is fine (DuckDB shares the database instance).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from analytics import schema
+
+SCHEMA_VERSION = 1
+DB_FILENAME = "painpath.duckdb"
+DATA_DIR_ENV = "PAINPATH_DATA_DIR"
+DEFAULT_DATA_DIR = "data"
+SAMPLE_DATASET_NAME = "Sample clinic"
+
+DATASET_COLUMNS: tuple[str, ...] = (
+    "dataset_id",
+    "name",
+    "created_at",
+    "updated_at",
+    "source_files",
+    "events",
+    "patients",
+    "version",
+)
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
+    """The data folder: ``data_dir`` if given, else ``$PAINPATH_DATA_DIR``, else ``./data``."""
+    if data_dir is not None:
+        return Path(data_dir)
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        return Path(env)
+    return Path(DEFAULT_DATA_DIR)
+
+
+def _sql_type(name: str) -> str:
+    if name in schema.STRING_COLUMNS:
+        return "VARCHAR"
+    if name in schema.DATE_COLUMNS:
+        return "DATE"
+    if name in schema.NUMBER_COLUMNS:
+        return "DOUBLE"
+    if name in schema.CATEGORY_COLUMNS:
+        values = ", ".join("'" + v.replace("'", "''") + "'" for v in schema.CATEGORY_COLUMNS[name])
+        return f"ENUM({values})"
+    if name in schema.BOOL_COLUMNS:
+        return "BOOLEAN"
+    raise KeyError(name)
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+_COLS = schema.CANONICAL_COLUMNS
+_NOT_NULL = set(schema.REQUIRED_COLUMNS) | set(schema.BOOL_COLUMNS)
+_EVENT_DDL = ",\n    ".join(
+    f"{_quote(c)} {_sql_type(c)}{' NOT NULL' if c in _NOT_NULL else ''}" for c in _COLS
+)
+# Incoming frame (registered Arrow table) -> stored column types.
+_STAGE_SELECT = ",\n        ".join(
+    f"CAST({_quote(c)} AS {_sql_type(c)}) AS {_quote(c)}" for c in _COLS
+)
+_HASH = (
+    "hash("
+    + ", ".join(
+        f"CAST({_quote(c)} AS VARCHAR)" if c in schema.CATEGORY_COLUMNS else _quote(c)
+        for c in _COLS
+    )
+    + ")"
+)
+_SAME_ROW = " AND ".join(f"e.{_quote(c)} IS NOT DISTINCT FROM s.{_quote(c)}" for c in _COLS)
+# Stored -> pandas: dates as TIMESTAMP_S give datetime64[s] directly.
+_LOAD_SELECT = ", ".join(
+    f"CAST({_quote(c)} AS TIMESTAMP_S) AS {_quote(c)}" if c in schema.DATE_COLUMNS else _quote(c)
+    for c in _COLS
+)
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
+CREATE SEQUENCE IF NOT EXISTS dataset_id_seq START 1;
+CREATE SEQUENCE IF NOT EXISTS upload_id_seq START 1;
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_id BIGINT PRIMARY KEY,
+    name VARCHAR NOT NULL UNIQUE,
+    created_at TIMESTAMP NOT NULL,
+    updated_at TIMESTAMP NOT NULL,
+    version BIGINT NOT NULL,
+    events BIGINT NOT NULL,
+    patients BIGINT NOT NULL,
+    source_files VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id BIGINT PRIMARY KEY,
+    dataset_id BIGINT NOT NULL,
+    uploaded_at TIMESTAMP NOT NULL,
+    action VARCHAR NOT NULL,
+    source_files VARCHAR NOT NULL,
+    rows_added BIGINT NOT NULL,
+    report VARCHAR NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    dataset_id BIGINT NOT NULL,
+    row_hash UBIGINT NOT NULL,
+    {_EVENT_DDL}
+);
+"""
+
+
+def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
+    """The first row of a query, reading the result to its end (DuckDB wants results
+    finished before ``register`` on the same connection)."""
+    rows = cur.execute(sql, params or []).fetchall()
+    return rows[0] if rows else None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _to_arrow(events: pd.DataFrame) -> pa.Table:
+    """Conform ``events`` and convert it to Arrow (NaN/NaT/NA become nulls)."""
+    frame = schema.conform(events)
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _report_json(report: dict[str, Any]) -> str:
+    return json.dumps(report, default=str, ensure_ascii=False)
+
+
+def _names(source_files: list[str] | tuple[str, ...] | str | None) -> list[str]:
+    if source_files is None:
+        return []
+    if isinstance(source_files, str | Path):
+        source_files = [source_files]
+    return [str(s) for s in source_files]
+
+
+class Store:
+    """A DuckDB-backed store of canonical event datasets (see the module docstring).
+
+    ``Store(data_dir=None)`` opens (creating if needed) ``<data_dir>/painpath.duckdb``.
+    Use as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, data_dir: str | Path | None = None) -> None:
+        self.data_dir = resolve_data_dir(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.path = self.data_dir / DB_FILENAME
+        try:
+            self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
+        except duckdb.IOException as exc:  # typically the file lock of another process
+            raise RuntimeError(f"cannot open the PainPath store {self.path}: {exc}") from exc
+        self._init_schema()
+
+    # ---- life cycle -----------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        if self._con is not None:
+            self._con.close()
+            self._con = None
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise RuntimeError("the store is closed")
+        return self._con.cursor()
+
+    @contextmanager
+    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        cur = self._cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One write transaction: COMMIT on success, ROLLBACK on any exception."""
+        cur = self._cursor()
+        try:
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                yield cur
+            except BaseException:
+                with suppress(duckdb.Error):  # keep the original error; closing also aborts
+                    cur.execute("ROLLBACK")
+                raise
+            cur.execute("COMMIT")
+        finally:
+            cur.close()
+
+    def _init_schema(self) -> None:
+        with self._transaction() as cur:
+            cur.execute(_DDL)
+            row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
+            if row is None:
+                cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            elif int(row[0]) != SCHEMA_VERSION:
+                raise RuntimeError(
+                    f"{self.path} has store schema version {row[0]}; this PainPath expects "
+                    f"{SCHEMA_VERSION}"
+                )
+
+    # ---- reads ----------------------------------------------------------------------
+    def schema_version(self) -> int:
+        """The store schema version recorded in the file."""
+        with self._read() as cur:
+            row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
+        return int(row[0])
+
+    def list_datasets(self) -> pd.DataFrame:
+        """All datasets, oldest first: dataset_id, name, created_at, updated_at (UTC),
+        source_files (file names joined with ``"; "``), events, patients, version."""
+        with self._read() as cur:
+            rows = cur.execute(
+                "SELECT dataset_id, name, created_at, updated_at, source_files, events, "
+                "patients, version FROM datasets ORDER BY dataset_id"
+            ).fetchall()
+        frame = pd.DataFrame(rows, columns=list(DATASET_COLUMNS))
+        frame["source_files"] = ["; ".join(json.loads(s)) for s in frame["source_files"]]
+        return frame.astype(
+            {
+                "dataset_id": "int64",
+                "events": "int64",
+                "patients": "int64",
+                "version": "int64",
+                "name": "string",
+                "source_files": "string",
+            }
+        )
+
+    def get_dataset(self, dataset_id: int) -> dict[str, Any]:
+        """Metadata of one dataset (the keys of :meth:`list_datasets`; ``source_files`` as a
+        list).  Raises ``KeyError`` for an unknown id."""
+        with self._read() as cur:
+            row = _one(
+                cur,
+                "SELECT dataset_id, name, created_at, updated_at, source_files, events, "
+                "patients, version FROM datasets WHERE dataset_id = ?",
+                [int(dataset_id)],
+            )
+        if row is None:
+            raise KeyError(f"no dataset with id {dataset_id}")
+        meta = dict(zip(DATASET_COLUMNS, row, strict=True))
+        meta["source_files"] = json.loads(meta["source_files"])
+        return meta
+
+    def find_dataset(self, name: str) -> int | None:
+        """The id of the dataset called ``name``, or None."""
+        with self._read() as cur:
+            row = _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [name])
+        return None if row is None else int(row[0])
+
+    def dataset_version(self, dataset_id: int) -> int:
+        """The dataset's version: grows on every write that changes it (cache key)."""
+        return int(self.get_dataset(dataset_id)["version"])
+
+    def load_events(self, dataset_id: int) -> pd.DataFrame:
+        """The dataset's events as a canonical frame (``schema.conform``ed), in insertion
+        order with a fresh RangeIndex.  Raises ``KeyError`` for an unknown id."""
+        with self._read() as cur:
+            self._require(cur, dataset_id)
+            table = cur.sql(
+                f"SELECT {_LOAD_SELECT} FROM events WHERE dataset_id = {int(dataset_id)}"
+            ).to_arrow_table()
+        frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+        return schema.conform(frame)
+
+    def ingest_reports(self, dataset_id: int) -> list[dict[str, Any]]:
+        """Every upload of the dataset, oldest first: ``upload_id``, ``uploaded_at`` (UTC),
+        ``action`` (create/add/replace), ``source_files`` (list), ``rows_added`` and
+        ``report`` (the dict as stored)."""
+        with self._read() as cur:
+            self._require(cur, dataset_id)
+            rows = cur.execute(
+                "SELECT upload_id, uploaded_at, action, source_files, rows_added, report "
+                "FROM uploads WHERE dataset_id = ? ORDER BY upload_id",
+                [int(dataset_id)],
+            ).fetchall()
+        return [
+            {
+                "upload_id": int(r[0]),
+                "uploaded_at": r[1],
+                "action": r[2],
+                "source_files": json.loads(r[3]),
+                "rows_added": int(r[4]),
+                "report": json.loads(r[5]),
+            }
+            for r in rows
+        ]
+
+    # ---- writes ---------------------------------------------------------------------
+    def create_dataset(
+        self,
+        name: str,
+        events: pd.DataFrame,
+        report: dict[str, Any],
+        source_files: list[str],
+    ) -> int:
+        """Create dataset ``name`` holding ``events``; returns its id.  Raises ``ValueError``
+        when the name is empty or already taken."""
+        name = str(name).strip()
+        if not name:
+            raise ValueError("a dataset needs a name")
+        incoming = _to_arrow(events)
+        files = _names(source_files)
+        with self._transaction() as cur:
+            if _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [name]) is not None:
+                raise ValueError(f"a dataset called {name!r} already exists; choose another name")
+            dataset_id = int(_one(cur, "SELECT nextval('dataset_id_seq')")[0])
+            now = _now()
+            cur.execute(
+                "INSERT INTO datasets VALUES (?, ?, ?, ?, 1, 0, 0, ?)",
+                [dataset_id, name, now, now, json.dumps(files)],
+            )
+            added = self._insert(cur, dataset_id, incoming, dedupe=False)
+            self._finish_write(cur, dataset_id, "create", files, added, report, now, bump=False)
+        return dataset_id
+
+    def add_to_dataset(
+        self,
+        dataset_id: int,
+        events: pd.DataFrame,
+        report: dict[str, Any],
+        source_files: list[str],
+    ) -> int:
+        """Add the rows of ``events`` not already in the dataset; returns how many were new.
+        Idempotent (see the module docstring)."""
+        incoming = _to_arrow(events)
+        files = _names(source_files)
+        with self._transaction() as cur:
+            self._require(cur, dataset_id)
+            added = self._insert(cur, dataset_id, incoming, dedupe=True)
+            self._finish_write(cur, dataset_id, "add", files, added, report, _now(), bump=added > 0)
+        return added
+
+    def replace_dataset(
+        self,
+        dataset_id: int,
+        events: pd.DataFrame,
+        report: dict[str, Any],
+        source_files: list[str],
+    ) -> None:
+        """Replace all events of the dataset by ``events`` (name, id and upload history
+        kept; ``source_files`` starts again)."""
+        incoming = _to_arrow(events)
+        files = _names(source_files)
+        with self._transaction() as cur:
+            self._require(cur, dataset_id)
+            cur.execute("DELETE FROM events WHERE dataset_id = ?", [int(dataset_id)])
+            cur.execute(
+                "UPDATE datasets SET source_files = '[]' WHERE dataset_id = ?", [int(dataset_id)]
+            )
+            added = self._insert(cur, dataset_id, incoming, dedupe=False)
+            self._finish_write(cur, dataset_id, "replace", files, added, report, _now(), bump=True)
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        """Delete the dataset, its events and its upload reports."""
+        with self._transaction() as cur:
+            self._require(cur, dataset_id)
+            for table in ("events", "uploads", "datasets"):
+                cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [int(dataset_id)])
+
+    def rename_dataset(self, dataset_id: int, new_name: str) -> None:
+        """Rename the dataset.  Raises ``ValueError`` when the name is empty or taken."""
+        new_name = str(new_name).strip()
+        if not new_name:
+            raise ValueError("a dataset needs a name")
+        with self._transaction() as cur:
+            self._require(cur, dataset_id)
+            other = _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [new_name])
+            if other is not None and int(other[0]) != int(dataset_id):
+                raise ValueError(
+                    f"a dataset called {new_name!r} already exists; choose another name"
+                )
+            if other is None:
+                cur.execute(
+                    "UPDATE datasets SET name = ?, version = version + 1, updated_at = ? "
+                    "WHERE dataset_id = ?",
+                    [new_name, _now(), int(dataset_id)],
+                )
+
+    def ensure_sample_dataset(self, csv_path: str | Path, ingest_fn: Callable[[Any], Any]) -> int:
+        """When the store holds no dataset, create ``"Sample clinic"`` from ``csv_path``.
+
+        ``ingest_fn(csv_path)`` must return an object with ``.events`` (a DataFrame) and
+        ``.report`` (with ``.to_dict()``, or a dict).  Returns the id of the sample dataset
+        when it was just created, else of the most recently updated dataset.
+        """
+        existing = self.list_datasets()
+        if len(existing):
+            latest = existing.sort_values(["updated_at", "dataset_id"]).iloc[-1]
+            return int(latest["dataset_id"])
+        result = ingest_fn(csv_path)
+        report = result.report
+        report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+        return self.create_dataset(
+            SAMPLE_DATASET_NAME, result.events, report, [Path(csv_path).name]
+        )
+
+    # ---- internals ------------------------------------------------------------------
+    @staticmethod
+    def _require(cur: duckdb.DuckDBPyConnection, dataset_id: int) -> None:
+        found = _one(cur, "SELECT 1 FROM datasets WHERE dataset_id = ?", [int(dataset_id)])
+        if found is None:
+            raise KeyError(f"no dataset with id {dataset_id}")
+
+    @staticmethod
+    def _insert(
+        cur: duckdb.DuckDBPyConnection, dataset_id: int, incoming: pa.Table, dedupe: bool
+    ) -> int:
+        """Insert ``incoming`` into ``events``; with ``dedupe`` only rows that have no
+        identical row in the dataset yet.  Returns the number of rows inserted."""
+        before = _one(cur, "SELECT count(*) FROM events WHERE dataset_id = ?", [int(dataset_id)])[0]
+        view = "painpath_incoming"
+        cur.register(view, incoming)
+        try:
+            staged = (
+                f"SELECT {int(dataset_id)} AS dataset_id, {_HASH} AS row_hash, * FROM "
+                f"(SELECT {_STAGE_SELECT} FROM {view})"
+            )
+            columns = "dataset_id, row_hash, " + ", ".join(_quote(c) for c in _COLS)
+            if dedupe:
+                sql = (
+                    f"INSERT INTO events ({columns}) SELECT s.* FROM ({staged}) s "
+                    f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.dataset_id = "
+                    f"{int(dataset_id)} AND e.row_hash = s.row_hash AND {_SAME_ROW})"
+                )
+            else:
+                sql = f"INSERT INTO events ({columns}) {staged}"
+            cur.execute(sql)
+        finally:
+            with suppress(duckdb.Error):  # fails in an aborted transaction; the cursor closes
+                cur.unregister(view)
+        after = _one(cur, "SELECT count(*) FROM events WHERE dataset_id = ?", [int(dataset_id)])[0]
+        return int(after - before)
+
+    @staticmethod
+    def _finish_write(
+        cur: duckdb.DuckDBPyConnection,
+        dataset_id: int,
+        action: str,
+        files: list[str],
+        added: int,
+        report: dict[str, Any],
+        when: datetime,
+        bump: bool,
+    ) -> None:
+        """Refresh the dataset's counts and file list, bump the version, record the upload."""
+        did = int(dataset_id)
+        current = json.loads(
+            _one(cur, "SELECT source_files FROM datasets WHERE dataset_id = ?", [did])[0]
+        )
+        merged = current + [f for f in files if f not in current]
+        events, patients = _one(
+            cur,
+            "SELECT count(*), count(DISTINCT patient_id) FROM events WHERE dataset_id = ?",
+            [did],
+        )
+        if bump:
+            cur.execute(
+                "UPDATE datasets SET events = ?, patients = ?, source_files = ?, "
+                "version = version + 1, updated_at = ? WHERE dataset_id = ?",
+                [int(events), int(patients), json.dumps(merged), when, did],
+            )
+        elif action != "add":  # an add that inserted nothing leaves the dataset as it was
+            cur.execute(
+                "UPDATE datasets SET events = ?, patients = ?, source_files = ? "
+                "WHERE dataset_id = ?",
+                [int(events), int(patients), json.dumps(merged), did],
+            )
+        cur.execute(
+            "INSERT INTO uploads VALUES (nextval('upload_id_seq'), ?, ?, ?, ?, ?, ?)",
+            [did, when, action, json.dumps(files), int(added), _report_json(report)],
+        )

@@ -1,0 +1,237 @@
+"""Straightforward per-patient reference implementation of the pathway definitions.
+
+Kept in the benchmark only: it is the slow, obviously-correct version that
+``analytics.pathways`` must equal (benchmark comparison and the hypothesis
+test ``tests/test_pathways_reference.py``).  Plain Python loops over patients,
+eras and days; no numpy tricks.  It computes covered days itself (DESIGN.md:
+``end = end_date + 1`` when given, else ``event_date + days_supply``, else
+``event_date + 1``; an open order covers through the extract date) so it also
+checks ``analytics.intervals``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+
+import numpy as np
+import pandas as pd
+
+from analytics import schema
+
+_EPOCH = pd.Timestamp("1970-01-01")
+_TECH_INDEX = {t: i for i, t in enumerate(schema.TECHNIQUES)}
+
+
+def _day(ts) -> int:
+    return (pd.Timestamp(ts) - _EPOCH).days
+
+
+def _date(day: int) -> pd.Timestamp:
+    return _EPOCH + pd.Timedelta(days=day)
+
+
+def _label(techs: Iterable[str]) -> str:
+    return "+".join(sorted(set(techs), key=_TECH_INDEX.__getitem__))
+
+
+def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> dict:
+    """Per patient: list of (technique, start_day, end_day) of usable events."""
+    if extract is None and len(events) and events["event_date"].notna().any():
+        extract = events["event_date"].max()
+    extract_day = None if extract is None or pd.isna(extract) else _day(extract)
+    selected = None if techniques is None else set(techniques)
+    cols = events.columns
+    out: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
+    for i in range(len(events)):
+        pid = events["patient_id"].iloc[i]
+        date = events["event_date"].iloc[i]
+        tech = events["technique"].iloc[i]
+        if pd.isna(pid) or pd.isna(date) or pd.isna(tech):
+            continue
+        tech = str(tech)
+        if selected is not None and tech not in selected:
+            continue
+        start = _day(date)
+        end = start + 1
+        supply = events["days_supply"].iloc[i] if "days_supply" in cols else math.nan
+        if not pd.isna(supply) and supply >= 1:
+            end = start + int(supply)
+        stop = events["end_date"].iloc[i] if "end_date" in cols else pd.NaT
+        if not pd.isna(stop):
+            end = _day(stop) + 1
+        if "open_order" in cols and bool(events["open_order"].iloc[i]) and extract_day is not None:
+            end = extract_day + 1
+        end = max(end, start + 1)
+        out[str(pid)].append((tech, start, end))
+    return out
+
+
+def _patient_eras(rows: list[tuple[str, int, int]], gap: int) -> list[list]:
+    """[technique, start, end, n_events] eras of one patient."""
+    eras = []
+    by_tech: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    for tech, start, end in rows:
+        by_tech[tech].append((start, end))
+    for tech, spans in by_tech.items():
+        current = None
+        for start, end in sorted(spans):
+            if current is not None and start - current[2] <= gap:
+                current[2] = max(current[2], end)
+                current[3] += 1
+            else:
+                current = [tech, start, end, 1]
+                eras.append(current)
+    return eras
+
+
+def reference_technique_eras(
+    events: pd.DataFrame, era_gap_days: int = 30, extract=None, techniques=None
+) -> pd.DataFrame:
+    """Same result as ``analytics.pathways.technique_eras``, by a per-patient loop."""
+    records = []
+    for pid, rows in sorted(_rows(events, techniques, extract).items()):
+        eras = _patient_eras(rows, era_gap_days)
+        for tech, start, end, n in sorted(eras, key=lambda e: (e[1], _TECH_INDEX[e[0]])):
+            records.append((pid, tech, _date(start), _date(end), end - start, n))
+    return pd.DataFrame({
+        "patient_id": pd.Series([r[0] for r in records], dtype="string"),
+        "technique": pd.Categorical([r[1] for r in records],
+                                    categories=list(schema.TECHNIQUES)),
+        "start": pd.Series([r[2] for r in records], dtype="datetime64[s]"),
+        "end": pd.Series([r[3] for r in records], dtype="datetime64[s]"),
+        "duration_days": pd.Series([r[4] for r in records], dtype="int64"),
+        "events": pd.Series([r[5] for r in records], dtype="int64"),
+    })
+
+
+def _first_steps(rows: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]:
+    first: dict[str, int] = {}
+    for tech, start, _ in rows:
+        if tech not in first or start < first[tech]:
+            first[tech] = start
+    last_end = max(end for _, _, end in rows)
+    dates = sorted(set(first.values()))
+    steps = []
+    for k, d in enumerate(dates):
+        end = dates[k + 1] if k + 1 < len(dates) else last_end
+        steps.append((_label(t for t, f in first.items() if f == d), d, end))
+    return steps
+
+
+def _era_steps(rows: list[tuple[str, int, int]], gap: int, window: int) -> list:
+    eras = _patient_eras(rows, gap)
+    bounds = sorted({e[1] for e in eras} | {e[2] for e in eras})
+
+    def later(x, y) -> bool:  # is era x later than era y?
+        return x[1] > y[1] or (x[1] == y[1] and x[2] < y[2])
+
+    def overlap(x, y) -> int:
+        return min(x[2], y[2]) - max(x[1], y[1])
+
+    steps: list[list] = []
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        active = [e for e in eras if e[1] <= a < e[2]]
+        if not active:
+            continue
+        shown = [
+            e[0] for e in active
+            if not any(o[0] != e[0] and later(o, e) and overlap(e, o) < window for o in active)
+        ]
+        label = _label(shown)
+        if steps and steps[-1][0] == label:
+            steps[-1][2] = b
+        else:
+            steps.append([label, a, b])
+    return [tuple(s) for s in steps]
+
+
+def reference_pathway_steps(
+    events: pd.DataFrame,
+    mode: str = "first",
+    techniques: Iterable[str] = schema.DEFAULT_PATHWAY_TECHNIQUES,
+    era_gap_days: int = 30,
+    combination_window_days: int = 30,
+    max_steps: int = 6,
+    extract=None,
+) -> pd.DataFrame:
+    """Same result as ``analytics.pathways.pathway_steps``, by a per-patient loop."""
+    records = []
+    for pid, rows in sorted(_rows(events, techniques, extract).items()):
+        if mode == "first":
+            steps = _first_steps(rows)
+        else:
+            steps = _era_steps(rows, era_gap_days, combination_window_days)
+        for k, (label, start, end) in enumerate(steps[:max_steps], start=1):
+            records.append((pid, k, label, _date(start), _date(end)))
+    return pd.DataFrame({
+        "patient_id": pd.Series([r[0] for r in records], dtype="string"),
+        "step": pd.Series([r[1] for r in records], dtype="int64"),
+        "label": pd.Series([r[2] for r in records], dtype="string"),
+        "start": pd.Series([r[3] for r in records], dtype="datetime64[s]"),
+        "end": pd.Series([r[4] for r in records], dtype="datetime64[s]"),
+    })
+
+
+def reference_pathway_counts(steps: pd.DataFrame, patients) -> pd.DataFrame:
+    """Same result as ``analytics.pathways.pathway_counts``, by a per-patient loop."""
+    cohort = {str(p) for p in patients if not pd.isna(p)}
+    paths: dict[str, list[str]] = defaultdict(list)
+    for pid, label in zip(steps["patient_id"], steps["label"], strict=True):
+        if pid in cohort:
+            paths[pid].append(str(label))
+    freq: dict[tuple[str, ...], int] = defaultdict(int)
+    for path in paths.values():
+        freq[tuple(path)] += 1
+    if len(cohort) > len(paths):
+        freq[()] = len(cohort) - len(paths)
+    rows = [
+        (" > ".join(p) if p else "no treatment", p, len(p), n, n * 100.0 / len(cohort))
+        for p, n in freq.items()
+    ]
+    rows.sort(key=lambda r: (-r[3], r[0]))
+    out = pd.DataFrame(rows, columns=["pathway", "steps", "n_steps", "patients", "percent"])
+    out["steps"] = out["steps"].astype(object)
+    return out.astype({"pathway": "string", "n_steps": "int64", "patients": "int64",
+                       "percent": "float64"})
+
+
+def reference_concordance(events: pd.DataFrame) -> pd.DataFrame:
+    """Same result as ``analytics.pathways.step_therapy_concordance``, by a loop."""
+    first: dict[str, dict[str, pd.Timestamp]] = {}
+    for pid, date, tech in zip(events["patient_id"], events["event_date"], events["technique"],
+                               strict=True):
+        if pd.isna(pid):
+            continue
+        mine = first.setdefault(str(pid), {})
+        if pd.isna(date) or pd.isna(tech):
+            continue
+        tech = str(tech)
+        if tech in ("physical_therapy", "narcotic", "injection") and (
+            tech not in mine or date < mine[tech]
+        ):
+            mine[tech] = date
+    records = []
+    for pid in sorted(first):
+        mine = first[pid]
+        pt, narc, inj = (mine.get(t) for t in ("physical_therapy", "narcotic", "injection"))
+        if narc is None and inj is None:
+            ok = True
+        elif pt is None:
+            ok = False
+        else:
+            ok = (narc is None or narc >= pt) and (inj is None or inj >= pt)
+        records.append((pid, pt, narc, inj, ok))
+
+    def dates(k: int) -> pd.Series:
+        return pd.Series([np.datetime64("NaT") if r[k] is None else r[k] for r in records],
+                         dtype="datetime64[s]")
+
+    return pd.DataFrame({
+        "patient_id": pd.Series([r[0] for r in records], dtype="string"),
+        "first_physical_therapy": dates(1),
+        "first_narcotic": dates(2),
+        "first_injection": dates(3),
+        "concordant": pd.Series([r[4] for r in records], dtype="bool"),
+    })

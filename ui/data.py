@@ -1,0 +1,205 @@
+"""Cached data access for the pages: the store, dataset events and analysis results.
+
+Streamlit's caches are keyed here on explicit, small, hashable keys — the
+dataset id and version, the cohort's parameters and the definition
+parameters — never on a DataFrame (Streamlit hashes only a sample of a large
+frame and could return a stale result).  Frames come from ``cache_resource``,
+so every session shares one copy; treat them as read-only.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import streamlit as st
+from analytics.ingest import ingest
+from analytics.store import Store
+
+from analytics import injections, narcotics, overview, pathways
+from analytics.cohorts import Cohort, apply_cohort, patient_attributes
+from analytics.intervals import extract_date
+from analytics.survival import kaplan_meier
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
+SAMPLE_NAME = "Sample clinic"
+
+# DuckDB connections are not safe for concurrent use from several threads;
+# Streamlit runs each session in its own thread.
+_STORE_LOCK = threading.RLock()
+
+
+@st.cache_resource(show_spinner=False)
+def _store(data_dir: str) -> Store:
+    store = Store(data_dir)
+    with _STORE_LOCK:
+        store.ensure_sample_dataset(SAMPLE_CSV, ingest)
+    return store
+
+
+def data_dir() -> str:
+    return os.environ.get("PAINPATH_DATA_DIR", str(ROOT / "data"))
+
+
+def store() -> Store:
+    """The process-wide store (created with the sample dataset on first use)."""
+    return _store(data_dir())
+
+
+def with_store(action, *args, **kwargs):
+    """Run ``action(store, *args, **kwargs)`` under the store lock."""
+    with _STORE_LOCK:
+        return action(store(), *args, **kwargs)
+
+
+def datasets() -> pd.DataFrame:
+    return with_store(Store.list_datasets)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_events(dataset_id: int, version: int) -> pd.DataFrame:
+    """All canonical events of a dataset version (shared, read-only)."""
+    return with_store(Store.load_events, dataset_id)
+
+
+@dataclass(frozen=True)
+class Params:
+    """Definition parameters and the privacy threshold chosen in the sidebar."""
+
+    era_gap_days: int = 30
+    course_gap_days: int = 30
+    combination_window_days: int = 30
+    max_steps: int = 6
+    extract: str | None = None  # ISO date chosen by the user; None = latest event date
+    min_cell: int = 11
+
+
+@dataclass(frozen=True)
+class View:
+    """What a page looks at: one dataset version, one cohort, one set of parameters.
+
+    Its methods return cached analysis results; pages only render them.
+    """
+
+    dataset_id: int
+    version: int
+    cohort: Cohort
+    params: Params
+
+    @property
+    def key(self) -> tuple:
+        return (self.dataset_id, self.version, tuple(sorted(self.cohort.to_params().items())),
+                self.params)
+
+    def all_events(self) -> pd.DataFrame:
+        return dataset_events(self.dataset_id, self.version)
+
+    def extract(self) -> pd.Timestamp | None:
+        return _extract(self.dataset_id, self.version, self.params.extract)
+
+    def events(self) -> pd.DataFrame:
+        return _cohort_events(self.key)
+
+    def _get(self, name: str, *args):
+        return _analysis(self.key, name, args)
+
+    def patients(self) -> pd.Index:
+        return self._get("patients")
+
+    def attributes(self) -> pd.DataFrame:
+        return self._get("attributes")
+
+    def steps(self, mode: str = "first", techniques: tuple[str, ...] | None = None):
+        return self._get("steps", mode, techniques)
+
+    def courses(self) -> pd.DataFrame:
+        return self._get("courses")
+
+    def sessions(self) -> pd.DataFrame:
+        return self._get("sessions")
+
+    def get(self, name: str, *args):
+        """Any other analysis by name (see ``_compute``)."""
+        return self._get(name, *args)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _extract(dataset_id: int, version: int, chosen: str | None) -> pd.Timestamp | None:
+    return extract_date(dataset_events(dataset_id, version), chosen)
+
+
+@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=32)
+def _cohort_events(key: tuple) -> pd.DataFrame:
+    dataset_id, version, cohort_items, params = key
+    events = dataset_events(dataset_id, version)
+    cohort = Cohort.from_params(dict(cohort_items))
+    extract = _extract(dataset_id, version, params.extract)
+    return apply_cohort(events, cohort, course_gap_days=params.course_gap_days, extract=extract)
+
+
+@st.cache_resource(show_spinner="Computing…", max_entries=256)
+def _analysis(key: tuple, name: str, args: tuple):
+    view = View(key[0], key[1], Cohort.from_params(dict(key[2])), key[3])
+    return _compute(view, name, args)
+
+
+def _compute(view: View, name: str, args: tuple):
+    p = view.params
+    events = view.events()
+    extract = view.extract()
+    if name == "patients":
+        return pd.Index(events["patient_id"].unique())
+    if name == "attributes":
+        return patient_attributes(events)
+    if name == "steps":
+        mode, techniques = args
+        kwargs = {} if techniques is None else {"techniques": techniques}
+        return pathways.pathway_steps(
+            events, mode=mode, era_gap_days=p.era_gap_days,
+            combination_window_days=p.combination_window_days, max_steps=p.max_steps,
+            extract=extract, **kwargs)
+    if name == "eras":
+        return pathways.technique_eras(events, era_gap_days=p.era_gap_days, extract=extract)
+    if name == "concordance":
+        return pathways.step_therapy_concordance(events)
+    if name == "courses":
+        return narcotics.narcotic_courses(events, course_gap_days=p.course_gap_days,
+                                          extract=extract)
+    if name == "fill_mme":
+        return narcotics.fill_mme(events)
+    if name == "overlap":
+        return narcotics.relaxant_overlap(events, extract=extract)
+    if name == "active_by_month":
+        return narcotics.active_patients_by_month(events, extract=extract)
+    if name == "course_km":
+        courses = view.courses()
+        return kaplan_meier(courses["duration_days"], ~courses["ongoing"].astype(bool))
+    if name == "sessions":
+        return injections.injection_sessions(events)
+    if name == "intervals":
+        return injections.repeat_intervals(view.sessions())
+    if name == "limit_windows":
+        return injections.limit_windows(events)
+    if name == "repeat_km":
+        ttr = injections.time_to_repeat(view.sessions(), extract=extract)
+        return kaplan_meier(ttr["days"], ttr["repeated"].astype(bool))
+    if name == "pain_change":
+        return injections.pain_score_change(events, view.sessions())
+    if name == "measures":
+        return overview.measures(events, course_gap_days=p.course_gap_days, extract=extract)
+    if name == "period_measures":
+        (period_days,) = args
+        return overview.period_measures(events, period_days=period_days,
+                                        course_gap_days=p.course_gap_days, extract=extract)
+    if name == "monthly":
+        return overview.monthly_events(events)
+    if name == "new_by_month":
+        return overview.new_patients_by_month(events)
+    if name == "physicians":
+        return overview.physician_table(events, course_gap_days=p.course_gap_days,
+                                        extract=extract)
+    raise KeyError(f"unknown analysis {name!r}")

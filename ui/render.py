@@ -1,0 +1,71 @@
+"""Rendering helpers shared by the pages: suppressed tables with downloads, KPIs, notes."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from analytics.privacy import suppress_count, suppress_table
+
+from analytics.exports import to_csv_bytes
+
+PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
+
+
+def chart(fig: go.Figure, key: str) -> None:
+    st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+
+
+def table(
+    frame: pd.DataFrame,
+    *,
+    key: str,
+    min_cell: int,
+    counts: Sequence[str] = (),
+    percents: Sequence[str] = (),
+    rename: dict[str, str] | None = None,
+    file_name: str | None = None,
+    height: int | None = None,
+) -> pd.DataFrame:
+    """Show ``frame`` with small counts suppressed, plus a CSV download of the same table.
+
+    Returns the displayed (suppressed, renamed) table.
+    """
+    shown = suppress_table(frame, list(counts), min_cell=min_cell, percent_columns=list(percents))
+    if rename:
+        shown = shown.rename(columns=rename)
+    st.dataframe(shown, hide_index=True, key=f"df_{key}",
+                 height=height if height is not None else "auto")
+    st.download_button(
+        "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
+        mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
+    )
+    return shown
+
+
+def count_text(n: int | None, min_cell: int) -> str:
+    """A patient count as shown (suppressed when 1 … min_cell − 1)."""
+    if n is None:
+        return "–"
+    value = suppress_count(int(n), min_cell)
+    return value if isinstance(value, str) else f"{value:,}"
+
+
+def pct_text(pct: float | None, count: int | None, min_cell: int, digits: int = 1) -> str:
+    """A percent as shown: blank (–) when its count is suppressed or it is undefined."""
+    if pct is None or pd.isna(pct):
+        return "–"
+    if count is not None and isinstance(suppress_count(int(count), min_cell), str):
+        return "–"
+    return f"{pct:.{digits}f}%"
+
+
+def empty_cohort_notice() -> None:
+    st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
+
+
+def missing_column_note(columns: Sequence[str], feature: str) -> None:
+    st.caption(f"ℹ️ {feature} needs the column(s) {', '.join(columns)}, which this dataset "
+               "does not have.")

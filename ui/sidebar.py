@@ -1,0 +1,153 @@
+"""The one sidebar every page calls: dataset, cohort filters, definitions, privacy.
+
+Every widget has a ``key`` equal to its URL parameter, ``persist_state="session"``
+(the value survives page switches) and ``bind="query-params"`` (a copied URL
+reopens the same cohort).  Keys of cohort widgets are the field names of
+:class:`analytics.cohorts.Cohort`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pandas as pd
+import streamlit as st
+from analytics.privacy import DEFAULT_MIN_CELL
+
+from analytics.cohorts import AGE_BANDS, Cohort
+from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
+from ui.data import Params, View, dataset_events, datasets
+
+_KW = {"persist_state": "session", "bind": "query-params"}
+_ANY_YES_NO = ("any", "yes", "no")
+_TRISTATE = {"any": None, "yes": True, "no": False}
+
+
+def _technique_name(t: str) -> str:
+    return TECHNIQUE_LABELS.get(t, t)
+
+
+def _options(events: pd.DataFrame, column: str) -> list[str]:
+    values = events[column].dropna().unique()
+    return sorted(str(v) for v in values)
+
+
+def patient_level_views_enabled() -> bool:
+    """Whether patient-level views (timeline, patient lists) are on for this deployment.
+
+    Switched off with the environment variable ``PAINPATH_PATIENT_VIEWS=off``.
+    """
+    return os.environ.get("PAINPATH_PATIENT_VIEWS", "on").strip().lower() not in (
+        "off", "0", "false", "no")
+
+
+def page_setup(title: str, icon: str = "🩺") -> None:
+    """Common page configuration (call first on every page)."""
+    st.set_page_config(page_title=f"{title} · PainPath", page_icon=icon, layout="wide")
+
+
+def sidebar() -> View | None:
+    """Render the shared sidebar and return the page's :class:`View` (None: no data)."""
+    table = datasets()
+    if table.empty:
+        st.sidebar.warning("No dataset yet. Upload an export on the **Data** page.")
+        return None
+    names = table["name"].tolist()
+    with st.sidebar:
+        st.markdown("### PainPath")
+        name = st.selectbox("Dataset", names, key="dataset", help="Datasets in the local store. "
+                            "Upload or manage them on the Data page.", **_KW)
+        row = table.loc[table["name"] == name].iloc[0]
+        dataset_id, version = int(row["dataset_id"]), int(row["version"])
+        events = dataset_events(dataset_id, version)
+        cohort = _cohort_widgets(events)
+        params = _parameter_widgets(events)
+    return View(dataset_id, version, cohort, params)
+
+
+def _cohort_widgets(events: pd.DataFrame) -> Cohort:
+    st.markdown("#### Cohort")
+    first = events["event_date"].min()
+    last = events["event_date"].max()
+    lo = first.date() if pd.notna(first) else None
+    hi = last.date() if pd.notna(last) else None
+    c1, c2 = st.columns(2)
+    date_from = c1.date_input("From", value=None, min_value=lo, max_value=hi, key="date_from",
+                              help="Only events on or after this date.", **_KW)
+    date_to = c2.date_input("To", value=None, min_value=lo, max_value=hi, key="date_to",
+                            help="Only events on or before this date.", **_KW)
+    providers = st.multiselect("Physician", _options(events, "provider_id"), key="providers",
+                               help="The physician on most of the patient's events.", **_KW)
+    sites = st.multiselect("Site", _options(events, "site"), key="sites", **_KW)
+    diagnosis = st.text_input("Diagnosis", key="diagnosis", placeholder="e.g. M96.1 or stenosis",
+                              help="ICD-10 code prefix or text on any of the patient's "
+                              "diagnoses.", **_KW)
+    with st.expander("Demographics"):
+        sexes = st.multiselect("Sex", _options(events, "sex"), key="sexes", **_KW)
+        age_bands = st.multiselect("Age band", list(AGE_BANDS), key="age_bands",
+                                   help="Age at the first event in the window.", **_KW)
+    with st.expander("Treatment history"):
+        techniques = list(TECHNIQUES[:-1])
+        tried = st.multiselect("Tried (all of)", techniques, format_func=_technique_name,
+                               key="tried", **_KW)
+        never = st.multiselect("Never tried", techniques, format_func=_technique_name,
+                               key="never_tried", **_KW)
+        starts = st.selectbox("Pathway starts with", ["", *techniques],
+                              format_func=lambda t: "any" if t == "" else _technique_name(t),
+                              key="pathway_starts_with",
+                              help="A technique in the first step (mode \"first\").", **_KW)
+        surgery = st.radio("Surgery before first injection", _ANY_YES_NO, horizontal=True,
+                           key="surgery_before_injection", **_KW)
+        long_term = st.radio("Long-term narcotic course (≥ 90 days)", _ANY_YES_NO,
+                             horizontal=True, key="long_term_narcotic", **_KW)
+        c1, c2 = st.columns(2)
+        min_sessions = c1.number_input("Min. injection sessions", min_value=0, value=None,
+                                       step=1, key="min_sessions", **_KW)
+        max_sessions = c2.number_input("Max. injection sessions", min_value=0, value=None,
+                                       step=1, key="max_sessions", **_KW)
+    return Cohort(
+        date_from=date_from if isinstance(date_from, dt.date) else None,
+        date_to=date_to if isinstance(date_to, dt.date) else None,
+        sexes=tuple(sexes), age_bands=tuple(age_bands), diagnosis=diagnosis or "",
+        providers=tuple(providers), sites=tuple(sites), tried=tuple(tried),
+        never_tried=tuple(never), pathway_starts_with=starts or "",
+        surgery_before_injection=_TRISTATE[surgery], long_term_narcotic=_TRISTATE[long_term],
+        min_sessions=None if min_sessions is None else int(min_sessions),
+        max_sessions=None if max_sessions is None else int(max_sessions),
+    )
+
+
+def _parameter_widgets(events: pd.DataFrame) -> Params:
+    with st.expander("Definitions"):
+        era_gap = st.number_input(
+            "Era gap (days)", min_value=0, max_value=365, value=30, step=1, key="era_gap_days",
+            help="Technique era: an event that starts no more than this many days after the "
+            "era's current end joins the era.", **_KW)
+        course_gap = st.number_input(
+            "Course gap (days)", min_value=0, max_value=365, value=30, step=1,
+            key="course_gap_days",
+            help="Narcotic course: a fill that starts no more than this many days after the "
+            "course's current end continues it; supplies do not stack. Long-term = ≥ 90 days.",
+            **_KW)
+        window = st.number_input(
+            "Combination window (days)", min_value=1, max_value=365, value=30, step=1,
+            key="combination_window_days",
+            help="Pathway mode \"eras\": eras of different techniques overlapping at least this "
+            "many days form a combined step; a shorter overlap is a switch.", **_KW)
+        last = events["event_date"].max()
+        extract = st.date_input(
+            "Extract date", value=None, key="extract_date",
+            help="The data's 'today': courses covering it are ongoing (censored). Empty = the "
+            f"latest event date ({last.date() if pd.notna(last) else 'none'}).", **_KW)
+    min_cell = st.number_input(
+        "Small-cell threshold", min_value=DEFAULT_MIN_CELL, max_value=100,
+        value=DEFAULT_MIN_CELL, step=1, key="min_cell",
+        help="Patient counts from 1 to this − 1 are shown as '<N' (CMS cell-size policy); rare "
+        "pathways merge into 'other pathways'.", **_KW)
+    return Params(
+        era_gap_days=int(era_gap), course_gap_days=int(course_gap),
+        combination_window_days=int(window),
+        extract=extract.isoformat() if isinstance(extract, dt.date) else None,
+        min_cell=int(min_cell),
+    )
