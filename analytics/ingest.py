@@ -343,8 +343,10 @@ class _Columns:
         """Exact-value codes (for duplicates): (codes with -1 for null, number of uniques)."""
         if name not in self._raw:
             col = self.table.column(name)
-            if col.num_chunks == 0:
-                col = pa.chunked_array([pa.array([], pa.string())])
+            if len(col) == 0:
+                self._raw[name] = (np.zeros(0, dtype=np.int64), 0)
+                self._dict_cache[name] = pa.array([], pa.string())
+                return self._raw[name]
             enc = pc.dictionary_encode(col)  # one dictionary shared by all chunks
             dictionary = enc.chunk(enc.num_chunks - 1).dictionary
             if enc.num_chunks > 1 and len(enc.chunk(0).dictionary) != len(dictionary):

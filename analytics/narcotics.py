@@ -100,14 +100,45 @@ def _day(ts: pd.Timestamp) -> int:
     return int(day_numbers(np.array([pd.Timestamp(ts).to_datetime64()]))[0])
 
 
+_USED = (
+    "patient_id", "event_date", "technique", "end_date", "days_supply", "open_order", "detail",
+    "quantity", "strength", "mme_per_day",
+)
+
+
 def _rows(events: pd.DataFrame, technique: str | tuple[str, ...]) -> pd.DataFrame:
+    """Rows of the technique(s) with a patient and a date; only the columns used here."""
     wanted = (technique,) if isinstance(technique, str) else technique
     mask = (
         events["technique"].isin(wanted).to_numpy(dtype=bool, na_value=False)
         & events["patient_id"].notna().to_numpy()
         & events["event_date"].notna().to_numpy()
     )
-    return events.loc[mask]
+    return events.loc[mask, [c for c in _USED if c in events.columns]]
+
+
+def _argsort(key: np.ndarray) -> np.ndarray:
+    """Stable argsort of an int64 key.  When the key leaves room, the row number is packed
+    into its low bits and a plain (SIMD) value sort is used: several times faster than
+    ``np.argsort(kind="stable")`` on a million rows."""
+    n = len(key)
+    if n == 0:
+        return np.zeros(0, dtype=np.int64)
+    rel = key - key.min()
+    bits = max(int(n - 1).bit_length(), 1)
+    if int(rel.max()) < (1 << (62 - bits)):
+        packed = np.sort((rel << bits) | np.arange(n, dtype=np.int64))
+        return packed & ((1 << bits) - 1)
+    return np.argsort(key, kind="stable")
+
+
+def _order(pcode: np.ndarray, day: np.ndarray) -> np.ndarray:
+    """Row order by patient code then day (one int64 key, one argsort)."""
+    if len(day) == 0:
+        return np.zeros(0, dtype=np.int64)
+    dmin = int(day.min())
+    key = pcode * (int(day.max()) - dmin + 1) + (day - dmin)
+    return _argsort(key)
 
 
 def _covered(rows: pd.DataFrame, extract: pd.Timestamp | None) -> tuple[np.ndarray, np.ndarray]:
@@ -263,7 +294,7 @@ def _courses(
         return _empty(COURSE_COLUMNS)
     pcode, uniques = pd.factorize(rows["patient_id"], sort=True)
     pcode = pcode.astype(np.int64)
-    order = np.lexsort((f["start"], pcode))
+    order = _order(pcode, f["start"])
     p, s, e = pcode[order], f["start"][order], f["end"][order]
     mme = f["mme"][order]
     total = np.nan_to_num(mme * (e - s))
@@ -367,7 +398,7 @@ def relaxant_overlap(
     delta = np.concatenate([np.ones(len(start), np.int64), -np.ones(len(end), np.int64)])
     dn = np.where(np.concatenate([is_narc, is_narc]), delta, 0)
     dr = delta - dn
-    order = np.lexsort((day, p))
+    order = _order(p, day)
     p, day = p[order], day[order]
     cn, cr = np.cumsum(dn[order]), np.cumsum(dr[order])
     seg = np.zeros(len(day), dtype=np.int64)
@@ -411,7 +442,7 @@ def active_patients_by_month(
         return _empty(columns)
     pcode, start, end = pcode[keep], start[keep], end[keep]
     # Union per patient first (gap 0 joins touching intervals): fewer months to expand.
-    order = np.lexsort((start, pcode))
+    order = _order(pcode, start)
     pcode, start, end = pcode[order], start[order], end[order]
     run = merge_intervals(pcode, start, end, 0)
     first = np.ones(len(run), dtype=bool)

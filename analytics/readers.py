@@ -247,7 +247,7 @@ def _python_csv(body: str, names: list[str], delimiter: str) -> tuple[pa.Table, 
     width = len(names)
     cols: list[list[str | None]] = [[] for _ in range(width)]
     long_rows = 0
-    for row in csv.reader(io.StringIO(body), delimiter=delimiter):
+    for row in csv.reader(io.StringIO(body, newline=""), delimiter=delimiter):
         if not row:
             continue
         if len(row) > width:

@@ -134,7 +134,8 @@ def _empty_column(name: str, n: int, index: pd.Index) -> pd.Series:
 
 def _coerce(name: str, s: pd.Series) -> pd.Series:
     if name in STRING_COLUMNS:
-        return s if s.dtype == "string" else s.astype("string")
+        is_na_string = isinstance(s.dtype, pd.StringDtype) and s.dtype.na_value is pd.NA
+        return s if is_na_string else s.astype("string")
     if name in DATE_COLUMNS:
         if s.dtype != DATE_DTYPE:
             s = pd.to_datetime(s)

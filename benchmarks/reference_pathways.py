@@ -42,12 +42,19 @@ def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> di
         extract = events["event_date"].max()
     extract_day = None if extract is None or pd.isna(extract) else _day(extract)
     selected = None if techniques is None else set(techniques)
+    n = len(events)
     cols = events.columns
+
+    def column(name, default):
+        return events[name].tolist() if name in cols else [default] * n
+
+    pids, dates, techs = column("patient_id", None), column("event_date", None), \
+        column("technique", None)
+    supplies, stops = column("days_supply", math.nan), column("end_date", pd.NaT)
+    opens = column("open_order", False)
     out: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    for i in range(len(events)):
-        pid = events["patient_id"].iloc[i]
-        date = events["event_date"].iloc[i]
-        tech = events["technique"].iloc[i]
+    for pid, date, tech, supply, stop, is_open in zip(pids, dates, techs, supplies, stops, opens,
+                                                     strict=True):
         if pd.isna(pid) or pd.isna(date) or pd.isna(tech):
             continue
         tech = str(tech)
@@ -55,13 +62,11 @@ def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> di
             continue
         start = _day(date)
         end = start + 1
-        supply = events["days_supply"].iloc[i] if "days_supply" in cols else math.nan
         if not pd.isna(supply) and supply >= 1:
             end = start + int(supply)
-        stop = events["end_date"].iloc[i] if "end_date" in cols else pd.NaT
         if not pd.isna(stop):
             end = _day(stop) + 1
-        if "open_order" in cols and bool(events["open_order"].iloc[i]) and extract_day is not None:
+        if bool(is_open) and extract_day is not None:
             end = extract_day + 1
         end = max(end, start + 1)
         out[str(pid)].append((tech, start, end))

@@ -37,7 +37,7 @@ _STORE_LOCK = threading.RLock()
 def _store(data_dir: str) -> Store:
     store = Store(data_dir)
     with _STORE_LOCK:
-        store.ensure_sample_dataset(SAMPLE_CSV, ingest)
+        store.ensure_sample_dataset(SAMPLE_CSV, lambda path: ingest([path]))
     return store
 
 

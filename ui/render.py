@@ -34,6 +34,9 @@ def table(
     Returns the displayed (suppressed, renamed) table.
     """
     shown = suppress_table(frame, list(counts), min_cell=min_cell, percent_columns=list(percents))
+    for column in counts:
+        if shown[column].dtype == object:  # ints mixed with "<11": show all as text
+            shown[column] = shown[column].astype("string")
     if rename:
         shown = shown.rename(columns=rename)
     st.dataframe(shown, hide_index=True, key=f"df_{key}",
