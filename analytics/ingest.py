@@ -429,8 +429,10 @@ def _detect_format(name: str, columns: list[str]) -> tuple[str, str]:
     stem = _stem(name)
     if (
         stem in _OMOP_TABLES
-        and "personid" in norm | {"personid"}
-        and (any(c.endswith("conceptid") for c in norm) or "personid" in norm)
+        and any(
+            c.endswith("conceptid") or c in ("personid", "locationid", "providerid", "caresiteid")
+            for c in norm
+        )
     ):
         return "omop", "not_used"
     if {"id", "birthdate", "gender"} <= norm and ({"ssn", "first", "race"} & norm):

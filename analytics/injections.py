@@ -44,8 +44,16 @@ def _dates(days: np.ndarray) -> pd.Series:
     return pd.Series(to_dates(days), dtype="datetime64[s]")
 
 
-def _ids(values: np.ndarray | pd.Index) -> pd.Series:
-    return pd.Series(np.asarray(values, dtype=object), dtype="string")
+def _ids(uniques: pd.Index | np.ndarray, codes: np.ndarray | None = None) -> pd.Series:
+    """``uniques[codes]`` as a ``string`` Series (a pyarrow take; -1 gives NA)."""
+    arr = uniques.array if isinstance(uniques, pd.Index) else np.asarray(uniques, dtype=object)
+    arr = arr if isinstance(arr, pd.api.extensions.ExtensionArray) else pd.array(
+        np.asarray(arr, dtype=object), dtype="string"
+    )
+    arr = arr.astype("string")
+    if codes is not None:
+        arr = arr.take(np.asarray(codes, dtype=np.int64), allow_fill=True)
+    return pd.Series(arr, dtype="string")
 
 
 def _injection_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -139,25 +147,28 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
     lines = np.diff(np.append(starts, len(skey)))
     bits = np.left_shift(1, _type_codes(rows))[order]
     masks = np.bitwise_or.reduceat(bits, starts)
-    labels = {}
-    for m in np.unique(masks):  # at most 2**7 distinct masks, not per patient
-        labels[int(m)] = "+".join(t for i, t in enumerate(INJECTION_TYPES) if m >> i & 1)
-    types = pd.Series(masks).map(labels).astype("string")
+    distinct, mask_code = np.unique(masks, return_inverse=True)
+    labels = pd.Index(  # at most 2**7 distinct masks, not per patient
+        ["+".join(t for i, t in enumerate(INJECTION_TYPES) if m >> i & 1) for m in distinct],
+        dtype="string",
+    )
+    types = _ids(labels, mask_code)
     provider = pd.Series(pd.NA, index=range(len(starts)), dtype="string")
     if "provider_id" in rows.columns:
-        prov = rows["provider_id"].astype("string").to_numpy(dtype=object, na_value=None)[order]
-        has = rows["provider_id"].notna().to_numpy()[order]
+        prov, prov_uniques = pd.factorize(rows["provider_id"])
+        prov = prov[order]
+        has = prov >= 0
         if has.any():
             sess_has = session[has]
             first_has = np.ones(len(sess_has), dtype=bool)
             first_has[1:] = sess_has[1:] != sess_has[:-1]
-            values = np.full(len(starts), None, dtype=object)
-            values[sess_has[first_has]] = prov[has][first_has]
-            provider = pd.Series(values, dtype="string")
+            pcodes = np.full(len(starts), -1, dtype=np.int64)
+            pcodes[sess_has[first_has]] = prov[has][first_has]
+            provider = _ids(prov_uniques, pcodes)
     sess_key = skey[starts]
     return pd.DataFrame(
         {
-            "patient_id": _ids(np.asarray(uniques, dtype=object)[sess_key // span]),
+            "patient_id": _ids(uniques, sess_key // span),
             "session_date": _dates(sess_key % span + dmin),
             "injection_types": types,
             "lines": lines.astype(np.int64),
@@ -200,7 +211,7 @@ def repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) -> p
     interval = d[idx] - d[idx - 1]
     return pd.DataFrame(
         {
-            "patient_id": _ids(np.asarray(uniques, dtype=object)[c[idx]]),
+            "patient_id": _ids(uniques, c[idx]),
             "session_date": _dates(d[idx]),
             "previous_session_date": _dates(d[idx - 1]),
             "interval_days": interval.astype(np.int64),
@@ -251,12 +262,10 @@ def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) ->
     if not over.any():
         return _empty(columns)
     start = key[over] % span + dmin
-    types = np.asarray(INJECTION_TYPES, dtype=object)[tcode[over]]
-    patient = np.asarray(uniques, dtype=object)[grp[over] // len(INJECTION_TYPES)]
     return pd.DataFrame(
         {
-            "patient_id": _ids(patient),
-            "injection_type": pd.Series(types, dtype="string"),
+            "patient_id": _ids(uniques, grp[over] // len(INJECTION_TYPES)),
+            "injection_type": _ids(pd.Index(INJECTION_TYPES, dtype="string"), tcode[over]),
             "window_start": _dates(start),
             "window_end": _dates(start + WINDOW_DAYS - 1),
             "sessions": count[over].astype(np.int64),
@@ -333,7 +342,7 @@ def time_to_repeat(sessions: pd.DataFrame, extract: pd.Timestamp | None = None) 
     second_dates = pd.Series(to_dates(second), dtype="datetime64[s]").where(repeated)
     return pd.DataFrame(
         {
-            "patient_id": _ids(np.asarray(uniques, dtype=object)[c[fidx]]),
+            "patient_id": _ids(uniques, c[fidx]),
             "first_session": _dates(d[fidx]),
             "second_session": second_dates,
             "days": days_out.astype(np.int64),

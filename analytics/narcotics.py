@@ -92,8 +92,16 @@ def _dates(days: np.ndarray) -> pd.Series:
     return pd.Series(to_dates(days), dtype="datetime64[s]")
 
 
-def _ids(values: np.ndarray | pd.Index) -> pd.Series:
-    return pd.Series(np.asarray(values, dtype=object), dtype="string")
+def _ids(uniques: pd.Index | np.ndarray, codes: np.ndarray | None = None) -> pd.Series:
+    """``uniques[codes]`` as a ``string`` Series (a pyarrow take; -1 gives NA)."""
+    arr = uniques.array if isinstance(uniques, pd.Index) else np.asarray(uniques, dtype=object)
+    arr = arr if isinstance(arr, pd.api.extensions.ExtensionArray) else pd.array(
+        np.asarray(arr, dtype=object), dtype="string"
+    )
+    arr = arr.astype("string")
+    if codes is not None:
+        arr = arr.take(np.asarray(codes, dtype=np.int64), allow_fill=True)
+    return pd.Series(arr, dtype="string")
 
 
 def _day(ts: pd.Timestamp) -> int:
@@ -215,25 +223,27 @@ def _fills(
     parsed = strength_u[dcode]
     given = _number(rows, "strength")
     strength = np.where(np.isnan(given), parsed, given)
-    unit = np.append(table["unit"].to_numpy(dtype=object), "none")[row_of]
+    units = table["unit"].to_numpy(dtype=object)
+    is_mg = np.append(units == "mg", False)[row_of]
+    is_patch = np.append(units == "mcg_per_hr", False)[row_of]
     factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(dtype="float64"),
                        np.nan)[row_of]
-    ingredient = np.append(table["ingredient"].to_numpy(dtype=object), None)[row_of]
     quantity = _number(rows, "quantity")
     supply = _number(rows, "days_supply")
     with np.errstate(invalid="ignore", divide="ignore"):
         per_mg = strength * quantity / np.where(supply > 0, supply, np.nan) * factor
         patch = strength * factor
-    computed = np.where(unit == "mcg_per_hr", patch, np.where(unit == "mg", per_mg, np.nan))
+    computed = np.where(is_patch, patch, np.where(is_mg, per_mg, np.nan))
     given_mme = _number(rows, "mme_per_day")
     mme = np.where(np.isnan(given_mme), computed, given_mme)
-    has_factor = ~np.isnan(factor) & (unit != "none")
+    has_factor = ~np.isnan(factor) & (is_mg | is_patch)
     status = np.where(~np.isnan(mme), 0, np.where(has_factor, 2, 1))
     start, end = _covered(rows, extract) if n else (np.zeros(0, np.int64), np.zeros(0, np.int64))
     return rows, {
         "start": start,
         "end": end,
-        "ingredient": ingredient,
+        "ingredient": row_of,  # row of the factor table, -1 none
+        "ingredients": pd.Index(table["ingredient"].astype(str), dtype="string"),
         "strength": strength,
         "mme": mme,
         "status": status,
@@ -262,13 +272,12 @@ def fill_mme(
         {
             "patient_id": rows["patient_id"].astype("string"),
             "event_date": rows["event_date"].astype("datetime64[s]"),
-            "ingredient": pd.Series(f["ingredient"], index=rows.index, dtype="string"),
+            "ingredient": _ids(f["ingredients"], f["ingredient"]).set_axis(rows.index),
             "opioid_strength": pd.Series(f["strength"], index=rows.index),
             "mme_per_day": pd.Series(f["mme"], index=rows.index),
             "mme_total": pd.Series(f["mme"] * (f["end"] - f["start"]), index=rows.index),
-            "mme_status": pd.Series(
-                np.asarray(MME_STATUSES, dtype=object)[f["status"]], index=rows.index,
-                dtype="string",
+            "mme_status": _ids(pd.Index(MME_STATUSES, dtype="string"), f["status"]).set_axis(
+                rows.index
             ),
         },
         index=rows.index,
@@ -316,7 +325,7 @@ def _courses(
     avg = c_total / duration
     return pd.DataFrame(
         {
-            "patient_id": _ids(np.asarray(uniques, dtype=object)[c_patient]),
+            "patient_id": _ids(uniques, c_patient),
             "course": (np.arange(len(starts)) - first_course + 1).astype(np.int64),
             "start": _dates(c_start),
             "end": _dates(c_end),
@@ -409,7 +418,7 @@ def relaxant_overlap(
     keep = has_n & has_r
     return pd.DataFrame(
         {
-            "patient_id": _ids(np.asarray(uniques, dtype=object)[keep]),
+            "patient_id": _ids(uniques, np.flatnonzero(keep)),
             "overlap_days": overlap[keep],
             "flagged": overlap[keep] >= flag_days,
         }

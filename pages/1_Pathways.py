@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from analytics.privacy import merge_rare_pathways
 
 from analytics import figures, pathways
+from analytics.privacy import merge_rare_pathways
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS, TECHNIQUES
 from ui import render
 from ui.sidebar import page_setup, sidebar

@@ -6,11 +6,11 @@ import dataclasses
 
 import pandas as pd
 import streamlit as st
-from analytics.privacy import merge_rare_pathways, suppress_count
 
 from analytics import figures, pathways
 from analytics.cohorts import AGE_BANDS, Cohort
 from analytics.exports import to_csv_bytes
+from analytics.privacy import merge_rare_pathways, suppress_count
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import render
 from ui.sidebar import page_setup, sidebar

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pandas as pd
 import streamlit as st
-from analytics.ingest import IngestError, detect, ingest
-from analytics.store import Store
 
 from analytics.exports import to_csv_bytes
+from analytics.ingest import IngestError, detect, ingest
 from analytics.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from analytics.store import Store
 from ui import data
 from ui.sidebar import page_setup
 
@@ -22,7 +22,12 @@ st.caption("Upload one or several files: a clinic CSV (comma, semicolon or tab),
 uploads = st.file_uploader(
     "Export files", type=["csv", "txt", "tsv", "xlsx", "parquet"], accept_multiple_files=True,
     key="uploads", help="Files stay in memory until you save them into the local store.")
-sources = [(u.name, u.getvalue()) for u in uploads or []]
+# One entry per file name: the same file dropped twice would otherwise give two plans with
+# the same widget keys (StreamlitDuplicateElementKey) and be ingested twice.
+sources = list({u.name: (u.name, u.getvalue()) for u in uploads or []}.values())
+if uploads and len(sources) < len(uploads):
+    st.warning("Some files were selected more than once; each is used once (the last copy).",
+               icon="⚠️")
 
 MAPPABLE = [c for c in CANONICAL_COLUMNS if c != "open_order"]
 

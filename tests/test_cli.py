@@ -26,7 +26,7 @@ def test_small_clinic_hand_computed():
     proc = summary(str(SMALL), "--min-cell", "0")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert CONTRACT_KEYS <= out.keys()
+    assert out.keys() >= CONTRACT_KEYS
     assert (out["events"], out["patients"], out["rejected_rows"]) == (9, 3, 1)
     assert out["not_relevant_rows"] == 1
     assert out["extract_date"] == "2024-03-01"  # latest accepted event date
@@ -92,7 +92,7 @@ def test_sample_data_prints_whole_contract():
     proc = summary(str(SAMPLE), "--min-cell", "0")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert CONTRACT_KEYS <= out.keys()
+    assert out.keys() >= CONTRACT_KEYS
     assert out["patients"] == 2400
     assert set(out["injections"]) >= {"patients", "sessions", "patients_repeated",
                                       "median_interval_days", "patients_over_limit"}

@@ -574,7 +574,9 @@ _CELL = st.one_of(
 _COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Supply", "CPT"]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(rows=st.lists(st.tuples(*[_CELL] * len(_COLUMNS)), min_size=0, max_size=25))
 def test_report_always_adds_up(tmp_path, rows):
     frame = pd.DataFrame(rows, columns=_COLUMNS, dtype=object)

@@ -125,7 +125,7 @@ def test_patients_give_sex_and_birth_year(name):
 def test_synthea_dates_and_stop_dates():
     result = ingest(EXPORTS / "synthea-105")
     ev = result.events
-    # medications.csv: 2021-...; START/STOP timestamps with Z become calendar dates
+    # START/STOP timestamps with a zone become the calendar dates as written
     row = ev[(ev["detail"] == "tramadol hydrochloride 50 MG Oral Tablet")].sort_values(
         "event_date"
     )

@@ -16,13 +16,12 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
-from analytics.ingest import ingest
-from analytics.store import Store
 
 from analytics import injections, narcotics, overview, pathways
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
+from analytics.ingest import ingest
 from analytics.intervals import extract_date
-from analytics.survival import kaplan_meier
+from analytics.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
@@ -176,8 +175,7 @@ def _compute(view: View, name: str, args: tuple):
     if name == "active_by_month":
         return narcotics.active_patients_by_month(events, extract=extract)
     if name == "course_km":
-        courses = view.courses()
-        return kaplan_meier(courses["duration_days"], ~courses["ongoing"].astype(bool))
+        return narcotics.course_survival(view.courses())
     if name == "sessions":
         return injections.injection_sessions(events)
     if name == "intervals":
@@ -185,8 +183,7 @@ def _compute(view: View, name: str, args: tuple):
     if name == "limit_windows":
         return injections.limit_windows(events)
     if name == "repeat_km":
-        ttr = injections.time_to_repeat(view.sessions(), extract=extract)
-        return kaplan_meier(ttr["days"], ttr["repeated"].astype(bool))
+        return injections.repeat_survival(view.sessions(), extract=extract)
     if name == "pain_change":
         return injections.pain_score_change(events, view.sessions())
     if name == "measures":

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
-from analytics.privacy import suppress_count, suppress_table
 
 from analytics.exports import to_csv_bytes
+from analytics.privacy import suppress_count, suppress_table
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 

@@ -8,10 +8,10 @@ pages use; every table is suppressed as displayed.
 from __future__ import annotations
 
 import pandas as pd
-from analytics.privacy import merge_rare_pathways, suppress_table
 
 from analytics import figures, injections, pathways
 from analytics.exports import ReportSection, html_report
+from analytics.privacy import merge_rare_pathways, suppress_table
 from ui.data import View
 
 

@@ -13,9 +13,9 @@ import os
 
 import pandas as pd
 import streamlit as st
-from analytics.privacy import DEFAULT_MIN_CELL
 
 from analytics.cohorts import AGE_BANDS, Cohort
+from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui.data import Params, View, dataset_events, datasets
 

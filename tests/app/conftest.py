@@ -1,0 +1,103 @@
+"""AppTest fixtures: every test module gets its own temporary store.
+
+``ui/data.py`` creates the store (with the bundled "Sample clinic" dataset) in
+``PAINPATH_DATA_DIR`` on first use and caches it with ``st.cache_resource``.
+The caches of dataset events and analyses are keyed on (dataset id, version),
+not on the data directory, so they are cleared whenever a module switches to a
+new directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import streamlit as st
+from streamlit.testing.v1 import AppTest
+
+from analytics.cohorts import Cohort, apply_cohort
+from analytics.ingest import ingest
+from analytics.intervals import extract_date
+from analytics.overview import Measures, period_measures
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
+TIMEOUT = 60
+
+PAGES = {
+    "overview": "dashboard.py",
+    "pathways": "pages/1_Pathways.py",
+    "injections": "pages/2_Injections.py",
+    "narcotics": "pages/3_Narcotic_courses.py",
+    "compare": "pages/4_Compare_cohorts.py",
+    "timeline": "pages/5_Patient_timeline.py",
+    "data": "pages/6_Data.py",
+}
+
+
+def _clear_caches() -> None:
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh store directory for the module, exported as PAINPATH_DATA_DIR."""
+    path = tmp_path_factory.mktemp("painpath_store")
+    _clear_caches()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PAINPATH_DATA_DIR", str(path))
+        mp.delenv("PAINPATH_PATIENT_VIEWS", raising=False)
+        yield path
+    _clear_caches()
+
+
+@pytest.fixture
+def app(data_dir: Path) -> Callable[[str], AppTest]:
+    """``app("overview")`` → an AppTest of that page (not yet run)."""
+
+    def make(page: str = "overview") -> AppTest:
+        return AppTest.from_file(str(ROOT / PAGES.get(page, page)), default_timeout=TIMEOUT)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def sample_events() -> pd.DataFrame:
+    """The sample dataset's canonical events, read independently of the app."""
+    return ingest([SAMPLE_CSV]).events
+
+
+@pytest.fixture(scope="session")
+def expected(sample_events: pd.DataFrame) -> Callable[..., Measures]:
+    """``expected(Cohort(...))`` → the Overview's current-period measures for that cohort,
+    computed with the analytics functions and the sidebar defaults (365-day period,
+    course gap 30, extract date = latest event of the dataset)."""
+    extract = extract_date(sample_events, None)
+
+    def compute(cohort: Cohort, period_days: int = 365) -> Measures:
+        events = apply_cohort(sample_events, cohort, course_gap_days=30, extract=extract)
+        current, _ = period_measures(events, period_days=period_days, course_gap_days=30,
+                                     extract=extract)
+        return current
+
+    return compute
+
+
+def metrics(at: AppTest) -> dict[str, str]:
+    """Metric label → displayed value."""
+    return {m.label: m.value for m in at.metric}
+
+
+def shown_count(n: int, min_cell: int = 11) -> str:
+    """A patient count as the app prints it (``<11`` for 1 … 10, thousands with commas)."""
+    return f"<{min_cell}" if 0 < n < min_cell else f"{n:,}"
+
+
+def run_page(at: AppTest, page: str) -> AppTest:
+    """Switch to ``page`` and run twice: in AppTest the first run after ``switch_page``
+    renders with the widgets' defaults, the second with the persisted values."""
+    at.switch_page(PAGES.get(page, page)).run()
+    return at.run()
