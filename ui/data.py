@@ -21,6 +21,7 @@ from analytics import injections, narcotics, overview, pathways
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
+from analytics.schema import isin_ids
 from analytics.store import Store
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -63,6 +64,12 @@ def datasets() -> pd.DataFrame:
 def dataset_events(dataset_id: int, version: int) -> pd.DataFrame:
     """All canonical events of a dataset version (shared, read-only)."""
     return with_store(Store.load_events, dataset_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_attributes(dataset_id: int, version: int) -> pd.DataFrame:
+    """Per-patient attributes over each patient's whole record (shared, read-only)."""
+    return patient_attributes(dataset_events(dataset_id, version))
 
 
 @dataclass(frozen=True)
@@ -137,7 +144,8 @@ def _cohort_events(key: tuple) -> pd.DataFrame:
     events = dataset_events(dataset_id, version)
     cohort = Cohort.from_params(dict(cohort_items))
     extract = _extract(dataset_id, version, params.extract)
-    return apply_cohort(events, cohort, course_gap_days=params.course_gap_days, extract=extract)
+    return apply_cohort(events, cohort, course_gap_days=params.course_gap_days, extract=extract,
+                        attributes=dataset_attributes(dataset_id, version))
 
 
 @st.cache_resource(show_spinner="Computing…", max_entries=256)
@@ -153,7 +161,8 @@ def _compute(view: View, name: str, args: tuple):
     if name == "patients":
         return pd.Index(events["patient_id"].unique())
     if name == "attributes":
-        return patient_attributes(events)
+        attributes = dataset_attributes(view.dataset_id, view.version)
+        return attributes.loc[isin_ids(attributes.index, view.patients())]
     if name == "steps":
         mode, techniques = args
         kwargs = {} if techniques is None else {"techniques": techniques}
@@ -197,6 +206,7 @@ def _compute(view: View, name: str, args: tuple):
     if name == "new_by_month":
         return overview.new_patients_by_month(events)
     if name == "physicians":
-        return overview.physician_table(events, course_gap_days=p.course_gap_days,
-                                        extract=extract)
+        return overview.physician_table(
+            events, course_gap_days=p.course_gap_days, extract=extract,
+            attributes=dataset_attributes(view.dataset_id, view.version))
     raise KeyError(f"unknown analysis {name!r}")

@@ -1,0 +1,86 @@
+"""Benchmark of the app's reruns on a large dataset (issue: filter change and page switch < 1 s).
+
+Usage::
+
+    python benchmarks/bench_app.py --events 1000000
+
+Loads about N generated events (the same cached Parquet file as
+``bench_analytics.py``) into a fresh store, then drives the real pages with
+Streamlit's AppTest (the server-side script run, which is what a rerun costs
+the user apart from network and drawing): the first load, a filter change on
+the Overview, the same filter again (cached), a page switch to every page, and
+a page switch back with the cohort unchanged.  Prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import pandas as pd  # noqa: E402
+
+from analytics import schema  # noqa: E402
+from analytics.store import Store  # noqa: E402
+from benchmarks.bench_analytics import dataset  # noqa: E402
+
+PAGES = ["pages/1_Pathways.py", "pages/2_Injections.py", "pages/3_Narcotic_courses.py",
+         "pages/4_Compare_cohorts.py", "pages/5_Patient_timeline.py", "pages/6_Data.py"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    args = parser.parse_args()
+    events = schema.conform(pd.read_parquet(dataset(args.events)))
+    data_dir = tempfile.mkdtemp(prefix="painpath-bench-")
+    with Store(data_dir) as store:
+        store.create_dataset("Benchmark", events, {"files": []}, ["benchmark.parquet"])
+    os.environ["PAINPATH_DATA_DIR"] = data_dir
+    os.chdir(ROOT)
+
+    from streamlit.testing.v1 import AppTest
+
+    rows: list[tuple[str, float]] = []
+
+    def timed(label: str, action) -> None:
+        t0 = time.perf_counter()
+        action()
+        rows.append((label, time.perf_counter() - t0))
+        if at.exception:
+            raise RuntimeError(f"{label}: {at.exception[0].message}")
+
+    at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600)
+    timed("first load (store open, dataset read, Overview computed)", at.run)
+    timed("Overview, rerun with nothing changed", at.run)
+    providers = sorted(events["provider_id"].dropna().unique())
+    for i, provider in enumerate(providers[:3]):
+        at.multiselect(key="providers").set_value([provider])
+        timed(f"Overview, filter change #{i + 1} (physician {provider})", at.run)
+    at.multiselect(key="sexes").set_value(["F"])
+    timed("Overview, filter change (sex F, on top)", at.run)
+    for page in PAGES:
+        timed(f"switch to {page.split('_', 1)[1][:-3].replace('_', ' ')} (new page)",
+              lambda p=page: at.switch_page(p).run())
+    timed("switch back to Overview (cached)", lambda: at.switch_page("dashboard.py").run())
+
+    print(f"\n### App reruns over {len(events):,} events (AppTest, server-side script time)\n")
+    print("| action | seconds |")
+    print("|---|---:|")
+    for label, seconds in rows:
+        print(f"| {label} | {seconds:.2f} |")
+    filters = [s for label, s in rows if "filter change" in label]
+    switches = [s for label, s in rows if label.startswith("switch")]
+    print(f"\nFilter change: median {statistics.median(filters):.2f} s, max {max(filters):.2f} s. "
+          f"Page switch: median {statistics.median(switches):.2f} s, max {max(switches):.2f} s.")
+
+
+if __name__ == "__main__":
+    main()
