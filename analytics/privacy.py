@@ -14,7 +14,7 @@ subtracting the shown cells from a shown total.  Merging rare pathways first
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -49,40 +49,51 @@ def suppress_table(
     table: pd.DataFrame,
     count_columns: Iterable[str],
     min_cell: int = DEFAULT_MIN_CELL,
-    percent_columns: Iterable[str] = (),
+    percent_columns: Iterable[str] | Mapping[str, str | Iterable[str]] = (),
 ) -> pd.DataFrame:
-    """A copy of ``table`` with small counts replaced and their percents blanked.
+    """A copy of ``table`` with small counts replaced and the figures derived from them blanked.
 
     In each of ``count_columns``, every value from 1 to ``min_cell - 1`` is
     replaced by ``"<{min_cell}"``; such a column becomes ``object`` dtype
     holding Python ints (and NA) and the strings (columns without a small
-    value keep their dtype).  In every row where any count column was
-    suppressed, all ``percent_columns`` are set to NA (a percent in a row is
-    taken to derive from the row's counts).  ``min_cell`` 0 or 1 returns an
-    unchanged copy.
+    value keep their dtype).  ``percent_columns`` are figures derived from the
+    counts (percents, medians, rates), set to NA where their count is
+    suppressed: given as a list, each is blanked in every row where any count
+    column was suppressed; given as a mapping ``{derived: count or [counts]}``,
+    each is blanked only where one of *its* counts was (e.g. a "% on
+    narcotics" blanked with its "narcotic patients", not with an unrelated
+    count of the same row).  ``min_cell`` 0 or 1 returns an unchanged copy.
     """
     out = table.copy()
     count_columns = list(count_columns)
-    percent_columns = list(percent_columns)
+    if isinstance(percent_columns, Mapping):
+        derived = {
+            col: [basis] if isinstance(basis, str) else list(basis)
+            for col, basis in percent_columns.items()
+        }
+    else:
+        derived = {col: count_columns for col in percent_columns}
     if min_cell <= 1 or len(out) == 0:
         return out
-    any_small = np.zeros(len(out), dtype=bool)
-    for col in count_columns:
+    small: dict[str, np.ndarray] = {}
+    for col in set(count_columns) | {c for basis in derived.values() for c in basis}:
         values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
-        small = (values >= 1) & (values < min_cell)
-        if not small.any():
+        small[col] = (values >= 1) & (values < min_cell)
+    for col, basis in derived.items():
+        hide = np.logical_or.reduce([small[c] for c in basis]) if basis else None
+        if hide is not None and hide.any():
+            column = out[col].astype("float64") if out[col].dtype != object else out[col]
+            out[col] = column.mask(hide)
+    for col in count_columns:
+        if not small[col].any():
             continue
-        any_small |= small
+        values = pd.to_numeric(out[col], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
         cells = [
             suppressed_label(min_cell) if s
             else (pd.NA if np.isnan(v) else (int(v) if float(v).is_integer() else v))
-            for s, v in zip(small, values, strict=True)
+            for s, v in zip(small[col], values, strict=True)
         ]
         out[col] = pd.Series(cells, index=out.index, dtype=object)
-    if any_small.any():
-        for col in percent_columns:
-            column = out[col].astype("float64") if out[col].dtype != object else out[col]
-            out[col] = column.mask(any_small)
     return out
 
 

@@ -65,7 +65,7 @@ if len(untreated):
         pathway="No treatment in the selected techniques")
     table = pd.concat([table, no_treatment[table.columns]], ignore_index=True)
 render.table(table, key="top_pathways", min_cell=min_cell, counts=["patients"],
-             percents=["percent"],
+             derived={"percent": "patients"},
              rename={"pathway": "Pathway", "n_steps": "Steps", "patients": "Patients",
                      "percent": "% of cohort"}, file_name="pathways.csv")
 
@@ -74,7 +74,7 @@ lines = pathways.lines_of_therapy(steps, patients)
 render.chart(figures.lines_of_therapy_chart(lines, min_cell), "lines")
 render.table(lines.assign(label=[figures.step_label(v) for v in lines["label"]]),
              key="lines", min_cell=min_cell, counts=["patients"],
-             percents=["pct_of_cohort", "pct_of_treated"],
+             derived={"pct_of_cohort": "patients", "pct_of_treated": "patients"},
              rename={"line": "Line", "label": "Step", "patients": "Patients",
                      "pct_of_cohort": "% of cohort", "pct_of_treated": "% of treated"},
              file_name="lines_of_therapy.csv")
@@ -85,7 +85,8 @@ with c1:
     st.caption("Days from the start of one step to the start of the next.")
     render.table(pathways.time_between_steps(steps), key="step_times", min_cell=min_cell,
                  counts=["transitions"],
-                 percents=["median_days", "q1_days", "q3_days"],
+                 derived={"median_days": "transitions", "q1_days": "transitions",
+                          "q3_days": "transitions"},
                  rename={"from_step": "From step", "to_step": "To step",
                          "transitions": "Patients", "median_days": "Median days",
                          "q1_days": "Q1", "q3_days": "Q3"}, file_name="time_between_steps.csv")
@@ -95,7 +96,7 @@ with c2:
     attributes = view.attributes()
     by = pathways.concordance_by(view.get("concordance"), attributes["provider_id"])
     render.table(by, key="concordance", min_cell=min_cell, counts=["patients", "concordant"],
-                 percents=["percent"],
+                 derived={"percent": ["patients", "concordant"]},
                  rename={"group": "Physician", "patients": "Patients",
                          "concordant": "Concordant", "percent": "% concordant"},
                  file_name="concordance_by_physician.csv")

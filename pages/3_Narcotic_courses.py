@@ -79,11 +79,13 @@ st.subheader("Narcotic + muscle relaxant overlap")
 overlap = view.get("overlap")
 flagged = overlap.loc[overlap["flagged"]] if len(overlap) else overlap
 c1, c2 = st.columns([1, 2])
-c1.metric("Patients with any overlap day", render.count_text(len(overlap), min_cell))
+overlapping = overlap.loc[overlap["overlap_days"] > 0] if len(overlap) else overlap
+c1.metric("Patients with any overlap day", render.count_text(len(overlapping), min_cell),
+          help="Patients covered by a narcotic and a muscle relaxant on the same day.")
 c1.metric("Flagged (≥ 30 overlap days)", render.count_text(len(flagged), min_cell))
 with c2:
     render.chart(figures.histogram_chart(
-        overlap["overlap_days"] if len(overlap) else pd.Series(dtype="float64"),
+        overlapping["overlap_days"] if len(overlapping) else pd.Series(dtype="float64"),
         "Days covered by both a narcotic and a muscle relaxant", "Overlap days", "Patients",
         min_cell, bin_width=7, max_value=182, marker_at=30, marker_label="30-day flag",
         color=figures.TECHNIQUE_COLORS["muscle_relaxant"]), "overlap")
@@ -99,7 +101,8 @@ by = (courses.assign(provider_id=provider.to_numpy())
       .reset_index())
 by["pct_long_term"] = (100 * by["long_term"] / by["courses"]).round(1)
 render.table(by, key="courses_by_physician", min_cell=min_cell, counts=["patients"],
-             percents=["pct_long_term", "median_days", "median_mme"],
+             derived={"pct_long_term": "patients", "median_days": "patients",
+                      "median_mme": "patients"},
              rename={"provider_id": "Physician", "patients": "Patients", "courses": "Courses",
                      "long_term": "Long-term", "median_days": "Median days",
                      "median_mme": "Median MME/day", "pct_long_term": "% long-term"},

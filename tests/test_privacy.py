@@ -88,3 +88,28 @@ def test_merge_rare_pathways_off_or_nothing_rare():
     assert out["pathway"].tolist()[-1] == "other pathways"
     assert out["patients"].tolist()[-1] == 7
     assert len(out) == 6
+
+
+def test_suppress_table_blanks_only_the_figures_derived_from_a_suppressed_count():
+    table = pd.DataFrame({
+        "physician": ["DR01", "DR02"],
+        "patients": [40, 30],
+        "narcotic_patients": [20, 4],
+        "pct_narcotic": [50.0, 13.3],
+        "long_term": [3, 12],
+        "pct_long_term": [15.0, 40.0],
+        "median_days": [21.0, 35.0],
+    })
+    out = suppress_table(
+        table, ["patients", "narcotic_patients", "long_term"], min_cell=11,
+        percent_columns={"pct_narcotic": "narcotic_patients", "pct_long_term": "long_term",
+                         "median_days": ["patients", "long_term"]})
+    assert out["narcotic_patients"].tolist() == [20, "<11"]
+    assert out["long_term"].tolist() == ["<11", 12]
+    # DR01: only the long-term share (and the median tied to it) is blanked.
+    assert out.loc[0, "pct_narcotic"] == 50.0
+    assert pd.isna(out.loc[0, "pct_long_term"]) and pd.isna(out.loc[0, "median_days"])
+    # DR02: only the narcotic share is blanked.
+    assert pd.isna(out.loc[1, "pct_narcotic"])
+    assert out.loc[1, "pct_long_term"] == 40.0 and out.loc[1, "median_days"] == 35.0
+    assert out["patients"].tolist() == [40, 30]

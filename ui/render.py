@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -24,19 +24,26 @@ def table(
     key: str,
     min_cell: int,
     counts: Sequence[str] = (),
-    percents: Sequence[str] = (),
+    derived: Mapping[str, str | Sequence[str]] | None = None,
     rename: dict[str, str] | None = None,
     file_name: str | None = None,
     height: int | None = None,
 ) -> pd.DataFrame:
     """Show ``frame`` with small counts suppressed, plus a CSV download of the same table.
 
-    Returns the displayed (suppressed, renamed) table.
+    ``counts`` are patient counts (1 … min_cell − 1 become ``<min_cell``);
+    ``derived`` maps each percent, median or rate column to the count(s) it
+    is computed from, and is blanked where they are suppressed.  Floats show
+    one decimal.  Returns the displayed (suppressed, renamed) table.
     """
-    shown = suppress_table(frame, list(counts), min_cell=min_cell, percent_columns=list(percents))
+    shown = suppress_table(frame, list(counts), min_cell=min_cell,
+                           percent_columns=dict(derived or {}))
     for column in counts:
         if shown[column].dtype == object:  # ints mixed with "<11": show all as text
             shown[column] = shown[column].astype("string")
+    for column in shown.columns:
+        if pd.api.types.is_float_dtype(shown[column]):
+            shown[column] = shown[column].round(1)
     if rename:
         shown = shown.rename(columns=rename)
     st.dataframe(shown, hide_index=True, key=f"df_{key}",
