@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint bench clean chromium
+.PHONY: run test lint bench clean chromium fuzz
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +35,14 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_analytics.py
+
+# Nightly-style fuzzing of ingest: the property tests of tests/test_ingest_fuzz.py with
+# FUZZ_EXAMPLES generated cases in total (CI runs ~10,000); FUZZ_SEED picks another seed.
+FUZZ_EXAMPLES ?= 200000
+FUZZ_SEED ?= 20260526
+fuzz: $(VENV)/.installed
+	PAINPATH_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) PAINPATH_FUZZ_SEED=$(FUZZ_SEED) \
+	  $(PY) -m pytest -q -p no:cacheprovider tests/test_ingest_fuzz.py
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis

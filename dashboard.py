@@ -45,8 +45,12 @@ st.caption(f"Current period {cur_start.date()} – {cur_end.date()}, compared wi
            f"{period_days} days before ({prev_start.date()} onwards).")
 
 
-def _delta(now, before, suffix: str = "", digits: int = 1):
+def _delta(now, before, suffix: str = "", digits: int = 1, counts: tuple[int, int] = ()):
+    """Change against the previous period; hidden when the value of either period is
+    suppressed (``counts``: the patient counts behind the two percents)."""
     if now is None or before is None:
+        return None
+    if any(render.count_text(n, min_cell).startswith("<") for n in counts):
         return None
     return f"{now - before:+.{digits}f}{suffix}"
 
@@ -66,11 +70,14 @@ row1[0].metric("Patients", render.count_text(current.patients, min_cell),
                help="Distinct patients with an event in the period.")
 row1[1].metric("On narcotics",
                render.pct_text(current.pct_narcotic, current.narcotic_patients, min_cell),
-               _delta(current.pct_narcotic, previous.pct_narcotic, " pts"), delta_color="inverse",
+               _delta(current.pct_narcotic, previous.pct_narcotic, " pts",
+                      counts=(current.narcotic_patients, previous.narcotic_patients)),
+               delta_color="inverse",
                help="Share of patients with a narcotic fill in the period.")
 row1[2].metric("Long-term narcotic courses",
                render.pct_text(current.pct_long_term, current.long_term_courses, min_cell),
-               _delta(current.pct_long_term, previous.pct_long_term, " pts"),
+               _delta(current.pct_long_term, previous.pct_long_term, " pts",
+                      counts=(current.long_term_courses, previous.long_term_courses)),
                delta_color="inverse",
                help="Share of narcotic courses lasting ≥ 90 days (course gap from the sidebar).")
 row1[3].metric("Median course length",
@@ -87,13 +94,15 @@ row2[0].metric("Injection sessions per patient-year",
                help="Sessions ÷ follow-up years of the patients with a session.")
 row2[1].metric("Over payer injection limits",
                render.pct_text(current.pct_over_limit, current.over_limit_patients, min_cell),
-               _delta(current.pct_over_limit, previous.pct_over_limit, " pts"),
+               _delta(current.pct_over_limit, previous.pct_over_limit, " pts",
+                      counts=(current.over_limit_patients, previous.over_limit_patients)),
                delta_color="inverse",
                help="Share of injection patients with more sessions of one type in a 365-day "
                "window than Medicare allows.")
 row2[2].metric("Step-therapy concordance",
                render.pct_text(current.pct_concordant, current.concordant, min_cell),
-               _delta(current.pct_concordant, previous.pct_concordant, " pts"),
+               _delta(current.pct_concordant, previous.pct_concordant, " pts",
+                      counts=(current.concordant, previous.concordant)),
                help="Share of patients with no narcotic or injection before their first "
                "physical therapy.")
 row2[3].metric("Injection patients", render.count_text(current.injection_patients, min_cell),

@@ -113,6 +113,10 @@ __all__ = [
 class IngestError(Exception):
     """A file or mapping that cannot be ingested; the message is one user-facing line."""
 
+    def __init__(self, message: object = "") -> None:
+        # column and file names come from the upload: keep the message on one line
+        super().__init__(readers.one_line(message, limit=1000) or "the file cannot be ingested")
+
 
 REJECT_REASONS: tuple[str, ...] = (
     "missing patient id",

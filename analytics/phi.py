@@ -8,7 +8,9 @@ Two checks, both applied before anything of a file is kept:
    phone/fax, email, SSN, MRN, plan/member/account numbers, licence/passport,
    vehicle/device identifiers, URL/IP, biometrics, free-text notes, birth and death
    dates.  A birth-date column is refused as a column; only its year may be taken
-   (as ``birth_year``).
+   (as ``birth_year``).  A name is also checked without trailing digits (a duplicated
+   ``Name`` column read as ``Name.1`` is refused too) and after Unicode NFKC
+   normalisation with invisible format characters removed.
 2. **By value** (:func:`value_phi_columns`): any kept text column holding a value that
    looks like an SSN (``123-45-6789``), a phone number (``(555) 123-4567``,
    ``555-123-4567``, ``+1 555 123 4567``) or an email address is refused as a whole and
@@ -20,6 +22,8 @@ report's values (the report lists their names only).  Ages over 89 become 90
 """
 
 from __future__ import annotations
+
+import unicodedata
 
 import numpy as np
 import pandas as pd
@@ -35,13 +39,30 @@ EMAIL_RE = r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"
 VALUE_PATTERNS: dict[str, str] = {"ssn": SSN_RE, "phone": PHONE_RE, "email": EMAIL_RE}
 
 
+def _name_forms(name: str) -> list[str]:
+    """The normalised forms of a column name that are checked: the name itself (after
+    Unicode NFKC, so full-width letters count, and without invisible format characters
+    such as zero-width spaces), and the same without trailing digits, so a repeated
+    column (``Name.1`` as the reader renames a duplicate, ``Name2``) is refused like
+    the original."""
+    text = unicodedata.normalize("NFKC", str(name))
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    norm = normalise_name(text)
+    forms = [norm]
+    base = norm.rstrip("0123456789")
+    if base and base != norm:
+        forms.append(base)
+    return forms
+
+
 def phi_rule(name: str) -> tuple[str, str] | None:
     """``(category, action)`` when the column name is a direct identifier, else None.
-    action is ``"refuse"`` or ``"birth_year"`` (refused; its year may become birth_year)."""
-    norm = normalise_name(name)
-    for pattern, category, action in phi_column_rules():
-        if pattern.fullmatch(norm):
-            return category, action
+    action is ``"refuse"`` or ``"birth_year"`` (refused; its year may become birth_year).
+    A name with trailing digits (``Name.1``, ``Phone2``) is checked without them too."""
+    for norm in _name_forms(name):
+        for pattern, category, action in phi_column_rules():
+            if pattern.fullmatch(norm):
+                return category, action
     return None
 
 

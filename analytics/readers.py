@@ -5,10 +5,17 @@ Used by :mod:`analytics.ingest`.  A *source* is a filesystem path or a
 means every export file in it (``.csv .tsv .txt .xlsx .parquet``, sorted by
 name, hidden files skipped).
 
+Size limit: a file larger than :data:`MAX_FILE_BYTES` (200 MB; environment variable
+``PAINPATH_MAX_UPLOAD_MB`` overrides it) is refused with a message naming the limit,
+before a path is read into memory (its size on disk is checked first).
+
 Text files (CSV/TSV):
 
-- encoding: UTF-8 with BOM, UTF-16 with BOM (Excel "Unicode text"), UTF-8,
-  else Windows-1252 / Latin-1 (the first that decodes);
+- encoding: UTF-8 with BOM, UTF-16 with BOM (Excel "Unicode text") or without one (when
+  every other byte of the start is zero), UTF-8, else Windows-1252 / Latin-1 (the first
+  that decodes; a note says when a file mixes UTF-8 with another encoding);
+- the header is the first line (ended by LF, CRLF or a lone CR); a header holding
+  control characters means binary data and is refused;
 - delimiter: ``,`` ``;`` or tab, whichever occurs most often (outside quotes) in
   the header line;
 - quoted fields, including delimiters and line breaks inside quotes;
@@ -27,7 +34,10 @@ Date and number parsing of the string values is vectorised over unique values:
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,6 +53,12 @@ Source = str | Path | tuple[str, bytes]
 """A path (file or folder) or a ``(file_name, bytes)`` pair."""
 
 EXPORT_SUFFIXES: tuple[str, ...] = (".csv", ".tsv", ".txt", ".xlsx", ".parquet", ".pq")
+
+MAX_UPLOAD_MB = 200
+"""Largest file accepted, in MB (2**20 bytes); the same as ``server.maxUploadSize`` in
+``.streamlit/config.toml``.  Overridden by the environment variable
+``PAINPATH_MAX_UPLOAD_MB``."""
+MAX_FILE_BYTES = MAX_UPLOAD_MB * 2**20
 
 DATE_MIN = np.datetime64("1900-01-01", "s")
 DATE_MAX = np.datetime64("2100-12-31", "s")
@@ -65,7 +81,14 @@ _TIME_SUFFIX = re.compile(
     r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$"
 )
 _EXCEL_SERIAL = r"^\d{1,5}(?:\.0+)?$"
+_BINARY_HEADER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
+# numbers with thousands separators (see parse_numbers)
+_US_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$"
+_EU_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+,\d+$"
+_DECIMAL_COMMA = r"^([+-]?\d+),(\d+)$"
 _EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+_EXCEL_EPOCH_PY = dt.datetime(1899, 12, 30)
 
 
 @dataclass
@@ -83,6 +106,16 @@ class RawTable:
 
 class ReadError(Exception):
     """A file that cannot be read at all (one-line message)."""
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+
+
+def one_line(text: object, limit: int = 300) -> str:
+    """``text`` on one line (control characters and line breaks become a space), cut to
+    ``limit`` characters (library error messages can be long or multi-line)."""
+    out = _CONTROL.sub(" ", str(text)).strip()
+    return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
 def expand_sources(sources: Source | list[Source] | tuple[Source, ...]) -> list[Source]:
@@ -120,12 +153,40 @@ def source_name(source: Source) -> str:
     return Path(source).name
 
 
+def max_file_bytes() -> int:
+    """The upload size limit in bytes: ``PAINPATH_MAX_UPLOAD_MB`` (a positive number of MB)
+    when set, else :data:`MAX_FILE_BYTES`."""
+    text = os.environ.get("PAINPATH_MAX_UPLOAD_MB", "").strip()
+    try:
+        mb = float(text) if text else 0.0
+    except ValueError:
+        mb = 0.0
+    return int(mb * 2**20) if mb > 0 and np.isfinite(mb) else MAX_FILE_BYTES
+
+
+def _megabytes(n: int) -> str:
+    """``n`` bytes as MB (2**20 bytes), rounded up to one decimal: a file over the limit
+    never shows as equal to it."""
+    mb = math.ceil(n * 10 / 2**20) / 10
+    return f"{mb:,.0f} MB" if mb.is_integer() else f"{mb:,.1f} MB"
+
+
+def check_size(name: str, size: int) -> None:
+    """Raise :class:`ReadError` naming the limit when ``size`` bytes exceed it."""
+    limit = max_file_bytes()
+    if size > limit:
+        raise ReadError(f"{name} is {_megabytes(size)}; the limit is {_megabytes(limit)}")
+
+
 def _source_bytes(source: Source) -> tuple[str, bytes, str]:
     if isinstance(source, tuple):
-        return Path(source[0]).name, bytes(source[1]), ""
+        name = Path(source[0]).name
+        check_size(name, len(source[1]))
+        return name, bytes(source[1]), ""
     path = Path(source)
     if not path.exists():
         raise ReadError(f"file not found: {path}")
+    check_size(path.name, os.path.getsize(path))  # before reading anything into memory
     return path.name, path.read_bytes(), str(path.resolve().parent)
 
 
@@ -168,26 +229,48 @@ def _decode_head(data: bytes) -> tuple[str, str]:
 
 def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
     partial = max_bytes is not None and len(data) > max_bytes
-    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+    utf16 = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _utf16_without_bom(data)
+    if utf16:
         if partial and max_bytes is not None:
             data = data[: max_bytes - max_bytes % 2]
-        text = data.decode("utf-16", errors="replace" if partial else "strict")
+        try:
+            text = data.decode(utf16, errors="replace" if partial else "strict")
+        except UnicodeDecodeError as exc:
+            what = "starts with a UTF-16 byte-order mark" if utf16 == "utf-16" else "looks UTF-16"
+            raise ReadError(
+                f"{name}: {what} but is not valid UTF-16 text ({exc.reason} at byte {exc.start})"
+            ) from exc
         if partial:
             text = text[: text.rfind("\n") + 1] or text
-        data, encoding, offset = text.encode("utf-8"), "utf-16", 0
+        data, encoding, offset = text.encode("utf-8"), utf16, 0
     else:
         if partial and max_bytes is not None:
             data = data[:max_bytes]
             data = data[: data.rfind(b"\n") + 1] or data
         encoding, offset = ("utf-8-sig", 3) if data.startswith(b"\xef\xbb\xbf") else ("utf-8", 0)
-    newline = data.find(b"\n", offset)
+    # the header ends at the first line break: LF, CRLF or a lone CR (old Mac files), as
+    # for PyArrow's reading of the body
+    breaks = [p for p in (data.find(b"\n", offset), data.find(b"\r", offset)) if p >= 0]
+    newline = min(breaks) if breaks else -1
     header_bytes = data[offset:] if newline < 0 else data[offset:newline]
-    header, head_encoding = _decode_head(header_bytes.rstrip(b"\r"))
+    header, head_encoding = _decode_head(header_bytes)
+    if _BINARY_HEADER.search(header):
+        raise ReadError(
+            f"{name}: does not look like a text export (control characters in the header "
+            "line); expected CSV/TSV text, an .xlsx workbook or a Parquet file"
+        )
     delimiter = sniff_delimiter(header)
-    names = _unique_names(next(csv.reader([header], delimiter=delimiter)) if header else [])
+    names = _unique_names(_header_fields(name, header, delimiter))
     if not names:
-        raise ReadError(f"{name}: the file is empty")
-    body_start = len(data) if newline < 0 else newline + 1
+        if not data[offset:].strip():
+            raise ReadError(f"{name}: the file is empty (no header line with column names)")
+        raise ReadError(
+            f"{name}: the first line is blank; it must be the header line with the column names"
+        )
+    if newline < 0:
+        body_start = len(data)
+    else:
+        body_start = newline + (2 if data[newline : newline + 2] == b"\r\n" else 1)
     notes: list[str] = []
     table: pa.Table | None = None
     utf8 = head_encoding == "utf-8"
@@ -201,11 +284,16 @@ def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
         raw_body = data[body_start:]
         try:
             body_text, encoding = raw_body.decode("cp1252"), "cp1252"
-            header = header_bytes.rstrip(b"\r").decode("cp1252")
+            header = header_bytes.decode("cp1252")
         except UnicodeDecodeError:
             body_text, encoding = raw_body.decode("latin-1"), "latin-1"
-            header = header_bytes.rstrip(b"\r").decode("latin-1")
-        names = _unique_names(next(csv.reader([header], delimiter=delimiter)) if header else [])
+            header = header_bytes.decode("latin-1")
+        names = _unique_names(_header_fields(name, header, delimiter))
+        if _UTF8_SEQUENCE.search(raw_body) or _UTF8_SEQUENCE.search(header_bytes):
+            notes.append(
+                f"the file mixes encodings: it is not valid UTF-8 but holds UTF-8 sequences; "
+                f"read as {encoding}, so accented letters written in UTF-8 may look wrong"
+            )
         table = _arrow_csv(pa.py_buffer(body_text.encode("utf-8")), names, delimiter)
     if table is None:
         if body_text is None:
@@ -214,6 +302,31 @@ def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
         if note:
             notes.append(note)
     return RawTable(name, table, "csv", encoding, delimiter, notes)
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """``utf-16-le`` / ``utf-16-be`` when the start of a file without byte-order mark is
+    ASCII text in UTF-16 (every other byte zero), else None."""
+    head = data[:256]
+    head = head[: len(head) - len(head) % 2]
+    if len(head) < 4:
+        return None
+    even, odd = head[0::2], head[1::2]
+    if odd.count(0) == len(odd) and even.count(0) == 0:
+        return "utf-16-le"
+    if even.count(0) == len(even) and odd.count(0) == 0:
+        return "utf-16-be"
+    return None
+
+
+def _header_fields(name: str, header: str, delimiter: str) -> list[str]:
+    """The column names of a header line (one line, no line break)."""
+    if not header.strip():
+        return []
+    try:
+        return next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error as exc:
+        raise ReadError(f"{name}: cannot read the header line ({exc})") from exc
 
 
 class _NotUtf8(Exception):
@@ -288,7 +401,7 @@ def _read_xlsx(name: str, data: bytes, nrows: int | None) -> RawTable:
             io.BytesIO(data), sheet_name=0, dtype=object, engine="openpyxl", nrows=nrows
         )
     except Exception as exc:  # openpyxl raises many types for broken files
-        raise ReadError(f"{name}: cannot read the Excel file ({exc})") from exc
+        raise ReadError(f"{name}: cannot read the Excel file ({one_line(exc)})") from exc
     names = _unique_names([str(c) for c in frame.columns])
     arrays = {
         n: pa.array([_cell_text(v) for v in frame.iloc[:, i].tolist()], pa.string())
@@ -299,9 +412,10 @@ def _read_xlsx(name: str, data: bytes, nrows: int | None) -> RawTable:
 
 def _read_parquet(name: str, data: bytes, nrows: int | None) -> RawTable:
     try:
-        table = pq.read_table(io.BytesIO(data))
+        # ParquetFile.read (not read_table): duplicated column names are allowed
+        table = pq.ParquetFile(io.BytesIO(data)).read()
     except Exception as exc:
-        raise ReadError(f"{name}: cannot read the Parquet file ({exc})") from exc
+        raise ReadError(f"{name}: cannot read the Parquet file ({one_line(exc)})") from exc
     if nrows is not None:
         table = table.slice(0, nrows)
     names = _unique_names(list(table.column_names))
@@ -318,7 +432,12 @@ def _read_parquet(name: str, data: bytes, nrows: int | None) -> RawTable:
             as_int = pc.cast(pc.if_else(whole, col, None), pa.int64(), safe=False)
             cols[n] = pc.if_else(whole, as_int.cast(pa.string()), col.cast(pa.string()))
         else:
-            cols[n] = col.cast(pa.string())
+            try:
+                cols[n] = col.cast(pa.string())
+            except (pa.ArrowNotImplementedError, pa.ArrowInvalid):
+                # nested / binary / extension types: the text of each value
+                values = col.to_pylist()
+                cols[n] = pa.array([None if v is None else str(v) for v in values], pa.string())
     return RawTable(name, pa.table(cols), "parquet")
 
 
@@ -363,6 +482,64 @@ def parse_dates(
     calendar date, e.g. 2021-02-30) or ``DATE_OUT_OF_RANGE`` (before 1900-01-01 or after
     2100-12-31).
     """
+    if len(values) <= _SMALL_INPUT:
+        return _parse_dates_small(values, excel_serial)
+    return _parse_dates_vectorised(values, excel_serial)
+
+
+_SMALL_INPUT = 64
+"""Up to this many values, parse_dates runs a plain-Python loop (same rules, without the
+fixed cost of pandas' string methods); larger inputs are parsed vectorised."""
+# the same guards for Python's re: ASCII digits, "$" only at the very end (as in RE2)
+_DATE_FORMATS_PY = tuple(
+    (re.compile(guard.replace("$", r"\Z"), re.ASCII), fmt) for guard, fmt in _DATE_FORMATS
+)
+_TIME_SUFFIX_PY = re.compile(_TIME_SUFFIX.pattern.replace("$", r"\Z"), re.ASCII)
+_EXCEL_SERIAL_PY = re.compile(_EXCEL_SERIAL.replace("$", r"\Z"), re.ASCII)
+_DATE_MIN_PY = DATE_MIN.astype(dt.datetime)
+_DATE_MAX_PY = DATE_MAX.astype(dt.datetime)
+
+
+def _parse_dates_small(
+    values: np.ndarray | list, excel_serial: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    n = len(values)
+    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
+    status = np.full(n, DATE_UNPARSEABLE, dtype=np.int8)
+    for i, value in enumerate(values):
+        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
+            status[i] = DATE_EMPTY
+            continue
+        text = str(value).strip()
+        if not text:
+            status[i] = DATE_EMPTY
+            continue
+        core = _TIME_SUFFIX_PY.sub("", text, count=1)
+        parsed: dt.datetime | None = None
+        matched = False
+        for guard, fmt in _DATE_FORMATS_PY:
+            if guard.match(core):
+                matched = True
+                try:
+                    parsed = dt.datetime.strptime(core, fmt)
+                except ValueError:
+                    parsed = None
+                break
+        if not matched and excel_serial and _EXCEL_SERIAL_PY.match(core):
+            parsed = _EXCEL_EPOCH_PY + dt.timedelta(days=int(float(core)))
+        if parsed is None:
+            continue
+        if parsed < _DATE_MIN_PY or parsed > _DATE_MAX_PY:
+            status[i] = DATE_OUT_OF_RANGE
+        else:
+            out[i] = np.datetime64(parsed, "s")
+            status[i] = DATE_OK
+    return out, status
+
+
+def _parse_dates_vectorised(
+    values: np.ndarray | list, excel_serial: bool
+) -> tuple[np.ndarray, np.ndarray]:
     s = pd.Series(values, dtype="object").astype("string")
     n = len(s)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
@@ -403,7 +580,23 @@ def parse_dates(
 
 def parse_numbers(values: np.ndarray | list) -> np.ndarray:
     """Floats from number strings (typically unique values); NaN where empty or not a number.
-    A decimal comma (``"7,5"``) is read as a decimal point."""
+
+    Separators (a CSV cell holding a comma is quoted, e.g. ``"1,200"``):
+
+    - comma groups of three digits after a first group of 1-3 digits not starting with 0
+      are thousands separators: ``1,200`` -> 1200, ``12,345,678.5`` -> 12345678.5;
+    - dot groups of three digits followed by a decimal comma are European thousands:
+      ``1.200,5`` -> 1200.5;
+    - any other single comma is a decimal comma: ``7,5`` -> 7.5, ``0,125`` -> 0.125,
+      ``1,2345`` -> 1.2345;
+    - a dot alone is always a decimal point: ``1.200`` -> 1.2.
+    """
     s = pd.Series(values, dtype="object").astype("string").str.strip()
-    s = s.str.replace(r"^(-?\d+),(\d+)$", r"\1.\2", regex=True)
+    eu = s.str.match(_EU_THOUSANDS).fillna(False)
+    if bool(eu.any()):
+        s = s.where(~eu, s.str.replace(".", "", regex=False).str.replace(",", ".", regex=False))
+    us = s.str.match(_US_THOUSANDS).fillna(False)
+    if bool(us.any()):
+        s = s.where(~us, s.str.replace(",", "", regex=False))
+    s = s.str.replace(_DECIMAL_COMMA, r"\1.\2", regex=True)
     return pd.to_numeric(s, errors="coerce").to_numpy(dtype=float, na_value=np.nan)

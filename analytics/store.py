@@ -31,18 +31,32 @@ Definitions:
 - **Transactions.** Every write is one DuckDB transaction (``BEGIN`` … ``COMMIT``,
   ``ROLLBACK`` on any error): a failure mid-write leaves the previous state.
 
-Concurrency: DuckDB lets one *process* open the file for writing; a second process gets a
-``RuntimeError`` naming the lock.  Within the process, one :class:`Store` holds one DuckDB
-connection and every operation runs on its own cursor (a separate DuckDB connection to the
-same database), so threads (Streamlit sessions) may share a Store; conflicting concurrent
-writes fail with DuckDB's transaction error and are rolled back.  Opening several ``Store``
-objects on the same file in one process is fine (DuckDB shares the database instance).
+Concurrency: DuckDB lets one *process* open the file (even read-only opens are refused while
+another process holds it); a second process gets :class:`StoreInUseError` ("the store … is
+in use by another PainPath process (PID n)").  Within the process, one :class:`Store` holds
+one DuckDB connection and every operation runs on its own cursor (a separate DuckDB
+connection to the same database), so threads (Streamlit sessions) may share a Store.  Writes
+are serialised by a lock per store file, shared by every ``Store`` of this process on that
+file, so concurrent uploads to one dataset run one after the other (an idempotent add sees
+the rows the other committed) instead of failing with DuckDB's transaction conflict or both
+inserting the same rows.  Reads are not locked (DuckDB gives each a consistent snapshot).
+Opening several ``Store`` objects on the same file in one process is fine: a second
+``duckdb.connect`` to the path is a new connection to the same database instance.
+
+Durability: a write is committed through DuckDB's write-ahead log (``painpath.duckdb.wal``);
+a process killed at any point (even mid-COMMIT or mid-checkpoint) leaves the file with the
+last committed state, which the next open replays.  A file that DuckDB cannot read (random
+bytes, truncated, checksum failure) raises :class:`StoreDamagedError`;
+:func:`move_aside` renames it (and its WAL) to ``painpath.duckdb.broken-<UTC time>`` so
+that a new, empty store can be started without deleting anything.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
@@ -71,6 +85,93 @@ DATASET_COLUMNS: tuple[str, ...] = (
     "patients",
     "version",
 )
+
+
+class StoreError(RuntimeError):
+    """The store cannot be used; the message is one line naming the file and what to do."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+class StoreInUseError(StoreError):
+    """Another process holds the store file (DuckDB's file lock)."""
+
+
+class StoreDamagedError(StoreError):
+    """The store file is not a readable DuckDB database (corrupt, truncated, foreign)."""
+
+
+def _damaged(path: Path, exc: BaseException) -> StoreDamagedError:
+    reason = " ".join(str(exc).split())[:300]
+    return StoreDamagedError(
+        f"The PainPath store {path} cannot be read: it is damaged or not a PainPath store "
+        f"({reason}). Move it aside and start a new, empty store (the app offers this; the "
+        "file is kept), or restore it from a backup.",
+        path,
+    )
+
+
+def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
+    """Translate a DuckDB error raised while opening ``path`` into a :class:`StoreError`."""
+    text = str(exc)
+    if isinstance(exc, duckdb.IOException) and "lock" in text.lower():
+        pid = re.search(r"PID (\d+)", text)
+        who = f" (PID {pid.group(1)})" if pid else ""
+        return StoreInUseError(
+            f"The store {path} is in use by another PainPath process{who}; close that app or "
+            f"point {DATA_DIR_ENV} at another folder, then try again.",
+            path,
+        )
+    if isinstance(exc, duckdb.IOException) and any(
+        m in text for m in ("Permission denied", "Read-only file system", "No space left")
+    ):
+        reason = " ".join(text.split())[:300]
+        return StoreError(
+            f"The store {path} cannot be opened ({reason}); check the folder's permissions "
+            f"and free space, or point {DATA_DIR_ENV} at another folder.",
+            path,
+        )
+    return _damaged(path, exc)
+
+
+def _is_corruption(exc: BaseException) -> bool:
+    text = str(exc)
+    return isinstance(exc, duckdb.Error) and (
+        "Corrupt database file" in text or "Could not read enough bytes" in text
+    )
+
+
+def move_aside(path: str | Path, when: datetime | None = None) -> Path:
+    """Rename a (damaged) store file to ``<name>.broken-<UTC yyyymmddThhmmssZ>`` — and its
+    WAL, when there is one, to ``<name>.wal.broken-<same time>`` — so that a new store can
+    be created in its place; nothing is deleted.  Returns the new path of the store file.
+    Close every ``Store`` on the file first."""
+    path = Path(path)
+    stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
+    target = path.with_name(f"{path.name}.broken-{stamp}")
+    n = 1
+    while target.exists():  # two set-asides within one second
+        n += 1
+        target = path.with_name(f"{path.name}.broken-{stamp}-{n}")
+    suffix = target.name[len(path.name):]
+    wal = path.with_name(path.name + ".wal")
+    if wal.exists():
+        wal.rename(wal.with_name(wal.name + suffix))
+    path.rename(target)
+    return target
+
+
+# One write lock per store file, shared by every Store of this process on that file.
+_WRITE_LOCKS: dict[str, threading.RLock] = {}
+_WRITE_LOCKS_GUARD = threading.Lock()
+
+
+def _write_lock(path: Path) -> threading.RLock:
+    key = os.path.realpath(path)
+    with _WRITE_LOCKS_GUARD:
+        return _WRITE_LOCKS.setdefault(key, threading.RLock())
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -197,17 +298,25 @@ class Store:
         self.data_dir = resolve_data_dir(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DB_FILENAME
+        self._write_lock = _write_lock(self.path)
+        self._cursor_lock = threading.Lock()
+        self._con: duckdb.DuckDBPyConnection | None = None
         try:
-            self._con: duckdb.DuckDBPyConnection | None = duckdb.connect(str(self.path))
-        except duckdb.IOException as exc:  # typically the file lock of another process
-            raise RuntimeError(f"cannot open the PainPath store {self.path}: {exc}") from exc
-        self._init_schema()
+            self._con = duckdb.connect(str(self.path))
+            self._init_schema()
+        except StoreError:
+            self.close()
+            raise
+        except duckdb.Error as exc:
+            self.close()
+            raise _open_error(self.path, exc) from exc
 
     # ---- life cycle -----------------------------------------------------------------
     def close(self) -> None:
         """Close the connection (idempotent)."""
         if self._con is not None:
-            self._con.close()
+            with suppress(duckdb.Error):
+                self._con.close()
             self._con = None
 
     def __enter__(self) -> Store:
@@ -217,33 +326,44 @@ class Store:
         self.close()
 
     def _cursor(self) -> duckdb.DuckDBPyConnection:
-        if self._con is None:
-            raise RuntimeError("the store is closed")
-        return self._con.cursor()
+        with self._cursor_lock:
+            if self._con is None:
+                raise RuntimeError("the store is closed")
+            return self._con.cursor()
 
     @contextmanager
     def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
         cur = self._cursor()
         try:
             yield cur
+        except duckdb.Error as exc:
+            if _is_corruption(exc):
+                raise _damaged(self.path, exc) from exc
+            raise
         finally:
             cur.close()
 
     @contextmanager
     def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: COMMIT on success, ROLLBACK on any exception."""
-        cur = self._cursor()
-        try:
-            cur.execute("BEGIN TRANSACTION")
+        """One write transaction: COMMIT on success, ROLLBACK on any exception.  Holds the
+        file's write lock, so writes of this process never interleave."""
+        with self._write_lock:
+            cur = self._cursor()
             try:
-                yield cur
-            except BaseException:
-                with suppress(duckdb.Error):  # keep the original error; closing also aborts
-                    cur.execute("ROLLBACK")
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    with suppress(duckdb.Error):  # keep the original error; closing also aborts
+                        cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            except duckdb.Error as exc:
+                if _is_corruption(exc):
+                    raise _damaged(self.path, exc) from exc
                 raise
-            cur.execute("COMMIT")
-        finally:
-            cur.close()
+            finally:
+                cur.close()
 
     def _init_schema(self) -> None:
         with self._transaction() as cur:
@@ -252,9 +372,11 @@ class Store:
             if row is None:
                 cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
             elif int(row[0]) != SCHEMA_VERSION:
-                raise RuntimeError(
-                    f"{self.path} has store schema version {row[0]}; this PainPath expects "
-                    f"{SCHEMA_VERSION}"
+                raise StoreError(
+                    f"The store {self.path} has store schema version {row[0]}; this PainPath "
+                    f"expects {SCHEMA_VERSION}: use a matching PainPath version or point "
+                    f"{DATA_DIR_ENV} at another folder.",
+                    self.path,
                 )
 
     # ---- reads ----------------------------------------------------------------------
@@ -443,16 +565,17 @@ class Store:
         ``.report`` (with ``.to_dict()``, or a dict).  Returns the id of the sample dataset
         when it was just created, else of the most recently updated dataset.
         """
-        existing = self.list_datasets()
-        if len(existing):
-            latest = existing.sort_values(["updated_at", "dataset_id"]).iloc[-1]
-            return int(latest["dataset_id"])
-        result = ingest_fn(csv_path)
-        report = result.report
-        report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
-        return self.create_dataset(
-            SAMPLE_DATASET_NAME, result.events, report, [Path(csv_path).name]
-        )
+        with self._write_lock:  # check-then-create is atomic among this process's writers
+            existing = self.list_datasets()
+            if len(existing):
+                latest = existing.sort_values(["updated_at", "dataset_id"]).iloc[-1]
+                return int(latest["dataset_id"])
+            result = ingest_fn(csv_path)
+            report = result.report
+            report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
+            return self.create_dataset(
+                SAMPLE_DATASET_NAME, result.events, report, [Path(csv_path).name]
+            )
 
     # ---- internals ------------------------------------------------------------------
     @staticmethod

@@ -9,10 +9,12 @@ so every session shares one copy; treat them as read-only.
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pandas as pd
 import streamlit as st
@@ -22,7 +24,7 @@ from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
 from analytics.schema import isin_ids
-from analytics.store import Store
+from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
@@ -31,13 +33,25 @@ SAMPLE_NAME = "Sample clinic"
 # DuckDB connections are not safe for concurrent use from several threads;
 # Streamlit runs each session in its own thread.
 _STORE_LOCK = threading.RLock()
+_LOG = logging.getLogger("painpath.store")
+# The Store cached for each data dir, so that a damaged one can be closed before it is
+# moved aside (st.cache_resource does not hand its values back for clearing).
+_OPEN: dict[str, Store] = {}
+_MOVED_KEY = "painpath_store_moved_aside"
 
 
 @st.cache_resource(show_spinner=False)
 def _store(data_dir: str) -> Store:
+    # A failed open raises, and st.cache_resource caches nothing for a call that raised:
+    # the next rerun tries again.
     store = Store(data_dir)
-    with _STORE_LOCK:
-        store.ensure_sample_dataset(SAMPLE_CSV, lambda path: ingest([path]))
+    try:
+        with _STORE_LOCK:
+            store.ensure_sample_dataset(SAMPLE_CSV, lambda path: ingest([path]))
+    except BaseException:
+        store.close()
+        raise
+    _OPEN[data_dir] = store
     return store
 
 
@@ -46,14 +60,58 @@ def data_dir() -> str:
 
 
 def store() -> Store:
-    """The process-wide store (created with the sample dataset on first use)."""
-    return _store(data_dir())
+    """The process-wide store (created with the sample dataset on first use).
+
+    When the store cannot be used (damaged file, held by another process, other schema
+    version) this shows the reason — for a damaged file with a button "Start a new, empty
+    store" — and stops the script run (``st.stop``); no stack trace reaches the user.
+    """
+    try:
+        opened = _store(data_dir())
+    except StoreError as exc:
+        store_unavailable(exc)
+    moved = st.session_state.pop(_MOVED_KEY, None)
+    if moved:
+        st.toast(f"The damaged store was kept as {moved}; a new, empty store was started.")
+    return opened
 
 
 def with_store(action, *args, **kwargs):
-    """Run ``action(store, *args, **kwargs)`` under the store lock."""
+    """Run ``action(store, *args, **kwargs)`` under the store lock (a store that cannot be
+    used is reported as in :func:`store`)."""
     with _STORE_LOCK:
-        return action(store(), *args, **kwargs)
+        opened = store()
+        try:
+            return action(opened, *args, **kwargs)
+        except StoreError as exc:
+            store_unavailable(exc)
+
+
+def store_unavailable(exc: StoreError) -> NoReturn:
+    """Show why the store cannot be used, offer a new store for a damaged file, stop."""
+    _LOG.error("store unavailable: %s", exc, exc_info=exc)
+    st.error(str(exc), icon="🛑")
+    if isinstance(exc, StoreDamagedError) and exc.path is not None:
+        st.button("Start a new, empty store", key="store_new", type="primary",
+                  on_click=_start_new_store, args=(str(exc.path),),
+                  help="Renames the damaged file to painpath.duckdb.broken-<time> in the same "
+                  "folder (nothing is deleted) and creates a new store with the sample dataset.")
+    st.stop()
+    raise exc  # outside a Streamlit script run st.stop() returns
+
+
+def _start_new_store(path: str) -> None:
+    """Button callback: close the cached store, move the damaged file aside (never delete)."""
+    with _STORE_LOCK:
+        opened = _OPEN.pop(data_dir(), None)
+        if opened is not None:
+            opened.close()
+        _store.clear()
+        st.cache_resource.clear()  # frames and results of the damaged store
+        if Path(path).exists():  # another session may have moved it already
+            target = move_aside(path)
+            _LOG.warning("moved the damaged store %s aside to %s", path, target)
+            st.session_state[_MOVED_KEY] = target.name
 
 
 def datasets() -> pd.DataFrame:

@@ -13,6 +13,7 @@ import os
 
 import pandas as pd
 import streamlit as st
+from streamlit.errors import StreamlitPageNotFoundError
 
 from analytics.cohorts import AGE_BANDS, Cohort
 from analytics.privacy import DEFAULT_MIN_CELL
@@ -42,9 +43,66 @@ def patient_level_views_enabled() -> bool:
         "off", "0", "false", "no")
 
 
+PAGES: tuple[tuple[str, str, str], ...] = (
+    ("dashboard.py", "Overview", ":material/dashboard:"),
+    ("pages/1_Pathways.py", "Pathways", ":material/route:"),
+    ("pages/2_Injections.py", "Injections", ":material/vaccines:"),
+    ("pages/3_Narcotic_courses.py", "Narcotic courses", ":material/medication:"),
+    ("pages/4_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
+    ("pages/5_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
+    ("pages/6_Data.py", "Data", ":material/database:"),
+)
+"""Sidebar navigation: Streamlit's built-in pages mode (files in ``pages/``), listed with
+readable labels (the built-in list would call the Overview "dashboard")."""
+
+
 def page_setup(title: str, icon: str = "🩺") -> None:
-    """Common page configuration (call first on every page)."""
+    """Common page configuration and the navigation links (call first on every page)."""
     st.set_page_config(page_title=f"{title} · PainPath", page_icon=icon, layout="wide")
+    st.session_state[_SWITCHED] = st.session_state.get(_PAGE) != title
+    st.session_state[_PAGE] = title
+    with st.sidebar:
+        for path, label, page_icon in PAGES:
+            if path == "pages/5_Patient_timeline.py" and not patient_level_views_enabled():
+                continue
+            try:
+                st.page_link(path, label=label, icon=page_icon)
+            except StreamlitPageNotFoundError:
+                # AppTest (streamlit.testing) registers no pages; a real server always does.
+                break
+        st.divider()
+
+
+# Widget values restored from the URL on a first load are not kept by
+# persist_state on the next page switch (Streamlit 1.67), so the sidebar keeps
+# its own copy of the bound values and hands them back on the first run of a
+# page after a switch (a run in which no widget can have been changed).
+_SHADOW = "_painpath_bound_values"
+_PAGE = "_painpath_page"
+_SWITCHED = "_painpath_switched"
+
+
+BOUND_KEYS: tuple[str, ...] = (
+    "dataset", "date_from", "date_to", "providers", "sites", "diagnosis", "sexes", "age_bands",
+    "tried", "never_tried", "pathway_starts_with", "surgery_before_injection",
+    "long_term_narcotic", "min_sessions", "max_sessions", "era_gap_days", "course_gap_days",
+    "combination_window_days", "extract_date", "min_cell",
+)
+"""Keys (= URL parameters) of the sidebar's widgets."""
+
+
+def _restore(dataset_names: list[str]) -> None:
+    if not st.session_state.get(_SWITCHED):
+        return
+    for key, value in st.session_state.get(_SHADOW, {}).items():
+        if key == "dataset" and value not in dataset_names:
+            continue
+        st.session_state[key] = value
+
+
+def _remember() -> None:
+    st.session_state[_SHADOW] = {
+        k: st.session_state[k] for k in BOUND_KEYS if k in st.session_state}
 
 
 def sidebar() -> View | None:
@@ -54,8 +112,8 @@ def sidebar() -> View | None:
         st.sidebar.warning("No dataset yet. Upload an export on the **Data** page.")
         return None
     names = table["name"].tolist()
+    _restore(names)
     with st.sidebar:
-        st.markdown("### PainPath")
         name = st.selectbox("Dataset", names, key="dataset", help="Datasets in the local store. "
                             "Upload or manage them on the Data page.", **_KW)
         row = table.loc[table["name"] == name].iloc[0]
@@ -63,6 +121,7 @@ def sidebar() -> View | None:
         events = dataset_events(dataset_id, version)
         cohort = _cohort_widgets(events)
         params = _parameter_widgets(events)
+    _remember()
     return View(dataset_id, version, cohort, params)
 
 

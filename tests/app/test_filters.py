@@ -202,6 +202,20 @@ def test_small_physician_is_suppressed_on_the_overview(app, expected, sample_eve
     assert shown["Injection patients"] in ("<11", "0")
 
 
+@pytest.mark.parametrize("provider", ["DR01", "DR08"])
+def test_suppressed_kpis_show_no_change_either(app, provider):
+    """A hidden value must not leak through its change against the previous period.
+
+    Regression: DR01's "Over payer injection limits" showed "–" with a "+7.1 pts" delta."""
+    at = app("overview")
+    at.query_params["providers"] = provider
+    at.run()
+    assert not at.exception
+    hidden = [m for m in at.metric if m.value == "–" or m.value.startswith("<")]
+    assert hidden  # both cohorts have at least one suppressed KPI
+    assert [(m.label, m.delta) for m in hidden if m.delta] == []
+
+
 def test_small_physician_pathways_are_merged_and_suppressed(app):
     at = app("pathways")
     at.query_params["providers"] = "DR08"

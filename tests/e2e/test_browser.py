@@ -15,6 +15,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
+except ImportError:  # the `requirements` fixture skips (or fails in CI)
+    PlaywrightTimeoutError = TimeoutError
+
 from analytics.cohorts import Cohort, apply_cohort
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
@@ -74,11 +79,22 @@ def widget(page, testid: str, label: str):
 
 def choose(page, testid: str, label: str, option: str) -> None:
     """Pick ``option`` in a selectbox / multiselect (type it, press Enter), wait for the
-    rerun."""
+    rerun.  Retries when the dropdown did not open (a widget in an expander that is
+    still animating open can swallow the first click)."""
     box = widget(page, testid, label).locator("input")
-    box.click()
-    box.fill(option)
-    page.get_by_role("option", name=option, exact=True).wait_for()
+    wanted = page.get_by_role("option", name=option, exact=True)
+    for attempt in range(4):
+        box.scroll_into_view_if_needed()
+        box.click()
+        box.fill(option)
+        try:
+            wanted.wait_for(timeout=3_000)
+            break
+        except PlaywrightTimeoutError:
+            if attempt == 3:
+                raise
+            page.keyboard.press("Escape")
+            page.wait_for_timeout(300)
     box.press("Enter")
     page.keyboard.press("Escape")
     wait_for_app(page)
@@ -97,7 +113,8 @@ def selected(page, label: str) -> str:
 
 def go_to(page, link: str) -> None:
     """Switch page through the sidebar navigation (keeps the session)."""
-    page.get_by_test_id("stSidebarNav").get_by_role("link", name=link, exact=True).click()
+    sidebar = page.get_by_test_id("stSidebar")
+    sidebar.locator("a").filter(has=page.get_by_text(link, exact=True)).first.click()
     wait_for_app(page)
 
 
@@ -105,6 +122,7 @@ def open_expander(page, title: str) -> None:
     summary = page.get_by_test_id("stExpander").locator("summary").filter(has_text=title)
     if summary.locator("xpath=..").get_attribute("open") is None:
         summary.click()
+        page.wait_for_timeout(400)  # the open animation
 
 
 def chart(page, title_prefix: str):
@@ -268,9 +286,6 @@ def test_copied_url_reopens_the_same_cohort(server, browser, page):
         other.close()
 
 
-@pytest.mark.xfail(strict=True, reason="app bug: a cohort restored from the URL on the first "
-                   "load is dropped on the first page switch (Streamlit 1.67 bind + "
-                   "persist_state); a cohort chosen in the widgets is kept")
 def test_cohort_from_url_survives_a_page_switch(server, page):
     open_page(page, f"{server}/Pathways?sexes=F&providers=DR01")
     assert chips(page, "Physician") == ["DR01"]
