@@ -25,11 +25,11 @@ if events.empty:
     render.empty_cohort_notice()
     st.stop()
 
-head, button = st.columns([4, 1])
+head, button = st.columns([3, 1])
 head.caption(f"Cohort: {view.cohort.describe()} · extract date "
              f"{view.extract().date().isoformat()} · counts below {min_cell} shown as <{min_cell}")
 button.download_button(
-    "Monthly report (HTML)", data=lambda: build_report(view), file_name="painpath_report.html",
+    "HTML report", data=lambda: build_report(view), file_name="painpath_report.html",
     mime="text/html", key="report", icon=":material/summarize:", on_click="ignore",
     help="One self-contained HTML file with every page's charts and tables for this cohort.")
 

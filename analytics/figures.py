@@ -145,14 +145,15 @@ def histogram_chart(values: pd.Series, title: str, x_title: str, y_title: str,
     values = pd.Series(values, dtype="float64").dropna()
     if values.empty:
         return _empty(title, "No data in this cohort")
-    top = float(values.max()) if max_value is None else float(max_value)
+    top = float(values.max()) if max_value is None else min(float(max_value), float(values.max()))
+    top = max(top, float(bin_width))
     clipped = values.clip(upper=top)
     edges = np.arange(0, top + bin_width + 1, bin_width, dtype="float64")
     counts, edges = np.histogram(clipped, bins=edges)
     shown, text = _shown(pd.Series(counts), min_cell)
     centers = (edges[:-1] + edges[1:]) / 2
     ranges = [f"{int(a)}–{int(b) - 1}" for a, b in zip(edges[:-1], edges[1:], strict=True)]
-    if max_value is not None and values.max() > max_value:
+    if max_value is not None and values.max() > max_value and len(ranges):
         ranges[-1] = f"≥{int(edges[-2])}"
     fig = go.Figure(go.Bar(
         x=centers, y=shown, width=bin_width * 0.95, marker_color=color,
@@ -204,7 +205,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def pathway_sunburst(sunburst: pd.DataFrame, min_cell: int = 11) -> go.Figure:
     """Sunburst of pathways (``pathways.sunburst_table`` of merged counts)."""
-    title = "Treatment pathways (inner ring = first step)"
+    title = "Treatment pathways (inner ring = first step; click a wedge to zoom)"
     if sunburst.empty:
         return _empty(title, "No treated patients in this cohort")
     values, text = _shown(sunburst["patients"], min_cell)
@@ -212,7 +213,7 @@ def pathway_sunburst(sunburst: pd.DataFrame, min_cell: int = 11) -> go.Figure:
     colors = [step_color(lbl) for lbl in sunburst["label"].astype(str)]
     fig = go.Figure(go.Sunburst(
         ids=sunburst["id"], parents=sunburst["parent"], labels=labels, values=values,
-        branchvalues="total", marker=dict(colors=colors), customdata=text,
+        branchvalues="total", marker=dict(colors=colors), customdata=text, maxdepth=3,
         hovertemplate="%{label}<br>%{customdata} patients<extra></extra>",
         texttemplate="%{label}", insidetextorientation="radial",
     ))
@@ -220,16 +221,18 @@ def pathway_sunburst(sunburst: pd.DataFrame, min_cell: int = 11) -> go.Figure:
     return fig
 
 
-def pathway_sankey(transitions: pd.DataFrame, min_cell: int = 11, max_step: int = 4) -> go.Figure:
-    """Sankey of step-to-step transitions (``pathways.pathway_transitions``).
+def pathway_sankey(transitions: pd.DataFrame, min_cell: int = 11, max_step: int = 3) -> go.Figure:
+    """Sankey of step-to-step transitions (``pathways.pathway_transitions``), steps 1 to
+    ``max_step``.
 
     Links with fewer than ``min_cell`` patients are not drawn (their flow is
-    not shown rather than shown as a small count).
+    not shown rather than shown as a small count), nor are transitions to "end".
     """
-    title = "Step-to-step transitions"
+    title = "Step-to-step transitions (first three steps)"
     if transitions.empty:
         return _empty(title, "No transitions in this cohort")
-    links = transitions.loc[transitions["step"] < max_step].copy()
+    links = transitions.loc[(transitions["step"] < max_step)
+                            & (transitions["target"].astype(str) != "end")].copy()
     if min_cell > 1:
         links = links.loc[links["patients"] >= min_cell]
     if links.empty:

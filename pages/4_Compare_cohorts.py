@@ -99,6 +99,8 @@ else:
     render.chart(figures.compare_pathways_chart(both, min_cell), "compare_pathways")
     wide = both.pivot_table(index="pathway", columns="cohort", values="percent",
                             aggfunc="first").reset_index()
+    wide = wide.sort_values([c for c in ("A", "B") if c in wide], ascending=False,
+                            na_position="last")
     render.table(wide.rename(columns={"A": "% of A", "B": "% of B"}), key="compare_pathways",
                  min_cell=min_cell, rename={"pathway": "Pathway"},
                  file_name="compare_pathways.csv")

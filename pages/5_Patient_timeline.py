@@ -56,4 +56,8 @@ st.subheader("Events")
 columns = [c for c in ("event_date", "technique", "detail", "code", "days_supply",
                        "injection_type", "provider_id", "pain_score") if mine[c].notna().any()]
 render.table(mine[columns].sort_values("event_date"), key="patient_events", min_cell=0,
+             rename={"event_date": "Date", "technique": "Technique", "detail": "Description",
+                     "code": "Code", "days_supply": "Days supply",
+                     "injection_type": "Injection type", "provider_id": "Physician",
+                     "pain_score": "Pain score"},
              file_name=f"patient_{patient}_events.csv")

@@ -85,3 +85,17 @@ def test_timeline_chart_bar_widths():
                         "technique": ["narcotic"]})
     fig = figures.timeline_chart(seg)
     assert np.isclose(fig.data[0].x[0], 30 * 86400 * 1000)
+
+
+def test_histogram_axis_stops_at_the_data_not_the_cap():
+    fig = figures.histogram_chart(pd.Series([1, 2, 20]), "t", "x", "y", min_cell=0, bin_width=7,
+                                  max_value=364)
+    # Bins 0–6, 7–13, 14–20: the axis ends at the longest value (20 days), not at 364.
+    assert [row[0] for row in fig.data[0].customdata] == ["0–6", "7–13", "14–20"]
+
+
+def test_sankey_leaves_out_end_and_later_steps():
+    tr = pd.DataFrame({"step": [1, 1, 3], "source": ["physical_therapy", "narcotic", "a"],
+                       "target": ["narcotic", "end", "b"], "patients": [30, 40, 50]})
+    fig = figures.pathway_sankey(tr, min_cell=11)
+    assert list(fig.data[0].link.value) == [30]

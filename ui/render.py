@@ -44,9 +44,12 @@ def table(
     for column in shown.columns:
         if pd.api.types.is_float_dtype(shown[column]):
             shown[column] = shown[column].round(1)
+        elif pd.api.types.is_datetime64_any_dtype(shown[column]):
+            shown[column] = shown[column].dt.strftime("%Y-%m-%d").astype("string")
     if rename:
         shown = shown.rename(columns=rename)
-    st.dataframe(shown, hide_index=True, key=f"df_{key}",
+    styled = shown.style.format(na_rep="–", precision=1, thousands=",")
+    st.dataframe(styled, hide_index=True, key=f"df_{key}",
                  height=height if height is not None else "auto")
     st.download_button(
         "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
