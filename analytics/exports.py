@@ -2,17 +2,22 @@
 
 A cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return
 would be run as a formula by Excel or LibreOffice ("CSV injection"); such a
-text cell is prefixed with a single quote.  Numbers are left alone (a
-negative number is data, not a formula).  HTML escapes every value.
+text cell (and column name) is prefixed with a single quote.  Numbers are left alone
+(a negative number is data, not a formula), also inside mixed columns such as
+suppressed counts (ints and ``"<11"``).  HTML escapes every value, column name,
+caption, title and the cohort description; figures are embedded by plotly, whose
+JSON escapes ``<`` and ``>``.
 """
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
@@ -23,14 +28,32 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     """Copy of ``table`` where every text cell starting a formula gets a leading ``'``."""
     out = table.copy()
-    for column in out.columns:
-        col = out[column]
+    for i in range(out.shape[1]):
+        col = out.iloc[:, i]
         if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_datetime64_any_dtype(col):
+            continue
+        if isinstance(col.dtype, pd.CategoricalDtype) and (
+            pd.api.types.is_numeric_dtype(col.cat.categories.dtype)
+        ):
+            continue
+        if col.dtype == object:
+            # mixed cells (suppressed counts: ints and "<11"): only text cells are formulas,
+            # a negative number stays a number
+            values = col.to_numpy(dtype=object)
+            risky = np.fromiter(
+                (isinstance(v, str) and v.startswith(FORMULA_PREFIXES) for v in values),
+                dtype=bool,
+                count=len(values),
+            )
+            if risky.any():
+                values = values.copy()
+                values[risky] = ["'" + v for v in values[risky]]
+                out.isetitem(i, pd.Series(values, index=out.index, dtype=object))
             continue
         text = col.astype("string")
         risky = text.str.startswith(FORMULA_PREFIXES).fillna(False)
         if bool(risky.any()):
-            out[column] = text.where(~risky, "'" + text)
+            out.isetitem(i, text.where(~risky, "'" + text))
     safe_columns = [
         "'" + str(c) if str(c).startswith(FORMULA_PREFIXES) else str(c) for c in out.columns
     ]
@@ -39,8 +62,17 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def to_csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so Excel reads accents) of a display table, formulas neutralised."""
-    return neutralise_formulas(table).to_csv(index=False).encode("utf-8-sig")
+    """UTF-8 CSV (with BOM, so Excel reads accents) of a display table, formulas neutralised.
+
+    Lines end with CRLF, so a cell holding a carriage return or line feed anywhere is
+    quoted (Python's csv quotes only the characters of the line terminator: with LF a
+    bare CR stayed unquoted and split the row, and ``"x\r=cmd()"`` started a new line
+    with a formula)."""
+    return (
+        neutralise_formulas(table)
+        .to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        .encode("utf-8-sig")
+    )
 
 
 @dataclass(frozen=True)
@@ -67,6 +99,8 @@ th,td{border:1px solid #d1d5db;padding:.25rem .6rem;text-align:left}th{backgroun
 
 
 def _table_html(caption: str, table: pd.DataFrame) -> str:
+    # spreadsheets open HTML tables too: formulas are neutralised as in CSV
+    table = neutralise_formulas(table)
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table.columns)
     rows = []
     for values in table.astype("object").itertuples(index=False):
@@ -86,7 +120,9 @@ def html_report(
     min_cell: int,
     generated: dt.datetime | None = None,
 ) -> str:
-    """A self-contained HTML report (plotly.js inlined once; no external requests)."""
+    """A self-contained HTML report (plotly.js inlined once; no external requests).
+    Every text is HTML-escaped and table cells are formula-neutralised
+    (:func:`neutralise_formulas`), as Excel also opens HTML tables."""
     generated = generated or dt.datetime.now()
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",

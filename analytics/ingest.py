@@ -9,7 +9,10 @@ Steps for each file
 -------------------
 1. **Read** (:mod:`analytics.readers`): CSV in UTF-8 (BOM or not) / UTF-16 (BOM) /
    Windows-1252 / Latin-1 with ``,`` ``;`` or tab, quoted fields; ``.xlsx``; Parquet.
-   Every value is read as text.
+   Every value is read as text.  A file over the upload limit
+   (``readers.MAX_FILE_BYTES``, 200 MB; env ``PAINPATH_MAX_UPLOAD_MB``) is refused with
+   a message naming the limit, before a path is read.  Any unreadable input gives an
+   :class:`IngestError` with a one-line message, never another exception.
 2. **Format and role**: an OMOP CDM table (``drug_exposure``, ``procedure_occurrence``,
    ``condition_occurrence``, ``person``, ``concept``; other CDM tables are
    ``not_used``) is recognised by its columns; a Synthea file (``medications``,

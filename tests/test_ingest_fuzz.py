@@ -43,11 +43,11 @@ SEED = int(os.environ.get("PAINPATH_FUZZ_SEED", "20260526"))
 CI_EXAMPLES = {
     "tables": 2000,
     "raw_ingest": 2800,
-    "raw_detect": 2400,
+    "raw_detect": 2900,
     "mutated": 1300,
     "columnar": 400,
     "xlsx": 40,
-    "values": 1500,
+    "values": 1000,
 }
 """Generated cases per property test in the default (CI) run: 10,440 in total."""
 _TOTAL = int(os.environ.get("PAINPATH_FUZZ_EXAMPLES", "0") or 0)
