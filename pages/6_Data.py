@@ -10,7 +10,7 @@ from analytics.ingest import IngestError, detect, ingest
 from analytics.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
 from analytics.store import Store
 from ui import data
-from ui.sidebar import page_setup
+from ui.sidebar import page_setup, patient_level_views_enabled
 
 page_setup("Data")
 st.title("Data")
@@ -144,9 +144,10 @@ if "last_ingest" in st.session_state:
     if len(reasons):
         st.markdown("**Rejected rows by reason**")
         st.dataframe(reasons, hide_index=True, key="report_reasons")
-        st.download_button("Download rejected rows (CSV)", to_csv_bytes(result.rejected),
-                           "rejected_rows.csv", "text/csv", key="dl_rejected",
-                           on_click="ignore")
+        if patient_level_views_enabled():  # raw rows: physicians only
+            st.download_button("Download rejected rows (CSV)", to_csv_bytes(result.rejected),
+                               "rejected_rows.csv", "text/csv", key="dl_rejected",
+                               on_click="ignore")
     notes = [f"{f.name}: {n}" for f in rep.files for n in f.notes]
     if notes:
         with st.expander("Notes"):

@@ -18,6 +18,7 @@ from streamlit.errors import StreamlitPageNotFoundError
 from analytics.cohorts import AGE_BANDS, Cohort
 from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
+from ui import auth
 from ui.data import Params, View, dataset_events, datasets
 
 _KW = {"persist_state": "session", "bind": "query-params"}
@@ -35,12 +36,14 @@ def _options(events: pd.DataFrame, column: str) -> list[str]:
 
 
 def patient_level_views_enabled() -> bool:
-    """Whether patient-level views (timeline, patient lists) are on for this deployment.
+    """Whether patient-level views (timeline, patient lists) are on for this session.
 
-    Switched off with the environment variable ``PAINPATH_PATIENT_VIEWS=off``.
+    Switched off for the deployment with the environment variable
+    ``PAINPATH_PATIENT_VIEWS=off``, and for users whose role may not see them (managers;
+    see :mod:`ui.auth`).
     """
     return os.environ.get("PAINPATH_PATIENT_VIEWS", "on").strip().lower() not in (
-        "off", "0", "false", "no")
+        "off", "0", "false", "no") and auth.patient_level_allowed()
 
 
 PAGES: tuple[tuple[str, str, str], ...] = (
@@ -57,8 +60,10 @@ readable labels (the built-in list would call the Overview "dashboard")."""
 
 
 def page_setup(title: str, icon: str = "🩺") -> None:
-    """Common page configuration and the navigation links (call first on every page)."""
+    """Common page configuration, the access gate and the navigation links (call first on
+    every page)."""
     st.set_page_config(page_title=f"{title} · PainPath", page_icon=icon, layout="wide")
+    access = auth.require_access()  # stops unless the user may use PainPath
     st.session_state[_SWITCHED] = st.session_state.get(_PAGE) != title
     st.session_state[_PAGE] = title
     with st.sidebar:
@@ -70,7 +75,9 @@ def page_setup(title: str, icon: str = "🩺") -> None:
             except StreamlitPageNotFoundError:
                 # AppTest (streamlit.testing) registers no pages; a real server always does.
                 break
-        st.divider()
+    auth.show_access(access)
+    st.sidebar.divider()
+    auth.require_page(title, access)  # stops a patient-level page for a manager
 
 
 # Widget values restored from the URL on a first load are not kept by

@@ -14,7 +14,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -39,10 +40,14 @@ def missing(reason: str) -> None:
     pytest.skip(reason)
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+_free_port = free_port
 
 
 def _healthy(url: str) -> bool:
@@ -54,31 +59,37 @@ def _healthy(url: str) -> bool:
 
 
 @pytest.fixture(scope="session")
-def requirements() -> None:
-    """Chromium, Playwright and the Synthea export must be present."""
+def chromium_requirements() -> None:
+    """Chromium and Playwright must be present."""
     if not CHROMIUM.exists() and not shutil.which(str(CHROMIUM)):
         missing(f"Chromium not found at {CHROMIUM}")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
         missing("the playwright package is not installed")
+
+
+@pytest.fixture(scope="session")
+def requirements(chromium_requirements) -> None:
+    """Chromium, Playwright and the Synthea export must be present."""
     absent = [f for f in SYNTHEA_FILES if not (SYNTHEA / f).is_file()]
     if absent:
         missing(f"Synthea export missing in {SYNTHEA.resolve()}: {', '.join(absent)}")
 
 
-@pytest.fixture(scope="session")
-def server(requirements, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``streamlit run dashboard.py`` with a fresh store."""
-    data_dir = tmp_path_factory.mktemp("e2e_store")
-    log_path = data_dir.parent / "streamlit.log"
-    port = _free_port()
+@contextmanager
+def streamlit_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] = (),
+                     port: int | None = None) -> Iterator[str]:
+    """Run ``streamlit run dashboard.py`` on 127.0.0.1 and ``port`` (default: a free one)
+    with the store in ``data_dir`` (plus ``extra_args``, e.g. ``--secrets.files``); yields
+    its base URL."""
+    port = port or free_port()
     env = {**os.environ, "PAINPATH_DATA_DIR": str(data_dir)}
     env.pop("PAINPATH_PATIENT_VIEWS", None)
     command = [sys.executable, "-m", "streamlit", "run", "dashboard.py",
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
+               "--server.fileWatcherType", "none", *extra_args]
     with open(log_path, "wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log,
                                    stderr=subprocess.STDOUT)
@@ -101,7 +112,15 @@ def server(requirements, tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
 
 
 @pytest.fixture(scope="session")
-def browser(requirements):
+def server(requirements, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of ``streamlit run dashboard.py`` with a fresh store."""
+    data_dir = tmp_path_factory.mktemp("e2e_store")
+    with streamlit_server(data_dir, data_dir.parent / "streamlit.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_requirements):
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
