@@ -48,13 +48,17 @@ def _mapping_editor(plan) -> dict[str, str]:
             for _, row in edited.iterrows() if row["file column"]}
 
 
-mapping: dict[str, dict[str, str]] = {}
-if sources:
+def _recognise(sources) -> dict[str, dict[str, str]] | None:
+    """Step 1: show each file's format, refused columns, mapping and preview.
+
+    Returns the (edited) mappings, or None when the files cannot be used.
+    """
     try:
         plans = detect(sources)
     except IngestError as exc:
         st.error(str(exc))
-        st.stop()
+        return None
+    mapping: dict[str, dict[str, str]] = {}
     st.subheader("1 · Check what was recognised")
     for plan in plans:
         with st.expander(f"**{plan.name}** · {plan.format} · {plan.role}",
@@ -71,7 +75,11 @@ if sources:
                 st.caption("Mapping: " + ", ".join(f"{k} ← {v}" for k, v in plan.mapping.items()))
             if plan.preview is not None and len(plan.preview):
                 st.dataframe(plan.preview, hide_index=True, key=f"preview_{plan.name}")
+    return mapping
 
+
+def _save(sources, mapping: dict[str, dict[str, str]]) -> None:
+    """Step 2: choose where to save; on click, ingest and write in one transaction."""
     st.subheader("2 · Save into the store")
     existing = data.datasets()
     choices = ["New dataset"]
@@ -85,39 +93,44 @@ if sources:
     else:
         name = None
         target = st.selectbox("Dataset", existing["name"].tolist(), key="target_dataset")
-    if st.button("Ingest and save", type="primary", key="save"):
-        progress = st.progress(0.0, text="Reading and classifying…")
-        try:
-            result = ingest(sources, mapping=mapping or None)
-        except IngestError as exc:
-            progress.empty()
-            st.error(str(exc))
-            st.stop()
-        progress.progress(0.6, text=f"Saving {len(result.events):,} events…")
-        report = result.report.to_dict()
-        names = [s[0] for s in sources]
-        try:
-            if action == "New dataset":
-                dataset_id = data.with_store(Store.create_dataset, name, result.events, report,
-                                             names)
-                message = f"Created dataset **{name}** with {len(result.events):,} events."
+    if not st.button("Ingest and save", type="primary", key="save"):
+        return
+    progress = st.progress(0.0, text="Reading and classifying…")
+    try:
+        result = ingest(sources, mapping=mapping or None)
+    except IngestError as exc:
+        progress.empty()
+        st.error(str(exc))
+        return
+    progress.progress(0.6, text=f"Saving {len(result.events):,} events…")
+    report = result.report.to_dict()
+    names = [s[0] for s in sources]
+    try:
+        if action == "New dataset":
+            data.with_store(Store.create_dataset, name, result.events, report, names)
+            message = f"Created dataset **{name}** with {len(result.events):,} events."
+        else:
+            dataset_id = int(existing.loc[existing["name"] == target, "dataset_id"].iloc[0])
+            if action == "Add to a dataset":
+                added = data.with_store(Store.add_to_dataset, dataset_id, result.events,
+                                        report, names)
+                message = (f"Added {added:,} new events to **{target}** "
+                           f"({len(result.events) - added:,} were already there).")
             else:
-                dataset_id = int(existing.loc[existing["name"] == target, "dataset_id"].iloc[0])
-                if action == "Add to a dataset":
-                    added = data.with_store(Store.add_to_dataset, dataset_id, result.events,
-                                            report, names)
-                    message = (f"Added {added:,} new events to **{target}** "
-                               f"({len(result.events) - added:,} were already there).")
-                else:
-                    data.with_store(Store.replace_dataset, dataset_id, result.events, report,
-                                    names)
-                    message = f"Replaced **{target}** with {len(result.events):,} events."
-        except ValueError as exc:
-            progress.empty()
-            st.error(str(exc))
-            st.stop()
-        progress.progress(1.0, text="Done")
-        st.session_state["last_ingest"] = (message, result)
+                data.with_store(Store.replace_dataset, dataset_id, result.events, report, names)
+                message = f"Replaced **{target}** with {len(result.events):,} events."
+    except ValueError as exc:
+        progress.empty()
+        st.error(str(exc))
+        return
+    progress.progress(1.0, text="Done")
+    st.session_state["last_ingest"] = (message, result)
+
+
+if sources:
+    mapping = _recognise(sources)
+    if mapping is not None:
+        _save(sources, mapping)
 
 if "last_ingest" in st.session_state:
     message, result = st.session_state["last_ingest"]
@@ -158,7 +171,16 @@ table = data.datasets()
 if table.empty:
     st.info("The store is empty.")
 else:
-    st.dataframe(table, hide_index=True, key="datasets")
+    st.dataframe(
+        table, hide_index=True, key="datasets",
+        column_config={
+            "dataset_id": st.column_config.NumberColumn("Id", width="small"),
+            "name": "Name", "created_at": st.column_config.DatetimeColumn("Created"),
+            "updated_at": st.column_config.DatetimeColumn("Updated"),
+            "source_files": "Source files", "events": st.column_config.NumberColumn("Events"),
+            "patients": st.column_config.NumberColumn("Patients"),
+            "version": st.column_config.NumberColumn("Version", width="small"),
+        })
     c1, c2 = st.columns([2, 1])
     doomed = c1.selectbox("Delete a dataset", table["name"].tolist(), index=None,
                           key="delete_name", placeholder="Choose a dataset")

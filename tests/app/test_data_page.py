@@ -75,6 +75,8 @@ def test_file_without_patient_column_shows_an_error_not_an_exception(app):
     assert not at.exception
     assert any("required column not found: patient_id" in e.value for e in at.error)
     assert not at.success
+    # The error does not hide the rest of the page: the datasets are still listed.
+    assert "Sample clinic" in _datasets(at)["name"].tolist()
     assert "bad" not in _datasets(app("data").run())["name"].tolist()
 
 
@@ -84,6 +86,7 @@ def test_unreadable_file_shows_an_error(app):
         ("broken.parquet", b"not a parquet file", "application/octet-stream")).run()
     assert not at.exception
     assert at.error
+    assert "Sample clinic" in _datasets(at)["name"].tolist()
 
 
 def test_patient_timeline_can_be_switched_off(app, monkeypatch):
