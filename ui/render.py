@@ -48,8 +48,8 @@ def table(
             shown[column] = shown[column].dt.strftime("%Y-%m-%d").astype("string")
     if rename:
         shown = shown.rename(columns=rename)
-    styled = shown.style.format(na_rep="–", precision=1, thousands=",")
-    st.dataframe(styled, hide_index=True, key=f"df_{key}",
+    styled = shown.style.format(precision=1, thousands=",")
+    st.dataframe(styled, hide_index=True, key=f"df_{key}", placeholder="–",
                  height=height if height is not None else "auto")
     st.download_button(
         "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
