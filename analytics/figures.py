@@ -205,7 +205,7 @@ def _rgba(hex_color: str, alpha: float) -> str:
 
 def pathway_sunburst(sunburst: pd.DataFrame, min_cell: int = 11) -> go.Figure:
     """Sunburst of pathways (``pathways.sunburst_table`` of merged counts)."""
-    title = "Treatment pathways (inner ring = first step; click a wedge to zoom)"
+    title = "Pathways: inner ring = first step (click to zoom)"
     if sunburst.empty:
         return _empty(title, "No treated patients in this cohort")
     values, text = _shown(sunburst["patients"], min_cell)
