@@ -4,7 +4,9 @@ Streamlit's caches are keyed here on explicit, small, hashable keys — the
 dataset id and version, the cohort's parameters and the definition
 parameters — never on a DataFrame (Streamlit hashes only a sample of a large
 frame and could return a stale result).  Frames come from ``cache_resource``,
-so every session shares one copy; treat them as read-only.
+so every session shares one copy; treat them as read-only.  The caches are
+bounded by entry count and age, so memory stays bounded however many cohorts
+users try (a cohort of a 1M-event dataset and its results weigh tens of MB).
 """
 
 from __future__ import annotations
@@ -196,7 +198,7 @@ def _extract(dataset_id: int, version: int, chosen: str | None) -> pd.Timestamp 
     return extract_date(dataset_events(dataset_id, version), chosen)
 
 
-@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=32)
+@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
 def _cohort_events(key: tuple) -> pd.DataFrame:
     dataset_id, version, cohort_items, params = key
     events = dataset_events(dataset_id, version)
@@ -206,7 +208,7 @@ def _cohort_events(key: tuple) -> pd.DataFrame:
                         attributes=dataset_attributes(dataset_id, version))
 
 
-@st.cache_resource(show_spinner="Computing…", max_entries=256)
+@st.cache_resource(show_spinner="Computing…", max_entries=64, ttl=3600)
 def _analysis(key: tuple, name: str, args: tuple):
     view = View(key[0], key[1], Cohort.from_params(dict(key[2])), key[3])
     return _compute(view, name, args)
