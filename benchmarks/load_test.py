@@ -1,28 +1,41 @@
-"""Load test: concurrent browser sessions against one server with a ~1M-event dataset.
+"""Load test: concurrent sessions against one server with a ~1M-event dataset.
 
 Usage::
 
-    python benchmarks/load_test.py                       # 20 sessions, 120 s
+    python benchmarks/load_test.py                       # ws mode, 20 sessions, 120 s
     python benchmarks/load_test.py --sessions 5 --seconds 30 --events 100000
+    python benchmarks/load_test.py --mode browser        # 20 headless Chromium sessions
 
 Not part of CI.  Steps: load about ``--events`` generated events (the cached
 Parquet of ``bench_analytics.dataset``) into a fresh store in a temporary data
 dir; start ``streamlit run dashboard.py`` on a free 127.0.0.1 port with that
-``PAINPATH_DATA_DIR``; open ``--sessions`` sessions — one headless Chromium, one
-browser context (= one Streamlit session) per session, all driven from one
-asyncio loop — each opening the Overview of the big dataset.  When every session
-has loaded, each one loops for ``--seconds``: a random filter change through the
-sidebar widgets (add or clear a physician, a sex, a technique tried) or a page
-switch through a sidebar link, then a random think time of 0–``--think`` s.
+``PAINPATH_DATA_DIR``; open ``--sessions`` sessions, all driven from one asyncio
+loop, each opening the Overview of the big dataset.  When every session has
+loaded, each one loops for ``--seconds``: a random filter change (add or clear a
+physician, a sex, a technique tried) or a page switch, then a random think time
+of 0–``--think`` s.
 
-Rerun latency = from the action (the click or key press) to the server's
-``script_finished`` message on the session's websocket, the app state
-``notRunning`` and no ``stSkeleton`` left — i.e. until the user sees the result.
-Errors: ``stException`` elements after an action, actions not finished within
+Two modes:
+
+* ``--mode ws`` (default): each session is one websocket to ``/_stcore/stream``
+  speaking Streamlit's protobuf protocol (``BackMsg.rerun_script`` with a
+  ``ClientState`` out, ``ForwardMsg`` deltas in) — what the browser's JavaScript
+  puts on the wire, without the rendering, so 20 sessions cost the client ~1 % of
+  a core and the figures measure the server.  See :class:`WsSession`.
+  Rerun latency = from sending ``rerun_script`` to receiving ``script_finished``.
+* ``--mode browser``: one headless Chromium, one browser context (= one Streamlit
+  session) per session, acting through the sidebar widgets and links.  Rerun
+  latency = from the action (the click or key press) to the server's
+  ``script_finished`` message on the session's websocket, the app state
+  ``notRunning`` and no ``stSkeleton`` left — i.e. until the user sees the
+  result.  On a 2-core machine the 20 browsers' rendering dominates.
+
+Errors: exception elements (``stException`` / ``ForwardMsg`` ``new_element.exception``;
+in ws mode also ``st.error`` alerts and compile errors), actions not finished within
 ``--timeout`` s, websocket disconnects.  The server's resident memory (VmRSS of
 the streamlit process) is sampled every second.  Only 127.0.0.1 is contacted.
 Prints a Markdown table (and writes the raw figures to
-``benchmarks/out/load_test.json``).
+``benchmarks/out/load_test_<mode>.json``).
 """
 
 from __future__ import annotations
@@ -41,7 +54,7 @@ import time
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -119,6 +132,7 @@ class Stats:
     disconnects: int = 0
     error_notes: list[str] = field(default_factory=list)
     cohorts: set[str] = field(default_factory=set)
+    patients: dict[str, set[str]] = field(default_factory=dict)  # cohort -> Overview metric
 
     def add(self, kind: str, seconds: float) -> None:
         self.latencies.setdefault(kind, []).append(seconds)
@@ -289,11 +303,198 @@ class Session:
             await asyncio.sleep(self.rng.uniform(0, self.args.think))
 
 
+# --- websocket sessions (--mode ws) -------------------------------------------------------
+
+class WsSession:
+    """One websocket speaking Streamlit's protobuf protocol = one Streamlit session.
+
+    Does what the browser's JavaScript does on the wire and nothing else: no rendering.
+    First load = ``BackMsg(rerun_script=ClientState(query_string="dataset=…"))`` right after
+    the handshake; a filter change = a rerun carrying the new value of one bound
+    multiselect (``WidgetState.string_array_value``, the option labels, under the widget id
+    the server sent in the previous run's ``multiselect`` element) — the other widgets keep
+    their server-side state, as when the browser sends them unchanged; a page switch = a
+    rerun with the ``page_script_hash`` of a sidebar ``page_link``.  The query string is
+    the one the server last sent (``page_info_changed``), as the browser's URL bar would.
+    """
+
+    def __init__(self, number: int, url: str, stats: Stats, args):
+        self.number, self.url, self.stats, self.args = number, url, stats, args
+        self.rng = random.Random(args.seed * 1000 + number)
+        self.closing = False
+        self.ws = None
+        self.reader: asyncio.Task | None = None
+        self.done: asyncio.Future | None = None
+        self._reset_page_state()
+
+    def _reset_page_state(self) -> None:
+        self.query_string = urlencode({"dataset": DATASET})
+        self.page_hash = ""
+        self.current = "Overview"
+        self.selected: dict[str, list[str]] = {k: [] for k in COHORT_KEYS}
+        self.links: dict[str, str] = {}  # page label -> page_script_hash (sidebar page_link)
+        self.widgets: dict[str, tuple[str, list[str]]] = {}  # URL key -> (widget id, options)
+        self.patients: str | None = None  # the Overview's "Patients" metric of the last run
+        self.run_errors: list[str] = []
+
+    # protocol ----------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        import websockets
+
+        self.closing = False
+        self.ws = await websockets.connect(
+            self.url, subprotocols=["streamlit"], max_size=None, open_timeout=60,
+            ping_interval=None)  # the server keeps the connection alive; no client pings
+        self.reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        try:
+            async for raw in self.ws:
+                if isinstance(raw, bytes):
+                    self._handle(ForwardMsg.FromString(raw))
+        except Exception as exc:  # noqa: BLE001 - ConnectionClosedError etc.
+            note = f"{type(exc).__name__}: {exc!s:.150}"
+        else:
+            note = "closed by the server"
+        if not self.closing:
+            self.stats.disconnects += 1
+            self.stats.error_notes.append(f"session {self.number}: websocket {note}")
+            if self.done is not None and not self.done.done():
+                self.done.set_exception(ConnectionError(note))
+
+    def _handle(self, msg) -> None:
+        from streamlit.proto.Alert_pb2 import Alert
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        kind = msg.WhichOneof("type")
+        if kind == "delta" and msg.delta.WhichOneof("type") == "new_element":
+            element = msg.delta.new_element
+            what = element.WhichOneof("type")
+            if what == "exception":
+                e = element.exception
+                self.run_errors.append(f"{e.type}: {e.message} | "
+                                       + " / ".join(line.strip() for line in e.stack_trace[-4:]))
+            elif what == "alert" and element.alert.format == Alert.ERROR:
+                self.run_errors.append(f"st.error: {element.alert.body}")
+            elif what == "metric" and element.metric.label == "Patients":
+                self.patients = element.metric.body
+            elif what == "multiselect" and element.multiselect.query_param_key in COHORT_KEYS:
+                box = element.multiselect
+                self.widgets[box.query_param_key] = (box.id, list(box.options))
+                if box.set_value:
+                    self.selected[box.query_param_key] = list(box.raw_values)
+            elif what == "page_link" and element.page_link.page_script_hash:
+                self.links[element.page_link.label] = element.page_link.page_script_hash
+        elif kind == "page_info_changed":
+            self.query_string = msg.page_info_changed.query_string
+        elif kind == "new_session":
+            self.page_hash = msg.new_session.page_script_hash
+        elif kind == "script_finished":
+            if msg.script_finished == ForwardMsg.FINISHED_WITH_COMPILE_ERROR:
+                self.run_errors.append("script finished with a compile error")
+            if (msg.script_finished != ForwardMsg.FINISHED_EARLY_FOR_RERUN
+                    and self.done is not None and not self.done.done()):
+                self.done.set_result(msg.script_finished)
+
+    async def _rerun(self, kind: str, timeout: float, page_hash: str | None = None,
+                     widget: tuple[str, list[str]] | None = None) -> bool:
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ClientState_pb2 import ClientState
+
+        state = ClientState(query_string=self.query_string,
+                            page_script_hash=self.page_hash if page_hash is None else page_hash)
+        if widget is not None:
+            item = state.widget_states.widgets.add()
+            item.id = widget[0]
+            item.string_array_value.data.extend(widget[1])
+        self.done = asyncio.get_running_loop().create_future()
+        self.run_errors, self.patients, self.widgets, self.links = [], None, {}, {}
+        t0 = time.perf_counter()
+        try:
+            await self.ws.send(BackMsg(rerun_script=state).SerializeToString())
+            await asyncio.wait_for(self.done, timeout)
+        except Exception as exc:  # noqa: BLE001 - our timeout or a disconnect
+            if isinstance(exc, TimeoutError):
+                self.stats.timeouts += 1
+                self.stats.error_notes.append(
+                    f"session {self.number} {kind}: no script_finished within {timeout:g} s")
+            if kind != "recovery":
+                await self._recover()
+            return False
+        self.stats.add(kind, time.perf_counter() - t0)
+        if self.run_errors:
+            self.stats.exceptions += len(self.run_errors)
+            self.stats.error_notes += [f"session {self.number} {kind} on {self.current}: "
+                                       f"{e:.600}" for e in self.run_errors]
+        cohort = repr([sorted(self.selected[k]) for k in COHORT_KEYS])
+        self.stats.cohorts.add(cohort)
+        if self.current == "Overview" and self.patients is not None:
+            self.stats.patients.setdefault(cohort, set()).add(self.patients)
+        return True
+
+    async def _recover(self) -> None:
+        """After a timeout or a disconnect: a fresh connection and first load."""
+        await self.close()
+        self._reset_page_state()
+        try:
+            await self.connect()
+            await self._rerun("recovery", 3 * self.args.timeout)
+            self.stats.latencies.pop("recovery", None)
+        except Exception as exc:  # noqa: BLE001
+            self.stats.error_notes.append(f"session {self.number} recovery: {exc!s:.200}")
+
+    async def open(self) -> None:
+        await self.connect()
+        if await self._rerun("first load", 3 * self.args.timeout):  # many open at once
+            self.stats.first_load.extend(self.stats.latencies.pop("first load", []))
+
+    async def close(self) -> None:
+        self.closing = True
+        if self.ws is not None:
+            await self.ws.close()
+        if self.reader is not None:
+            await asyncio.gather(self.reader, return_exceptions=True)
+
+    # actions (the same mix as the browser mode) ------------------------------------------
+
+    async def filter_change(self) -> None:
+        keys = [k for k in COHORT_KEYS if k in self.widgets]
+        key = self.rng.choice(keys)
+        widget_id, options = self.widgets[key]
+        taken = self.selected[key]
+        if len(taken) >= (2 if key == "providers" else 1):
+            value: list[str] = []
+        else:
+            value = [*taken, self.rng.choice([o for o in options if o not in taken])]
+        before = self.selected[key]
+        self.selected[key] = value
+        if not await self._rerun("filter change", self.args.timeout, widget=(widget_id, value)):
+            self.selected[key] = before
+
+    async def page_switch(self) -> None:
+        target = self.rng.choice([p for p in PAGES if p != self.current and p in self.links])
+        page_hash = self.links[target]
+        if await self._rerun("page switch", self.args.timeout, page_hash=page_hash):
+            self.current, self.page_hash = target, page_hash
+
+    async def run(self, until: float) -> None:
+        while time.monotonic() < until:
+            if (self.current != "Data" and self.widgets
+                    and self.rng.random() < 0.6):  # Data: no filters
+                await self.filter_change()
+            elif self.links:
+                await self.page_switch()
+            else:  # nothing to act on (the last run failed): start over
+                await self._recover()
+            await asyncio.sleep(self.rng.uniform(0, self.args.think))
+
+
 # --- driver -------------------------------------------------------------------------------
 
 async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> dict:
-    from playwright.async_api import async_playwright
-
     stats = Stats()
     samples: list[tuple[float, float, float]] = []  # (seconds since loop start, MB, cpu s)
     phase = {"start": None}
@@ -304,12 +505,7 @@ async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> d
             samples.append((t, rss_mb(pid), cpu_seconds(pid)))
             await asyncio.sleep(1.0)
 
-    sampler = asyncio.create_task(sample())
-    idle = rss_mb(pid)
-    async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        sessions = [Session(i, browser, server, stats, args, choices)
-                    for i in range(args.sessions)]
+    async def exercise(sessions) -> dict:
         await sessions[0].open()  # cold: reads the dataset from the store
         cold = stats.first_load.pop() if stats.first_load else float("nan")
         after_one = rss_mb(pid)
@@ -318,15 +514,33 @@ async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> d
         all_loaded = time.perf_counter() - t0
         after_load = rss_mb(pid)
         phase["start"] = time.monotonic()
-        cpu_start = cpu_seconds(pid)
+        cpu_start, own_start = cpu_seconds(pid), _own_cpu_seconds()
         until = phase["start"] + args.seconds
         await asyncio.gather(*(s.run(until) for s in sessions))
         elapsed = time.monotonic() - phase["start"]
-        cpu_used = cpu_seconds(pid) - cpu_start
+        cpu_used, own_used = cpu_seconds(pid) - cpu_start, _own_cpu_seconds() - own_start
         for s in sessions:
             await s.close()
-        await browser.close()
+        return {"cold_load_s": cold, "after_one_mb": after_one, "all_loaded_s": all_loaded,
+                "after_first_load_mb": after_load, "elapsed_s": elapsed,
+                "server_cpu_pct": 100 * cpu_used / elapsed if elapsed else float("nan"),
+                "client_cpu_pct": 100 * own_used / elapsed if elapsed else float("nan")}
+
+    sampler = asyncio.create_task(sample())
+    idle = rss_mb(pid)
+    if args.mode == "ws":
+        url = server.replace("http://", "ws://") + "/_stcore/stream"
+        result = await exercise([WsSession(i, url, stats, args) for i in range(args.sessions)])
+    else:
+        from playwright.async_api import async_playwright
+
+        async with async_playwright() as p:
+            browser = await p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            result = await exercise([Session(i, browser, server, stats, args, choices)
+                                     for i in range(args.sessions)])
+            await browser.close()
     sampler.cancel()
+    elapsed = result["elapsed_s"]
     loop = [(t, mb) for t, mb, _ in samples if t >= 0]
     warm = [mb for t, mb in loop if t <= WARM_UP_S]
     checkpoints = {}
@@ -334,14 +548,18 @@ async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> d
         before = [mb for t, mb in loop if t <= mark]
         if before and mark <= elapsed + 1:
             checkpoints[mark] = before[-1]
-    return {"stats": stats, "idle_mb": idle, "after_first_load_mb": after_load,
-            "cold_load_s": cold, "after_one_mb": after_one, "checkpoints": checkpoints,
+    return {**result, "stats": stats, "idle_mb": idle, "checkpoints": checkpoints,
             "warm_mb": warm[-1] if warm else float("nan"),
             "end_mb": loop[-1][1] if loop else float("nan"),
             "max_mb": max((mb for _, mb in loop), default=float("nan")),
-            "all_loaded_s": all_loaded, "elapsed_s": elapsed,
-            "server_cpu_pct": 100 * cpu_used / elapsed if elapsed else float("nan"),
             "samples": samples}
+
+
+def _own_cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the browser mode's Chromium
+    processes are children of Playwright's driver, so only partly counted)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -355,12 +573,19 @@ def report(args, n_events: int, result: dict) -> str:
     stats: Stats = result["stats"]
     every = [x for xs in stats.latencies.values() for x in xs]
     errors = stats.exceptions + stats.timeouts + stats.disconnects
+    if args.mode == "ws":
+        how = (f"{args.sessions} websocket clients speaking Streamlit's protobuf protocol from "
+               f"one asyncio loop (no rendering; rerun latency = rerun_script sent → "
+               f"script_finished received)")
+    else:
+        how = (f"One headless Chromium with {args.sessions} browser contexts (one Streamlit "
+               f"session each; rerun latency = action → result rendered)")
     lines = [
-        f"### Load test: {args.sessions} concurrent browser sessions, {n_events:,} events, "
-        f"{result['elapsed_s']:.0f} s",
+        f"### Load test ({args.mode} mode): {args.sessions} concurrent sessions, "
+        f"{n_events:,} events, {result['elapsed_s']:.0f} s",
         "",
-        f"One headless Chromium with {args.sessions} browser contexts (one Streamlit session "
-        f"each) on {os.cpu_count()} CPUs shared with the server; think time 0–{args.think:g} s.",
+        f"{how}, on {os.cpu_count()} CPUs shared with the server; think time "
+        f"0–{args.think:g} s.",
         "",
         "| measure | value |",
         "|---|---:|",
@@ -383,6 +608,13 @@ def report(args, n_events: int, result: dict) -> str:
     lines += [
         f"| distinct cohorts (physician × sex × technique filters) visited | "
         f"{len(stats.cohorts)} |",
+    ]
+    if stats.patients:
+        values = {v for vs in stats.patients.values() for v in vs}
+        lines.append(f"| distinct Overview 'Patients' values over the {len(stats.patients)} "
+                     f"cohorts seen on the Overview (the filters change the computation) | "
+                     f"{len(values)} |")
+    lines += [
         f"| server RSS idle (dataset not loaded yet) | {result['idle_mb']:,.0f} MB |",
         f"| server RSS after the first session's load | {result['after_one_mb']:,.0f} MB |",
         f"| server RSS after all {args.sessions} sessions' first load (same cohort) | "
@@ -394,6 +626,8 @@ def report(args, n_events: int, result: dict) -> str:
         f"| server RSS max during the actions | {result['max_mb']:,.0f} MB |",
         f"| server CPU during the actions (100 % = one core) | "
         f"{result['server_cpu_pct']:.0f} % |",
+        f"| load-test client CPU (this process{'' if args.mode == 'ws' else ', without Chromium'})"
+        f" | {result['client_cpu_pct']:.0f} % |",
         "| server RSS every 20 s of actions | "
         + (" · ".join(f"{mb:,.0f}" for mb in result["checkpoints"].values()) or "–")
         + " MB |",
@@ -405,6 +639,9 @@ def report(args, n_events: int, result: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--mode", choices=("ws", "browser"), default="ws",
+                        help="ws: protobuf websocket clients (cheap); browser: headless "
+                        "Chromium via Playwright (the browsers' rendering dominates)")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=120.0)
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -456,14 +693,16 @@ def main() -> None:
     print("\n" + table)
     stats: Stats = result["stats"]
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / "load_test.json").write_text(json.dumps({
+    (OUT / f"load_test_{args.mode}.json").write_text(json.dumps({
         "args": vars(args), "events": n_events, "latencies": stats.latencies,
         "first_load": stats.first_load, "cold_load_s": result["cold_load_s"],
-        "cohorts": len(stats.cohorts), "exceptions": stats.exceptions,
+        "cohorts": len(stats.cohorts),
+        "overview_patients": {k: sorted(v) for k, v in stats.patients.items()},
+        "exceptions": stats.exceptions,
         "timeouts": stats.timeouts, "disconnects": stats.disconnects,
         "error_notes": stats.error_notes, "rss_samples": result["samples"],
         "server_log": str(log_path)}, indent=1))
-    print(f"\nServer log: {log_path}; raw figures: {OUT / 'load_test.json'}")
+    print(f"\nServer log: {log_path}; raw figures: {OUT / f'load_test_{args.mode}.json'}")
     if stats.exceptions + stats.timeouts + stats.disconnects:
         sys.exit(1)
 
