@@ -218,7 +218,7 @@ def test_uploaded_dataset_shows_sunburst_and_narcotic_km(server, page, uploaded)
     no_exception(page)
     assert "/Pathways" in page.url
     assert selected(page, "Dataset") == SYNTHEA_NAME
-    sunburst = chart(page, "Treatment pathways")
+    sunburst = chart(page, "Pathways: inner ring")
     assert sunburst.locator(".sunburstlayer path.surface").count() > 0
     assert page.get_by_test_id("stPlotlyChart").count() >= 3
 
