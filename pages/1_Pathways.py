@@ -39,26 +39,23 @@ if not techniques:
     st.info("Choose at least one technique.")
     st.stop()
 
-steps = view.steps(mode, techniques)
-patients = view.patients()
-counts = pathways.pathway_counts(steps, patients)
-treated = counts.loc[counts["n_steps"] > 0]
-merged = merge_rare_pathways(treated, min_cell)
+tables = view.pathway_tables(mode, techniques)
+counts = tables.counts
+untreated = counts.loc[counts["n_steps"] == 0]
+merged = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
 
 left, right = st.columns(2)
 with left:
     sunburst = pathways.sunburst_table(merged)
     render.chart(figures.pathway_sunburst(sunburst, min_cell), "sunburst")
 with right:
-    render.chart(figures.pathway_sankey(pathways.pathway_transitions(steps), min_cell), "sankey")
+    render.chart(figures.pathway_sankey(tables.transitions, min_cell), "sankey")
 
 st.subheader("Top pathways")
 st.caption("Percent of all patients in the cohort. Pathways of fewer than "
            f"{min_cell} patients are merged into 'other pathways'.")
-untreated = counts.loc[counts["n_steps"] == 0]
-top = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
-top = top.assign(pathway=[" → ".join(figures.step_label(s) for s in steps_) or "No treatment"
-                          for steps_ in top["steps"]])
+top = merged.assign(pathway=[" → ".join(figures.step_label(s) for s in steps_)
+                             for steps_ in merged["steps"]])
 table = top[["pathway", "n_steps", "patients", "percent"]]
 if len(untreated):
     no_treatment = untreated[["n_steps", "patients", "percent"]].assign(
@@ -70,7 +67,7 @@ render.table(table, key="top_pathways", min_cell=min_cell, counts=["patients"],
                      "percent": "% of cohort"}, file_name="pathways.csv")
 
 st.subheader("Lines of therapy")
-lines = pathways.lines_of_therapy(steps, patients)
+lines = tables.lines
 render.chart(figures.lines_of_therapy_chart(lines, min_cell), "lines")
 render.table(lines.assign(label=[figures.step_label(v) for v in lines["label"]]),
              key="lines", min_cell=min_cell, counts=["patients"],
@@ -83,7 +80,7 @@ c1, c2 = st.columns(2)
 with c1:
     st.subheader("Time between steps")
     st.caption("Days from the start of one step to the start of the next.")
-    render.table(pathways.time_between_steps(steps), key="step_times", min_cell=min_cell,
+    render.table(tables.step_times, key="step_times", min_cell=min_cell,
                  counts=["transitions"],
                  derived={"median_days": "transitions", "q1_days": "transitions",
                           "q3_days": "transitions"},

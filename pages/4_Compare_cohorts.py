@@ -7,7 +7,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from analytics import figures, pathways
+from analytics import figures
 from analytics.cohorts import AGE_BANDS, Cohort
 from analytics.exports import to_csv_bytes
 from analytics.privacy import merge_rare_pathways, suppress_count
@@ -85,7 +85,7 @@ st.download_button("Download CSV", to_csv_bytes(table), "compare_measures.csv",
 st.subheader("Pathway distributions (first use)")
 frames = []
 for name, v in (("A", view), ("B", view_b)):
-    counts = pathways.pathway_counts(v.steps("first"), v.patients())
+    counts = v.pathway_tables("first").counts
     merged = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
     frames.append(merged.assign(cohort=name))
 both = pd.concat(frames, ignore_index=True)

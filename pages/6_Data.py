@@ -73,7 +73,7 @@ def _recognise(sources) -> dict[str, dict[str, str]] | None:
                 mapping[plan.name] = _mapping_editor(plan)
             elif plan.mapping:
                 st.caption("Mapping: " + ", ".join(f"{k} ← {v}" for k, v in plan.mapping.items()))
-            if plan.preview is not None and len(plan.preview):
+            if plan.preview is not None and len(plan.preview) and patient_level_views_enabled():
                 st.dataframe(plan.preview, hide_index=True, key=f"preview_{plan.name}")
     return mapping
 

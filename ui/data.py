@@ -145,6 +145,17 @@ class Params:
 
 
 @dataclass(frozen=True)
+class PathwayTables:
+    """The pathway results a page shows, computed once per view, mode and technique set."""
+
+    steps: pd.DataFrame
+    counts: pd.DataFrame
+    transitions: pd.DataFrame
+    lines: pd.DataFrame
+    step_times: pd.DataFrame
+
+
+@dataclass(frozen=True)
 class View:
     """What a page looks at: one dataset version, one cohort, one set of parameters.
 
@@ -181,6 +192,10 @@ class View:
 
     def steps(self, mode: str = "first", techniques: tuple[str, ...] | None = None):
         return self._get("steps", mode, techniques)
+
+    def pathway_tables(self, mode: str = "first",
+                       techniques: tuple[str, ...] | None = None) -> PathwayTables:
+        return self._get("pathway_tables", mode, techniques)
 
     def courses(self) -> pd.DataFrame:
         return self._get("courses")
@@ -230,6 +245,16 @@ def _compute(view: View, name: str, args: tuple):
             events, mode=mode, era_gap_days=p.era_gap_days,
             combination_window_days=p.combination_window_days, max_steps=p.max_steps,
             extract=extract, **kwargs)
+    if name == "pathway_tables":
+        steps = view.steps(*args)
+        patients = view.patients()
+        return PathwayTables(
+            steps=steps,
+            counts=pathways.pathway_counts(steps, patients),
+            transitions=pathways.pathway_transitions(steps),
+            lines=pathways.lines_of_therapy(steps, patients),
+            step_times=pathways.time_between_steps(steps),
+        )
     if name == "eras":
         return pathways.technique_eras(events, era_gap_days=p.era_gap_days, extract=extract)
     if name == "concordance":

@@ -53,8 +53,8 @@ def build_report(view: View) -> str:
                     percent_columns=["pct_narcotic", "pct_long_term", "pct_concordant"]))],
     ))
 
-    steps = view.steps("first")
-    counts = pathways.pathway_counts(steps, view.patients())
+    tables = view.pathway_tables("first")
+    counts = tables.counts
     merged = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
     top = merged.assign(pathway=[" → ".join(figures.step_label(s) for s in steps_)
                                  for steps_ in merged["steps"]])[["pathway", "patients",
@@ -62,11 +62,11 @@ def build_report(view: View) -> str:
     sections.append(ReportSection(
         "Pathways (first use)",
         figures=[figures.pathway_sunburst(pathways.sunburst_table(merged), min_cell),
-                 figures.pathway_sankey(pathways.pathway_transitions(steps), min_cell)],
+                 figures.pathway_sankey(tables.transitions, min_cell)],
         tables=[("Top pathways", suppress_table(top, ["patients"], min_cell=min_cell,
                                                 percent_columns=["percent"])),
                 ("Lines of therapy", suppress_table(
-                    pathways.lines_of_therapy(steps, view.patients()), ["patients"],
+                    tables.lines, ["patients"],
                     min_cell=min_cell, percent_columns=["pct_of_cohort", "pct_of_treated"]))],
     ))
 

@@ -192,6 +192,8 @@ def test_manager_sees_injection_aggregates_without_the_patient_level_windows(app
 def test_manager_may_upload_but_gets_no_rejected_rows_download(app):
     at = _configure(app("data"), _login(MANAGER)).run()
     at.file_uploader(key="uploads").set_value(("mgr.csv", GENERIC_CSV, "text/csv")).run()
+    # The file's rows are patient-level: no preview for a manager, only the mapping.
+    assert not [d for d in at.dataframe if "Patient" in d.value.columns]
     at.button(key="save").click().run()
     assert not at.exception
     assert [s.value for s in at.success] == ["Created dataset **mgr** with 3 events."]
@@ -222,6 +224,7 @@ def test_physician_sees_everything(app):
 
     at = _configure(app("data"), user).run()
     at.file_uploader(key="uploads").set_value(("doc.csv", GENERIC_CSV, "text/csv")).run()
+    assert [d for d in at.dataframe if "Patient" in d.value.columns]  # the preview
     at.button(key="save").click().run()
     assert not at.exception
     assert [d.proto.label for d in at.get("download_button")] == [
