@@ -85,7 +85,7 @@ st.download_button("Download CSV", to_csv_bytes(table), "compare_measures.csv",
 st.subheader("Pathway distributions (first use)")
 frames = []
 for name, v in (("A", view), ("B", view_b)):
-    counts = v.pathway_tables("first").counts
+    counts = v.get("pathway_counts", "first", None)
     merged = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
     frames.append(merged.assign(cohort=name))
 both = pd.concat(frames, ignore_index=True)

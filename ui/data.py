@@ -245,12 +245,14 @@ def _compute(view: View, name: str, args: tuple):
             events, mode=mode, era_gap_days=p.era_gap_days,
             combination_window_days=p.combination_window_days, max_steps=p.max_steps,
             extract=extract, **kwargs)
+    if name == "pathway_counts":
+        return pathways.pathway_counts(view.steps(*args), view.patients())
     if name == "pathway_tables":
         steps = view.steps(*args)
         patients = view.patients()
         return PathwayTables(
             steps=steps,
-            counts=pathways.pathway_counts(steps, patients),
+            counts=view.get("pathway_counts", *args),
             transitions=pathways.pathway_transitions(steps),
             lines=pathways.lines_of_therapy(steps, patients),
             step_times=pathways.time_between_steps(steps),
