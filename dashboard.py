@@ -12,18 +12,10 @@ from analytics import figures
 from analytics.overview import period_bounds
 from ui import render
 from ui.report import build_report
-from ui.sidebar import page_setup, sidebar
+from ui.sidebar import open_page
 
-page_setup("Overview")
-st.title("PainPath · Overview")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Overview", "PainPath · Overview")
 min_cell = view.params.min_cell
-events = view.events()
-if events.empty:
-    render.empty_cohort_notice()
-    st.stop()
 
 head, button = st.columns([3, 1])
 head.caption(f"Cohort: {view.cohort.describe()} · extract date "

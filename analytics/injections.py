@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics.intervals import day_numbers, to_dates
+from analytics.intervals import date_series, day_numbers, id_series, stable_argsort
 from analytics.schema import INJECTION_TYPES
 from analytics.survival import KaplanMeier, kaplan_meier
 from analytics.vocab import injection_limits
@@ -40,20 +40,8 @@ def _empty(columns: dict[str, str]) -> pd.DataFrame:
     return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in columns.items()})
 
 
-def _dates(days: np.ndarray) -> pd.Series:
-    return pd.Series(to_dates(days), dtype="datetime64[s]")
 
 
-def _ids(uniques: pd.Index | np.ndarray, codes: np.ndarray | None = None) -> pd.Series:
-    """``uniques[codes]`` as a ``string`` Series (a pyarrow take; -1 gives NA)."""
-    arr = uniques.array if isinstance(uniques, pd.Index) else np.asarray(uniques, dtype=object)
-    arr = arr if isinstance(arr, pd.api.extensions.ExtensionArray) else pd.array(
-        np.asarray(arr, dtype=object), dtype="string"
-    )
-    arr = arr.astype("string")
-    if codes is not None:
-        arr = arr.take(np.asarray(codes, dtype=np.int64), allow_fill=True)
-    return pd.Series(arr, dtype="string")
 
 
 def _injection_rows(events: pd.DataFrame) -> pd.DataFrame:
@@ -67,19 +55,6 @@ def _injection_rows(events: pd.DataFrame) -> pd.DataFrame:
     return events.loc[mask, cols]
 
 
-def _argsort(key: np.ndarray) -> np.ndarray:
-    """Stable argsort of an int64 key.  When the key leaves room, the row number is packed
-    into its low bits and a plain (SIMD) value sort is used: several times faster than
-    ``np.argsort(kind="stable")`` on a million rows."""
-    n = len(key)
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    rel = key - key.min()
-    bits = max(int(n - 1).bit_length(), 1)
-    if int(rel.max()) < (1 << (62 - bits)):
-        packed = np.sort((rel << bits) | np.arange(n, dtype=np.int64))
-        return packed & ((1 << bits) - 1)
-    return np.argsort(key, kind="stable")
 
 
 def _type_codes(rows: pd.DataFrame) -> np.ndarray:
@@ -107,7 +82,7 @@ def _session_codes(sessions: pd.DataFrame) -> tuple[np.ndarray, pd.Index, np.nda
     days = day_numbers(sessions["session_date"])
     dmin = int(days.min()) if len(days) else 0
     span = int(days.max()) - dmin + 1 if len(days) else 1
-    order = _argsort(codes * span + (days - dmin))
+    order = stable_argsort(codes * span + (days - dmin))
     return codes, uniques, days, order
 
 
@@ -138,7 +113,7 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
     dmin = int(day.min())
     span = int(day.max()) - dmin + 1
     key = pcode * span + (day - dmin)
-    order = _argsort(key)
+    order = stable_argsort(key)
     skey = key[order]
     first = np.ones(len(skey), dtype=bool)
     first[1:] = skey[1:] != skey[:-1]
@@ -152,7 +127,7 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
         ["+".join(t for i, t in enumerate(INJECTION_TYPES) if m >> i & 1) for m in distinct],
         dtype="string",
     )
-    types = _ids(labels, mask_code)
+    types = id_series(labels, mask_code)
     provider = pd.Series(pd.NA, index=range(len(starts)), dtype="string")
     if "provider_id" in rows.columns:
         prov, prov_uniques = pd.factorize(rows["provider_id"])
@@ -164,12 +139,12 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
             first_has[1:] = sess_has[1:] != sess_has[:-1]
             pcodes = np.full(len(starts), -1, dtype=np.int64)
             pcodes[sess_has[first_has]] = prov[has][first_has]
-            provider = _ids(prov_uniques, pcodes)
+            provider = id_series(prov_uniques, pcodes)
     sess_key = skey[starts]
     return pd.DataFrame(
         {
-            "patient_id": _ids(uniques, sess_key // span),
-            "session_date": _dates(sess_key % span + dmin),
+            "patient_id": id_series(uniques, sess_key // span),
+            "session_date": date_series(sess_key % span + dmin),
             "injection_types": types,
             "lines": lines.astype(np.int64),
             "provider_id": provider,
@@ -184,7 +159,7 @@ def sessions_per_patient(sessions: pd.DataFrame) -> pd.DataFrame:
         return _empty({"patient_id": "string", "sessions": "int64"})
     codes, uniques = pd.factorize(sessions["patient_id"], sort=True)
     counts = np.bincount(codes, minlength=len(uniques))
-    return pd.DataFrame({"patient_id": _ids(uniques), "sessions": counts.astype(np.int64)})
+    return pd.DataFrame({"patient_id": id_series(uniques), "sessions": counts.astype(np.int64)})
 
 
 def repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) -> pd.DataFrame:
@@ -211,9 +186,9 @@ def repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) -> p
     interval = d[idx] - d[idx - 1]
     return pd.DataFrame(
         {
-            "patient_id": _ids(uniques, c[idx]),
-            "session_date": _dates(d[idx]),
-            "previous_session_date": _dates(d[idx - 1]),
+            "patient_id": id_series(uniques, c[idx]),
+            "session_date": date_series(d[idx]),
+            "previous_session_date": date_series(d[idx - 1]),
             "interval_days": interval.astype(np.int64),
             "short_interval": interval < short_interval_days,
         }
@@ -264,10 +239,10 @@ def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) ->
     start = key[over] % span + dmin
     return pd.DataFrame(
         {
-            "patient_id": _ids(uniques, grp[over] // len(INJECTION_TYPES)),
-            "injection_type": _ids(pd.Index(INJECTION_TYPES, dtype="string"), tcode[over]),
-            "window_start": _dates(start),
-            "window_end": _dates(start + WINDOW_DAYS - 1),
+            "patient_id": id_series(uniques, grp[over] // len(INJECTION_TYPES)),
+            "injection_type": id_series(pd.Index(INJECTION_TYPES, dtype="string"), tcode[over]),
+            "window_start": date_series(start),
+            "window_end": date_series(start + WINDOW_DAYS - 1),
             "sessions": count[over].astype(np.int64),
             "limit": limit[over].astype(np.int64),
         }
@@ -339,11 +314,11 @@ def time_to_repeat(sessions: pd.DataFrame, extract: pd.Timestamp | None = None) 
         extract_day = int(day_numbers(np.array([pd.Timestamp(extract).to_datetime64()]))[0])
     second = np.where(repeated, d[np.minimum(nxt, len(c) - 1)], 0)
     days_out = np.where(repeated, second - d[fidx], extract_day - d[fidx])
-    second_dates = pd.Series(to_dates(second), dtype="datetime64[s]").where(repeated)
+    second_dates = date_series(second).where(repeated)
     return pd.DataFrame(
         {
-            "patient_id": _ids(uniques, c[fidx]),
-            "first_session": _dates(d[fidx]),
+            "patient_id": id_series(uniques, c[fidx]),
+            "first_session": date_series(d[fidx]),
             "second_session": second_dates,
             "days": days_out.astype(np.int64),
             "repeated": repeated,
@@ -407,7 +382,7 @@ def pain_score_change(
     dmin = int(min(s_day.min(), x_day.min())) - before_days - 1
     span = int(max(s_day.max(), x_day.max())) - dmin + after_days + 2
     s_key = s_code * span + (s_day - dmin)
-    order = _argsort(s_key)
+    order = stable_argsort(s_key)
     s_key = s_key[order]
     score = scored["pain_score"].to_numpy(dtype="float64")[order]
     csum = np.concatenate([[0.0], np.cumsum(score)])

@@ -9,17 +9,10 @@ from analytics import figures, pathways
 from analytics.privacy import merge_rare_pathways
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS, TECHNIQUES
 from ui import render
-from ui.sidebar import page_setup, sidebar
+from ui.sidebar import open_page
 
-page_setup("Pathways")
-st.title("Treatment pathways")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Pathways", "Treatment pathways")
 min_cell = view.params.min_cell
-if view.events().empty:
-    render.empty_cohort_notice()
-    st.stop()
 
 c1, c2 = st.columns([1, 2])
 mode = c1.radio(

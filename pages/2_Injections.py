@@ -8,17 +8,10 @@ from analytics import figures, injections
 from analytics.schema import INJECTION_TYPES
 from analytics.vocab import injection_limits
 from ui import render
-from ui.sidebar import page_setup, patient_level_views_enabled, sidebar
+from ui.sidebar import open_page, patient_level_views_enabled
 
-page_setup("Injections")
-st.title("Injection repeats")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Injections", "Injection repeats")
 min_cell = view.params.min_cell
-if view.events().empty:
-    render.empty_cohort_notice()
-    st.stop()
 
 sessions = view.sessions()
 if sessions.empty:

@@ -7,17 +7,10 @@ import streamlit as st
 
 from analytics import figures
 from ui import render
-from ui.sidebar import page_setup, sidebar
+from ui.sidebar import open_page
 
-page_setup("Narcotic courses")
-st.title("Narcotic courses")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Narcotic courses", "Narcotic courses")
 min_cell = view.params.min_cell
-if view.events().empty:
-    render.empty_cohort_notice()
-    st.stop()
 
 courses = view.courses()
 if courses.empty:

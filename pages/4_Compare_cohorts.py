@@ -13,13 +13,9 @@ from analytics.exports import to_csv_bytes
 from analytics.privacy import merge_rare_pathways, suppress_count
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import render
-from ui.sidebar import page_setup, sidebar
+from ui.sidebar import open_page
 
-page_setup("Compare cohorts")
-st.title("Compare cohorts")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Compare cohorts", "Compare cohorts", needs_events=False)
 min_cell = view.params.min_cell
 events = view.all_events()
 _KW = {"persist_state": "session", "bind": "query-params"}

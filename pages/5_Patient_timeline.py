@@ -7,21 +7,14 @@ import streamlit as st
 from analytics import figures
 from analytics.timeline import patient_timeline
 from ui import render
-from ui.sidebar import page_setup, patient_level_views_enabled, sidebar
+from ui.sidebar import open_page, patient_level_views_enabled
 
-page_setup("Patient timeline")
-st.title("Patient timeline")
-view = sidebar()
-if view is None:
-    st.stop()
+view = open_page("Patient timeline", "Patient timeline")
 if not patient_level_views_enabled():
     st.warning("Patient-level views are switched off for this deployment "
                "(PAINPATH_PATIENT_VIEWS=off).", icon="🔒")
     st.stop()
 events = view.events()
-if events.empty:
-    render.empty_cohort_notice()
-    st.stop()
 
 st.caption("A physician view: one pseudonymous patient of the current cohort. Lanes show each "
            "event's covered days, then how the definitions grouped them into technique eras and "

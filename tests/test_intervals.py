@@ -49,3 +49,23 @@ def test_merge_intervals_supplies_do_not_stack():
 
 def test_merge_intervals_empty():
     assert merge_intervals(np.array([]), np.array([]), np.array([]), 30).tolist() == []
+
+
+def test_stable_argsort_keeps_ties_in_row_order():
+    from analytics.intervals import stable_argsort
+
+    key = np.array([5, 1, 5, 1, 3], dtype=np.int64)
+    assert stable_argsort(key).tolist() == [1, 3, 4, 0, 2]
+    # A key too wide to pack the row number falls back to numpy's stable sort.
+    wide = np.array([2**61, -(2**61), 2**61, 0], dtype=np.int64)
+    assert stable_argsort(wide).tolist() == [1, 3, 0, 2]
+    assert stable_argsort(np.array([], dtype=np.int64)).tolist() == []
+
+
+def test_id_and_date_series():
+    from analytics.intervals import date_series, id_series
+
+    ids = id_series(pd.Index(["a", "b"]), np.array([1, -1, 0]))
+    assert ids.dtype == "string" and ids.tolist()[0] == "b" and ids.isna().tolist()[1]
+    assert date_series(np.array([0, 31])).tolist() == [pd.Timestamp("1970-01-01"),
+                                                       pd.Timestamp("1970-02-01")]

@@ -75,10 +75,6 @@ def pct_text(pct: float | None, count: int | None, min_cell: int, digits: int = 
     return f"{pct:.{digits}f}%"
 
 
-def empty_cohort_notice() -> None:
-    st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
-
-
 def missing_column_note(columns: Sequence[str], feature: str) -> None:
     st.caption(f"ℹ️ {feature} needs the column(s) {', '.join(columns)}, which this dataset "
                "does not have.")

@@ -112,6 +112,23 @@ def _remember() -> None:
         k: st.session_state[k] for k in BOUND_KEYS if k in st.session_state}
 
 
+def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
+    """Start a page: configuration, heading and the shared sidebar.
+
+    Stops the page with a short note when there is no dataset yet, or (with
+    ``needs_events``) when the cohort has no patients.
+    """
+    page_setup(title)
+    st.title(heading)
+    view = sidebar()
+    if view is None:
+        st.stop()
+    if needs_events and view.events().empty:
+        st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
+        st.stop()
+    return view
+
+
 def sidebar() -> View | None:
     """Render the shared sidebar and return the page's :class:`View` (None: no data)."""
     table = datasets()
