@@ -17,7 +17,6 @@ from ui.sidebar import open_page
 
 view = open_page("Compare cohorts", "Compare cohorts", needs_events=False)
 min_cell = view.params.min_cell
-events = view.all_events()
 _KW = {"persist_state": "session", "bind": "query-params"}
 
 st.caption("Cohort A is the cohort chosen in the sidebar. Define cohort B here; it shares the "
@@ -25,9 +24,9 @@ st.caption("Cohort A is the cohort chosen in the sidebar. Define cohort B here; 
 with st.container(border=True):
     st.markdown("**Cohort B**")
     c = st.columns(4)
-    providers = c[0].multiselect("Physician", sorted(events["provider_id"].dropna().unique()),
+    providers = c[0].multiselect("Physician", view.options("provider_id"),
                                  key="b_providers", **_KW)
-    sexes = c[1].multiselect("Sex", sorted(events["sex"].dropna().unique()), key="b_sexes", **_KW)
+    sexes = c[1].multiselect("Sex", view.options("sex"), key="b_sexes", **_KW)
     ages = c[2].multiselect("Age band", list(AGE_BANDS), key="b_age_bands", **_KW)
     diagnosis = c[3].text_input("Diagnosis", key="b_diagnosis", placeholder="e.g. M96.1", **_KW)
     c = st.columns(3)

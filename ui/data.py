@@ -126,6 +126,13 @@ def dataset_events(dataset_id: int, version: int) -> pd.DataFrame:
     return with_store(Store.load_events, dataset_id)
 
 
+@st.cache_resource(show_spinner=False, max_entries=32)
+def column_values(dataset_id: int, version: int, column: str) -> list[str]:
+    """Sorted distinct values of a text column of a dataset (filter options)."""
+    values = dataset_events(dataset_id, version)[column].dropna().unique()
+    return sorted(str(v) for v in values)
+
+
 @st.cache_resource(show_spinner=False, max_entries=4)
 def dataset_attributes(dataset_id: int, version: int) -> pd.DataFrame:
     """Per-patient attributes over each patient's whole record (shared, read-only)."""
@@ -174,6 +181,10 @@ class View:
 
     def all_events(self) -> pd.DataFrame:
         return dataset_events(self.dataset_id, self.version)
+
+    def options(self, column: str) -> list[str]:
+        """Distinct values of ``column`` in the whole dataset (for filter widgets)."""
+        return column_values(self.dataset_id, self.version, column)
 
     def extract(self) -> pd.Timestamp | None:
         return _extract(self.dataset_id, self.version, self.params.extract)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
@@ -19,7 +20,7 @@ from analytics.cohorts import AGE_BANDS, Cohort
 from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import auth
-from ui.data import Params, View, dataset_events, datasets
+from ui.data import Params, View, column_values, dataset_events, datasets
 
 _KW = {"persist_state": "session", "bind": "query-params"}
 _ANY_YES_NO = ("any", "yes", "no")
@@ -28,11 +29,6 @@ _TRISTATE = {"any": None, "yes": True, "no": False}
 
 def _technique_name(t: str) -> str:
     return TECHNIQUE_LABELS.get(t, t)
-
-
-def _options(events: pd.DataFrame, column: str) -> list[str]:
-    values = events[column].dropna().unique()
-    return sorted(str(v) for v in values)
 
 
 def patient_level_views_enabled() -> bool:
@@ -143,13 +139,14 @@ def sidebar() -> View | None:
         row = table.loc[table["name"] == name].iloc[0]
         dataset_id, version = int(row["dataset_id"]), int(row["version"])
         events = dataset_events(dataset_id, version)
-        cohort = _cohort_widgets(events)
+        cohort = _cohort_widgets(
+            events, lambda column: column_values(dataset_id, version, column))
         params = _parameter_widgets(events)
     _remember()
     return View(dataset_id, version, cohort, params)
 
 
-def _cohort_widgets(events: pd.DataFrame) -> Cohort:
+def _cohort_widgets(events: pd.DataFrame, options: Callable[[str], list[str]]) -> Cohort:
     st.markdown("#### Cohort")
     first = events["event_date"].min()
     last = events["event_date"].max()
@@ -160,14 +157,14 @@ def _cohort_widgets(events: pd.DataFrame) -> Cohort:
                               help="Only events on or after this date.", **_KW)
     date_to = c2.date_input("To", value=None, min_value=lo, max_value=hi, key="date_to",
                             help="Only events on or before this date.", **_KW)
-    providers = st.multiselect("Physician", _options(events, "provider_id"), key="providers",
+    providers = st.multiselect("Physician", options("provider_id"), key="providers",
                                help="The physician on most of the patient's events.", **_KW)
-    sites = st.multiselect("Site", _options(events, "site"), key="sites", **_KW)
+    sites = st.multiselect("Site", options("site"), key="sites", **_KW)
     diagnosis = st.text_input("Diagnosis", key="diagnosis", placeholder="e.g. M96.1 or stenosis",
                               help="ICD-10 code prefix or text on any of the patient's "
                               "diagnoses.", **_KW)
     with st.expander("Demographics"):
-        sexes = st.multiselect("Sex", _options(events, "sex"), key="sexes", **_KW)
+        sexes = st.multiselect("Sex", options("sex"), key="sexes", **_KW)
         age_bands = st.multiselect("Age band", list(AGE_BANDS), key="age_bands",
                                    help="Age at the first event in the window.", **_KW)
     with st.expander("Treatment history"):
