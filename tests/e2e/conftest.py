@@ -79,14 +79,16 @@ def requirements(chromium_requirements) -> None:
 
 @contextmanager
 def streamlit_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] = (),
-                     port: int | None = None) -> Iterator[str]:
-    """Run ``streamlit run dashboard.py`` on 127.0.0.1 and ``port`` (default: a free one)
-    with the store in ``data_dir`` (plus ``extra_args``, e.g. ``--secrets.files``); yields
-    its base URL."""
+                     port: int | None = None, script: str = "dashboard.py") -> Iterator[str]:
+    """Run ``streamlit run <script>`` (default the app) from the repository root, so the
+    project's ``.streamlit/config.toml`` applies, on 127.0.0.1 and ``port`` (default: a
+    free one) with the store in ``data_dir`` (plus ``extra_args``, e.g.
+    ``--secrets.files``); yields its base URL."""
     port = port or free_port()
-    env = {**os.environ, "PAINPATH_DATA_DIR": str(data_dir)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
+    env["PAINPATH_DATA_DIR"] = str(data_dir)
     env.pop("PAINPATH_PATIENT_VIEWS", None)
-    command = [sys.executable, "-m", "streamlit", "run", "dashboard.py",
+    command = [sys.executable, "-m", "streamlit", "run", script,
                "--server.address", "127.0.0.1", "--server.port", str(port),
                "--server.headless", "true", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", *extra_args]

@@ -16,10 +16,6 @@
 from __future__ import annotations
 
 import http.client
-import os
-import socket
-import subprocess
-import sys
 import time
 import tomllib
 import urllib.error
@@ -31,7 +27,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.conftest import ROOT, VIEWPORT, open_page, wait_for_app
+from tests.e2e.conftest import ROOT, VIEWPORT, open_page, streamlit_server, wait_for_app
 
 pytestmark = pytest.mark.e2e
 
@@ -89,12 +85,6 @@ def _multipart(name: str, data: bytes) -> tuple[bytes, str]:
             f"filename=\"{name}\"\r\nContent-Type: text/csv\r\n\r\n").encode()
     body += data + f"\r\n--{boundary}--\r\n".encode()
     return body, f"multipart/form-data; boundary={boundary}"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- fixtures -----------------------------------------------------------------------------
@@ -156,34 +146,8 @@ def failing_app(tmp_path_factory) -> Iterator[tuple[str, Path]]:
         "    raise ValueError(f'cannot load {patient}')\n\n\n"
         f"load({FAKE_PHI!r})\n")
     log_path = folder / "streamlit.log"
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMLIT_")}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(script), "--server.port", str(port)],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read().decode().strip() == "ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("streamlit did not start:\n" + log_path.read_text()[-3000:],
-                            pytrace=False)
-            time.sleep(0.2)
+    with streamlit_server(folder, log_path, script=str(script)) as url:
         yield url, log_path
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
 
 
 @pytest.fixture(scope="module")
