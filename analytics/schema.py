@@ -14,8 +14,15 @@ Dtypes (after :func:`conform`):
 - ``technique`` and ``injection_type``: categoricals with the fixed
   vocabularies below
 - ``open_order``: bool; True for a medication order with an empty stop date in
-  an export whose other orders carry stop dates (covers through the extract
-  date)
+  an export whose other orders carry stop dates (closed by its dispenses, the
+  patient's death or the extract date: see ``analytics.intervals``)
+- ``ends_at_death``: bool; True when ingest cut the row's coverage at the
+  patient's death (its ``end_date`` is then the death date; the death date
+  itself is kept only as ``death_year``)
+- ``region``, ``drug_class``: categoricals (spinal region of an injection; the
+  drug class of a medication row, which keeps benzodiazepines, gabapentinoids,
+  naloxone and use-disorder products as technique ``other`` for the safety
+  measures: they never enter pathways)
 """
 
 from __future__ import annotations
@@ -66,6 +73,29 @@ INJECTION_TYPE_LABELS: dict[str, str] = {
     "other": "Other / unknown",
 }
 
+REGIONS: tuple[str, ...] = ("cervical_thoracic", "lumbar_sacral")
+"""Spinal regions of an injection (payer limits count per type and region)."""
+
+REGION_LABELS: dict[str, str] = {
+    "cervical_thoracic": "Cervical / thoracic",
+    "lumbar_sacral": "Lumbar / sacral",
+}
+
+DRUG_CLASSES: tuple[str, ...] = (
+    "opioid",
+    "muscle_relaxant",
+    "benzodiazepine",
+    "gabapentinoid",
+    "naloxone",
+    "oud_treatment",
+)
+"""Drug classes of medication rows.  ``opioid`` and ``muscle_relaxant`` rows are the
+techniques ``narcotic`` and ``muscle_relaxant``; the other classes are kept as technique
+``other`` only for the safety measures."""
+
+SAFETY_ONLY_CLASSES: tuple[str, ...] = ("benzodiazepine", "gabapentinoid", "naloxone",
+                                        "oud_treatment")
+
 REQUIRED_COLUMNS: tuple[str, ...] = ("patient_id", "event_date", "technique")
 
 STRING_COLUMNS: tuple[str, ...] = (
@@ -76,6 +106,8 @@ STRING_COLUMNS: tuple[str, ...] = (
     "site",
     "sex",
     "diagnosis",
+    "reason",
+    "pharmacy_id",
 )
 DATE_COLUMNS: tuple[str, ...] = ("event_date", "end_date")
 NUMBER_COLUMNS: tuple[str, ...] = (
@@ -86,12 +118,16 @@ NUMBER_COLUMNS: tuple[str, ...] = (
     "birth_year",
     "age",
     "pain_score",
+    "dispenses",
+    "death_year",
 )
 CATEGORY_COLUMNS: dict[str, tuple[str, ...]] = {
     "technique": TECHNIQUES,
     "injection_type": INJECTION_TYPES,
+    "region": REGIONS,
+    "drug_class": DRUG_CLASSES,
 }
-BOOL_COLUMNS: tuple[str, ...] = ("open_order",)
+BOOL_COLUMNS: tuple[str, ...] = ("open_order", "ends_at_death")
 
 CANONICAL_COLUMNS: tuple[str, ...] = (
     "patient_id",
@@ -112,7 +148,14 @@ CANONICAL_COLUMNS: tuple[str, ...] = (
     "age",
     "diagnosis",
     "pain_score",
+    "reason",
+    "region",
+    "pharmacy_id",
+    "dispenses",
+    "drug_class",
+    "death_year",
     "open_order",
+    "ends_at_death",
 )
 OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in CANONICAL_COLUMNS if c not in REQUIRED_COLUMNS)
 
@@ -182,6 +225,15 @@ def conform(events: pd.DataFrame) -> pd.DataFrame:
 def empty_events() -> pd.DataFrame:
     """An empty canonical event table with the right dtypes."""
     return conform(pd.DataFrame({c: [] for c in REQUIRED_COLUMNS}))
+
+
+def treatment_rows(events: pd.DataFrame) -> np.ndarray:
+    """Boolean mask of the pain-management rows: every row except those kept only for
+    their drug class (benzodiazepines, gabapentinoids, naloxone, use-disorder products),
+    which the safety measures read and nothing else counts."""
+    if "drug_class" not in events.columns:
+        return np.ones(len(events), dtype=bool)
+    return ~np.asarray(events["drug_class"].isin(SAFETY_ONLY_CLASSES), dtype=bool)
 
 
 def present_columns(events: pd.DataFrame) -> set[str]:

@@ -69,7 +69,7 @@ import pyarrow as pa
 
 from analytics import schema
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death
 DB_FILENAME = "painpath.duckdb"
 DATA_DIR_ENV = "PAINPATH_DATA_DIR"
 DEFAULT_DATA_DIR = "data"

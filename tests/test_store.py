@@ -275,7 +275,7 @@ def test_persists_across_reopen(tmp_path: Path) -> None:
     with Store(tmp_path) as st:
         did = st.create_dataset("X", full_frame(), {"k": [1, 2]}, ["a.csv"])
     with Store(tmp_path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 1
+        assert st.schema_version() == SCHEMA_VERSION == 2
         pd.testing.assert_frame_equal(st.load_events(did), full_frame())
         assert st.ingest_reports(did)[0]["report"] == {"k": [1, 2]}
 
