@@ -69,7 +69,8 @@ import pyarrow as pa
 
 from analytics import schema
 
-SCHEMA_VERSION = 2  # 2: reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death
+# 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death
+SCHEMA_VERSION = 2
 DB_FILENAME = "painpath.duckdb"
 DATA_DIR_ENV = "PAINPATH_DATA_DIR"
 DEFAULT_DATA_DIR = "data"

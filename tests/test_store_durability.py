@@ -476,7 +476,8 @@ def test_a_missing_store_file_gives_a_new_empty_store(tmp_path: Path) -> None:
 def test_a_store_of_another_schema_version_raises_a_store_error(tmp_path: Path) -> None:
     with Store(tmp_path) as store, store._transaction() as cur:
         cur.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
-    with pytest.raises(StoreError, match=rf"schema version 99; this PainPath expects {SCHEMA_VERSION}"):
+    expected = rf"schema version 99; this PainPath expects {SCHEMA_VERSION}"
+    with pytest.raises(StoreError, match=expected):
         Store(tmp_path)
 
 
