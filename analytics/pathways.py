@@ -303,7 +303,9 @@ class _Pieces:
     share their boundary day.
     """
 
-    def __init__(self, patient, bits, start, last) -> None:
+    def __init__(
+        self, patient: np.ndarray, bits: np.ndarray, start: np.ndarray, last: np.ndarray
+    ) -> None:
         self.patient, self.bits, self.start, self.last = patient, bits, start, last
 
     def __len__(self) -> int:
@@ -356,9 +358,10 @@ def _combination_pass(pieces: _Pieces, window: int) -> tuple[_Pieces, _Pieces]:
     overlapping[1:] = (patient[1:] == patient[:-1]) & (start[1:] < last[:-1])
     hits = np.flatnonzero(overlapping)
     r = hits[np.r_[True, patient[hits[1:]] != patient[hits[:-1]]]] if len(hits) else hits
-    busy = np.zeros(int(patient.max()) + 1 if n else 0, dtype=bool)
-    busy[patient[r]] = True
-    active = busy[patient]
+    first_patient = int(patient.min()) if n else 0
+    busy = np.zeros(int(patient.max()) - first_patient + 1 if n else 0, dtype=bool)
+    busy[patient[r] - first_patient] = True
+    active = busy[patient - first_patient]
     finished = pieces.take(np.flatnonzero(~active))
     # Positions of the selected pieces within the active subset (order is kept).
     rank = np.cumsum(active) - 1

@@ -235,6 +235,22 @@ def test_eras_overlap_equal_to_a_duration_is_a_combination_even_below_window():
         "physical_therapy+narcotic", "narcotic"]
 
 
+def test_eras_same_day_same_supply_keeps_zero_day_pieces_with_min_post_zero():
+    # relaxant and narcotic both Jan 1 .. Jan 30: relaxant sorts first (p), overlap 29 equals
+    # both durations -> LRFS: relaxant Jan 1 .. Jan 1, both Jan 1 .. Jan 30, relaxant Jan 30 ..
+    # Jan 30.  The 0-day pieces stay with min_post 0 (TreatmentPatterns with
+    # minPostCombinationDuration 0 does the same); min_post 1 drops them.
+    rows = (("a", "2024-01-01", "narcotic", 30), ("a", "2024-01-01", "muscle_relaxant", 30))
+    assert eras_steps(*rows) == [
+        ("a", 1, "muscle_relaxant", "2024-01-01", "2024-01-02"),
+        ("a", 2, "muscle_relaxant+narcotic", "2024-01-01", "2024-01-31"),
+        ("a", 3, "muscle_relaxant", "2024-01-30", "2024-01-31"),
+    ]
+    got = pathway_steps(events(*rows), mode="eras", min_post_combination_days=1)
+    assert steps_list(got) == [("a", 1, "muscle_relaxant+narcotic", "2024-01-01", "2024-01-31")]
+    assert got.attrs["dropped_pieces"] == 2
+
+
 def test_eras_same_day_single_day_events_do_not_overlap():
     # [Jan 1, Jan 1] and [Jan 1, Jan 1]: overlap Jan 1 - Jan 1 = 0 -> two steps, canonical order
     got = eras_steps(("a", "2024-01-01", "injection"), ("a", "2024-01-01", "physical_therapy"))
