@@ -333,40 +333,53 @@ class _Pieces:
         return self.take(order)
 
 
-def _combination_pass(pieces: _Pieces, window: int) -> tuple[_Pieces, _Pieces]:
-    """One TreatmentPatterns combination pass over sorted pieces.
+def _overlaps(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    """Per sorted piece: does it start before its predecessor's last day; its cluster id.
 
-    Per patient, the first piece ``r`` that starts before the last day of the
-    piece ``p`` just before it is resolved with ``p``.  With overlap
-    ``o = p.last - r.start``: a **switch** when ``o < window`` unless ``o``
-    equals the duration of ``r`` (same last day) or of ``p`` (same start):
-    ``p`` is truncated to end on ``r.start``.  Otherwise a combination:
-    **FRFS** when ``p`` ends before ``r`` — ``p`` to ``r.start``, ``p+r``
-    from ``r.start`` to ``p.last``, ``r`` from ``p.last``; **LRFS** when
-    ``p`` ends on or after ``r`` (or the next piece has ``r``'s very dates,
-    TreatmentPatterns' tie rule, which may flag a piece both ways) — ``p`` to
-    ``r.start``, ``r`` becomes ``r+p``, the rest of ``p`` from ``r.last`` to
-    ``p.last`` (to ``r.start`` when also FRFS, i.e. a piece of negative
-    duration).
-
-    Returns (pieces of patients resolved in this pass, new pieces not sorted;
-    pieces of patients without an overlap, finished).
+    A cluster is a maximal run of a patient's pieces each starting before the
+    latest last day of the pieces before it.  Resolving an overlap only
+    splits or shortens pieces within their cluster's days, and a piece never
+    overlaps one of another cluster, so clusters are resolved independently.
     """
     patient, start, last = pieces.patient, pieces.start, pieces.last
-    n = len(pieces)
-    overlapping = np.zeros(n, dtype=bool)
+    overlapping = np.zeros(len(pieces), dtype=bool)
     overlapping[1:] = (patient[1:] == patient[:-1]) & (start[1:] < last[:-1])
+    return overlapping, merge_intervals(patient, start, last, -1)
+
+
+def _combination_pass(
+    pieces: _Pieces, overlapping: np.ndarray, cluster: np.ndarray, window: int
+) -> tuple[_Pieces, _Pieces]:
+    """One TreatmentPatterns combination pass over sorted pieces, all clusters at once.
+
+    In every cluster, the first piece ``r`` that starts before the last day
+    of the piece ``p`` just before it is resolved with ``p`` (TreatmentPatterns
+    resolves the first overlap of a patient per pass; as clusters are
+    independent, resolving each cluster's first overlap in the same pass gives
+    the same pieces in fewer passes).  With overlap ``o = p.last - r.start``:
+    a **switch** when ``o < window`` unless ``o`` equals the duration of ``r``
+    (same last day) or of ``p`` (same start): ``p`` is truncated to end on
+    ``r.start``.  Otherwise a combination: **FRFS** when ``p`` ends before
+    ``r`` — ``p`` to ``r.start``, ``p+r`` from ``r.start`` to ``p.last``,
+    ``r`` from ``p.last``; **LRFS** when ``p`` ends on or after ``r`` (or the
+    next piece has ``r``'s very dates, TreatmentPatterns' tie rule, which may
+    flag a piece both ways) — ``p`` to ``r.start``, ``r`` becomes ``r+p``,
+    the rest of ``p`` from ``r.last`` to ``p.last`` (to ``r.start`` when also
+    FRFS, i.e. a piece of negative duration).
+
+    Returns (pieces of the patients resolved in this pass, new pieces last,
+    not sorted; pieces of the patients without an overlap, finished).
+    """
+    patient = pieces.patient
     hits = np.flatnonzero(overlapping)
-    r = hits[np.r_[True, patient[hits[1:]] != patient[hits[:-1]]]] if len(hits) else hits
-    first_patient = int(patient.min()) if n else 0
-    busy = np.zeros(int(patient.max()) - first_patient + 1 if n else 0, dtype=bool)
+    r = hits[np.r_[True, cluster[hits[1:]] != cluster[hits[:-1]]]] if len(hits) else hits
+    first_patient = int(patient.min())
+    busy = np.zeros(int(patient.max()) - first_patient + 1, dtype=bool)
     busy[patient[r] - first_patient] = True
     active = busy[patient - first_patient]
     finished = pieces.take(np.flatnonzero(~active))
-    # Positions of the selected pieces within the active subset (order is kept).
-    rank = np.cumsum(active) - 1
     work = pieces.take(np.flatnonzero(active))
-    r = rank[r]
+    r = (np.cumsum(active) - 1)[r]  # positions within the active subset (order kept)
     p = r - 1
     bits, start, last = work.bits, work.start, work.last
     p_start, p_last, p_bits = start[p], last[p], bits[p]
@@ -388,20 +401,44 @@ def _combination_pass(pieces: _Pieces, window: int) -> tuple[_Pieces, _Pieces]:
     return _Pieces.concat([work, added_frfs, added_lrfs]), finished
 
 
+def _drop_short_before_first_pass(
+    pieces: _Pieces, overlapping: np.ndarray, cluster: np.ndarray, min_post: int
+) -> tuple[_Pieces, int]:
+    """Drop short pieces of the clusters that TreatmentPatterns resolves after a filter.
+
+    TreatmentPatterns' first pass resolves a patient's first overlapping
+    cluster and then drops the patient's short pieces, so every later cluster
+    meets its first pass already filtered.  Returns (pieces, dropped count).
+    """
+    hits = np.flatnonzero(overlapping)
+    if len(hits) == 0:
+        return pieces, 0
+    patient = pieces.patient
+    first_hit = hits[np.r_[True, patient[hits[1:]] != patient[hits[:-1]]]]
+    first_patient = int(patient.min())
+    first_cluster = np.full(int(patient.max()) - first_patient + 1, np.iinfo(np.int64).max)
+    first_cluster[patient[first_hit] - first_patient] = cluster[first_hit]
+    later = cluster > first_cluster[patient - first_patient]
+    drop = later & (pieces.last - pieces.start < min_post)
+    return pieces.take(np.flatnonzero(~drop)), int(np.count_nonzero(drop))
+
+
 def _combine(pieces: _Pieces, window: int, min_post: int) -> tuple[_Pieces, int]:
     """TreatmentPatterns' combination passes until no piece overlaps its predecessor.
 
     After each pass the pieces of the patients resolved in it whose duration
     (``last - start``) is below ``min_post`` are dropped and counted.  A
     patient without an overlap leaves the loop, so the loop runs as many
-    passes as the busiest patient needs, each over the patients still busy.
+    passes as the busiest cluster needs, each over the patients still busy.
     Returns (all pieces, sorted; dropped count).
     """
     done: list[_Pieces] = []
-    dropped = 0
     pieces = pieces.ordered()
+    overlapping, cluster = _overlaps(pieces)
+    pieces, dropped = _drop_short_before_first_pass(pieces, overlapping, cluster, min_post)
     while len(pieces):
-        work, finished = _combination_pass(pieces, window)
+        overlapping, cluster = _overlaps(pieces)
+        work, finished = _combination_pass(pieces, overlapping, cluster, window)
         done.append(finished)
         keep = work.last - work.start >= min_post
         dropped += int(len(work) - np.count_nonzero(keep))

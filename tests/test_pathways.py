@@ -344,6 +344,31 @@ def test_eras_min_post_combination_drops_counted_and_patient_local():
     assert pathway_steps(events(*rows), mode="eras", **kw).attrs["dropped_pieces"] == 0
 
 
+def test_eras_later_overlap_meets_short_pieces_already_dropped():
+    # TreatmentPatterns resolves one overlap per patient per pass and drops short pieces after
+    # each pass, so an overlap later in time meets the patient's short pieces already gone.
+    # a: PT Jan 1 .. Jan 20 + relaxant Jan 10 .. Jan 31 (overlap 10 >= 5, resolved first),
+    #    narcotic Mar 1 .. Mar 31 with an injection Mar 10 .. Mar 12 (2 days < min_post 5):
+    #    the injection is dropped after pass 1, before it could combine with the narcotic.
+    # b: only the March rows: the injection combines first (overlap 21, LRFS) and it is the
+    #    2-day narcotic+injection piece that is dropped, leaving the narcotic in two pieces.
+    march = [("narcotic", "2024-03-01", "2024-03-31"), ("injection", "2024-03-10", "2024-03-12")]
+    rows = [("a", "2024-01-01", "physical_therapy", None, "2024-01-20"),
+            ("a", "2024-01-10", "muscle_relaxant", None, "2024-01-31")]
+    rows += [(pid, start, tech, None, end) for pid in ("a", "b") for tech, start, end in march]
+    got = pathway_steps(events(*rows), mode="eras", combination_window_days=5,
+                        min_post_combination_days=5, pathway_filter="all")
+    assert steps_list(got) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-11"),
+        ("a", 2, "physical_therapy+muscle_relaxant", "2024-01-10", "2024-01-21"),
+        ("a", 3, "muscle_relaxant", "2024-01-20", "2024-02-01"),
+        ("a", 4, "narcotic", "2024-03-01", "2024-04-01"),
+        ("b", 1, "narcotic", "2024-03-01", "2024-03-11"),
+        ("b", 2, "narcotic", "2024-03-12", "2024-04-01"),
+    ]
+    assert got.attrs["dropped_pieces"] == 2
+
+
 FILTER_ROWS = (("a", "2024-01-01", "narcotic", 10),      # narcotic Jan 1 .. Jan 10
                ("a", "2024-03-01", "injection"),         # injection Mar 1
                ("a", "2024-05-01", "narcotic", 10),      # narcotic May 1 .. May 10
