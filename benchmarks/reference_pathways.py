@@ -158,8 +158,7 @@ def _combine(pieces: list[list], window: int, min_post: int) -> tuple[list[list]
         frfs = not switch and p_end < r_end
         lrfs = not switch and (p_end >= r_end or twin)
         added = []
-        if switch or frfs or lrfs:
-            p[2] = r_start
+        p[2] = r_start  # switch, FRFS and LRFS all end p on r's start
         if frfs:
             added.append([p[0] | r[0], r_start, p_end])
             r[1] = p_end

@@ -9,6 +9,7 @@ not depend on the target cohort window; each must give TreatmentPatterns' path.
 import pytest
 
 from analytics.pathways import pathway_steps, patient_pathways
+from benchmarks.reference_pathways import reference_pathway_steps
 from tests.treatment_patterns_cases import (
     PARAMETERS,
     cli_arguments,
@@ -28,6 +29,13 @@ def test_treatment_patterns_case(case):
     assert steps["step"].tolist() == list(range(1, len(case.expected) + 1))
     pathway = patient_pathways(steps)["pathway"].tolist()
     assert pathway == [" > ".join(case.expected)]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_treatment_patterns_case_through_the_reference_loop(case):
+    # the per-patient loop (one overlap per pass, as TreatmentPatterns) agrees
+    steps = reference_pathway_steps(case.events, mode="eras", **case.parameters)
+    assert steps["label"].tolist() == case.expected
 
 
 def test_every_case_of_the_reference_file_is_used_or_excluded_with_a_reason():
