@@ -167,9 +167,10 @@ def _eras_arrays(
     era_gap_days``, i.e. ``start - end <= era_gap_days - 1`` on half-open ends.
     """
     _check_days(era_gap_days=era_gap_days, min_era_days=min_era_days)
-    keep = (coded.end - 1) - coded.start >= min_era_days
-    patient, tech, start, end = (a[keep] for a in (coded.patient, coded.tech, coded.start,
-                                                   coded.end))
+    patient, tech, start, end = coded.patient, coded.tech, coded.start, coded.end
+    if min_era_days > 0:  # every event lasts >= 0 days (end >= start + 1)
+        keep = (end - 1) - start >= min_era_days
+        patient, tech, start, end = patient[keep], tech[keep], start[keep], end[keep]
     if len(start) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty, empty
