@@ -5,8 +5,13 @@ Definitions (DESIGN.md, "Definitions"):
 - **Technique era** (:func:`technique_eras`): per patient and technique, the
   covered intervals ``[start, end)`` of its events (see
   :func:`analytics.intervals.event_intervals`) merged when an event starts no
-  more than ``era_gap_days`` after the era's current (exclusive) end.
-- **Pathway, mode "first"** and **mode "eras"** (:func:`pathway_steps`).
+  more than ``era_gap_days`` after the era's last covered day (``end - 1``):
+  TreatmentPatterns' eraCollapseSize arithmetic, so a gap of 30 allows 29
+  uncovered days.
+- **Pathway, mode "first"** and **mode "eras"** (:func:`pathway_steps`); mode
+  "eras" is OHDSI TreatmentPatterns' ``computePathways`` (era collapse,
+  combination window with switches, FRFS and LRFS combinations, minimum
+  post-combination duration, treatment filter, maximum path length).
 - Summaries of the steps: :func:`patient_pathways`, :func:`pathway_counts`,
   :func:`lines_of_therapy`, :func:`time_between_steps`,
   :func:`pathway_transitions` (Sankey), :func:`sunburst_table` (sunburst).
@@ -27,7 +32,13 @@ import numpy as np
 import pandas as pd
 
 from analytics import schema
-from analytics.intervals import event_intervals, extract_date, merge_intervals, to_dates
+from analytics.intervals import (
+    event_intervals,
+    extract_date,
+    merge_intervals,
+    stable_argsort,
+    to_dates,
+)
 
 STEP_SEPARATOR = " > "
 """Separator between the steps of a pathway string."""
@@ -42,6 +53,12 @@ UNKNOWN_GROUP = "unknown"
 """Group of patients without a group label in :func:`concordance_by`."""
 
 MODES: tuple[str, ...] = ("first", "eras")
+
+PATHWAY_FILTERS: tuple[str, ...] = ("all", "first", "changes")
+"""Values of ``pathway_filter`` (TreatmentPatterns' filterTreatments All / First / Changes)."""
+
+DROPPED_PIECES = "dropped_pieces"
+"""Key in ``pathway_steps(...).attrs``: pieces dropped by ``min_post_combination_days``."""
 
 _N_TECH = len(schema.TECHNIQUES)
 _TECH_INDEX = {t: i for i, t in enumerate(schema.TECHNIQUES)}
@@ -64,7 +81,6 @@ def _label_table() -> np.ndarray:
 
 _LABELS = _label_table()
 _LABEL_ARRAY = pd.array(_LABELS, dtype="string")
-_POPCOUNT = np.array([bin(b).count("1") for b in range(1 << _N_TECH)], dtype=np.int64)
 
 
 def label_of(bits: int) -> str:
@@ -135,21 +151,35 @@ class _Coded:
         return pd.Series(self.uniques.take(codes), dtype="string")
 
 
+def _check_days(**values: int) -> None:
+    for name, value in values.items():
+        if value < 0:
+            raise ValueError(f"{name} must be >= 0")
+
+
 def _eras_arrays(
-    coded: _Coded, era_gap_days: int
+    coded: _Coded, era_gap_days: int, min_era_days: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Eras as arrays (patient, tech, start, end, events), sorted by patient, tech, start."""
-    if era_gap_days < 0:
-        raise ValueError("era_gap_days must be >= 0")
-    if len(coded.start) == 0:
+    """Eras as arrays (patient, tech, start, end, events), sorted by patient, tech, start.
+
+    Events whose last covered day minus start is below ``min_era_days`` are
+    dropped first; an event joins the era when ``start - (era end - 1) <=
+    era_gap_days``, i.e. ``start - end <= era_gap_days - 1`` on half-open ends.
+    """
+    _check_days(era_gap_days=era_gap_days, min_era_days=min_era_days)
+    patient, tech, start, end = coded.patient, coded.tech, coded.start, coded.end
+    if min_era_days > 0:  # every event lasts >= 0 days (end >= start + 1)
+        keep = (end - 1) - start >= min_era_days
+        patient, tech, start, end = patient[keep], tech[keep], start[keep], end[keep]
+    if len(start) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty, empty, empty
-    group = coded.patient * _N_TECH + coded.tech
-    lo = int(coded.start.min())
-    span = int(coded.start.max()) - lo + 1
-    order = np.argsort(group * span + (coded.start - lo))
-    g, s, e = group[order], coded.start[order], coded.end[order]
-    run = merge_intervals(g, s, e, era_gap_days)
+    group = patient * _N_TECH + tech
+    lo = int(start.min())
+    span = int(start.max()) - lo + 1
+    order = stable_argsort(group * span + (start - lo))
+    g, s, e = group[order], start[order], end[order]
+    run = merge_intervals(g, s, e, era_gap_days - 1)
     first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
     era_group = g[first]
     era_start = s[first]
@@ -201,26 +231,32 @@ def technique_eras(
     era_gap_days: int = 30,
     extract: pd.Timestamp | None = None,
     techniques: Iterable[str] | None = None,
+    min_era_days: int = 0,
 ) -> pd.DataFrame:
     """Technique eras per patient (DESIGN.md "Technique era").
 
     Per patient and technique, events (covered days ``[start, end)`` from
     :func:`analytics.intervals.event_intervals`) sorted by start; an event
-    that starts no more than ``era_gap_days`` after the era's current end
-    (exclusive) joins it; the era ends at the latest end of its events
-    (supplies do not stack).  ``extract`` is the extract date through which
-    open orders run (default: the latest ``event_date``).  ``techniques``
-    restricts the techniques (None = all).  Rows without a technique or a
-    date are ignored.
+    joins the era when its start minus the era's last covered day
+    (``end - 1``) is at most ``era_gap_days`` (TreatmentPatterns'
+    eraCollapseSize: a gap of 30 allows 29 uncovered days between them); the
+    era ends at the latest end of its events (supplies do not stack).  Events
+    whose last covered day minus start is below ``min_era_days``
+    (TreatmentPatterns' minEraDuration) are dropped first.  ``extract`` is the
+    extract date through which open orders run (default: the latest
+    ``event_date``).  ``techniques`` restricts the techniques (None = all).
+    Rows without a technique or a date are ignored.
 
     Returns one row per era: ``patient_id`` (string), ``technique``
     (categorical, ``schema.TECHNIQUES``), ``start`` and ``end``
     (datetime64[s]; **end is exclusive**: the day after the last covered day),
-    ``duration_days`` (end - start), ``events`` (events in the era); sorted by
-    patient_id, start, technique (canonical order).
+    ``duration_days`` (end - start: the days from start through the last
+    covered day, one more than TreatmentPatterns' durationEra), ``events``
+    (events in the era); sorted by patient_id, start, technique (canonical
+    order).
     """
     coded = _Coded(events, techniques, extract)
-    p, t, s, e, n = _eras_arrays(coded, era_gap_days)
+    p, t, s, e, n = _eras_arrays(coded, era_gap_days, min_era_days)
     lo = int(s.min()) if len(s) else 0
     order = np.argsort((p * (int(s.max()) - lo + 1 if len(s) else 1) + (s - lo)) * _N_TECH + t)
     p, t, s, e, n = p[order], t[order], s[order], e[order], n[order]
@@ -260,86 +296,193 @@ def _steps_first(coded: _Coded, max_steps: int) -> pd.DataFrame:
     return _steps_frame(coded, sp, bits, sd, end, max_steps)
 
 
-def _steps_eras(
-    coded: _Coded, era_gap_days: int, window: int, max_steps: int
-) -> pd.DataFrame:
-    ep, et, es, ee, _ = _eras_arrays(coded, era_gap_days)
-    if len(ep) == 0:
-        return _empty_steps()
-    lo = int(min(es.min(), ee.min()))
-    span = int(max(es.max(), ee.max())) - lo + 2
-    key_s = ep * span + (es - lo)
-    key_e = ep * span + (ee - lo)
-    # Sweep: cut each patient's timeline at every era boundary.  Eras of one
-    # technique never overlap, so the running sum of +bit at starts and -bit
-    # at ends is the bitmask of techniques active after each boundary.
-    keys = np.concatenate([key_s, key_e])
-    tbit = np.left_shift(1, et)
-    delta = np.concatenate([tbit, -tbit])
-    order = np.argsort(keys, kind="stable")
-    keys, running = keys[order], np.cumsum(delta[order])
-    last_of_key = np.r_[keys[1:] != keys[:-1], True]
-    bounds, active = keys[last_of_key], running[last_of_key]
-    # Elementary segment i = [bounds[i], bounds[i+1]) with technique set active[i];
-    # a patient's last boundary has active == 0, so segments never cross patients.
-    seg_s, seg_e, bits = bounds[:-1], bounds[1:], active[:-1]
-    keep = bits != 0
-    seg_s, seg_e, bits = seg_s[keep], seg_e[keep], bits[keep]
-    multi = np.flatnonzero(_POPCOUNT[bits] >= 2)
-    if len(multi):
-        bits[multi] = _resolve_overlaps(
-            seg_s[multi], bits[multi], et, key_s, key_e, window
-        )
-    seg_p = seg_s // span
-    # Run-length merge of identical consecutive labels (also across gaps).
-    new = np.r_[True, (seg_p[1:] != seg_p[:-1]) | (bits[1:] != bits[:-1])]
-    head = np.flatnonzero(new)
-    tail = np.r_[head[1:] - 1, len(new) - 1]
-    p = seg_p[head]
-    return _steps_frame(
-        coded,
-        p,
-        bits[head],
-        seg_s[head] - p * span + lo,
-        seg_e[tail] - p * span + lo,
-        max_steps,
-    )
+class _Pieces:
+    """Pieces of the eras pathway: patient, technique bitmask, start, last covered day.
 
-
-def _resolve_overlaps(
-    seg_s: np.ndarray,
-    active: np.ndarray,
-    et: np.ndarray,
-    key_s: np.ndarray,
-    key_e: np.ndarray,
-    window: int,
-) -> np.ndarray:
-    """Techniques that count on segments where several eras are active.
-
-    For every active technique ``i`` find its covering era (eras of one
-    technique sorted by key, so a binary search); ``i`` is dropped when some
-    other active era is later (later start; same start: earlier end) and the
-    two eras overlap less than ``window`` days (a switch).
+    TreatmentPatterns works on inclusive last days ``last = end - 1``: a
+    piece's duration is ``last - start`` and pieces that follow each other
+    share their boundary day.
     """
-    techs = [i for i in range(_N_TECH) if np.any(active & (1 << i))]
-    is_active, era_s, era_e = {}, {}, {}
-    for i in techs:
-        m = et == i  # eras of technique i, sorted by (patient, start) -> key_s sorted
-        ks, ke = key_s[m], key_e[m]
-        pos = np.maximum(np.searchsorted(ks, seg_s, side="right") - 1, 0)
-        is_active[i] = (active & (1 << i)) != 0
-        era_s[i], era_e[i] = ks[pos], ke[pos]
-    shown = np.zeros(len(seg_s), dtype=np.int64)
-    for i in techs:
-        suppressed = np.zeros(len(seg_s), dtype=bool)
-        for j in techs:
-            if j == i:
-                continue
-            later = (era_s[j] > era_s[i]) | ((era_s[j] == era_s[i]) & (era_e[j] < era_e[i]))
-            overlap = np.minimum(era_e[i], era_e[j]) - np.maximum(era_s[i], era_s[j])
-            suppressed |= is_active[j] & later & (overlap < window)
-        shown |= np.where(is_active[i] & ~suppressed, 1 << i, 0)
-    return shown
+
+    def __init__(
+        self, patient: np.ndarray, bits: np.ndarray, start: np.ndarray, last: np.ndarray
+    ) -> None:
+        self.patient, self.bits, self.start, self.last = patient, bits, start, last
+
+    def __len__(self) -> int:
+        return len(self.patient)
+
+    def take(self, index: np.ndarray) -> _Pieces:
+        return _Pieces(self.patient[index], self.bits[index], self.start[index], self.last[index])
+
+    @staticmethod
+    def concat(parts: list[_Pieces]) -> _Pieces:
+        return _Pieces(*(np.concatenate([getattr(p, name) for p in parts])
+                         for name in ("patient", "bits", "start", "last")))
+
+    def ordered(self) -> _Pieces:
+        """Sorted by patient, start, last day, bitmask (TreatmentPatterns' sort order)."""
+        if len(self) == 0:
+            return self
+        lo = int(min(self.start.min(), self.last.min()))
+        span = int(max(self.start.max(), self.last.max())) - lo + 1
+        if (int(self.patient.max()) + 1) * span * span * (1 << _N_TECH) < (1 << 62):
+            key = ((self.patient * span + (self.start - lo)) * span + (self.last - lo))
+            order = stable_argsort(key * (1 << _N_TECH) + self.bits)
+        else:
+            order = np.lexsort((self.bits, self.last, self.start, self.patient))
+        return self.take(order)
+
+
+def _overlaps(pieces: _Pieces) -> tuple[np.ndarray, np.ndarray]:
+    """Per sorted piece: does it start before its predecessor's last day; its cluster id.
+
+    A cluster is a maximal run of a patient's pieces each starting before the
+    latest last day of the pieces before it.  Resolving an overlap only
+    splits or shortens pieces within their cluster's days, and a piece never
+    overlaps one of another cluster, so clusters are resolved independently.
+    """
+    patient, start, last = pieces.patient, pieces.start, pieces.last
+    overlapping = np.zeros(len(pieces), dtype=bool)
+    overlapping[1:] = (patient[1:] == patient[:-1]) & (start[1:] < last[:-1])
+    return overlapping, merge_intervals(patient, start, last, -1)
+
+
+def _combination_pass(
+    pieces: _Pieces, overlapping: np.ndarray, cluster: np.ndarray, window: int
+) -> tuple[_Pieces, _Pieces]:
+    """One TreatmentPatterns combination pass over sorted pieces, all clusters at once.
+
+    In every cluster, the first piece ``r`` that starts before the last day
+    of the piece ``p`` just before it is resolved with ``p`` (TreatmentPatterns
+    resolves the first overlap of a patient per pass; as clusters are
+    independent, resolving each cluster's first overlap in the same pass gives
+    the same pieces in fewer passes).  With overlap ``o = p.last - r.start``:
+    a **switch** when ``o < window`` unless ``o`` equals the duration of ``r``
+    (same last day) or of ``p`` (same start): ``p`` is truncated to end on
+    ``r.start``.  Otherwise a combination: **FRFS** when ``p`` ends before
+    ``r`` — ``p`` to ``r.start``, ``p+r`` from ``r.start`` to ``p.last``,
+    ``r`` from ``p.last``; **LRFS** when ``p`` ends on or after ``r`` (or the
+    next piece has ``r``'s very dates, TreatmentPatterns' tie rule, which may
+    flag a piece both ways) — ``p`` to ``r.start``, ``r`` becomes ``r+p``,
+    the rest of ``p`` from ``r.last`` to ``p.last`` (to ``r.start`` when also
+    FRFS, i.e. a piece of negative duration).
+
+    Returns (pieces of the patients resolved in this pass, new pieces last,
+    not sorted; pieces of the patients without an overlap, finished).
+    """
+    patient = pieces.patient
+    hits = np.flatnonzero(overlapping)
+    r = hits[np.r_[True, cluster[hits[1:]] != cluster[hits[:-1]]]] if len(hits) else hits
+    first_patient = int(patient.min())
+    busy = np.zeros(int(patient.max()) - first_patient + 1, dtype=bool)
+    busy[patient[r] - first_patient] = True
+    active = busy[patient - first_patient]
+    finished = pieces.take(np.flatnonzero(~active))
+    work = pieces.take(np.flatnonzero(active))
+    r = (np.cumsum(active) - 1)[r]  # positions within the active subset (order kept)
+    p = r - 1
+    bits, start, last = work.bits, work.start, work.last
+    p_start, p_last, p_bits = start[p], last[p], bits[p]
+    r_start, r_last, r_bits = start[r], last[r], bits[r]
+    overlap = p_last - r_start
+    switch = (overlap < window) & (overlap != r_last - r_start) & (overlap != p_last - p_start)
+    nxt = np.minimum(r + 1, len(work) - 1)
+    twin = ((r + 1 < len(work)) & (work.patient[nxt] == work.patient[r])
+            & (start[nxt] == r_start) & (last[nxt] == r_last))
+    frfs = ~switch & (p_last < r_last)
+    lrfs = ~switch & ((p_last >= r_last) | twin)
+    last[p] = r_start
+    start[r[frfs]] = p_last[frfs]
+    bits[r[lrfs]] |= p_bits[lrfs]
+    added_frfs = _Pieces(work.patient[r[frfs]], (p_bits | r_bits)[frfs], r_start[frfs],
+                         p_last[frfs])
+    added_lrfs = _Pieces(work.patient[r[lrfs]], p_bits[lrfs], r_last[lrfs],
+                         np.where(frfs, r_start, p_last)[lrfs])
+    return _Pieces.concat([work, added_frfs, added_lrfs]), finished
+
+
+def _drop_short_before_first_pass(
+    pieces: _Pieces, overlapping: np.ndarray, cluster: np.ndarray, min_post: int
+) -> tuple[_Pieces, int]:
+    """Drop short pieces of the clusters that TreatmentPatterns resolves after a filter.
+
+    TreatmentPatterns' first pass resolves a patient's first overlapping
+    cluster and then drops the patient's short pieces, so every later cluster
+    meets its first pass already filtered.  Returns (pieces, dropped count).
+    """
+    hits = np.flatnonzero(overlapping)
+    if len(hits) == 0:
+        return pieces, 0
+    patient = pieces.patient
+    first_hit = hits[np.r_[True, patient[hits[1:]] != patient[hits[:-1]]]]
+    first_patient = int(patient.min())
+    first_cluster = np.full(int(patient.max()) - first_patient + 1, np.iinfo(np.int64).max)
+    first_cluster[patient[first_hit] - first_patient] = cluster[first_hit]
+    later = cluster > first_cluster[patient - first_patient]
+    drop = later & (pieces.last - pieces.start < min_post)
+    return pieces.take(np.flatnonzero(~drop)), int(np.count_nonzero(drop))
+
+
+def _combine(pieces: _Pieces, window: int, min_post: int) -> tuple[_Pieces, int]:
+    """TreatmentPatterns' combination passes until no piece overlaps its predecessor.
+
+    After each pass the pieces of the patients resolved in it whose duration
+    (``last - start``) is below ``min_post`` are dropped and counted.  A
+    patient without an overlap leaves the loop, so the loop runs as many
+    passes as the busiest cluster needs, each over the patients still busy.
+    Returns (all pieces, sorted; dropped count).
+    """
+    done: list[_Pieces] = []
+    pieces = pieces.ordered()
+    overlapping, cluster = _overlaps(pieces)
+    pieces, dropped = _drop_short_before_first_pass(pieces, overlapping, cluster, min_post)
+    while len(pieces):
+        overlapping, cluster = _overlaps(pieces)
+        work, finished = _combination_pass(pieces, overlapping, cluster, window)
+        done.append(finished)
+        keep = work.last - work.start >= min_post
+        dropped += int(len(work) - np.count_nonzero(keep))
+        pieces = work.take(np.flatnonzero(keep)).ordered()
+    return _Pieces.concat(done).ordered() if done else pieces, dropped
+
+
+def _filter_pieces(pieces: _Pieces, pathway_filter: str) -> tuple[_Pieces, np.ndarray]:
+    """TreatmentPatterns' filterTreatments on sorted pieces; returns (steps, exclusive ends).
+
+    ``all`` keeps every piece; ``first`` keeps each patient's first piece of
+    every distinct technique set; ``changes`` merges consecutive pieces with
+    the same technique set into one step (its end: their latest end).
+    """
+    if pathway_filter == "first" and len(pieces):
+        key = pieces.patient * (1 << _N_TECH) + pieces.bits
+        order = stable_argsort(key)
+        first = np.r_[True, key[order][1:] != key[order][:-1]]
+        pieces = pieces.take(np.sort(order[first]))
+    if pathway_filter == "changes" and len(pieces):
+        patient, bits = pieces.patient, pieces.bits
+        head = np.flatnonzero(np.r_[True, (patient[1:] != patient[:-1]) | (bits[1:] != bits[:-1])])
+        end = np.maximum.reduceat(pieces.last, head) + 1
+        return pieces.take(head), end
+    return pieces, pieces.last + 1
+
+
+def _steps_eras(
+    coded: _Coded,
+    era_gap_days: int,
+    min_era_days: int,
+    window: int,
+    min_post: int,
+    pathway_filter: str,
+    max_steps: int,
+) -> pd.DataFrame:
+    ep, et, es, ee, _ = _eras_arrays(coded, era_gap_days, min_era_days)
+    pieces = _Pieces(ep, np.left_shift(1, et), es, ee - 1)
+    pieces, dropped = _combine(pieces, window, min_post)
+    steps, end = _filter_pieces(pieces, pathway_filter)
+    out = _steps_frame(coded, steps.patient, steps.bits, steps.start, end, max_steps)
+    out.attrs[DROPPED_PIECES] = dropped
+    return out
 
 
 def pathway_steps(
@@ -348,8 +491,12 @@ def pathway_steps(
     techniques: Iterable[str] = schema.DEFAULT_PATHWAY_TECHNIQUES,
     era_gap_days: int = 30,
     combination_window_days: int = 30,
-    max_steps: int = 6,
+    max_steps: int = 5,
     extract: pd.Timestamp | None = None,
+    *,
+    min_era_days: int = 0,
+    min_post_combination_days: int = 0,
+    pathway_filter: str = "changes",
 ) -> pd.DataFrame:
     """Per-patient pathway steps (DESIGN.md "Pathway, mode first / eras").
 
@@ -358,7 +505,8 @@ def pathway_steps(
     :func:`analytics.intervals.event_intervals` with ``extract`` (default: the
     latest ``event_date``) for open orders.  A step's ``label`` is its set of
     techniques joined by ``+`` in ``schema.TECHNIQUES`` order, e.g.
-    ``"muscle_relaxant+narcotic"``.
+    ``"muscle_relaxant+narcotic"``.  Each patient's steps are cut at
+    ``max_steps`` (TreatmentPatterns' maxPathLength).
 
     **Mode "first"** — which techniques were tried, in which order.  Each
     technique's first ``event_date``; techniques ordered by it; techniques
@@ -366,55 +514,77 @@ def pathway_steps(
     ``end`` (exclusive) = the ``start`` of the patient's next step, and for the
     patient's last step the patient's last covered day + 1 (over the events of
     the selected techniques).  A step cut by ``max_steps`` keeps its end (the
-    start of the step that was cut off).  ``era_gap_days`` and
-    ``combination_window_days`` are not used.
+    start of the step that was cut off).  The era and combination parameters
+    are not used.
 
-    **Mode "eras"** — the OHDSI-style sequence.  Technique eras
-    (:func:`technique_eras` with ``era_gap_days``) of the selected techniques
-    are laid on the patient's timeline, which is cut at every era start and
-    end into elementary segments.  For two eras of different techniques that
-    are both active on a segment, with pairwise overlap ``o`` (days both eras
-    cover, from their full extents):
+    **Mode "eras"** — OHDSI TreatmentPatterns ``computePathways`` (3.x), on
+    TreatmentPatterns' day arithmetic: a piece runs from its start through its
+    last covered day ``last = end - 1`` and lasts ``last - start`` days.
 
-    - ``o >= combination_window_days``: both count on the segment
-      (combination: a partial overlap gives ``A, A+B, B`` — TreatmentPatterns'
-      FRFS — and a nested one ``A, A+B, A`` — LRFS);
-    - ``o < combination_window_days``: a **switch**: the *later* era wins and
-      the earlier one does not count while they overlap.  For a partial
-      overlap this truncates the earlier era at the start of the later one
-      (TreatmentPatterns ``overlapMethod="truncate"``): ``A, B``.  For a
-      short era nested inside a longer one the longer era is interrupted and
-      resumes: ``A, B, A``.  "Later" means the later start; on the same start
-      the era that ends first (it lies inside the other); two eras with the
-      same start and end are simultaneous and always combine.
+    1. Events lasting less than ``min_era_days`` (minEraDuration) are dropped;
+       the rest form technique eras (:func:`technique_eras`, ``era_gap_days`` =
+       eraCollapseSize).  Separate eras of one technique stay separate.
+    2. Combination passes, per patient, with pieces sorted by start, last day
+       and technique set: the first piece ``r`` that starts before the last
+       day of the piece ``p`` before it is resolved with it.  Overlap
+       ``o = p.last - r.start``.  ``o < combination_window_days``
+       (combinationWindow) is a **switch** — ``p`` ends on ``r.start``
+       (overlapMethod "truncate") — unless ``o`` equals the duration of
+       ``r`` or of ``p`` (the two share their last day or their start), which
+       TreatmentPatterns makes a combination.  A combination where ``p`` ends
+       first (FRFS) gives ``p`` (to ``r.start``), ``p+r`` (``r.start`` to
+       ``p.last``), ``r`` (from ``p.last``); where ``r`` ends first or with
+       ``p`` (LRFS) it gives ``p`` (to ``r.start``), ``p+r`` (all of ``r``),
+       ``p`` (``r.last`` to ``p.last``).  After each pass every piece of the
+       patients resolved in it shorter than ``min_post_combination_days``
+       (minPostCombinationDuration) is dropped; the number dropped is in
+       ``attrs["dropped_pieces"]`` (:data:`DROPPED_PIECES`).  Unlike
+       TreatmentPatterns, which drops across the whole table whenever any
+       patient overlaps, a patient without overlaps keeps every piece, so a
+       patient's pathway never depends on other patients.  Passes repeat
+       until no piece of any patient overlaps.
+    3. ``pathway_filter`` (filterTreatments): ``"all"`` keeps every piece,
+       ``"first"`` each patient's first piece of every distinct technique
+       set, ``"changes"`` merges consecutive pieces with the same technique
+       set into one step.  Then ``max_steps``.
 
-    A segment's label is the set of eras that count on it (never empty when
-    an era covers it: the latest era always counts).  Segments that no era
-    covers (gaps) are dropped, then consecutive segments with the same label
-    are merged — also across a gap — and the result is cut at ``max_steps``.
-    A step's ``start``/``end`` (exclusive) are the start of its first and the
-    end of its last segment.  Unlike TreatmentPatterns there is no minimum
-    post-combination duration: short pieces stay.
+    A step's ``start`` is its first day and ``end`` (exclusive) the day after
+    its last day, so consecutive pieces of one patient share their boundary
+    day, as in TreatmentPatterns.  Two single-day events on the same day do
+    not overlap (overlap 0): they are two steps, in canonical technique order.
 
-    Worked example (window 30): narcotic era 1 Jan – 1 Mar (exclusive), muscle
-    relaxant era 15 Jan – 1 Apr: overlap 46 days >= 30 -> ``narcotic``
-    (1–15 Jan), ``muscle_relaxant+narcotic`` (15 Jan – 1 Mar),
-    ``muscle_relaxant`` (1 Mar – 1 Apr).  Had the relaxant started 10 Feb
-    (overlap 19 days): ``narcotic`` (1 Jan – 10 Feb), ``muscle_relaxant``
-    (10 Feb – 1 Apr).  A 10-day physical-therapy era from 1 Feb inside a
-    narcotic era 1 Jan – 1 May: ``narcotic``, ``physical_therapy``,
-    ``narcotic``.
+    Worked example (window 30, eras ``[start, last]``): narcotic 1 Jan – 29
+    Feb, muscle relaxant 15 Jan – 31 Mar: o = 29 Feb − 15 Jan = 45 >= 30, the
+    narcotic ends first -> ``narcotic`` (1–15 Jan), ``muscle_relaxant+narcotic``
+    (15 Jan – 29 Feb), ``muscle_relaxant`` (29 Feb – 31 Mar).  Had the relaxant
+    started 10 Feb (o = 19): ``narcotic`` (1 Jan – 10 Feb), ``muscle_relaxant``
+    (10 Feb – 31 Mar).  A physical-therapy era 1–10 Feb inside a narcotic era
+    1 Jan – 29 Apr: o = 88 >= 30, LRFS -> ``narcotic``,
+    ``physical_therapy+narcotic``, ``narcotic``; with window 90 a switch:
+    ``narcotic`` (to 1 Feb), ``physical_therapy`` — the rest of the narcotic
+    era is cut off.
 
     Returns ``patient_id`` (string), ``step`` (1-based int), ``label``
     (string), ``start``, ``end`` (datetime64[s], end exclusive), sorted by
     patient_id then step; patients with no step have no row.
+    ``attrs["dropped_pieces"]`` is 0 in mode "first".
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
+    if pathway_filter not in PATHWAY_FILTERS:
+        raise ValueError(f"pathway_filter must be one of {PATHWAY_FILTERS}, not {pathway_filter!r}")
+    if max_steps < 1:
+        raise ValueError("max_steps must be >= 1")
+    _check_days(era_gap_days=era_gap_days, min_era_days=min_era_days,
+                combination_window_days=combination_window_days,
+                min_post_combination_days=min_post_combination_days)
     coded = _Coded(events, techniques, extract)
     if mode == "first":
-        return _steps_first(coded, max_steps)
-    return _steps_eras(coded, era_gap_days, combination_window_days, max_steps)
+        out = _steps_first(coded, max_steps)
+        out.attrs[DROPPED_PIECES] = 0
+        return out
+    return _steps_eras(coded, era_gap_days, min_era_days, combination_window_days,
+                       min_post_combination_days, pathway_filter, max_steps)
 
 
 # --------------------------------------------------------------------------- pathways

@@ -73,16 +73,22 @@ def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> di
     return out
 
 
-def _patient_eras(rows: list[tuple[str, int, int]], gap: int) -> list[list]:
-    """[technique, start, end, n_events] eras of one patient."""
+def _patient_eras(rows: list[tuple[str, int, int]], gap: int, min_era: int = 0) -> list[list]:
+    """[technique, start, end (exclusive), n_events] eras of one patient.
+
+    An event whose last covered day minus its start is below ``min_era`` is
+    dropped first; an event joins the current era of its technique when its
+    start minus the era's last covered day (end - 1) is at most ``gap``.
+    """
     eras = []
     by_tech: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for tech, start, end in rows:
-        by_tech[tech].append((start, end))
+        if (end - 1) - start >= min_era:
+            by_tech[tech].append((start, end))
     for tech, spans in by_tech.items():
         current = None
         for start, end in sorted(spans):
-            if current is not None and start - current[2] <= gap:
+            if current is not None and start - (current[2] - 1) <= gap:
                 current[2] = max(current[2], end)
                 current[3] += 1
             else:
@@ -92,12 +98,13 @@ def _patient_eras(rows: list[tuple[str, int, int]], gap: int) -> list[list]:
 
 
 def reference_technique_eras(
-    events: pd.DataFrame, era_gap_days: int = 30, extract=None, techniques=None
+    events: pd.DataFrame, era_gap_days: int = 30, extract=None, techniques=None,
+    min_era_days: int = 0,
 ) -> pd.DataFrame:
     """Same result as ``analytics.pathways.technique_eras``, by a per-patient loop."""
     records = []
     for pid, rows in sorted(_rows(events, techniques, extract).items()):
-        eras = _patient_eras(rows, era_gap_days)
+        eras = _patient_eras(rows, era_gap_days, min_era_days)
         for tech, start, end, n in sorted(eras, key=lambda e: (e[1], _TECH_INDEX[e[0]])):
             records.append((pid, tech, _date(start), _date(end), end - start, n))
     return pd.DataFrame({
@@ -125,31 +132,71 @@ def _first_steps(rows: list[tuple[str, int, int]]) -> list[tuple[str, int, int]]
     return steps
 
 
-def _era_steps(rows: list[tuple[str, int, int]], gap: int, window: int) -> list:
-    eras = _patient_eras(rows, gap)
-    bounds = sorted({e[1] for e in eras} | {e[2] for e in eras})
+def _combine(pieces: list[list], window: int, min_post: int) -> tuple[list[list], int]:
+    """TreatmentPatterns' combination passes on one patient's [techniques, start, last] pieces.
 
-    def later(x, y) -> bool:  # is era x later than era y?
-        return x[1] > y[1] or (x[1] == y[1] and x[2] < y[2])
+    Each pass orders the pieces by (start, last day, techniques), takes the
+    first piece r that starts before the last day of the piece p just before
+    it, and resolves that pair: overlap o = p.last - r.start; a switch when
+    o < window unless o equals either piece's duration (last - start), which
+    truncates p at r.start; otherwise FRFS when p ends before r (p, p+r, r
+    pieces) and LRFS when p ends on or after r (p, r+p, rest of p), LRFS also
+    when the next piece has r's very dates.  Then every piece whose duration
+    is below ``min_post`` is dropped (counted).  Returns (pieces, dropped).
+    """
+    dropped = 0
+    while True:
+        pieces.sort(key=lambda x: (x[1], x[2], _bits(x[0])))
+        hit = next((i for i in range(1, len(pieces)) if pieces[i][1] < pieces[i - 1][2]), None)
+        if hit is None:
+            return pieces, dropped
+        p, r = pieces[hit - 1], pieces[hit]
+        p_end, r_start, r_end = p[2], r[1], r[2]
+        overlap = p_end - r_start
+        switch = overlap < window and overlap != r_end - r_start and overlap != p_end - p[1]
+        twin = hit + 1 < len(pieces) and pieces[hit + 1][1:] == [r_start, r_end]
+        frfs = not switch and p_end < r_end
+        lrfs = not switch and (p_end >= r_end or twin)
+        added = []
+        p[2] = r_start  # switch, FRFS and LRFS all end p on r's start
+        if frfs:
+            added.append([p[0] | r[0], r_start, p_end])
+            r[1] = p_end
+        if lrfs:
+            r[0] = r[0] | p[0]
+            added.append([set(p[0]), r_end, r_start if frfs else p_end])
+        pieces.extend(added)
+        kept = [x for x in pieces if x[2] - x[1] >= min_post]
+        dropped += len(pieces) - len(kept)
+        pieces = kept
 
-    def overlap(x, y) -> int:
-        return min(x[2], y[2]) - max(x[1], y[1])
 
+def _bits(techs: set[str]) -> int:
+    return sum(1 << _TECH_INDEX[t] for t in techs)
+
+
+def _era_steps(
+    rows: list[tuple[str, int, int]], gap: int, min_era: int, window: int, min_post: int,
+    pathway_filter: str,
+) -> tuple[list, int]:
+    """Steps (label, start, end exclusive) of one patient in mode eras, and pieces dropped."""
+    eras = _patient_eras(rows, gap, min_era)
+    pieces = [[{tech}, start, end - 1] for tech, start, end, _ in eras]
+    pieces, dropped = _combine(pieces, window, min_post)
+    pieces.sort(key=lambda x: (x[1], x[2], _bits(x[0])))
     steps: list[list] = []
-    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
-        active = [e for e in eras if e[1] <= a < e[2]]
-        if not active:
+    seen: set[int] = set()
+    for techs, start, last in pieces:
+        label = _label(techs)
+        if pathway_filter == "first":
+            if _bits(techs) in seen:
+                continue
+            seen.add(_bits(techs))
+        if pathway_filter == "changes" and steps and steps[-1][0] == label:
+            steps[-1][2] = max(steps[-1][2], last + 1)
             continue
-        shown = [
-            e[0] for e in active
-            if not any(o[0] != e[0] and later(o, e) and overlap(e, o) < window for o in active)
-        ]
-        label = _label(shown)
-        if steps and steps[-1][0] == label:
-            steps[-1][2] = b
-        else:
-            steps.append([label, a, b])
-    return [tuple(s) for s in steps]
+        steps.append([label, start, last + 1])
+    return [tuple(s) for s in steps], dropped
 
 
 def reference_pathway_steps(
@@ -158,25 +205,38 @@ def reference_pathway_steps(
     techniques: Iterable[str] = schema.DEFAULT_PATHWAY_TECHNIQUES,
     era_gap_days: int = 30,
     combination_window_days: int = 30,
-    max_steps: int = 6,
+    max_steps: int = 5,
     extract=None,
+    min_era_days: int = 0,
+    min_post_combination_days: int = 0,
+    pathway_filter: str = "changes",
 ) -> pd.DataFrame:
-    """Same result as ``analytics.pathways.pathway_steps``, by a per-patient loop."""
+    """Same result as ``analytics.pathways.pathway_steps``, by a per-patient loop.
+
+    In mode eras the number of pieces dropped for being shorter than
+    ``min_post_combination_days`` is in ``attrs["dropped_pieces"]``.
+    """
     records = []
+    dropped = 0
     for pid, rows in sorted(_rows(events, techniques, extract).items()):
         if mode == "first":
             steps = _first_steps(rows)
         else:
-            steps = _era_steps(rows, era_gap_days, combination_window_days)
+            steps, n = _era_steps(rows, era_gap_days, min_era_days, combination_window_days,
+                                  min_post_combination_days, pathway_filter)
+            dropped += n
         for k, (label, start, end) in enumerate(steps[:max_steps], start=1):
             records.append((pid, k, label, _date(start), _date(end)))
-    return pd.DataFrame({
+    out = pd.DataFrame({
         "patient_id": pd.Series([r[0] for r in records], dtype="string"),
         "step": pd.Series([r[1] for r in records], dtype="int64"),
         "label": pd.Series([r[2] for r in records], dtype="string"),
         "start": pd.Series([r[3] for r in records], dtype="datetime64[s]"),
         "end": pd.Series([r[4] for r in records], dtype="datetime64[s]"),
     })
+    if mode == "eras":
+        out.attrs["dropped_pieces"] = dropped
+    return out
 
 
 def reference_pathway_counts(steps: pd.DataFrame, patients) -> pd.DataFrame:

@@ -41,16 +41,25 @@ def steps_list(df: pd.DataFrame) -> list[tuple]:
 # ----------------------------------------------------------------------------- eras
 
 
-def test_era_gap_exactly_window_joins_and_one_more_splits():
-    # Jan 1 + 10 days covers [Jan 1, Jan 11); Feb 10 is 30 days after Jan 11.
+def test_era_gap_on_last_covered_day_exactly_window_joins_and_one_more_splits():
+    # Jan 1 + 10 days covers [Jan 1, Jan 11): last covered day Jan 10.  Feb 9 - Jan 10 = 30
+    # (29 uncovered days) joins; Feb 10 - Jan 10 = 31 splits.
     joined = technique_eras(events(("a", "2024-01-01", "narcotic", 10),
-                                   ("a", "2024-02-10", "narcotic", 5)))
+                                   ("a", "2024-02-09", "narcotic", 5)))
     assert joined[["start", "end", "duration_days", "events"]].values.tolist() == [
-        [D("2024-01-01"), D("2024-02-15"), 45, 2]]
+        [D("2024-01-01"), D("2024-02-14"), 44, 2]]
     split = technique_eras(events(("a", "2024-01-01", "narcotic", 10),
-                                  ("a", "2024-02-11", "narcotic", 5)))
+                                  ("a", "2024-02-10", "narcotic", 5)))
     assert split[["start", "end", "events"]].values.tolist() == [
-        [D("2024-01-01"), D("2024-01-11"), 1], [D("2024-02-11"), D("2024-02-16"), 1]]
+        [D("2024-01-01"), D("2024-01-11"), 1], [D("2024-02-10"), D("2024-02-15"), 1]]
+
+
+def test_eras_min_era_days_drops_short_events():
+    # 3-day supply: last day - start = 2; min_era_days 3 drops it, 2 keeps it
+    ev = events(("a", "2024-01-01", "narcotic", 3), ("a", "2024-01-01", "injection"))
+    assert technique_eras(ev, min_era_days=2)["technique"].tolist() == ["narcotic"]
+    assert technique_eras(ev, min_era_days=3)["technique"].tolist() == []
+    assert len(technique_eras(ev)) == 2
 
 
 def test_eras_supplies_do_not_stack_and_sorted_by_start_then_technique():
@@ -122,107 +131,307 @@ def test_unknown_mode_and_technique_raise():
 
 
 # ----------------------------------------------------------------------------- mode eras
+#
+# TreatmentPatterns' day arithmetic: an era [start, last] with last = end_date (inclusive) =
+# end - 1; duration = last - start; overlap of p with a later r = p.last - r.start.
+# Expected steps are written (label, start, end exclusive = last day + 1).
 
-NARC_JAN_FEB = ("a", "2024-01-01", "narcotic", 60)   # [Jan 1, Mar 1)
+NARC_JAN_FEB = ("a", "2024-01-01", "narcotic", 60)   # [Jan 1, Mar 1): last day Feb 29
 
 
 def eras_steps(*rows, **kw):
     return steps_list(pathway_steps(events(*rows), mode="eras", **kw))
 
 
+def eras_labels(*rows, **kw):
+    return [s[2] for s in eras_steps(*rows, **kw)]
+
+
 def test_eras_partial_overlap_at_least_window_is_frfs():
-    # relaxant [Jan 15, Apr 1): overlap Jan 15 .. Feb 29 = 46 days
+    # relaxant Jan 15 .. Mar 31: overlap Feb 29 - Jan 15 = 45 >= 30; narcotic ends first
     got = eras_steps(NARC_JAN_FEB, ("a", "2024-01-15", "muscle_relaxant", None, "2024-03-31"))
     assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-01-15"),
+        ("a", 1, "narcotic", "2024-01-01", "2024-01-16"),
         ("a", 2, "muscle_relaxant+narcotic", "2024-01-15", "2024-03-01"),
-        ("a", 3, "muscle_relaxant", "2024-03-01", "2024-04-01"),
+        ("a", 3, "muscle_relaxant", "2024-02-29", "2024-04-01"),
     ]
 
 
-def test_eras_overlap_exactly_window_combines():
-    # relaxant from Jan 31: overlap Jan 31 .. Feb 29 = 30 days (2024 is a leap year)
+def test_eras_overlap_exactly_window_combines_one_less_switches():
+    # relaxant from Jan 30: overlap Feb 29 - Jan 30 = 30 (2024 is a leap year) -> combination
+    got = eras_labels(NARC_JAN_FEB, ("a", "2024-01-30", "muscle_relaxant", None, "2024-03-31"))
+    assert got == ["narcotic", "muscle_relaxant+narcotic", "muscle_relaxant"]
+    # from Jan 31: overlap 29 -> switch
     got = eras_steps(NARC_JAN_FEB, ("a", "2024-01-31", "muscle_relaxant", None, "2024-03-31"))
-    assert [g[2] for g in got] == ["narcotic", "muscle_relaxant+narcotic", "muscle_relaxant"]
-    # one day less of overlap -> switch
-    got = eras_steps(NARC_JAN_FEB, ("a", "2024-02-01", "muscle_relaxant", None, "2024-03-31"))
-    assert [g[2] for g in got] == ["narcotic", "muscle_relaxant"]
+    assert got == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-01"),
+        ("a", 2, "muscle_relaxant", "2024-01-31", "2024-04-01"),
+    ]
+    # the window is a parameter: window 29 makes the Jan 31 case a combination
+    got = eras_labels(NARC_JAN_FEB, ("a", "2024-01-31", "muscle_relaxant", None, "2024-03-31"),
+                      combination_window_days=29)
+    assert got == ["narcotic", "muscle_relaxant+narcotic", "muscle_relaxant"]
 
 
 def test_eras_partial_overlap_below_window_is_switch_truncating_earlier():
-    # relaxant from Feb 10: overlap Feb 10 .. Feb 29 = 20 days < 30
+    # relaxant from Feb 10: overlap Feb 29 - Feb 10 = 19 < 30; the narcotic ends on Feb 10
     got = eras_steps(NARC_JAN_FEB, ("a", "2024-02-10", "muscle_relaxant", None, "2024-03-31"))
     assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-02-10"),
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-11"),
         ("a", 2, "muscle_relaxant", "2024-02-10", "2024-04-01"),
     ]
 
 
-NARC_120 = ("a", "2024-01-01", "narcotic", 120)      # [Jan 1, Apr 30)
+NARC_120 = ("a", "2024-01-01", "narcotic", 120)      # [Jan 1, Apr 30): last day Apr 29
 
 
-def test_eras_nested_at_least_window_is_lrfs():
-    # PT [Feb 1, Mar 2) = 30 days inside the narcotic era
+def test_eras_nested_with_overlap_at_least_window_is_lrfs():
+    # PT Feb 1 .. Mar 1 inside: overlap = Apr 29 - Feb 1 = 88 >= 30, narcotic ends last
     got = eras_steps(NARC_120, ("a", "2024-02-01", "physical_therapy", None, "2024-03-01"))
     assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-02-01"),
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-02"),
         ("a", 2, "physical_therapy+narcotic", "2024-02-01", "2024-03-02"),
-        ("a", 3, "narcotic", "2024-03-02", "2024-04-30"),
+        ("a", 3, "narcotic", "2024-03-01", "2024-04-30"),
     ]
+    # a single PT visit 30 days before the narcotic's last day: overlap 30 -> combination
+    got = eras_labels(NARC_120, ("a", "2024-03-30", "physical_therapy"))
+    assert got == ["narcotic", "physical_therapy+narcotic", "narcotic"]
 
 
-def test_eras_nested_below_window_interrupts_longer_era():
-    # PT [Feb 1, Feb 11) = 10 days: the later (inner) era wins, the narcotic resumes
-    got = eras_steps(NARC_120, ("a", "2024-02-01", "physical_therapy", None, "2024-02-10"))
+def test_eras_nested_with_overlap_below_window_is_switch_and_cuts_the_rest():
+    # PT Apr 10 .. Apr 20: overlap Apr 29 - Apr 10 = 19 < 30 -> switch: the narcotic ends on
+    # Apr 10 and does not resume after the PT era (TreatmentPatterns' truncate)
+    got = eras_steps(NARC_120, ("a", "2024-04-10", "physical_therapy", None, "2024-04-20"))
     assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-02-01"),
-        ("a", 2, "physical_therapy", "2024-02-01", "2024-02-11"),
-        ("a", 3, "narcotic", "2024-02-11", "2024-04-30"),
+        ("a", 1, "narcotic", "2024-01-01", "2024-04-11"),
+        ("a", 2, "physical_therapy", "2024-04-10", "2024-04-21"),
     ]
+    # a single PT visit 29 days before the narcotic's last day: overlap 29 -> switch
+    got = eras_labels(NARC_120, ("a", "2024-03-31", "physical_therapy"))
+    assert got == ["narcotic", "physical_therapy"]
 
 
-def test_eras_same_start_short_overlap_shorter_era_is_later():
-    got = eras_steps(NARC_JAN_FEB, ("a", "2024-01-01", "injection"))
-    assert got == [
-        ("a", 1, "injection", "2024-01-01", "2024-01-02"),
-        ("a", 2, "narcotic", "2024-01-02", "2024-03-01"),
+def test_eras_overlap_equal_to_a_duration_is_a_combination_even_below_window():
+    # Shared last day: PT Apr 10 .. Apr 29, overlap 19 = PT's duration -> LRFS, not a switch.
+    # The narcotic's rest runs from Apr 29 to Apr 29 (duration 0); min_post 0 keeps it.
+    rows = (NARC_120, ("a", "2024-04-10", "physical_therapy", None, "2024-04-29"))
+    assert eras_steps(*rows) == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-04-11"),
+        ("a", 2, "physical_therapy+narcotic", "2024-04-10", "2024-04-30"),
+        ("a", 3, "narcotic", "2024-04-29", "2024-04-30"),
     ]
+    got = pathway_steps(events(*rows), mode="eras", min_post_combination_days=1)
+    assert got["label"].tolist() == ["narcotic", "physical_therapy+narcotic"]
+    assert got.attrs["dropped_pieces"] == 1
+    # Shared start: PT Jan 1 .. Jan 10 sorts first (earlier last day); overlap Jan 10 - Jan 1
+    # = 9 = PT's duration -> FRFS: PT Jan 1 .. Jan 1 (duration 0), PT+narcotic, narcotic.
+    rows = (NARC_120, ("a", "2024-01-01", "physical_therapy", None, "2024-01-10"))
+    assert eras_steps(*rows) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-02"),
+        ("a", 2, "physical_therapy+narcotic", "2024-01-01", "2024-01-11"),
+        ("a", 3, "narcotic", "2024-01-10", "2024-04-30"),
+    ]
+    assert eras_labels(*rows, min_post_combination_days=1) == [
+        "physical_therapy+narcotic", "narcotic"]
 
 
-def test_eras_identical_eras_combine_even_when_short():
+def test_eras_same_day_same_supply_keeps_zero_day_pieces_with_min_post_zero():
+    # relaxant and narcotic both Jan 1 .. Jan 30: relaxant sorts first (p), overlap 29 equals
+    # both durations -> LRFS: relaxant Jan 1 .. Jan 1, both Jan 1 .. Jan 30, relaxant Jan 30 ..
+    # Jan 30.  The 0-day pieces stay with min_post 0 (TreatmentPatterns with
+    # minPostCombinationDuration 0 does the same); min_post 1 drops them.
+    rows = (("a", "2024-01-01", "narcotic", 30), ("a", "2024-01-01", "muscle_relaxant", 30))
+    assert eras_steps(*rows) == [
+        ("a", 1, "muscle_relaxant", "2024-01-01", "2024-01-02"),
+        ("a", 2, "muscle_relaxant+narcotic", "2024-01-01", "2024-01-31"),
+        ("a", 3, "muscle_relaxant", "2024-01-30", "2024-01-31"),
+    ]
+    got = pathway_steps(events(*rows), mode="eras", min_post_combination_days=1)
+    assert steps_list(got) == [("a", 1, "muscle_relaxant+narcotic", "2024-01-01", "2024-01-31")]
+    assert got.attrs["dropped_pieces"] == 2
+
+
+def test_eras_same_day_single_day_events_do_not_overlap():
+    # [Jan 1, Jan 1] and [Jan 1, Jan 1]: overlap Jan 1 - Jan 1 = 0 -> two steps, canonical order
     got = eras_steps(("a", "2024-01-01", "injection"), ("a", "2024-01-01", "physical_therapy"))
-    assert got == [("a", 1, "physical_therapy+injection", "2024-01-01", "2024-01-02")]
+    assert got == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-02"),
+        ("a", 2, "injection", "2024-01-01", "2024-01-02"),
+    ]
+    # an injection on a narcotic era's first day sorts first (earlier last day), overlap 0
+    assert eras_labels(NARC_JAN_FEB, ("a", "2024-01-01", "injection")) == [
+        "injection", "narcotic"]
 
 
-def test_eras_consecutive_identical_steps_merge_across_gap():
-    # two narcotic eras 80 days apart (gap > 30) -> one step spanning both
-    got = eras_steps(("a", "2024-01-01", "narcotic", 10), ("a", "2024-04-01", "narcotic", 10))
-    assert got == [("a", 1, "narcotic", "2024-01-01", "2024-04-11")]
+def test_eras_next_piece_with_the_same_dates_makes_lrfs_too():
+    # TreatmentPatterns flags r LRFS as well as FRFS when the next piece has r's very dates:
+    # PT Jan 1 .. Feb 1, relaxant and narcotic both Jan 10 .. Mar 1 (window 5).  Pass 1 (p =
+    # PT, r = relaxant): PT Jan 1 .. Jan 10, PT+relaxant Jan 10 .. Feb 1, and r, now Feb 1 ..
+    # Mar 1, is relabelled PT+relaxant; the LRFS rest of PT (Mar 1 .. Jan 10) is negative and
+    # dropped.  The narcotic then combines with both pieces.
+    rows = (("a", "2024-01-01", "physical_therapy", None, "2024-02-01"),
+            ("a", "2024-01-10", "muscle_relaxant", None, "2024-03-01"),
+            ("a", "2024-01-10", "narcotic", None, "2024-03-01"))
+    got = pathway_steps(events(*rows), mode="eras", combination_window_days=5,
+                        min_post_combination_days=1, pathway_filter="all")
+    assert steps_list(got) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-11"),
+        ("a", 2, "physical_therapy+muscle_relaxant+narcotic", "2024-01-10", "2024-02-02"),
+        ("a", 3, "physical_therapy+muscle_relaxant+narcotic", "2024-02-01", "2024-03-02"),
+    ]
+    # dropped: the negative rest (pass 1), then three pieces of duration 0 (passes 2 and 3)
+    assert got.attrs["dropped_pieces"] == 4
 
 
-def test_eras_max_steps_and_gap_parameter():
+def test_eras_gap_on_last_covered_day_30_joins_31_splits():
+    # narcotic Jan 1 + 10 days: last covered day Jan 10.  Feb 9 - Jan 10 = 30 -> one era
+    # (29 uncovered days, Jan 11 .. Feb 8); Feb 10 - Jan 10 = 31 -> two eras
+    one = (("a", "2024-01-01", "narcotic", 10), ("a", "2024-02-09", "narcotic", 5))
+    two = (("a", "2024-01-01", "narcotic", 10), ("a", "2024-02-10", "narcotic", 5))
+    assert eras_steps(*one, pathway_filter="all") == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-14")]
+    assert eras_steps(*two, pathway_filter="all") == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-01-11"),
+        ("a", 2, "narcotic", "2024-02-10", "2024-02-15"),
+    ]
+    # era gap 0: an event starting on the last covered day joins, the next day does not
+    assert len(eras_steps(("a", "2024-01-01", "narcotic", 10), ("a", "2024-01-10", "narcotic", 5),
+                          era_gap_days=0, pathway_filter="all")) == 1
+    assert len(eras_steps(("a", "2024-01-01", "narcotic", 10), ("a", "2024-01-11", "narcotic", 5),
+                          era_gap_days=0, pathway_filter="all")) == 2
+
+
+def test_eras_min_era_days_drops_short_events_before_collapse():
+    # PT Jan 1 .. Jan 20, a 1-day-long PT event Feb 15 .. Feb 16, PT Mar 10 .. Apr 10.
+    # Kept, the short event bridges the gaps (26 and 23 days): one era.  With min_era_days 2
+    # it goes first (duration Feb 16 - Feb 15 = 1 < 2): gap Mar 10 - Jan 20 = 50 -> two eras.
+    rows = (("a", "2024-01-01", "physical_therapy", None, "2024-01-20"),
+            ("a", "2024-02-15", "physical_therapy", None, "2024-02-16"),
+            ("a", "2024-03-10", "physical_therapy", None, "2024-04-10"))
+    assert eras_steps(*rows, pathway_filter="all", min_era_days=1) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-04-11")]
+    assert eras_steps(*rows, pathway_filter="all", min_era_days=2) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-21"),
+        ("a", 2, "physical_therapy", "2024-03-10", "2024-04-11"),
+    ]
+    # a single-day event lasts 0 days: any min_era_days >= 1 drops it
+    assert eras_labels(("a", "2024-01-01", "injection"), min_era_days=1) == []
+    assert eras_labels(("a", "2024-01-01", "injection"), min_era_days=0) == ["injection"]
+
+
+def test_eras_min_post_combination_drops_counted_and_patient_local():
+    # a: PT Jan 1 .. Feb 1, relaxant Jan 15 .. Feb 15 (overlap 17 >= window 5, FRFS):
+    # PT Jan 1 .. Jan 15 (14), PT+relaxant Jan 15 .. Feb 1 (17), relaxant Feb 1 .. Feb 15 (14),
+    # plus a 0-day injection Mar 1.  min_post 15 drops the 14-day pieces and the injection.
+    # b: one 0-day injection and no overlap: never filtered.
+    rows = (("a", "2024-01-01", "physical_therapy", None, "2024-02-01"),
+            ("a", "2024-01-15", "muscle_relaxant", None, "2024-02-15"),
+            ("a", "2024-03-01", "injection"),
+            ("b", "2024-03-01", "injection"))
+    kw = {"combination_window_days": 5, "pathway_filter": "all"}
+    got = pathway_steps(events(*rows), mode="eras", min_post_combination_days=15, **kw)
+    assert steps_list(got) == [
+        ("a", 1, "physical_therapy+muscle_relaxant", "2024-01-15", "2024-02-02"),
+        ("b", 1, "injection", "2024-03-01", "2024-03-02"),
+    ]
+    assert got.attrs["dropped_pieces"] == 3
+    # 14 days is the boundary: min_post 14 keeps every piece
+    got = pathway_steps(events(*rows), mode="eras", min_post_combination_days=14, **kw)
+    assert [s[2] for s in steps_list(got) if s[0] == "a"] == [
+        "physical_therapy", "physical_therapy+muscle_relaxant", "muscle_relaxant"]
+    assert got.attrs["dropped_pieces"] == 1   # the 0-day injection of a
+    # the default 0 drops nothing
+    assert pathway_steps(events(*rows), mode="eras", **kw).attrs["dropped_pieces"] == 0
+
+
+def test_eras_later_overlap_meets_short_pieces_already_dropped():
+    # TreatmentPatterns resolves one overlap per patient per pass and drops short pieces after
+    # each pass, so an overlap later in time meets the patient's short pieces already gone.
+    # a: PT Jan 1 .. Jan 20 + relaxant Jan 10 .. Jan 31 (overlap 10 >= 5, resolved first),
+    #    narcotic Mar 1 .. Mar 31 with an injection Mar 10 .. Mar 12 (2 days < min_post 5):
+    #    the injection is dropped after pass 1, before it could combine with the narcotic.
+    # b: only the March rows: the injection combines first (overlap 21, LRFS) and it is the
+    #    2-day narcotic+injection piece that is dropped, leaving the narcotic in two pieces.
+    march = [("narcotic", "2024-03-01", "2024-03-31"), ("injection", "2024-03-10", "2024-03-12")]
+    rows = [("a", "2024-01-01", "physical_therapy", None, "2024-01-20"),
+            ("a", "2024-01-10", "muscle_relaxant", None, "2024-01-31")]
+    rows += [(pid, start, tech, None, end) for pid in ("a", "b") for tech, start, end in march]
+    got = pathway_steps(events(*rows), mode="eras", combination_window_days=5,
+                        min_post_combination_days=5, pathway_filter="all")
+    assert steps_list(got) == [
+        ("a", 1, "physical_therapy", "2024-01-01", "2024-01-11"),
+        ("a", 2, "physical_therapy+muscle_relaxant", "2024-01-10", "2024-01-21"),
+        ("a", 3, "muscle_relaxant", "2024-01-20", "2024-02-01"),
+        ("a", 4, "narcotic", "2024-03-01", "2024-04-01"),
+        ("b", 1, "narcotic", "2024-03-01", "2024-03-11"),
+        ("b", 2, "narcotic", "2024-03-12", "2024-04-01"),
+    ]
+    assert got.attrs["dropped_pieces"] == 2
+
+
+FILTER_ROWS = (("a", "2024-01-01", "narcotic", 10),      # narcotic Jan 1 .. Jan 10
+               ("a", "2024-03-01", "injection"),         # injection Mar 1
+               ("a", "2024-05-01", "narcotic", 10),      # narcotic May 1 .. May 10
+               ("a", "2024-07-01", "narcotic", 10))      # narcotic Jul 1 .. Jul 10 (gap 52)
+
+
+def test_eras_pathway_filters_all_first_changes():
+    assert eras_steps(*FILTER_ROWS, pathway_filter="all") == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-01-11"),
+        ("a", 2, "injection", "2024-03-01", "2024-03-02"),
+        ("a", 3, "narcotic", "2024-05-01", "2024-05-11"),
+        ("a", 4, "narcotic", "2024-07-01", "2024-07-11"),
+    ]
+    assert eras_steps(*FILTER_ROWS, pathway_filter="first") == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-01-11"),
+        ("a", 2, "injection", "2024-03-01", "2024-03-02"),
+    ]
+    # changes (the default): repeated narcotic eras in a row are one step to the later end
+    assert eras_steps(*FILTER_ROWS) == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-01-11"),
+        ("a", 2, "injection", "2024-03-01", "2024-03-02"),
+        ("a", 3, "narcotic", "2024-05-01", "2024-07-11"),
+    ]
+
+
+def test_eras_max_steps_default_five_and_applied_after_filter():
+    rows = tuple(("a", f"2024-{m:02d}-01", "narcotic" if m % 2 else "injection", 10)
+                 for m in range(1, 8))               # 7 alternating eras, 1 month apart
+    assert len(eras_steps(*rows)) == 5
+    assert len(eras_steps(*rows, max_steps=7)) == 7
+    assert eras_labels(*rows, max_steps=3) == ["narcotic", "injection", "narcotic"]
+    # first: only two distinct labels, so max_steps 5 leaves two
+    assert len(eras_steps(*rows, pathway_filter="first")) == 2
+    assert len(steps_list(pathway_steps(events(*rows)))) == 2      # mode first
+
+
+def test_eras_gap_parameter_changes_eras_and_combinations():
     rows = (("a", "2024-01-01", "narcotic", 10), ("a", "2024-02-01", "injection"),
             ("a", "2024-03-01", "narcotic", 10), ("a", "2024-04-01", "injection"))
-    assert [g[2] for g in eras_steps(*rows)] == ["narcotic", "injection", "narcotic",
-                                                 "injection"]
-    assert len(eras_steps(*rows, max_steps=3)) == 3
-    # era gap 60: narcotic era [Jan 1, Mar 11), injection era [Feb 1, Apr 2) (Apr 1 is
-    # 59 days after Feb 2); overlap Feb 1 .. Mar 10 = 39 days >= 30 -> combination
-    got = eras_steps(*rows, era_gap_days=60)
-    assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-02-01"),
+    assert eras_labels(*rows) == ["narcotic", "injection", "narcotic", "injection"]
+    # era gap 60: narcotic era Jan 1 .. Mar 10 (Mar 1 - Jan 10 = 51), injection era Feb 1 ..
+    # Apr 1 (Apr 1 - Feb 1 = 60); overlap Mar 10 - Feb 1 = 38 >= 30, narcotic ends first
+    assert eras_steps(*rows, era_gap_days=60) == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-02"),
         ("a", 2, "narcotic+injection", "2024-02-01", "2024-03-11"),
-        ("a", 3, "injection", "2024-03-11", "2024-04-02"),
+        ("a", 3, "injection", "2024-03-10", "2024-04-02"),
     ]
-    # era gap 60 but only the narcotic and the Feb 1 injection: nested 1 day < 30
-    got = eras_steps(*rows[:3], era_gap_days=60)
-    assert got == [
-        ("a", 1, "narcotic", "2024-01-01", "2024-02-01"),
-        ("a", 2, "injection", "2024-02-01", "2024-02-02"),
-        ("a", 3, "narcotic", "2024-02-02", "2024-03-11"),
+    # only the Feb 1 injection inside: overlap 38 >= 30, LRFS
+    assert eras_steps(*rows[:3], era_gap_days=60) == [
+        ("a", 1, "narcotic", "2024-01-01", "2024-02-02"),
+        ("a", 2, "narcotic+injection", "2024-02-01", "2024-02-02"),
+        ("a", 3, "narcotic", "2024-02-01", "2024-03-11"),
     ]
+
+
+def test_eras_bad_parameters_raise():
+    rows = (NARC_JAN_FEB,)
+    for kw in ({"era_gap_days": -1}, {"min_era_days": -1}, {"combination_window_days": -1},
+               {"min_post_combination_days": -1}, {"pathway_filter": "last"}, {"max_steps": 0}):
+        with pytest.raises(ValueError):
+            eras_steps(*rows, **kw)
     with pytest.raises(ValueError):
-        eras_steps(*rows, era_gap_days=-1)
+        technique_eras(events(*rows), era_gap_days=-1)
 
 
 # ----------------------------------------------------------------------------- empty

@@ -79,6 +79,9 @@ params = st.fixed_dictionaries({
     "era_gap_days": st.one_of(st.sampled_from([0, 30]), st.integers(0, 40)),
     "combination_window_days": st.one_of(st.sampled_from([1, 5, 10, 30]), st.integers(0, 45)),
     "max_steps": st.integers(1, 7),
+    "min_era_days": st.sampled_from([0, 0, 1, 5]),
+    "min_post_combination_days": st.sampled_from([0, 0, 1, 5, 30]),
+    "pathway_filter": st.sampled_from(["all", "first", "changes"]),
 })
 
 SETTINGS = settings(
@@ -94,6 +97,7 @@ def test_steps_equal_reference(rows, p, mode):
     got = pathway_steps(ev, mode=mode, **p)
     want = reference_pathway_steps(ev, mode=mode, **p)
     pd.testing.assert_frame_equal(got, want)
+    assert got.attrs["dropped_pieces"] == want.attrs.get("dropped_pieces", 0)
     cohort = pd.Series(["p1", "p2", "p3", "p4", "p5"], dtype="string")
     pd.testing.assert_frame_equal(pathway_counts(got, cohort),
                                   reference_pathway_counts(want, cohort))
@@ -103,16 +107,18 @@ def test_steps_equal_reference(rows, p, mode):
 @given(st.integers(0, 2**32 - 1), params, st.sampled_from(["first", "eras"]))
 def test_dense_steps_equal_reference(seed, p, mode):
     ev = _dense_events(seed)
-    pd.testing.assert_frame_equal(
-        pathway_steps(ev, mode=mode, **p), reference_pathway_steps(ev, mode=mode, **p)
-    )
+    got = pathway_steps(ev, mode=mode, **p)
+    want = reference_pathway_steps(ev, mode=mode, **p)
+    pd.testing.assert_frame_equal(got, want)
+    assert got.attrs["dropped_pieces"] == want.attrs.get("dropped_pieces", 0)
 
 
 @SETTINGS
-@given(event_rows, st.integers(0, 40))
-def test_eras_equal_reference(rows, gap):
+@given(event_rows, st.integers(0, 40), st.sampled_from([0, 0, 1, 5]))
+def test_eras_equal_reference(rows, gap, min_era):
     ev = _events(rows)
-    pd.testing.assert_frame_equal(technique_eras(ev, gap), reference_technique_eras(ev, gap))
+    pd.testing.assert_frame_equal(technique_eras(ev, gap, min_era_days=min_era),
+                                  reference_technique_eras(ev, gap, min_era_days=min_era))
 
 
 @SETTINGS
