@@ -115,6 +115,8 @@ def test_codes(code, expected):
         ("Failed back surgery syndrome", "spinal_pain"),
         ("Postlaminectomy syndrome, not elsewhere classified", "spinal_pain"),
         ("Sacroiliitis, not elsewhere classified", "spinal_pain"),
+        ("Pain in lower back", "spinal_pain"),
+        ("Chronic pain of knee", "other"),
         ("Chronic pain (finding)", "general_pain"),
         ("Chronic pain", "general_pain"),
         ("Pain (finding)", "general_pain"),
