@@ -136,24 +136,27 @@ def index_dates(diagnoses: pd.DataFrame | None) -> pd.Series:
     ``diagnoses`` has the columns of ``IngestResult.diagnoses`` (``patient_id``,
     ``diagnosis_date``, ``kind``; others ignored); None or empty gives an empty Series.
     Returns a Series named ``index_date`` (``datetime64[s]``) indexed by ``patient_id``
-    (``string``), sorted by patient id.
+    (``string``), patients in order of their first spinal-pain row.
     """
     if diagnoses is None or len(diagnoses) == 0:
         return _empty_index_dates()
     missing = {"patient_id", "diagnosis_date", "kind"} - set(diagnoses.columns)
     if missing:
         raise KeyError(f"diagnoses lack column(s): {', '.join(sorted(missing))}")
-    kind = diagnoses["kind"].astype("object").to_numpy()
+    kind = np.asarray((diagnoses["kind"].astype("string") == "spinal_pain").fillna(False),
+                      dtype=bool)
     dates = np.asarray(diagnoses["diagnosis_date"], dtype=schema.DATE_DTYPE)
-    pid = diagnoses["patient_id"].astype("string")
-    keep = (kind == "spinal_pain") & ~np.isnat(dates) & pid.notna().to_numpy(dtype=bool)
+    pid = _ids(diagnoses["patient_id"].astype("string"))
+    keep = kind & ~np.isnat(dates) & np.asarray(pid.is_valid(), dtype=bool)
     if not keep.any():
         return _empty_index_dates()
-    frame = pd.DataFrame({"patient_id": pid[keep].to_numpy(), "date": dates[keep]})
-    first = frame.groupby("patient_id", sort=True)["date"].min()
+    encoded = pc.dictionary_encode(pid.filter(pa.array(keep)))
+    codes = np.asarray(encoded.indices, dtype=np.int64)
+    first = np.full(len(encoded.dictionary), np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(first, codes, dates[keep].astype(np.int64))
     return pd.Series(
-        first.to_numpy(dtype=schema.DATE_DTYPE),
-        index=pd.Index(first.index, dtype="string", name="patient_id"),
+        first.astype(schema.DATE_DTYPE),
+        index=_string_index(encoded.dictionary),
         name=INDEX_DATE_COLUMN,
     )
 
