@@ -28,6 +28,7 @@ Everything is vectorised (Arrow hash lookups and numpy masks): no per-patient lo
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -212,20 +213,30 @@ def apply_population(
             "events (no date cut).", None)
 
     # EHR-wide export: patients with an index date, events from index - lookback on
-    note = (f"Patients with a back or neck pain diagnosis (index date: the first one); their "
-            f"events from {_plural(lookback, 'day')} before the index date on.")
     row_patient, patients = _encode(events["patient_id"])
     first = base.first
     if len(first) == 0:
-        return base.restricted(row_patient, patients, np.zeros(len(events), dtype=bool), note,
-                               lookback)
+        return base.restricted(
+            row_patient, patients, np.zeros(len(events), dtype=bool),
+            "No patient of the dataset has a back or neck pain diagnosis, so the back-pain "
+            "population is empty; choose all patients to see everyone.", lookback)
     position = pc.index_in(patients, value_set=_ids(first.index))
     has_index = np.asarray(position.is_valid(), dtype=bool)
     cut_by_patient = (first.to_numpy(dtype="datetime64[D]")[
         np.asarray(position.fill_null(0), dtype=np.int64)] - np.timedelta64(lookback, "D"))
     start = np.asarray(events["event_date"], dtype="datetime64[D]")
     keep_row = has_index[row_patient] & (start >= cut_by_patient[row_patient])
-    return base.restricted(row_patient, patients, keep_row, note, lookback)
+    note = (f"Patients with a back or neck pain diagnosis (index date: the first one); their "
+            f"events from {_plural(lookback, 'day')} before the index date on.")
+    pop = base.restricted(row_patient, patients, keep_row, note, lookback)
+    without = int((~has_index).sum())
+    before_cut = pop.patients_left_out - without
+    if pop.patients_left_out:
+        reasons = [f"{without:,} without a back or neck pain diagnosis"] if without else []
+        if before_cut:
+            reasons.append(f"{before_cut:,} whose events all start before the lookback")
+        pop = dataclasses.replace(pop, note=f"{pop.note[:-1]}: {', '.join(reasons)}.")
+    return pop
 
 
 @dataclass(frozen=True)

@@ -97,7 +97,9 @@ def test_ehr_export_index_and_lookback_boundaries():
     assert list(pop.patient_ids) == ["A"]
     assert pop.lookback_days == 30
     assert "30 days before the index date" in pop.note
-    assert "3 patients of the dataset left out" in pop.note
+    assert pop.note.endswith(
+        " 3 patients of the dataset left out: 2 without a back or neck pain diagnosis, "
+        "1 whose events all start before the lookback.")
     assert pop.summary() == {"name": "Back-pain patients", "patients_kept": 1,
                              "patients_left_out": 3, "note": pop.note}
 
@@ -120,6 +122,7 @@ def test_lookback_is_a_parameter():
     assert list(pop.events["event_date"].dt.strftime("%Y-%m-%d")) == [
         "2024-01-01", "2024-01-02", "2024-02-01", "2025-06-30", "2024-03-15", "2024-03-31"]
     assert pop.patients_kept == 2 and pop.patients_left_out == 2
+    assert pop.note.endswith("left out: 2 without a back or neck pain diagnosis.")
     assert pop.index_date.to_dict() == {"A": D("2024-02-01"), "D": D("2024-05-01")}
 
 
@@ -140,6 +143,7 @@ def test_ehr_export_without_any_spinal_pain_diagnosis_keeps_nobody():
     assert len(pop.events) == 0
     assert pop.patients_kept == 0 and pop.patients_left_out == 4
     assert len(pop.index_date) == 0
+    assert pop.note.startswith("No patient of the dataset has a back or neck pain diagnosis")
 
 
 def test_clinic_export_patients_with_a_spinal_code_on_any_row_no_date_cut():
@@ -252,3 +256,18 @@ def test_a_million_events_is_vectorised():
     assert pop.patients_kept == ref["patient_id"].nunique()
     assert pop.patients_kept + pop.patients_left_out == events["patient_id"].nunique()
     assert elapsed < 1.0, elapsed  # measured ~0.1 s here; generous for a shared CI machine
+
+
+def test_a_patient_with_only_safety_rows_in_the_window_is_kept():
+    # index 2024-02-01; the only row after the cut is a benzodiazepine fill: the patient is in
+    # the population (the safety measures need them) though no treatment row counts
+    events = events_frame([
+        ("A", "2023-01-01", "narcotic", None, "opioid"),
+        ("A", "2024-02-10", "other", None, "benzodiazepine"),
+    ])
+    diagnoses = diagnoses_frame([("A", "2024-02-01", "spinal_pain")])
+    pop = apply_population(events, diagnoses, "conditions")
+    assert pop.patients_kept == 1 and pop.patients_left_out == 0
+    assert pop.events["drug_class"].astype(str).tolist() == ["benzodiazepine"]
+    assert int(schema.treatment_rows(pop.events).sum()) == 0
+    assert len(pop.full_history(events)) == 2
