@@ -368,13 +368,16 @@ def _extract_value(extract_date: Any) -> date | None:
     return pd.Timestamp(extract_date).normalize().to_pydatetime().date()
 
 
-def _extract_or_latest(extract_date: Any, incoming: pa.Table) -> date | None:
-    """The given extract date, else the latest ``event_date`` of the incoming events."""
+def _extract_or_latest(extract_date: Any, incoming: pa.Table, diagnoses: pa.Table) -> date | None:
+    """The given extract date, else the latest ``event_date`` of the incoming events and
+    ``diagnosis_date`` of the incoming diagnoses (None when there is none)."""
     given = _extract_value(extract_date)
-    if given is not None or incoming.num_rows == 0:
+    if given is not None:
         return given
-    latest = pc.max(incoming.column("event_date")).as_py()
-    return None if latest is None else pd.Timestamp(latest).date()
+    latest = [pc.max(incoming.column("event_date")).as_py() if incoming.num_rows else None,
+              pc.max(diagnoses.column("diagnosis_date")).as_py() if diagnoses.num_rows else None]
+    found = [pd.Timestamp(d).date() for d in latest if d is not None]
+    return max(found) if found else None
 
 
 def _source_value(population_source: str) -> str:
@@ -673,15 +676,15 @@ class Store:
         """Create dataset ``name`` holding ``events`` and ``diagnoses``; returns its id.
 
         ``extract_date`` is the one ingest fixed (None: the latest ``event_date`` of
-        ``events``); ``population_source`` one of :data:`POPULATION_SOURCES`.  Raises
-        ``ValueError`` when the name is empty or already taken, or for a bad diagnoses
-        frame or source."""
+        ``events`` or ``diagnosis_date`` of ``diagnoses``); ``population_source`` one of
+        :data:`POPULATION_SOURCES`.  Raises ``ValueError`` when the name is empty or already
+        taken, or for a bad diagnoses frame or source."""
         name = str(name).strip()
         if not name:
             raise ValueError("a dataset needs a name")
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
-        extract = _extract_or_latest(extract_date, incoming)
+        extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:
@@ -716,7 +719,7 @@ class Store:
         population source.  Idempotent (see the module docstring)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
-        extract = _extract_or_latest(extract_date, incoming)
+        extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:
@@ -756,7 +759,7 @@ class Store:
         source (name, id and upload history kept; ``source_files`` starts again)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
-        extract = _extract_or_latest(extract_date, incoming)
+        extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:

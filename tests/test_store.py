@@ -423,7 +423,12 @@ def test_extract_date_accepts_text_and_dates(store: Store) -> None:
     assert store.get_dataset(a)["extract_date"] == pd.Timestamp("2023-05-06")
     assert store.get_dataset(b)["extract_date"] == pd.Timestamp("2023-05-07")
     assert store.get_dataset(c)["extract_date"] is None
+    # none given: the latest date among events (2023-01-05) and diagnoses (2023-02-01)
+    d = store.create_dataset("d", simple([C]), {}, [], diagnoses=diagnoses(
+        [("P2", "2023-02-01", "R52", None, "general_pain")]))
+    assert store.get_dataset(d)["extract_date"] == pd.Timestamp("2023-02-01")
     assert pd.isna(store.list_datasets()["extract_date"].iloc[2])
+    assert store.list_datasets()["extract_date"].iloc[3] == pd.Timestamp("2023-02-01")
 
 
 def test_add_keeps_the_later_extract_date_and_the_stronger_source(store: Store) -> None:
