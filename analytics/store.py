@@ -11,7 +11,8 @@ Tables (``schema_version`` 2, kept in ``meta``):
   source_files, extract_date, population_source)`` — ``source_files`` is a JSON list of the
   file names whose rows make up the dataset now (a replace starts the list again); times are
   UTC.  ``extract_date`` (``DATE``, NULL when unknown) is the dataset version's extract date
-  as ingest fixed it before any filter; ``population_source`` is where its diagnoses came
+  as ingest fixed it before any filter (when a write gives none: the latest event or
+  diagnosis date it writes); ``population_source`` is where its diagnoses came
   from: ``conditions``, ``diagnosis_column`` or ``none`` (``analytics.population``).
 - ``diagnoses(dataset_id, patient_id, diagnosis_date, code, description, kind)`` — the
   dataset's spinal-pain, general-pain and opioid-use-disorder diagnoses
