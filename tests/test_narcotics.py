@@ -103,6 +103,21 @@ def test_two_concurrent_15_mme_fills_average_30():
     assert row["mme_band"] == "20–<50"
 
 
+def test_mme_days_are_the_union_one_uncovered_day_not_counted():
+    events = ev([
+        fill("a", "2024-01-01", 10, detail=OXY, quantity=30),  # Jan 1-10, 5*30/10*1.5 = 22.5
+        fill("a", "2024-01-12", 10, detail=OXY, quantity=30),  # Jan 12-21 (Jan 11 uncovered)
+        fill("b", "2024-01-01", 10, detail=OXY, quantity=30),  # Jan 1-10
+        fill("b", "2024-01-11", 10, detail=OXY, quantity=30),  # Jan 11-20, touching
+    ])
+    c = narcotic_courses(events, extract=pd.Timestamp("2024-12-31"))
+    # a: 450 MME over 20 covered days (not 21 calendar days) = 22.5; duration 21
+    # b: 450 MME over 20 days = 22.5; duration 20
+    assert c["mme_days"].tolist() == [20, 20]
+    assert c["duration_days"].tolist() == [21, 20]
+    np.testing.assert_allclose(c["avg_mme_per_day"].to_numpy(dtype=float), [22.5, 22.5])
+
+
 def test_estimated_mme_marks_the_course():
     events = ev([
         # Jan 1 .. Jan 20 (20 days), no days supply: 5*60/20*1.5 = 22.5, estimated
