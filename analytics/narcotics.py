@@ -401,7 +401,9 @@ def _fills(
 
 
 def fill_mme(
-    events: pd.DataFrame, factors: pd.DataFrame | None = None, extract: pd.Timestamp | None = None
+    events: pd.DataFrame,
+    extract: pd.Timestamp | None = None,
+    factors: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """MME per narcotic event row (a fill, or ``dispenses`` fills), indexed like those rows.
 
