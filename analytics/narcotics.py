@@ -1,23 +1,35 @@
 """Narcotic courses, daily morphine milligram equivalents and overlaps (DESIGN.md).
 
 - **Covered days** of a fill: ``[start, end)`` from :func:`intervals.event_intervals`
-  (end_date + 1, else event_date + days_supply, else event_date + 1; an open order covers
-  through the extract date).
-- **Course**: per patient, fills sorted by start; a fill starting no more than
-  ``course_gap_days`` (30) after the course's current end continues it; supplies do not
-  stack (the course end is the latest end).  Duration = end − start.  Long-term: duration
-  ≥ ``long_term_days`` (90).  Ongoing: last covered day (end − 1) on or after the extract
-  date.
-- **MME/day** of a fill = strength × quantity ÷ days_supply × factor (per-mg factors of the
-  versioned CDC 2022 table ``vocab.mme_factors()``); for a transdermal patch MME/day =
-  rate (mcg/hr) × 2.4 whatever the quantity; an ``mme_per_day`` value already in the
-  export is used as is.  A fill's total MME = MME/day × its covered days; a course's total
-  MME is the sum over its fills (= the sum of daily MME over calendar days, overlapping
-  fills adding up); its average MME/day = total MME ÷ course duration.
+  (end_date + 1, else event_date + days_supply × dispenses, else event_date + 1; an open
+  order closes at the earliest of its dispensed supply, the day after death and the day
+  after the extract date).
+- **Fills**: ``quantity`` and ``days_supply`` are per dispense, and a row standing for
+  ``k`` dispenses (``dispenses``) counts as ``k`` fills in every fill count here.
+- **Course**: per patient, fills sorted by start; a fill continues the course when the
+  uncovered days between the course's (exclusive) end and its start number at most
+  ``course_gap_days`` (30): ``start − end ≤ 30``; supplies do not stack (the course end is
+  the latest end).  Duration = end − start.  Long-term: duration ≥ ``long_term_days``
+  (90).  A course ends by ``death`` when its last covered day is a death date (the fill
+  reaching its end has ``ends_at_death``), else by the ``extract`` date when its last
+  covered day (end − 1) is on or after the extract date (ongoing), else by a ``gap``.
+  Courses ended by death or by the extract date are censored.
+- **MME/day** of a fill (the prescribed daily dose, CDC) = opioid strength per unit ×
+  quantity ÷ days_supply × factor, even when an end date gives other covered days; a
+  transdermal patch: rate (mcg/hr) × 2.4 whatever the quantity; a fill with a quantity and
+  a real end date (not a death or open-order end) but no days supply: days = its covered
+  days, MME *estimated*; an ``mme_per_day`` already in the export is used as is.  Factors:
+  the CDC 2022 table, then the CDC analytic file's for ingredients outside it
+  (``vocab.all_mme_factors()``).  A fill without the figures it needs has no MME, and its
+  ``mme_status`` says which figure is missing.
+- **Course average MME/day** = Σ over its fills with an MME of (MME/day × covered days) ÷
+  the days covered by any of those fills (two concurrent 15 MME/day fills give 30).
+  Bands ``[0, 20)``, ``[20, 50)``, ``[50, 90)``, ``[90, ∞)``; high dose: average ≥ 90.
 - **Opioid + muscle relaxant overlap**: days covered by both a narcotic and a muscle
   relaxant, flagged at ≥ ``flag_days`` (30).
 
-Everything is vectorised over integer-coded patients and day numbers.
+Everything is vectorised over integer-coded patients and day numbers; descriptions are
+parsed once per distinct description, not per row.
 """
 
 from __future__ import annotations
@@ -30,29 +42,52 @@ import pandas as pd
 from analytics.intervals import (
     date_series,
     day_numbers,
-    event_intervals,
+    dispense_counts,
     extract_date,
     id_series,
+    interval_arrays,
     merge_intervals,
     stable_argsort,
 )
 from analytics.survival import KaplanMeier, kaplan_meier
-from analytics.vocab import mme_factors
+from analytics.vocab import all_mme_factors
 
-MME_BANDS: tuple[str, ...] = ("<20", "20–49", "50–89", "≥90")
+MME_BANDS: tuple[str, ...] = ("<20", "20–<50", "50–<90", "≥90")
 MME_BAND_EDGES: tuple[float, ...] = (-np.inf, 20.0, 50.0, 90.0, np.inf)
 HIGH_DOSE_MME = 90.0
-MME_STATUSES: tuple[str, ...] = ("ok", "no_factor", "missing_figures")
 
-_NUMBER = r"(\d+(?:\.\d+)?)"
-# Patch rate anywhere in the description: "0.025 MG/HR", "25 MCG/HR", "25 mcg/hour".
-_RATE = re.compile(_NUMBER + r"\s*(mcg|µg|ug|mg)\s*/\s*(?:hr|hour|h)\b", re.IGNORECASE)
+MME_STATUSES: tuple[str, ...] = (
+    "ok",
+    "estimated",
+    "no_factor",
+    "unknown_ingredient",
+    "missing_strength",
+    "missing_quantity",
+    "missing_days",
+)
+"""``mme_status`` of a fill: ``ok`` (from the prescribed figures, or the export's own
+``mme_per_day``); ``estimated`` (no days supply: the days are the fill's covered days up to
+its real end date); ``no_factor`` (an opioid without a factor, e.g. buprenorphine);
+``unknown_ingredient`` (no opioid of the factor tables recognised in the description);
+``missing_strength``, ``missing_quantity``, ``missing_days`` (the first figure missing)."""
+STATUSES_WITH_MME: tuple[str, ...] = ("ok", "estimated")
+
+COURSE_ENDINGS: tuple[str, ...] = ("gap", "death", "extract")
+"""``ended_by`` of a course: ``gap`` (stopped: no fill within ``course_gap_days``),
+``death`` (its last covered day is the patient's death date), ``extract`` (still covered on
+the extract date: ongoing).  ``death`` and ``extract`` courses are censored."""
+
+EXPORT_SOURCE = "export"
+"""``factor_source`` of an MME/day taken from the export's ``mme_per_day`` column."""
 
 FILL_COLUMNS = {
     "patient_id": "string",
     "event_date": "datetime64[s]",
     "ingredient": "string",
+    "factor_source": "string",
     "opioid_strength": "float64",
+    "fills": "int64",
+    "covered_days": "int64",
     "mme_per_day": "float64",
     "mme_total": "float64",
     "mme_status": "string",
@@ -65,12 +100,18 @@ COURSE_COLUMNS = {
     "last_day": "datetime64[s]",
     "duration_days": "int64",
     "fills": "int64",
-    "ongoing": "bool",
+    "events": "int64",
     "long_term": "bool",
-    "total_mme": "float64",
+    "ongoing": "bool",
+    "ended_by": "string",
+    "censored": "bool",
     "avg_mme_per_day": "float64",
+    "mme_estimated": "bool",
     "mme_band": None,  # ordered categorical, see mme_band()
+    "total_mme": "float64",
+    "mme_days": "int64",
     "fills_without_mme": "int64",
+    "fills_mme_estimated": "int64",
 }
 
 
@@ -90,17 +131,13 @@ def _empty(columns: dict[str, str | None]) -> pd.DataFrame:
     )
 
 
-
-
-
-
 def _day(ts: pd.Timestamp) -> int:
     return int(day_numbers(np.array([pd.Timestamp(ts).to_datetime64()]))[0])
 
 
 _USED = (
-    "patient_id", "event_date", "technique", "end_date", "days_supply", "open_order", "detail",
-    "quantity", "strength", "mme_per_day",
+    "patient_id", "event_date", "technique", "end_date", "days_supply", "dispenses",
+    "open_order", "ends_at_death", "detail", "quantity", "strength", "mme_per_day",
 )
 
 
@@ -115,8 +152,6 @@ def _rows(events: pd.DataFrame, technique: str | tuple[str, ...]) -> pd.DataFram
     return events.loc[mask, [c for c in _USED if c in events.columns]]
 
 
-
-
 def _order(pcode: np.ndarray, day: np.ndarray) -> np.ndarray:
     """Row order by patient code then day (one int64 key, one argsort)."""
     if len(day) == 0:
@@ -127,9 +162,9 @@ def _order(pcode: np.ndarray, day: np.ndarray) -> np.ndarray:
 
 
 def _covered(rows: pd.DataFrame, extract: pd.Timestamp | None) -> tuple[np.ndarray, np.ndarray]:
-    cols = [c for c in ("event_date", "end_date", "days_supply", "open_order") if c in rows]
-    iv = event_intervals(rows[cols], extract)
-    return iv["start_day"].to_numpy(dtype=np.int64), iv["end_day"].to_numpy(dtype=np.int64)
+    if len(rows) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return interval_arrays(rows, extract)
 
 
 def _number(rows: pd.DataFrame, name: str) -> np.ndarray:
@@ -138,132 +173,280 @@ def _number(rows: pd.DataFrame, name: str) -> np.ndarray:
     return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
 
 
-# --------------------------------------------------------------------------- MME per fill
+def _flag(rows: pd.DataFrame, name: str) -> np.ndarray:
+    if name not in rows.columns:
+        return np.zeros(len(rows), dtype=bool)
+    return rows[name].fillna(False).to_numpy(dtype=bool)
 
 
-def _noncapturing(pattern: str) -> str:
-    """The factor table's regex with its groups made non-capturing (for str.extract)."""
-    return "(?:" + re.sub(r"(?<!\\)\((?!\?)", "(?:", pattern) + ")"
+# --------------------------------------------------------------------------- descriptions
+
+_NUMBER = r"(\d+(?:\.\d+)?)"
+# Patch rate anywhere in the description: "0.025 MG/HR", "25 MCG/HR", "25 mcg/hour".
+_RATE = re.compile(_NUMBER + r"\s*(mcg|µg|ug|mg)\s*/\s*(?:hr|hour|h)\b", re.IGNORECASE)
+# One strength: "5 MG", "0.8 mg", "150 MCG", with the volume it is in when the text gives
+# one: "5 MG/5 ML", "1 MG/ML", "12 mg per 5 mL".
+_STRENGTH = re.compile(
+    _NUMBER + r"\s*(mg|mcg|µg|ug)\b(?!\s*/\s*(?:hr|hour|h)\b)"
+    r"(?:\s*(?:/|per|in)\s*" + r"(\d+(?:\.\d+)?)?\s*ml\b)?",
+    re.IGNORECASE,
+)
+# "5/325 mg": a bare number before a slash takes the unit of the strength after it.
+_SHARED_UNIT = re.compile(r"(\d+(?:\.\d+)?)\s*/\s*(?=(\d+(?:\.\d+)?)\s*(mg|mcg|µg|ug)\b)",
+                          re.IGNORECASE)
+# Words of a label-style name that are not ingredients: "Tablets, USP", "CII".
+_LABEL_NOISE = re.compile(r"\bUSP\b|\bC-?(?:II|III|IV|V)\b", re.IGNORECASE)
+# Separators between the ingredients of a name: "A and B", "A/B", "A, B", "A & B", "A with B".
+_INGREDIENT_SEPARATOR = re.compile(r"(?:\s*(?:,|/|&|\+|\band\b|\bwith\b)\s*)+", re.IGNORECASE)
+_LIST_JOIN = re.compile(r"\s*/\s*")
 
 
-def _parse_details(
-    details: pd.Series, factors: pd.DataFrame
-) -> tuple[np.ndarray, np.ndarray]:
-    """For unique descriptions: index of the first matching factor row (-1 none) and the
-    opioid strength parsed from the text (mg per unit, or mcg/hr for a patch row)."""
-    n = len(details)
-    row_of = np.full(n, -1, dtype=np.int64)
-    strength = np.full(n, np.nan)
-    if n == 0:
-        return row_of, strength
-    text = details.astype("string")
-    patterns = [_noncapturing(p) for p in factors["pattern"]]
-    for j, pattern in enumerate(patterns):  # one pass per factor row (~11)
-        free = row_of < 0
-        if not free.any():
+def _strength_tokens(text: str) -> list[tuple[int, int, float, float | None]]:
+    """(start, end, mg, volume in mL or None) of every strength in ``text``, in order."""
+    tokens = []
+    for m in _STRENGTH.finditer(text):
+        amount = float(m.group(1))
+        mg = amount / 1000.0 if m.group(2).lower() in ("mcg", "µg", "ug") else amount
+        volume = None
+        if m.group(0).lower().endswith("ml"):
+            volume = float(m.group(3)) if m.group(3) else 1.0
+        tokens.append((m.start(), m.end(), mg, volume))
+    if any(t[3] is not None for t in tokens):
+        # A volume written once ("7.5 mg/325 mg per 15 mL") is the volume of every
+        # strength before it; a strength after the last volume takes that volume.
+        later: float | None = None
+        filled = []
+        for start, end, mg, volume in reversed(tokens):
+            later = volume if volume is not None else later
+            filled.append((start, end, mg, later))
+        filled.reverse()
+        last = next(t[3] for t in reversed(tokens) if t[3] is not None)
+        tokens = [(s, e, mg, last if v is None else v) for s, e, mg, v in filled]
+    return tokens
+
+
+def _opioid_strength(text: str, name: re.Match[str]) -> float:
+    """mg of the opioid per unit dispensed (per mL for a liquid), or NaN.
+
+    The strength list that first follows the opioid's name: a single strength
+    (``Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG``: 5) is the opioid's; a label
+    list (``Acetaminophen and Codeine Phosphate Tablets, USP 300 mg/30 mg``) gives the
+    strength in the position the opioid holds among the ingredients named before it (30).
+    """
+    text = _SHARED_UNIT.sub(lambda m: f"{m.group(1)} {m.group(3)}/", text)
+    name_end = name.end()
+    tokens = _strength_tokens(text)
+    first = next((i for i, t in enumerate(tokens) if t[0] >= name_end), None)
+    if first is None:
+        return float("nan")
+    group = [tokens[first]]
+    for token in tokens[first + 1:]:
+        if not _LIST_JOIN.fullmatch(text[group[-1][1]:token[0]]):
             break
-        hit = text.str.contains(pattern, case=False, regex=True, na=False).to_numpy(dtype=bool)
-        row_of[hit & free] = j
-    for j, (pattern, unit) in enumerate(zip(patterns, factors["unit"], strict=True)):
-        sel = row_of == j
-        if not sel.any() or unit == "none":
+        group.append(token)
+    if len(group) == 1:
+        position = 0
+    else:
+        previous_end = tokens[first - 1][1] if first > 0 else 0
+        names = _LABEL_NOISE.sub(" ", text[previous_end:name.start()])
+        position = len([p for p in _INGREDIENT_SEPARATOR.split(names) if p.strip()])
+        if position >= len(group):
+            return float("nan")
+    _, _, mg, volume = group[position]
+    return mg / volume if volume else mg
+
+
+def _parse_description(text: str, patterns: list[re.Pattern[str]], units: list[str]
+                       ) -> tuple[int, float]:
+    """(row of the factor table, strength) for one description; row −1 when no opioid of
+    the tables is named.  Strength: mcg/hr for a patch row, mg per unit otherwise."""
+    for row, pattern in enumerate(patterns):
+        name = pattern.search(text)
+        if name is None:
             continue
-        sub = text[sel]
-        if unit == "mcg_per_hr":
-            got = sub.str.extract(_RATE)
-            value = pd.to_numeric(got[0], errors="coerce").to_numpy(dtype="float64")
-            is_mg = got[1].str.lower().eq("mg").to_numpy(dtype=bool, na_value=False)
-            strength[sel] = np.where(is_mg, value * 1000.0, value)
-        else:
-            # The "<number> MG" after the ingredient name, inside the same " / " component.
-            rx = re.compile(pattern + r"[^/]*?" + _NUMBER + r"\s*mg\b", re.IGNORECASE)
-            got = sub.str.extract(rx)
-            strength[sel] = pd.to_numeric(got[0], errors="coerce").to_numpy(dtype="float64")
-    return row_of, strength
+        if units[row] == "mcg_per_hr":
+            rate = _RATE.search(text)
+            if rate is None:
+                return row, float("nan")
+            value = float(rate.group(1))
+            return row, value * 1000.0 if rate.group(2).lower() == "mg" else value
+        return row, _opioid_strength(text, name)
+    return -1, float("nan")
+
+
+def _factor_table(factors: pd.DataFrame | None) -> pd.DataFrame:
+    return all_mme_factors() if factors is None else factors.reset_index(drop=True)
+
+
+def _parse_rows(details: pd.Series, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row of ``table`` (−1 none) and parsed strength of each description, parsing each
+    distinct description once."""
+    codes, uniques = pd.factorize(details.astype("string"))
+    patterns = [re.compile(p, re.IGNORECASE) for p in table["pattern"]]
+    units = [str(u) for u in table["unit"]]
+    parsed = [_parse_description(str(u), patterns, units) for u in uniques]
+    row_u = np.array([p[0] for p in parsed] + [-1], dtype=np.int64)
+    strength_u = np.array([p[1] for p in parsed] + [np.nan], dtype="float64")
+    return row_u[codes], strength_u[codes]
+
+
+def parse_opioid_descriptions(
+    details: pd.Series, factors: pd.DataFrame | None = None
+) -> pd.DataFrame:
+    """The opioid named in each drug description and its strength per unit.
+
+    For each value of ``details``: ``ingredient`` (first matching row of the factor tables,
+    NA when none), ``factor``, ``unit`` (``mg``, ``mcg_per_hr``, ``none``),
+    ``factor_source``, and ``opioid_strength`` — a patch's rate in mcg/hr, else the opioid
+    ingredient's mg per unit dispensed: the strength after its name
+    (``Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG``: 5), in a label-style list
+    the strength in the opioid's position (``Acetaminophen and Codeine Phosphate Tablets,
+    USP 300 mg/30 mg``: 30), for a liquid per mL (``5 MG/5 ML``: 1; ``1 MG/ML``: 1).
+    Parsed once per distinct description.  Indexed like ``details``.
+    """
+    table = _factor_table(factors)
+    row, strength = _parse_rows(details, table)
+
+    def column(name: str) -> pd.Series:
+        return id_series(pd.Index(table[name].astype(str), dtype="string"), row).set_axis(
+            details.index)
+
+    factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(
+        dtype="float64"), np.nan)[row]
+    return pd.DataFrame(
+        {
+            "ingredient": column("ingredient"),
+            "factor": pd.Series(factor, index=details.index),
+            "unit": column("unit"),
+            "factor_source": column("factor_source"),
+            "opioid_strength": pd.Series(strength, index=details.index),
+        },
+        index=details.index,
+    )
+
+
+# --------------------------------------------------------------------------- MME per fill
 
 
 def _fills(
     events: pd.DataFrame, factors: pd.DataFrame | None, extract: pd.Timestamp | None
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Narcotic rows and per-fill arrays (start, end, ingredient, strength, mme, status)."""
+) -> tuple[pd.DataFrame, dict]:
+    """Narcotic rows and per-row arrays: start, end, fills (k), ingredient (row of the
+    factor table, −1 none), source (code into ``sources``), strength, mme (per day),
+    status (index into MME_STATUSES), ends_at_death."""
     rows = _rows(events, "narcotic")
-    table = mme_factors() if factors is None else factors.reset_index(drop=True)
     n = len(rows)
+    table = _factor_table(factors)
     if "detail" in rows.columns:
-        dcode, uniq = pd.factorize(rows["detail"])
+        row, parsed_strength = _parse_rows(rows["detail"], table)
     else:
-        dcode, uniq = np.full(n, -1), pd.Index([], dtype="string")
-    row_of_u, strength_u = _parse_details(pd.Series(np.asarray(uniq, dtype=object)), table)
-    row_of_u = np.append(row_of_u, -1)  # index -1 (no description) -> no factor row
-    strength_u = np.append(strength_u, np.nan)
-    row_of = row_of_u[dcode]
-    parsed = strength_u[dcode]
-    given = _number(rows, "strength")
-    strength = np.where(np.isnan(given), parsed, given)
-    units = table["unit"].to_numpy(dtype=object)
-    is_mg = np.append(units == "mg", False)[row_of]
-    is_patch = np.append(units == "mcg_per_hr", False)[row_of]
-    factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(dtype="float64"),
-                       np.nan)[row_of]
+        row, parsed_strength = np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
+    given_strength = _number(rows, "strength")
+    strength = np.where(np.isnan(given_strength), parsed_strength, given_strength)
+    units = np.append(table["unit"].to_numpy(dtype=object), "")[row]
+    factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(
+        dtype="float64"), np.nan)[row]
+    known = row >= 0
+    is_patch = units == "mcg_per_hr"
+    has_factor = known & ~np.isnan(factor) & (units != "none")
+    start, end = _covered(rows, extract)
+    k = dispense_counts(rows)
     quantity = _number(rows, "quantity")
     supply = _number(rows, "days_supply")
+    has_quantity = ~np.isnan(quantity) & (quantity > 0)
+    has_supply = ~np.isnan(supply) & (supply > 0)
+    # A real end date: the export's stop date, not a death or open-order end.
+    real_end = (
+        rows["end_date"].notna().to_numpy() if "end_date" in rows.columns
+        else np.zeros(n, dtype=bool)
+    ) & ~_flag(rows, "ends_at_death") & ~_flag(rows, "open_order")
     with np.errstate(invalid="ignore", divide="ignore"):
-        per_mg = strength * quantity / np.where(supply > 0, supply, np.nan) * factor
+        prescribed = strength * quantity / np.where(has_supply, supply, np.nan) * factor
+        # No days supply: k dispenses of `quantity` units over the covered days.
+        estimated = strength * quantity * k / (end - start) * factor
         patch = strength * factor
-    computed = np.where(is_patch, patch, np.where(is_mg, per_mg, np.nan))
-    given_mme = _number(rows, "mme_per_day")
-    mme = np.where(np.isnan(given_mme), computed, given_mme)
-    has_factor = ~np.isnan(factor) & (is_mg | is_patch)
-    status = np.where(~np.isnan(mme), 0, np.where(has_factor, 2, 1))
-    start, end = _covered(rows, extract) if n else (np.zeros(0, np.int64), np.zeros(0, np.int64))
+    has_strength = ~np.isnan(strength)
+    status = np.select(
+        [
+            ~known, ~has_factor, ~has_strength, is_patch, ~has_quantity, has_supply,
+            real_end,
+        ],
+        [3, 2, 4, 0, 5, 0, 1],
+        default=6,
+    )
+    mme = np.select([status == 0, status == 1], [np.where(is_patch, patch, prescribed),
+                                                 estimated], default=np.nan)
+    sources, source_of_row = np.unique(table["factor_source"].to_numpy(dtype=str),
+                                       return_inverse=True)
+    sources = pd.Index([*sources, EXPORT_SOURCE], dtype="string")
+    source = np.append(source_of_row, -1)[row]
+    given = _number(rows, "mme_per_day")
+    from_export = ~np.isnan(given)
+    mme = np.where(from_export, given, mme)
+    status = np.where(from_export, 0, status)
+    source = np.where(from_export, len(sources) - 1, source)
     return rows, {
         "start": start,
         "end": end,
-        "ingredient": row_of,  # row of the factor table, -1 none
+        "fills": k,
+        "ingredient": row,
         "ingredients": pd.Index(table["ingredient"].astype(str), dtype="string"),
+        "source": source,
+        "sources": sources,
         "strength": strength,
         "mme": mme,
-        "status": status,
+        "status": status.astype(np.int64),
+        "ends_at_death": _flag(rows, "ends_at_death"),
     }
 
 
 def fill_mme(
-    events: pd.DataFrame, factors: pd.DataFrame | None = None, extract: pd.Timestamp | None = None
+    events: pd.DataFrame,
+    extract: pd.Timestamp | None = None,
+    factors: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
-    """MME per narcotic fill: one row per narcotic event, indexed like those events.
+    """MME per narcotic event row (a fill, or ``dispenses`` fills), indexed like those rows.
 
-    Columns: ``patient_id``, ``event_date``, ``ingredient`` (first matching row of the factor
-    table, NA when none matches), ``opioid_strength`` (the ``strength`` column, else parsed
-    from ``detail``: the "<n> MG" after the opioid's name within its " / " component, or a
-    patch's rate in mcg/hr), ``mme_per_day``, ``mme_total`` (MME/day × covered days of the
-    fill; an open order covers through ``extract``, default the latest event date),
-    ``mme_status``: ``ok``; ``no_factor`` (no factor in the table, e.g. buprenorphine, or no
-    ingredient recognised, e.g. meperidine); ``missing_figures`` (strength, quantity or
-    days_supply missing; a patch needs only its rate).
+    Columns: ``patient_id``, ``event_date``; ``ingredient`` (first matching row of the
+    factor tables, NA when none matches); ``factor_source`` (``cdc_2022``,
+    ``cdc_analytic_2017`` for an ingredient outside the CDC 2022 table, ``export`` when the
+    export's ``mme_per_day`` is used, NA); ``opioid_strength`` (the ``strength`` column,
+    else parsed from ``detail``, see :func:`parse_opioid_descriptions`); ``fills`` (the
+    dispenses the row stands for, default 1); ``covered_days`` (end − start of its covered
+    interval); ``mme_per_day`` (the prescribed daily dose: strength × quantity ÷
+    days_supply × factor — per dispense, whatever the end date; a patch: rate × 2.4;
+    estimated as strength × quantity × fills ÷ covered_days × factor when only a real end
+    date gives the days); ``mme_total`` (mme_per_day × covered_days); ``mme_status`` (one
+    of :data:`MME_STATUSES`).  ``extract`` (default: the latest event date) closes open
+    orders, as everywhere.  ``factors`` defaults to ``vocab.all_mme_factors()``.
     """
     if len(events) == 0:
         return _empty(FILL_COLUMNS)
     extract = extract_date(events, extract)
     rows, f = _fills(events, factors, extract)
+    index = rows.index
+    covered = f["end"] - f["start"]
     return pd.DataFrame(
         {
             "patient_id": rows["patient_id"].astype("string"),
             "event_date": rows["event_date"].astype("datetime64[s]"),
-            "ingredient": id_series(f["ingredients"], f["ingredient"]).set_axis(rows.index),
-            "opioid_strength": pd.Series(f["strength"], index=rows.index),
-            "mme_per_day": pd.Series(f["mme"], index=rows.index),
-            "mme_total": pd.Series(f["mme"] * (f["end"] - f["start"]), index=rows.index),
-            "mme_status": id_series(pd.Index(MME_STATUSES, dtype="string"), f["status"]).set_axis(
-                rows.index
-            ),
+            "ingredient": id_series(f["ingredients"], f["ingredient"]).set_axis(index),
+            "factor_source": id_series(f["sources"], f["source"]).set_axis(index),
+            "opioid_strength": pd.Series(f["strength"], index=index),
+            "fills": pd.Series(f["fills"], index=index, dtype="int64"),
+            "covered_days": pd.Series(covered, index=index, dtype="int64"),
+            "mme_per_day": pd.Series(f["mme"], index=index),
+            "mme_total": pd.Series(f["mme"] * covered, index=index),
+            "mme_status": id_series(pd.Index(MME_STATUSES, dtype="string"),
+                                    f["status"]).set_axis(index),
         },
-        index=rows.index,
+        index=index,
     )
 
 
 def mme_band(values: pd.Series) -> pd.Series:
-    """MME/day bands ``<20``, ``20–49``, ``50–89``, ``≥90`` (lower bound inclusive) as an
-    ordered categorical; NaN stays missing."""
+    """MME/day bands ``<20``, ``20–<50``, ``50–<90``, ``≥90`` — half-open ``[0, 20)``,
+    ``[20, 50)``, ``[50, 90)``, ``[90, ∞)`` — as an ordered categorical; NaN stays missing."""
     s = pd.Series(values, dtype="float64")
     return pd.cut(s, bins=list(MME_BAND_EDGES), right=False, labels=list(MME_BANDS)).astype(
         _band_dtype()
@@ -282,39 +465,67 @@ def _courses(
     pcode = pcode.astype(np.int64)
     order = _order(pcode, f["start"])
     p, s, e = pcode[order], f["start"][order], f["end"][order]
+    k = f["fills"][order]
     mme = f["mme"][order]
-    total = np.nan_to_num(mme * (e - s))
+    status = f["status"][order]
     with_mme = ~np.isnan(mme)
     run = merge_intervals(p, s, e, gap)
     first = np.ones(len(run), dtype=bool)
     first[1:] = run[1:] != run[:-1]
     starts = np.flatnonzero(first)
+    n_courses = len(starts)
     c_patient = p[starts]
     c_start = s[starts]
     c_end = np.maximum.reduceat(e, starts)
-    fills = np.diff(np.append(starts, len(run)))
-    n_mme = np.add.reduceat(with_mme.astype(np.int64), starts)
-    c_total = np.where(n_mme > 0, np.add.reduceat(total, starts), np.nan)
-    new_patient = np.ones(len(starts), dtype=bool)
+    fills = np.add.reduceat(k, starts)
+    events = np.diff(np.append(starts, len(run)))
+    without = np.add.reduceat(np.where(with_mme, 0, k), starts)
+    estimated = np.add.reduceat(np.where(status == 1, k, 0), starts)
+    # How the course ended: a fill reaching the course end at a death date.
+    at_death = f["ends_at_death"][order] & (e == c_end[run])
+    by_death = np.logical_or.reduceat(at_death, starts)
+    ongoing = ~by_death & (c_end - 1 >= extract_day)
+    ended_by = np.where(by_death, 1, np.where(ongoing, 2, 0))
+    # Average MME/day: Σ MME/day × covered days ÷ days covered by any fill with an MME.
+    total = np.bincount(run[with_mme], weights=(mme * (e - s))[with_mme], minlength=n_courses)
+    w_run, w_s, w_e = run[with_mme], s[with_mme], e[with_mme]
+    union = np.zeros(n_courses, dtype=np.int64)
+    if len(w_run):
+        piece = merge_intervals(w_run, w_s, w_e, 0)
+        p_first = np.ones(len(piece), dtype=bool)
+        p_first[1:] = piece[1:] != piece[:-1]
+        p_idx = np.flatnonzero(p_first)
+        lengths = np.maximum.reduceat(w_e, p_idx) - w_s[p_idx]
+        union = np.bincount(w_run[p_idx], weights=lengths, minlength=n_courses).astype(np.int64)
+    has_mme = union > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg = np.where(has_mme, total / union, np.nan)
+    total = np.where(has_mme, total, np.nan)
+    new_patient = np.ones(n_courses, dtype=bool)
     new_patient[1:] = c_patient[1:] != c_patient[:-1]
-    first_course = np.maximum.accumulate(np.where(new_patient, np.arange(len(starts)), 0))
+    first_course = np.maximum.accumulate(np.where(new_patient, np.arange(n_courses), 0))
     duration = c_end - c_start
-    avg = c_total / duration
     return pd.DataFrame(
         {
             "patient_id": id_series(uniques, c_patient),
-            "course": (np.arange(len(starts)) - first_course + 1).astype(np.int64),
+            "course": (np.arange(n_courses) - first_course + 1).astype(np.int64),
             "start": date_series(c_start),
             "end": date_series(c_end),
             "last_day": date_series(c_end - 1),
             "duration_days": duration.astype(np.int64),
             "fills": fills.astype(np.int64),
-            "ongoing": c_end - 1 >= extract_day,
+            "events": events.astype(np.int64),
             "long_term": duration >= long_term_days,
-            "total_mme": c_total,
+            "ongoing": ongoing,
+            "ended_by": id_series(pd.Index(COURSE_ENDINGS, dtype="string"), ended_by),
+            "censored": ended_by != 0,
             "avg_mme_per_day": avg,
+            "mme_estimated": estimated > 0,
             "mme_band": mme_band(pd.Series(avg)),
-            "fills_without_mme": (fills - n_mme).astype(np.int64),
+            "total_mme": total,
+            "mme_days": union,
+            "fills_without_mme": without.astype(np.int64),
+            "fills_mme_estimated": estimated.astype(np.int64),
         }
     )
 
@@ -328,13 +539,25 @@ def narcotic_courses(
 ) -> pd.DataFrame:
     """Narcotic courses, one row per (patient, course), sorted by patient then start.
 
-    Columns: ``patient_id``, ``course`` (1-based per patient), ``start``, ``end`` (exclusive:
-    the latest end of its fills), ``last_day`` (end − 1), ``duration_days`` (end − start),
-    ``fills``, ``ongoing`` (last_day ≥ extract date), ``long_term`` (duration ≥
-    ``long_term_days``), ``total_mme`` (sum over fills with an MME of MME/day × covered days;
-    NaN when no fill has one), ``avg_mme_per_day`` (total_mme ÷ duration_days — fills
-    without MME add days but no MME), ``mme_band`` (ordered categorical, NA without MME),
-    ``fills_without_mme``.  ``extract`` defaults to the latest event date of ``events``.
+    Columns:
+
+    - ``patient_id``; ``course`` (1-based per patient);
+    - ``start``, ``end`` (exclusive: the latest end of its fills), ``last_day`` (end − 1),
+      ``duration_days`` (end − start);
+    - ``fills`` (dispenses: a row standing for k dispenses counts k), ``events`` (rows);
+    - ``long_term`` (duration ≥ ``long_term_days``);
+    - ``ongoing`` (``ended_by == "extract"``: last_day on or after the extract date);
+    - ``ended_by`` (:data:`COURSE_ENDINGS`: ``death`` when the fill reaching its end ends
+      at the patient's death — ``ends_at_death`` — even on or after the extract date;
+      else ``extract`` when ongoing; else ``gap``); ``censored`` (ended by death or by
+      the extract date);
+    - ``avg_mme_per_day`` (Σ over fills with an MME of MME/day × covered days ÷
+      ``mme_days``; NaN when no fill has an MME), ``mme_estimated`` (some fill's MME is
+      estimated), ``mme_band`` (ordered categorical of the average, NA without MME);
+    - ``total_mme`` (the numerator), ``mme_days`` (days covered by any fill with an MME),
+      ``fills_without_mme``, ``fills_mme_estimated`` (both in dispenses).
+
+    ``extract`` defaults to the latest event date of ``events``; pass the dataset's.
     """
     if len(events) == 0:
         return _empty(COURSE_COLUMNS)
@@ -344,8 +567,9 @@ def narcotic_courses(
 
 
 def course_survival(courses: pd.DataFrame, confidence_level: float = 0.95) -> KaplanMeier:
-    """Kaplan–Meier of course duration (days), ongoing courses censored."""
-    return kaplan_meier(courses["duration_days"], ~courses["ongoing"].astype(bool),
+    """Kaplan–Meier of course duration (days); courses ended by death or by the extract
+    date (``censored``) are censored."""
+    return kaplan_meier(courses["duration_days"], ~courses["censored"].astype(bool),
                         confidence_level)
 
 
@@ -461,26 +685,35 @@ def narcotic_summary(
 ) -> dict:
     """The ``narcotics`` block of the summary CLI.
 
-    Keys: ``patients`` (≥ 1 narcotic event), ``fills`` (narcotic events), ``courses``,
+    Keys: ``patients`` (≥ 1 narcotic event), ``fills`` (narcotic fills: a row standing for
+    k dispenses counts k), ``events`` (narcotic event rows), ``courses``,
     ``median_course_days`` (median duration over all courses, None without courses),
-    ``long_term_courses``, ``ongoing_courses``, ``high_dose_courses`` (average MME/day ≥
-    90), ``fills_without_mme``.
+    ``long_term_courses``, ``ongoing_courses`` (still covered on the extract date),
+    ``courses_ended_by_death``, ``high_dose_courses`` (average MME/day ≥ 90),
+    ``courses_without_mme`` (no fill with an MME), ``courses_mme_estimated`` (average uses
+    an estimated MME), ``fills_without_mme``, ``fills_mme_estimated``.
     """
     courses = narcotic_courses(events, course_gap_days, extract)
     durations = courses["duration_days"].to_numpy()
     return {
         "patients": int(courses["patient_id"].nunique()),
         "fills": int(courses["fills"].sum()),
+        "events": int(courses["events"].sum()),
         "courses": int(len(courses)),
         "median_course_days": float(np.median(durations)) if len(durations) else None,
         "long_term_courses": int(courses["long_term"].sum()),
         "ongoing_courses": int(courses["ongoing"].sum()),
+        "courses_ended_by_death": int((courses["ended_by"] == "death").sum()),
         "high_dose_courses": int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum()),
+        "courses_without_mme": int(courses["avg_mme_per_day"].isna().sum()),
+        "courses_mme_estimated": int(courses["mme_estimated"].sum()),
         "fills_without_mme": int(courses["fills_without_mme"].sum()),
+        "fills_mme_estimated": int(courses["fills_mme_estimated"].sum()),
     }
 
 
 __all__ = [
+    "parse_opioid_descriptions",
     "fill_mme",
     "mme_band",
     "narcotic_courses",

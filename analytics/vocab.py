@@ -37,12 +37,40 @@ def table_version(name: str) -> str:
     return "unversioned"
 
 
-def mme_factors() -> pd.DataFrame:
-    """MME conversion factors (CDC 2022): ingredient, pattern, route, unit, factor (float, NaN
-    where the ingredient has none, e.g. buprenorphine), source.  Rows are matched in order."""
-    table = load_table("mme_factors.csv")
+MME_FACTOR_TABLES: tuple[str, ...] = ("mme_factors.csv", "mme_factors_cdc_analytic_file.csv")
+"""The MME factor tables in matching order: the CDC 2022 guideline table, then the CDC
+opioid analytic file's factors for ingredients outside it."""
+
+
+def _factor_table(name: str) -> pd.DataFrame:
+    table = load_table(name)
     table["factor"] = pd.to_numeric(table["factor"], errors="coerce")
     return table
+
+
+def mme_factors() -> pd.DataFrame:
+    """MME conversion factors of the CDC 2022 guideline (``mme_factors.csv``): ingredient,
+    pattern, route, unit (``mg``, ``mcg_per_hr`` or ``none``), factor (float, NaN where the
+    ingredient has none, e.g. buprenorphine), factor_source, source.  Rows are matched in
+    order."""
+    return _factor_table(MME_FACTOR_TABLES[0])
+
+
+def analytic_file_mme_factors() -> pd.DataFrame:
+    """MME factors of the CDC opioid analytic file for ingredients outside the CDC 2022
+    table (``mme_factors_cdc_analytic_file.csv``: dihydrocodeine, meperidine, pentazocine,
+    levorphanol, butorphanol); same columns as :func:`mme_factors`."""
+    return _factor_table(MME_FACTOR_TABLES[1])
+
+
+def all_mme_factors() -> pd.DataFrame:
+    """Both factor tables in matching order (:data:`MME_FACTOR_TABLES`), with a ``table``
+    column giving each row's file and version (``mme_factors.csv cdc-2022.2``)."""
+    parts = [
+        _factor_table(name).assign(table=f"{name} {table_version(name)}")
+        for name in MME_FACTOR_TABLES
+    ]
+    return pd.concat(parts, ignore_index=True)
 
 
 def injection_limits() -> dict[str, int]:

@@ -15,8 +15,6 @@ from analytics.narcotics import (
 from analytics.schema import conform, empty_events
 
 OXY = "Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet"
-PATCH = "72 HR Fentanyl 0.025 MG/HR Transdermal System"
-TRAMADOL = "tramadol hydrochloride 50 MG Oral Tablet"
 BUP = "buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet"
 HYDRO = "Acetaminophen 300 MG / Hydrocodone Bitartrate 5 MG Oral Tablet"
 
@@ -34,63 +32,13 @@ def fill(pid, date, supply=None, **kw) -> dict:
     return {"patient_id": pid, "event_date": date, "days_supply": supply, **kw}
 
 
-# ----------------------------------------------------------------- MME per fill
+# ----------------------------------------------------------------- bands
 
 
-def test_mme_per_fill_hand_computed():
-    events = ev([
-        fill("a", "2024-01-01", 30, detail=OXY, quantity=120),
-        fill("a", "2024-02-01", 30, detail=PATCH, quantity=10),
-        fill("a", "2024-03-01", 30, detail=TRAMADOL, quantity=120),
-        fill("a", "2024-04-01", 30, detail=BUP, quantity=30),
-        fill("a", "2024-05-01", 30, detail=OXY),  # no quantity
-        fill("a", "2024-06-01", 30, detail="Meperidine Hydrochloride 50 MG Oral Tablet",
-             quantity=60),
-        fill("a", "2024-07-01", 30, detail="Oxycodone 10 MG tablet", quantity=60, strength=15.0),
-        fill("a", "2024-08-01", 30, detail=BUP, mme_per_day=12.5),
-        {"patient_id": "a", "event_date": "2024-01-01", "technique": "physical_therapy"},
-    ])
-    m = fill_mme(events)
-    assert m.index.tolist() == list(range(8))  # the narcotic rows, same index
-    assert m["ingredient"].tolist()[:4] == [
-        "oxycodone", "fentanyl_transdermal", "tramadol", "buprenorphine"
-    ]
-    assert pd.isna(m["ingredient"].iloc[5])  # meperidine: no row in the CDC 2022 table
-    # oxycodone's 5 mg, not acetaminophen's 325 mg: 5 * 120 / 30 * 1.5 = 30
-    # patch: 0.025 MG/HR = 25 mcg/hr * 2.4 = 60 whatever the quantity
-    # tramadol: 50 * 120 / 30 * 0.2 = 40
-    # strength column wins over the text: 15 * 60 / 30 * 1.5 = 45
-    expected = [30.0, 60.0, 40.0, np.nan, np.nan, np.nan, 45.0, 12.5]
-    np.testing.assert_allclose(m["mme_per_day"].to_numpy(dtype=float), expected)
-    np.testing.assert_allclose(
-        m["opioid_strength"].to_numpy(dtype=float)[[0, 1, 2, 4, 6]], [5, 25, 50, 5, 15]
-    )
-    assert m["mme_status"].tolist() == [
-        "ok", "ok", "ok", "no_factor", "missing_figures", "no_factor", "ok", "ok"
-    ]
-    # total = MME/day * covered days: 30 * 30, 60 * 30, 40 * 30
-    np.testing.assert_allclose(m["mme_total"].to_numpy(dtype=float)[:3], [900, 1800, 1200])
-
-
-def test_mme_missing_strength_column_and_no_detail():
-    raw = pd.DataFrame({
-        "patient_id": ["a", "a"],
-        "event_date": pd.to_datetime(["2024-01-01", "2024-02-01"]),
-        "technique": ["narcotic", "narcotic"],
-        "detail": [HYDRO, None],
-        "quantity": [60.0, 60.0],
-        "days_supply": [15.0, 15.0],
-    })
-    m = fill_mme(conform(raw))
-    # hydrocodone 5 mg * 60 / 15 * 1 = 20; no description -> no factor known
-    assert m["mme_per_day"].iloc[0] == pytest.approx(20.0)
-    assert m["mme_status"].tolist() == ["ok", "no_factor"]
-
-
-def test_mme_band_edges():
-    bands = mme_band(pd.Series([0, 19.99, 20, 49.9, 50, 89.9, 90, 250, np.nan]))
+def test_mme_band_edges_are_half_open():
+    bands = mme_band(pd.Series([0, 19.99, 20, 49.99, 50, 89.99, 90, 250, np.nan]))
     assert bands.astype("object").where(bands.notna(), None).tolist() == [
-        "<20", "<20", "20–49", "20–49", "50–89", "50–89", "≥90", "≥90", None
+        "<20", "<20", "20–<50", "20–<50", "50–<90", "50–<90", "≥90", "≥90", None
     ]
     assert bands.cat.ordered and list(bands.cat.categories) == list(MME_BANDS)
 
@@ -119,23 +67,115 @@ def test_course_gap_exactly_30_joins_31_splits():
     assert len(narcotic_courses(events, course_gap_days=31)) == 2
 
 
-def test_supply_does_not_stack():
+def test_supply_does_not_stack_and_average_is_over_days_with_mme():
     events = ev([
         fill("a", "2024-01-01", 90, detail=OXY, quantity=360),  # 5*360/90*1.5 = 30 MME/day
         fill("a", "2024-01-20", 10, detail=OXY, quantity=80),  # inside it: 5*80/10*1.5 = 60
-        fill("a", "2024-04-30", 5),  # 30 days after Mar 31 -> joins
+        fill("a", "2024-04-30", 5),  # no MME; 30 days after Mar 31 -> joins
     ])
     c = narcotic_courses(events, extract=pd.Timestamp("2024-12-31"))
     assert len(c) == 1
     row = c.iloc[0]
     assert row["end"] == pd.Timestamp("2024-05-05")  # latest end, not 90 + 10 + 5 stacked
     assert row["duration_days"] == 125  # Jan 1 .. May 4
-    assert row["fills"] == 3 and row["fills_without_mme"] == 1
-    # 30 * 90 + 60 * 10 = 3300 (overlapping days add up); 3300 / 125 = 26.4
+    assert row["fills"] == 3 and row["events"] == 3 and row["fills_without_mme"] == 1
+    # 30 * 90 + 60 * 10 = 3300 MME over the 90 days covered by fills with an MME
+    # (Jan 1 .. Mar 30; the 10-day fill lies inside): 3300 / 90 = 36.67
     assert row["total_mme"] == pytest.approx(3300.0)
-    assert row["avg_mme_per_day"] == pytest.approx(26.4)
-    assert row["mme_band"] == "20–49"
+    assert row["mme_days"] == 90
+    assert row["avg_mme_per_day"] == pytest.approx(3300 / 90)
+    assert row["mme_band"] == "20–<50"
+    assert not row["mme_estimated"]
     assert row["long_term"]
+
+
+def test_two_concurrent_15_mme_fills_average_30():
+    events = ev([
+        fill("a", "2024-01-01", 30, detail=OXY, quantity=60),  # 5*60/30*1.5 = 15
+        fill("a", "2024-01-01", 30, detail=OXY, quantity=60),  # 15, same 30 days
+        # a later fill without MME lengthens the course but not the MME days
+        fill("a", "2024-01-31", 30, detail=OXY),
+    ])
+    row = narcotic_courses(events, extract=pd.Timestamp("2024-12-31")).iloc[0]
+    # (15 * 30 + 15 * 30) / 30 days = 30, not 900 / 60 course days = 15
+    assert row["avg_mme_per_day"] == pytest.approx(30.0)
+    assert row["mme_days"] == 30 and row["duration_days"] == 60
+    assert row["mme_band"] == "20–<50"
+
+
+def test_mme_days_are_the_union_one_uncovered_day_not_counted():
+    events = ev([
+        fill("a", "2024-01-01", 10, detail=OXY, quantity=30),  # Jan 1-10, 5*30/10*1.5 = 22.5
+        fill("a", "2024-01-12", 10, detail=OXY, quantity=30),  # Jan 12-21 (Jan 11 uncovered)
+        fill("b", "2024-01-01", 10, detail=OXY, quantity=30),  # Jan 1-10
+        fill("b", "2024-01-11", 10, detail=OXY, quantity=30),  # Jan 11-20, touching
+    ])
+    c = narcotic_courses(events, extract=pd.Timestamp("2024-12-31"))
+    # a: 450 MME over 20 covered days (not 21 calendar days) = 22.5; duration 21
+    # b: 450 MME over 20 days = 22.5; duration 20
+    assert c["mme_days"].tolist() == [20, 20]
+    assert c["duration_days"].tolist() == [21, 20]
+    np.testing.assert_allclose(c["avg_mme_per_day"].to_numpy(dtype=float), [22.5, 22.5])
+
+
+def test_estimated_mme_marks_the_course():
+    events = ev([
+        # Jan 1 .. Jan 20 (20 days), no days supply: 5*60/20*1.5 = 22.5, estimated
+        {"patient_id": "a", "event_date": "2024-01-01", "end_date": "2024-01-20",
+         "detail": OXY, "quantity": 60.0},
+        # Feb 1 .. Mar 1, 5*60/30*1.5 = 15
+        fill("a", "2024-02-01", 30, detail=OXY, quantity=60),
+        fill("b", "2024-02-01", 30, detail=OXY, quantity=60),
+    ])
+    c = narcotic_courses(events, extract=pd.Timestamp("2024-12-31"))
+    assert c["mme_estimated"].tolist() == [True, False]
+    assert c["fills_mme_estimated"].tolist() == [1, 0]
+    # a: (22.5 * 20 + 15 * 30) / 50 = 18
+    assert c["avg_mme_per_day"].iloc[0] == pytest.approx(18.0)
+
+
+def test_dispenses_count_as_fills_and_the_2014_open_order_is_90_days():
+    events = ev([
+        # 2014 hydrocodone order, 3 dispenses, no stop date, no days supply -> 3 x 30 days
+        {"patient_id": "a", "event_date": "2014-01-15", "open_order": True, "dispenses": 3.0,
+         "detail": HYDRO},
+        # a closed row standing for 2 dispenses of 15 days: 30 days
+        {"patient_id": "b", "event_date": "2024-01-01", "days_supply": 15.0, "dispenses": 2.0},
+    ])
+    c = narcotic_courses(events, extract=pd.Timestamp("2025-01-29"))
+    assert c["duration_days"].tolist() == [90, 30]  # not 4,033 days through the extract
+    assert c["end"].dt.strftime("%Y-%m-%d").tolist() == ["2014-04-15", "2024-01-31"]
+    assert c["fills"].tolist() == [3, 2] and c["events"].tolist() == [1, 1]
+    assert c["ongoing"].tolist() == [False, False]
+    assert c["ended_by"].tolist() == ["gap", "gap"]
+    # no quantity and no days supply: the order has no MME, counted as 3 fills without
+    assert c["fills_without_mme"].tolist() == [3, 2]
+
+
+def test_death_ends_the_course_and_censors_it():
+    death = "2024-03-10"
+    events = ev([
+        # a: open order cut at death by ingest (end_date = death, ends_at_death)
+        {"patient_id": "a", "event_date": "2024-01-01", "open_order": True,
+         "end_date": death, "ends_at_death": True},
+        # b: a 60-day fill cut at death on the extract date: death, not ongoing
+        {"patient_id": "b", "event_date": "2024-02-01", "days_supply": 60.0,
+         "end_date": "2024-03-31", "ends_at_death": True},
+        # c: still covered on the extract date -> ongoing
+        fill("c", "2024-03-20", 30),
+        # d: stopped
+        fill("d", "2024-01-01", 10),
+    ])
+    c = narcotic_courses(events, extract=pd.Timestamp("2024-03-31"))
+    assert c["patient_id"].tolist() == ["a", "b", "c", "d"]
+    assert c["last_day"].dt.strftime("%Y-%m-%d").tolist() == [
+        "2024-03-10", "2024-03-31", "2024-04-18", "2024-01-10"
+    ]
+    assert c["ended_by"].tolist() == ["death", "death", "extract", "gap"]
+    assert c["ongoing"].tolist() == [False, False, True, False]
+    assert c["censored"].tolist() == [True, True, True, False]
+    km = course_survival(c)
+    assert km.n == 4 and km.events == 1
 
 
 def test_open_order_is_ongoing_through_extract():
@@ -151,6 +191,7 @@ def test_open_order_is_ongoing_through_extract():
     assert c["last_day"].dt.strftime("%Y-%m-%d").tolist() == ["2024-06-30", "2024-01-31"]
     assert c["duration_days"].tolist() == [182, 31]  # Jan 1 .. Jun 30 inclusive (leap year)
     assert c["ongoing"].tolist() == [True, False]
+    assert c["ended_by"].tolist() == ["extract", "gap"]
     assert c["long_term"].tolist() == [True, False]
     assert pd.isna(c["avg_mme_per_day"]).all() and c["mme_band"].isna().all()
 
@@ -177,19 +218,26 @@ def test_summary_hand_computed():
         fill("a", "2024-01-31", 30, detail=OXY, quantity=480),  # 120 MME/day -> avg 90
         fill("b", "2024-01-01", 10, detail=BUP, quantity=10),
         fill("c", "2024-01-01", 100),
-        fill("c", "2024-06-01", 10),  # new course, last day Jun 10 = extract -> ongoing
+        fill("c", "2024-06-01", 10, dispenses=2.0),  # 20 days, last day Jun 20 -> ongoing
+        {"patient_id": "c", "event_date": "2024-03-01", "end_date": "2024-03-20",
+         "detail": OXY, "quantity": 60.0},  # estimated: 5*60/20*1.5 = 22.5, inside c's course
         {"patient_id": "d", "event_date": "2024-06-10", "technique": "physical_therapy"},
     ])
-    s = narcotic_summary(events)
+    s = narcotic_summary(events, extract=pd.Timestamp("2024-06-10"))
     assert s == {
         "patients": 3,
-        "fills": 5,
+        "fills": 7,  # 6 rows, one of them 2 dispenses
+        "events": 6,
         "courses": 4,
-        "median_course_days": 35.0,  # durations 60, 10, 100, 10 -> (10 + 60) / 2
+        "median_course_days": 40.0,  # durations 60, 10, 100, 20 -> (20 + 60) / 2
         "long_term_courses": 1,
         "ongoing_courses": 1,
-        "high_dose_courses": 1,  # a: (1800 + 3600) / 60 = 90
-        "fills_without_mme": 3,
+        "courses_ended_by_death": 0,
+        "high_dose_courses": 1,  # a: (60 * 30 + 120 * 30) / 60 = 90, >= 90
+        "courses_without_mme": 2,  # b (buprenorphine), c's second course
+        "courses_mme_estimated": 1,  # c's first course: 22.5 estimated
+        "fills_without_mme": 4,  # b 1, c 1 + 2
+        "fills_mme_estimated": 1,
     }
 
 
@@ -246,22 +294,24 @@ def test_active_patients_by_month():
 def test_empty_events_give_empty_frames_and_zero_summary():
     events = empty_events()
     assert list(fill_mme(events).columns) == [
-        "patient_id", "event_date", "ingredient", "opioid_strength", "mme_per_day",
-        "mme_total", "mme_status",
+        "patient_id", "event_date", "ingredient", "factor_source", "opioid_strength", "fills",
+        "covered_days", "mme_per_day", "mme_total", "mme_status",
     ]
     c = narcotic_courses(events)
     assert len(c) == 0
     assert list(c.columns) == [
-        "patient_id", "course", "start", "end", "last_day", "duration_days", "fills", "ongoing",
-        "long_term", "total_mme", "avg_mme_per_day", "mme_band", "fills_without_mme",
+        "patient_id", "course", "start", "end", "last_day", "duration_days", "fills", "events",
+        "long_term", "ongoing", "ended_by", "censored", "avg_mme_per_day", "mme_estimated",
+        "mme_band", "total_mme", "mme_days", "fills_without_mme", "fills_mme_estimated",
     ]
     assert list(relaxant_overlap(events).columns) == ["patient_id", "overlap_days", "flagged"]
     assert list(active_patients_by_month(events).columns) == ["month", "patients"]
     assert course_survival(c).median is None
     assert narcotic_summary(events) == {
-        "patients": 0, "fills": 0, "courses": 0, "median_course_days": None,
-        "long_term_courses": 0, "ongoing_courses": 0, "high_dose_courses": 0,
-        "fills_without_mme": 0,
+        "patients": 0, "fills": 0, "events": 0, "courses": 0, "median_course_days": None,
+        "long_term_courses": 0, "ongoing_courses": 0, "courses_ended_by_death": 0,
+        "high_dose_courses": 0, "courses_without_mme": 0, "courses_mme_estimated": 0,
+        "fills_without_mme": 0, "fills_mme_estimated": 0,
     }
 
 

@@ -34,6 +34,12 @@ DETAILS = [
     "Meperidine Hydrochloride 50 MG Oral Tablet",
     "Percocet tablet",
     "12 HR Hydrocodone Bitartrate 10 MG Extended Release Oral Capsule",
+    "Acetaminophen and Codeine Phosphate Tablets, USP 300 mg/30 mg",
+    "Oxycodone HCl 5 MG/5 ML Oral Solution",
+    "Hydrocodone Bitartrate and Acetaminophen Oral Solution 7.5 mg/325 mg per 15 mL",
+    "Buprenorphine 150 MCG Buccal Film [Belbuca]",
+    "Naloxone Hydrochloride 0.5 MG / Pentazocine Hydrochloride 50 MG Oral Tablet",
+    "Oxycodone and Acetaminophen Tablets USP 7.5/325 mg",
     None,
 ]
 
@@ -44,6 +50,8 @@ event = st.fixed_dictionaries({
     "days_supply": st.sampled_from([None, 1, 5, 10, 30, 90]),
     "end_after": st.sampled_from([None, None, None, 0, 20, 60]),
     "open_order": st.sampled_from([False, False, False, True]),
+    "ends_at_death": st.sampled_from([False, False, False, True]),
+    "dispenses": st.sampled_from([None, None, 1, 2, 3]),
     "detail": st.sampled_from(DETAILS),
     "quantity": st.sampled_from([None, 10, 60, 120]),
     "strength": st.sampled_from([None, None, None, 10.0]),
@@ -60,6 +68,8 @@ def build(rows) -> pd.DataFrame:
         "end_date": [pd.NaT if r["end_after"] is None
                      else BASE + pd.Timedelta(days=r["day"] + r["end_after"]) for r in rows],
         "open_order": [r["open_order"] for r in rows],
+        "ends_at_death": [r["ends_at_death"] and r["end_after"] is not None for r in rows],
+        "dispenses": pd.array([r["dispenses"] for r in rows], dtype="Float64"),
         "detail": [r["detail"] for r in rows],
         "quantity": pd.array([r["quantity"] for r in rows], dtype="Float64"),
         "strength": pd.array([r["strength"] for r in rows], dtype="Float64"),
@@ -94,12 +104,14 @@ def test_narcotics_equal_reference(rows, extract_offset):
     events = build(rows)
     extract = None if extract_offset is None else BASE + pd.Timedelta(days=extract_offset)
 
-    m = fill_mme(events)
+    m = fill_mme(events, extract=extract)
     narcotic = events[events["technique"] == "narcotic"]
     assert m.index.tolist() == narcotic.index.tolist()
+    ext = None if len(events) == 0 else (extract or events["event_date"].max()).date()
     for (_, rec), (_, got) in zip(narcotic.iterrows(), m.iterrows(), strict=True):
-        ingredient, strength, mme, status = ref_mme(rec.to_dict())
+        ingredient, strength, mme, status, source = ref_mme(rec.to_dict(), extract=ext)
         assert (None if pd.isna(got["ingredient"]) else got["ingredient"]) == ingredient
+        assert (None if pd.isna(got["factor_source"]) else got["factor_source"]) == source
         assert close(None if pd.isna(got["opioid_strength"]) else got["opioid_strength"],
                      strength)
         assert close(None if pd.isna(got["mme_per_day"]) else got["mme_per_day"], mme)
@@ -117,3 +129,30 @@ def test_narcotics_equal_reference(rows, extract_offset):
     got = narcotic_summary(events, 30, extract)
     want = ref_narcotic_summary(events, 30, extract)
     assert got == want
+
+
+dense_fill = st.fixed_dictionaries({
+    "patient_id": st.just("p"),
+    "day": st.integers(0, 60),
+    "technique": st.just("narcotic"),
+    "days_supply": st.sampled_from([1, 2, 3, 5, 10]),
+    "end_after": st.just(None),
+    "open_order": st.just(False),
+    "ends_at_death": st.just(False),
+    "dispenses": st.sampled_from([None, 2]),
+    "detail": st.sampled_from(DETAILS[:2] + [None]),
+    "quantity": st.sampled_from([10, 60]),
+    "strength": st.just(None),
+    "mme_per_day": st.just(None),
+})
+
+
+@settings(max_examples=150, derandomize=True, deadline=None)
+@given(st.lists(dense_fill, max_size=12), st.sampled_from([0, 1, 3]))
+def test_dense_courses_equal_reference(rows, gap):
+    # one patient, short fills close together: gaps of 0, 1, 2 days between fills with and
+    # without MME exercise the course gap and the union of days covered by MME fills
+    events = build(rows)
+    extract = BASE + pd.Timedelta(days=200)
+    got = narcotic_courses(events, gap, extract).drop(columns="mme_band")
+    assert norm(got) == norm(ref_narcotic_courses(events, gap, extract))
