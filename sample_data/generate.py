@@ -546,7 +546,7 @@ _ROW_FIELDS = ("pat", "day", "item", "ds", "qty", "pain", "disp", "prov", "pharm
 
 
 class _Events:
-    """Accumulates event blocks (parallel numpy arrays) of one block of patients."""
+    """Accumulates the rows of one block of patients as parallel numpy arrays."""
 
     def __init__(self) -> None:
         self.blocks: list[dict[str, np.ndarray]] = []
@@ -642,7 +642,6 @@ class _Block:
     birth_offset: np.ndarray  # day offset of the birth date
     index_day: np.ndarray
     death_day: np.ndarray  # _FAR when alive at the end
-    dx: np.ndarray
 
 
 class _Generator:
@@ -692,7 +691,6 @@ class _Generator:
         established = self.ltot & (rng.random(n) < LTOT_ESTABLISHED_SHARE)
         self.index_day = np.where(established, rng.integers(0, 31, n), self.index_day)
         first = np.where(established, 1, first)
-        self.first = first
         self.hopper = self.uses_narc & (rng.random(n) < HOPPER_SHARE)
         self.benzo_user = np.where(self.uses_narc, rng.random(n) < BENZO_WITH_OPIOID,
                                    rng.random(n) < BENZO_WITHOUT_OPIOID)
@@ -912,7 +910,7 @@ class _Generator:
         # (e.g. 75 tablets for 30 days), so the dose follows the taper's velocity
         qty = np.where(patch[p_local], np.rint(ds / 3), np.rint(units0[p_local] * factor * ds))
         qty = qty.astype(np.int64)
-        on_dose = qty * 2 >= ds  # below half a unit a day the taper has ended
+        on_dose = patch[p_local] | (qty * 2 >= ds)  # below half a unit a day a taper ends
         keep = (day < hard_stop[p_local]) & on_dose & (day < span)
         # once the dose reached zero the course is over
         keep &= _group_cummax((~on_dose).astype(np.int64), p_local) == 0
@@ -1154,6 +1152,11 @@ class _Generator:
         e = {key: v[keep] for key, v in e.items()}
         order = np.lexsort((e["item"], _TECH[e["item"]], e["day"], e["pat"]))
         e = {key: v[order] for key, v in e.items()}
+        # one line per item, patient and day (two same-day visits for different reasons, or
+        # trigger points in both regions, are one billed line); the first one is kept
+        same = np.r_[False, (e["pat"][1:] == e["pat"][:-1]) & (e["day"][1:] == e["day"][:-1])
+                     & (e["item"][1:] == e["item"][:-1])]
+        e = {key: v[~same] for key, v in e.items()}
         rows = len(e["pat"])
         is_med = e["ds"] > 0
         # PT pain scores in the weeks after an injection with relief show the relief
@@ -1214,7 +1217,7 @@ class _Generator:
                         - rng.integers(0, 365, n))
         return _Block(rows=out, first=first, sex=self.sex, provider=self.provider,
                       site=self.site, birth_offset=birth_offset, index_day=self.index_day,
-                      death_day=self.death_day, dx=self.dx)
+                      death_day=self.death_day)
 
 
 def _ids_dx(table: tuple[tuple[str, float], ...]) -> np.ndarray:

@@ -379,7 +379,7 @@ def test_committed_csv_is_the_default_output(tmp_path: Path, sample: pd.DataFram
 
 
 def test_size_and_spread(sample: pd.DataFrame, valid: pd.DataFrame) -> None:
-    assert sample["patient_id"].nunique() >= 2390  # a few die or start after the window
+    assert sample["patient_id"].nunique() == 2400  # every patient has a row
     assert 40_000 <= len(sample) <= 55_000  # the sample grew modestly from ~34k rows
     assert set(sample["provider_id"].astype(str)) == {f"DR0{i}" for i in range(1, 9)}
     assert set(sample["site"].astype(str)) == {"North Clinic", "South Clinic"}
@@ -562,6 +562,12 @@ def test_overlap_and_surgery(valid: pd.DataFrame) -> None:
     assert 0.02 <= len(surgery) / valid["patient_id"].nunique() <= 0.15
     assert set(valid.loc[valid["technique"] == "surgery", "code"]) == {
         "63030", "22612", "63075", "63045"}
+
+
+def test_one_line_per_item_and_day(valid: pd.DataFrame) -> None:
+    """Apart from the deliberate exact duplicates, no two lines of a patient name the same
+    item on one day (rows that differ only in columns an ingest may drop stay distinct)."""
+    assert not valid.duplicated(["patient_id", "date", "detail"]).any()
 
 
 def test_bad_rows_and_duplicates(sample: pd.DataFrame) -> None:
