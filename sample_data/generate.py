@@ -747,6 +747,15 @@ class _Generator:
         with_refills = rng.random(n_rows) < REFILL_ORDER_SHARE[group]
         return np.where(with_refills, rng.integers(2, 5, n_rows), _NONE)
 
+    def pain_reasons(self, pat: np.ndarray) -> np.ndarray:
+        """The indication written on some opioid fills: the spinal pain (5 %) or pain in
+        general (5 %); else none."""
+        rng = self.rng
+        r = rng.random(len(pat))
+        spinal = np.where(self.region_kind[pat] == 1, _REASON["Neck pain"],
+                          _REASON["Chronic low back pain"])
+        return np.select([r < 0.05, r < 0.10], [spinal, _REASON["Chronic pain"]], _NONE)
+
     def add_fills(self, pat, day, item, ds, qty, disp=None, reason=None) -> None:
         self.ev.add(pat, day, item, ds=ds, qty=qty, disp=disp, reason=reason,
                     prov=self.prescribers(pat), pharm=self.pharmacies(pat))
@@ -838,7 +847,7 @@ class _Generator:
         # tramadol / codeine (Schedule IV / III) orders may carry refills: the last order
         disp = np.where(_REFILLS[item] & (k == np.repeat(counts, counts) - 1),
                         self.refills(len(p), "opioid"), _NONE)
-        self.add_fills(p, day, item, ds, qty, disp=disp)
+        self.add_fills(p, day, item, ds, qty, disp=disp, reason=self.pain_reasons(p))
         self._record_narcotics(p, day, ds * np.maximum(disp, 1), item,
                                _MME_UNIT[item] * _PER_DAY[item] + _PATCH_MME[item])
 
@@ -916,7 +925,7 @@ class _Generator:
         keep &= _group_cummax((~on_dose).astype(np.int64), p_local) == 0
         p, p_local, day, ds, qty = p[keep], p_local[keep], day[keep], ds[keep], qty[keep]
         item = item0[p_local]
-        self.add_fills(p, day, item, ds, qty)
+        self.add_fills(p, day, item, ds, qty, reason=self.pain_reasons(p))
         mme = np.where(patch[p_local], _PATCH_MME[item], qty / ds * _MME_UNIT[item])
         self._record_narcotics(p, day, ds, item, mme)
 

@@ -438,7 +438,8 @@ def test_population_rule_shows(valid: pd.DataFrame) -> None:
 def test_reason_column(sample: pd.DataFrame, valid: pd.DataFrame) -> None:
     reason = _text(sample["reason"])
     assert (reason == "").mean() > 0.9  # mostly empty
-    assert {"M54.50", "Chronic low back pain", "Chronic pain"} & set(reason)
+    # spinal-pain codes and texts, and general pain: rows that count
+    assert {"M54.50", "M54.2", "Chronic low back pain", "Neck pain", "Chronic pain"} <= set(reason)
     other = valid[valid["reason"].isin(OTHER_INDICATION)]
     assert len(other) >= SMALL_CELL and other["patient_id"].nunique() >= SMALL_CELL
     assert set(other["technique"]) == {"physical_therapy", "narcotic"}
