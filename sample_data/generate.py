@@ -30,9 +30,9 @@ an upload.  Columns, in this order (:data:`COLUMNS`)::
 Every clinical rate is a constant in the "Rates" section below, next to its source.
 Content, per 2,400 patients from 2022-01-01 over 3.5 years (the defaults):
 
-- first steps, PT episodes, relaxant fills, episodic narcotic courses, injection series,
-  multi-level sessions, short intervals, payer-limit overruns as before; now also cervical
-  injections and patients injected in both regions;
+- first steps (mostly PT), PT episodes, relaxant fills, episodic narcotic courses,
+  injection series in the lumbar and the cervical region (some patients in both),
+  multi-level sessions, intervals under 14 days and payer-limit overruns;
 - long-term opioid therapy (LTOT) with dose bands, monthly fills, tapers (Agnoli's
   definition) and rapid tapers, abrupt and tapered discontinuations, cross-covering
   prescribers and pharmacy changes (a few patients with >= 4 of each);
@@ -42,13 +42,16 @@ Content, per 2,400 patients from 2022-01-01 over 3.5 years (the defaults):
   after, sustained >= 50 % relief for some, transient or none for others);
 - spine surgery after failed conservative care (more often after injections without
   relief), deaths at US age-specific rates;
-- ~0.3 % deliberately bad rows and ~0.1 % exact duplicates, as before.
+- ~0.3 % deliberately bad rows (missing patient id, days_supply 0, end before start, the
+  impossible date ``2023-02-30``, an unknown technique) and ~0.1 % exact duplicates.
 
 Deterministic and streaming: patients are generated in blocks of
 :data:`BLOCK_PATIENTS`, each from its own random stream ``(seed, block)``, so the output
 for a seed does not depend on how it is chunked; a chunk is whole blocks (no patient is
 ever split) and only one chunk is in memory at a time.  Vectorised within a block (no
-per-patient Python loop).
+per-patient Python loop).  About 19 rows per patient; measured here: 10M rows to Parquet
+in ~40 s with a peak RSS of 0.9 GB (1M-row chunks; 0.35 GB with 250k-row chunks), 100M
+rows in under 6 minutes with the same peak.
 
 Usage::
 
@@ -1194,10 +1197,16 @@ class _Generator:
         meds = rng.permutation(np.flatnonzero(is_med))
         per_kind = n_bad // 5 + 1
         used = np.zeros(rows, bool)
+        # at most one bad row per patient, and only for patients with 3+ rows, so that no
+        # patient's every row is bad
+        used_patient = np.bincount(e["pat"], minlength=n) < 3
 
         def take(candidates: np.ndarray, count: int) -> np.ndarray:
-            chosen = candidates[~used[candidates]][:count]
+            free = candidates[~used[candidates] & ~used_patient[e["pat"][candidates]]]
+            _, first_of_patient = np.unique(e["pat"][free], return_index=True)
+            chosen = free[np.sort(first_of_patient)][:count]
             used[chosen] = True
+            used_patient[e["pat"][chosen]] = True
             return chosen
 
         no_id = np.zeros(rows, bool)

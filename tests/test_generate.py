@@ -379,7 +379,8 @@ def test_committed_csv_is_the_default_output(tmp_path: Path, sample: pd.DataFram
 
 
 def test_size_and_spread(sample: pd.DataFrame, valid: pd.DataFrame) -> None:
-    assert sample["patient_id"].nunique() == 2400  # every patient has a row
+    assert sample["patient_id"].nunique() == 2400  # every patient has a row ...
+    assert valid["patient_id"].nunique() == 2400  # ... that an ingest accepts
     assert 40_000 <= len(sample) <= 55_000  # the sample grew modestly from ~34k rows
     assert set(sample["provider_id"].astype(str)) == {f"DR0{i}" for i in range(1, 9)}
     assert set(sample["site"].astype(str)) == {"North Clinic", "South Clinic"}
