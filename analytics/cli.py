@@ -21,8 +21,8 @@ from collections.abc import Callable, Sequence
 import pandas as pd
 
 from analytics.ingest import IngestError, ingest
-from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.summary import SummaryResult, build_summary
 from analytics.results.table import Table
 

@@ -22,7 +22,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from analytics.privacy import HIDDEN_TEXT
+from analytics.results.privacy import HIDDEN_TEXT
 from analytics.results.table import UNDEFINED_TEXT
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")

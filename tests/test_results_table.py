@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.privacy import Mark
 from analytics.results.layout import Layout
+from analytics.results.privacy import Mark
 from analytics.results.table import Kind, count, derived, label, patients, tables_of
 
 

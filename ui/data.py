@@ -34,13 +34,13 @@ from analytics import settings
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
-from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.results.compare import CompareResult, compare_counts
 from analytics.results.injections import InjectionsResult, injections_counts
 from analytics.results.measures import CohortMeasures, Definitions
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
 from analytics.results.overview import OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
+from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
 from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside

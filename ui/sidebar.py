@@ -17,8 +17,8 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from analytics import settings
 from analytics.cohorts import AGE_BANDS, Cohort
-from analytics.privacy import DEFAULT_MIN_CELL
 from analytics.results.measures import Definitions
+from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import auth
 from ui.data import Params, View, column_values, dataset_events, datasets

@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 
 from analytics import pathways
-from analytics.privacy import OTHER_PATHWAYS
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.overview import KEY_COLUMNS, KeyMeasures, add_key_measures, key_measures
 from analytics.results.pathways import pathway_label
+from analytics.results.privacy import OTHER_PATHWAYS
 from analytics.results.table import Table, derived, label, patients
 
 COHORTS = ("A", "B")

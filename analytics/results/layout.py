@@ -7,7 +7,7 @@ patients), and calls :meth:`Layout.protect`.  That applies, once, for every
 count of every table (patients, events, fills, sessions, courses):
 
 1. small cells (1 .. threshold − 1 → ``"<N"``) and complementary suppression
-   over the declared relations (:func:`analytics.privacy.suppress`);
+   over the declared relations (:func:`analytics.results.privacy.suppress`);
 2. derived figures: hidden where any count they are computed from is hidden
    (the column's ``base``, plus the cells named with :meth:`Layout.depends`).
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.privacy import Mark, Relation, suppress
+from analytics.results.privacy import Mark, Relation, suppress
 from analytics.results.table import Column, Kind, Table
 
 CellRef = tuple[str, int, str]

@@ -15,9 +15,9 @@ import numpy as np
 import pandas as pd
 
 from analytics import pathways
-from analytics.privacy import OTHER_PATHWAYS, Mark, merge_rare_pathways
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
+from analytics.results.privacy import OTHER_PATHWAYS, Mark, merge_rare_pathways
 from analytics.results.table import Table, derived, label, patients
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS
 

@@ -20,9 +20,9 @@ import pandas as pd
 
 from analytics import pathways
 from analytics.narcotics import HIGH_DOSE_MME
-from analytics.privacy import OTHER_PATHWAYS, merge_rare_pathways
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
+from analytics.results.privacy import OTHER_PATHWAYS, merge_rare_pathways
 from analytics.results.table import Column, Table, count, derived, label, patients
 from analytics.schema import TECHNIQUES
 

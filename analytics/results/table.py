@@ -3,7 +3,7 @@
 A :class:`Table` is what every renderer gets: the page (``st.dataframe`` and
 ``st.metric``), the figure builders (bars, hover text), the CSV download, the
 HTML report and the command line.  Whether a cell is hidden is data — its
-:class:`~analytics.privacy.Mark` in :attr:`Table.marks` — decided once by the
+:class:`~analytics.results.privacy.Mark` in :attr:`Table.marks` — decided once by the
 result builder (:class:`analytics.results.layout.Layout`).  Renderers ask the
 table for a cell's text (:meth:`Table.texts`) or the frame as shown
 (:meth:`Table.display`), so a hidden figure reads the same everywhere.
@@ -19,7 +19,7 @@ from enum import StrEnum
 import numpy as np
 import pandas as pd
 
-from analytics.privacy import Mark, mark_text
+from analytics.results.privacy import Mark, mark_text
 
 UNDEFINED_TEXT = "–"
 
@@ -90,7 +90,7 @@ class Table:
     """One protected table of a result.
 
     ``values`` holds the true values (never render them without ``marks``);
-    ``marks`` holds a :class:`~analytics.privacy.Mark` per cell (same index and
+    ``marks`` holds a :class:`~analytics.results.privacy.Mark` per cell (same index and
     columns; label cells are always shown).  ``patient_level`` tables (one
     patient's own rows, for physicians) are not suppressed.
     """

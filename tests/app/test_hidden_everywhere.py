@@ -20,9 +20,9 @@ import pytest
 
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.intervals import extract_date
-from analytics.privacy import HIDDEN_TEXT
 from analytics.results import compare, injections, narcotics, overview, pathways
 from analytics.results.measures import CohortMeasures
+from analytics.results.privacy import HIDDEN_TEXT
 from analytics.results.report import ReportResult
 from analytics.results.table import Kind, Table
 from tests.app.conftest import metrics

@@ -1,10 +1,10 @@
 """Small-cell and complementary suppression (docs/definitions.md, section 15).
 
-The engine works on a flat vector of counts and the linear relations that hold
-between them by definition (parts that add up to a total, a part and the whole
-it belongs to, two cells that count the same thing).  The results layer
-(:mod:`analytics.results`) lays its tables out on such a vector; nothing here
-knows about tables, pages or files.
+The engine of the results layer's privacy boundary.  It works on a flat vector
+of counts and the linear relations that hold between them by definition (parts
+that add up to a total, a part and the whole it belongs to, two cells that count
+the same thing); :mod:`analytics.results.layout` lays a result's tables out on
+such a vector.  Nothing here knows about tables, pages or files.
 
 - **Small cells.**  A count from 1 to ``min_cell - 1`` (default threshold 11,
   the CMS cell-size policy) is hidden and shown as ``"<min_cell"``

@@ -1,4 +1,4 @@
-"""Small-cell and complementary suppression (analytics.privacy)."""
+"""Small-cell and complementary suppression (analytics.results.privacy)."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics.privacy import (
+from analytics.results.privacy import (
     DEFAULT_MIN_CELL,
     HIDDEN_TEXT,
     Mark,
