@@ -60,6 +60,9 @@ def main() -> None:
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600)
     timed("first load (store open, dataset read, Overview computed)", at.run)
     timed("Overview, rerun with nothing changed", at.run)
+    for threshold in (12, 20, 11):
+        at.number_input(key="min_cell").set_value(threshold)
+        timed(f"Overview, threshold change to {threshold}", at.run)
     providers = sorted(events["provider_id"].dropna().unique())
     for i, provider in enumerate(providers[:3]):
         at.multiselect(key="providers").set_value([provider])
@@ -70,6 +73,13 @@ def main() -> None:
         timed(f"switch to {page.split('_', 1)[1][:-3].replace('_', ' ')} (new page)",
               lambda p=page: at.switch_page(p).run())
     timed("switch back to Overview (cached)", lambda: at.switch_page("dashboard.py").run())
+    for page in PAGES[:4]:
+        at.switch_page(page).run()
+        at.run()  # in AppTest the first run after a switch shows the widgets' defaults
+        name = page.split("_", 1)[1][:-3].replace("_", " ")
+        for threshold in (15, 11):
+            at.number_input(key="min_cell").set_value(threshold)
+            timed(f"{name}, threshold change to {threshold}", at.run)
 
     print(f"\n### App reruns over {len(events):,} events (AppTest, server-side script time)\n")
     print("| action | seconds |")
@@ -78,8 +88,11 @@ def main() -> None:
         print(f"| {label} | {seconds:.2f} |")
     filters = [s for label, s in rows if "filter change" in label]
     switches = [s for label, s in rows if label.startswith("switch")]
+    thresholds = [s for label, s in rows if "threshold change" in label]
     print(f"\nFilter change: median {statistics.median(filters):.2f} s, max {max(filters):.2f} s. "
-          f"Page switch: median {statistics.median(switches):.2f} s, max {max(switches):.2f} s.")
+          f"Page switch: median {statistics.median(switches):.2f} s, max {max(switches):.2f} s. "
+          f"Threshold change: median {statistics.median(thresholds):.2f} s, "
+          f"max {max(thresholds):.2f} s.")
 
 
 if __name__ == "__main__":

@@ -49,12 +49,19 @@ def test_period_bounds_and_measures(events):  # noqa: F811
 
 
 def test_monthly_and_new_patients(events):  # noqa: F811
-    monthly = monthly_events(events)
+    monthly = monthly_events(CohortMeasures(events))
     jan = monthly.loc[monthly["month"] == pd.Timestamp("2024-01-01")].set_index("technique")
     assert jan.loc["narcotic", "events"] == 2 and jan.loc["narcotic", "patients"] == 1
     assert jan.loc["physical_therapy", "events"] == 1
     assert jan.loc["surgery", "patients"] == 1
-    new = new_patients_by_month(events)
+    # every month and technique with an event, in month then technique order
+    assert monthly["events"].sum() == len(events)
+    assert monthly["month"].is_monotonic_increasing
+    feb = monthly.loc[monthly["month"] == pd.Timestamp("2024-02-01")]
+    # p1 physical therapy and p4 injection on 2024-02-01 (p2's refill was on 01-31)
+    assert feb["technique"].tolist() == ["physical_therapy", "injection"]
+    assert feb["patients"].tolist() == [1, 1]
+    new = new_patients_by_month(CohortMeasures(events))
     assert new["patients"].tolist() == [3, 1]
     assert new["month"].tolist() == [pd.Timestamp("2024-01-01"), pd.Timestamp("2024-02-01")]
 
@@ -73,7 +80,7 @@ def test_physician_table(events):  # noqa: F811
 
 @pytest.mark.parametrize("fn", [monthly_events, new_patients_by_month])
 def test_empty_tables(fn):
-    assert fn(empty_events()).empty
+    assert fn(CohortMeasures(empty_events())).empty
 
 
 def test_empty_physician_table():

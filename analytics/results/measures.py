@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+import numpy as np
 import pandas as pd
 
 from analytics import injections, narcotics, pathways
@@ -77,9 +78,18 @@ class CohortMeasures:
     # ------------------------------------------------------------------ patients
 
     @property
+    def patient_codes(self) -> tuple[np.ndarray, pd.Index]:
+        """``(codes, ids)``: for every event row the position of its patient in ``ids``, the
+        distinct patient ids in order of appearance (for fast per-patient aggregation)."""
+        def compute() -> tuple[np.ndarray, pd.Index]:
+            codes, ids = pd.factorize(self.events["patient_id"])
+            return codes.astype(np.int64), pd.Index(ids)
+        return self._kept(("patient_codes",), compute)
+
+    @property
     def patients(self) -> pd.Index:
         """Distinct patient ids of the cohort."""
-        return self._kept(("patients",), lambda: pd.Index(self.events["patient_id"].unique()))
+        return self.patient_codes[1]
 
     @property
     def attributes(self) -> pd.DataFrame:

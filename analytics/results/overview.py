@@ -13,10 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from analytics.intervals import day_numbers
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Column, Kind, Table, count, derived, label, patients
-from analytics.schema import isin_ids
+from analytics.schema import TECHNIQUES, isin_ids
 
 UNKNOWN_PHYSICIAN = "(unknown)"
 ALL_PHYSICIANS = "All physicians"
@@ -65,8 +66,10 @@ def _pct(part: int, whole: int) -> float | None:
 def key_measures(m: CohortMeasures) -> KeyMeasures:
     """:class:`KeyMeasures` of a cohort's measures (see its docstring for each definition)."""
     events = m.events
-    n_patients = len(m.patients)
-    narcotic = int(events.loc[events["technique"] == "narcotic", "patient_id"].nunique())
+    codes, ids = m.patient_codes
+    n_patients = len(ids)
+    narcotic_rows = (events["technique"] == "narcotic").to_numpy(dtype=bool, na_value=False)
+    narcotic = int(len(np.unique(codes[narcotic_rows])))
     courses = m.courses
     long_term = int(courses["long_term"].sum()) if len(courses) else 0
     median_course = float(courses["duration_days"].median()) if len(courses) else None
@@ -74,9 +77,13 @@ def key_measures(m: CohortMeasures) -> KeyMeasures:
     injection_patients = int(sessions["patient_id"].nunique())
     per_year = None
     if injection_patients:
-        mine = events.loc[isin_ids(events["patient_id"], sessions["patient_id"].unique())]
-        span = mine.groupby("patient_id")["event_date"].agg(["min", "max"])
-        years = float(((span["max"] - span["min"]).dt.days + 1).sum() / 365.25)
+        day = day_numbers(events["event_date"])
+        first = np.full(n_patients, np.iinfo(np.int64).max)
+        last = np.full(n_patients, np.iinfo(np.int64).min)
+        np.minimum.at(first, codes, day)
+        np.maximum.at(last, codes, day)
+        mine = isin_ids(ids, sessions["patient_id"].unique())
+        years = float((last[mine] - first[mine] + 1).sum() / 365.25)
         per_year = round(len(sessions) / years, 2) if years > 0 else None
     over = m.limit_windows
     over_patients = int(over["patient_id"].nunique()) if len(over) else 0
@@ -125,39 +132,57 @@ def period_measures(m: CohortMeasures, period_days: int = 365) -> tuple[KeyMeasu
     return key_measures(current), key_measures(previous)
 
 
-def new_patients_by_month(events: pd.DataFrame) -> pd.DataFrame:
+def _months(days: np.ndarray) -> np.ndarray:
+    """Month numbers (months since 1970-01) of day numbers."""
+    return days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _month_dates(months: np.ndarray) -> pd.Series:
+    return pd.Series(months.astype("datetime64[M]").astype("datetime64[s]"))
+
+
+def new_patients_by_month(m: CohortMeasures) -> pd.DataFrame:
     """Patients by the month of their first event: columns ``month`` (first day), ``patients``."""
+    events = m.events
     if events.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"),
                              "patients": pd.Series(dtype="int64")})
-    first = events.groupby("patient_id")["event_date"].min()
-    month = first.dt.to_period("M").dt.to_timestamp().astype("datetime64[s]")
-    out = month.value_counts().sort_index().rename_axis("month").reset_index(name="patients")
-    return out.astype({"patients": "int64"})
+    codes, ids = m.patient_codes
+    first = np.full(len(ids), np.iinfo(np.int64).max)
+    np.minimum.at(first, codes, day_numbers(events["event_date"]))
+    month, patients = np.unique(_months(first), return_counts=True)
+    return pd.DataFrame({"month": _month_dates(month), "patients": patients.astype(np.int64)})
 
 
-def monthly_events(events: pd.DataFrame) -> pd.DataFrame:
+def monthly_events(m: CohortMeasures) -> pd.DataFrame:
     """Events and distinct patients per month and technique.
 
-    Columns ``month`` (first day of the month), ``technique``, ``events``, ``patients``.
+    Columns ``month`` (first day of the month), ``technique``, ``events``, ``patients``;
+    sorted by month, then technique in the order of :data:`analytics.schema.TECHNIQUES`.
     """
-    cols = ["month", "technique", "events", "patients"]
+    events = m.events
     if events.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"),
                              "technique": pd.Series(dtype="string"),
                              "events": pd.Series(dtype="int64"),
                              "patients": pd.Series(dtype="int64")})
-    month = events["event_date"].dt.to_period("M").dt.to_timestamp().astype("datetime64[s]")
-    frame = pd.DataFrame(
-        {"month": month, "technique": events["technique"], "patient_id": events["patient_id"]}
-    )
-    out = (
-        frame.groupby(["month", "technique"], observed=True)
-        .agg(events=("patient_id", "size"), patients=("patient_id", "nunique"))
-        .reset_index()
-    )
-    out["technique"] = out["technique"].astype("string")
-    return out[cols]
+    month = _months(day_numbers(events["event_date"]))
+    tcode = pd.Categorical(events["technique"], categories=TECHNIQUES).codes.astype(np.int64)
+    pcode, ids = m.patient_codes
+    n_tech, n_patients = len(TECHNIQUES), max(len(ids), 1)
+    lo = int(month.min())
+    cell = (month - lo) * n_tech + tcode
+    n_events = np.bincount(cell)
+    distinct = pd.unique(cell * n_patients + pcode) // n_patients
+    n_distinct = np.bincount(distinct, minlength=len(n_events))
+    cells = np.flatnonzero(n_events)
+    return pd.DataFrame({
+        "month": _month_dates(cells // n_tech + lo),
+        "technique": pd.Series(np.asarray(TECHNIQUES, dtype=object)[cells % n_tech],
+                               dtype="string"),
+        "events": n_events[cells].astype(np.int64),
+        "patients": n_distinct[cells].astype(np.int64),
+    })
 
 
 PHYSICIAN_COLUMNS = ("provider_id", "patients", "narcotic_patients", "pct_narcotic", "courses",
@@ -179,39 +204,58 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
     attrs = m.attributes
     if attrs.empty or attrs["provider_id"].isna().all():
         return pd.DataFrame(columns=list(PHYSICIAN_COLUMNS))
-    events = m.events
-    provider = attrs["provider_id"].fillna(UNKNOWN_PHYSICIAN)
-    out = provider.value_counts().rename("patients").to_frame()
-    narcotic = events.loc[events["technique"] == "narcotic", "patient_id"].unique()
-    out["narcotic_patients"] = provider[isin_ids(provider.index, narcotic)].value_counts()
+    codes, ids = m.patient_codes
+    provider = attrs["provider_id"].reindex(ids).fillna(UNKNOWN_PHYSICIAN)
+    doctor, names = pd.factorize(provider, sort=True)
+    n = len(names)
+
+    def patients_where(mask: np.ndarray) -> np.ndarray:
+        return np.bincount(doctor[mask], minlength=n)
+
+    def rows_of(patient_ids: pd.Series) -> np.ndarray:
+        """The physician of each row's patient."""
+        return doctor[ids.get_indexer(patient_ids)]
+
+    def flagged(patient_ids) -> np.ndarray:
+        mask = np.zeros(len(ids), dtype=bool)
+        positions = ids.get_indexer(pd.Index(patient_ids))
+        mask[positions[positions >= 0]] = True
+        return mask
+
+    narcotic_rows = (m.events["technique"] == "narcotic").to_numpy(dtype=bool, na_value=False)
+    narcotic = np.zeros(len(ids), dtype=bool)
+    narcotic[codes[narcotic_rows]] = True
     courses = m.courses
-    courses = courses.assign(provider_id=provider.reindex(courses["patient_id"]).to_numpy())
-    by_course = courses.groupby("provider_id").agg(
-        courses=("long_term", "size"),
-        long_term_courses=("long_term", "sum"),
-        median_course_days=("duration_days", "median"),
-    )
-    out = out.join(by_course)
+    by_course = rows_of(courses["patient_id"])
+    n_courses = np.bincount(by_course, minlength=n)
+    long_term = np.bincount(by_course, weights=courses["long_term"].to_numpy(dtype=float),
+                            minlength=n).astype(np.int64)
+    median = pd.Series(courses["duration_days"].to_numpy(dtype=float)).groupby(by_course).median()
     sessions = m.sessions
-    sessions = sessions.assign(provider_id=provider.reindex(sessions["patient_id"]).to_numpy())
-    out["injection_patients"] = sessions.groupby("provider_id")["patient_id"].nunique()
-    out["sessions"] = sessions.groupby("provider_id").size()
+    by_session = rows_of(sessions["patient_id"])
     over = m.limit_windows
-    over_ids = over["patient_id"].unique() if len(over) else []
-    out["over_limit_patients"] = provider[isin_ids(provider.index, over_ids)].value_counts()
-    concordance = m.concordance.set_index("patient_id")["concordant"]
-    concordant_ids = concordance.index[concordance.to_numpy(dtype=bool)]
-    out["concordant"] = provider[isin_ids(provider.index, concordant_ids)].value_counts()
-    count_cols = ["narcotic_patients", "long_term_courses", "injection_patients", "sessions",
-                  "over_limit_patients", "concordant", "courses"]
-    out[count_cols] = out[count_cols].fillna(0).astype("int64")
+    concordance = m.concordance
+    concordant = concordance.loc[concordance["concordant"].to_numpy(dtype=bool), "patient_id"]
+    out = pd.DataFrame({
+        "provider_id": pd.Series(np.asarray(names, dtype=object), dtype="string"),
+        "patients": np.bincount(doctor, minlength=n),
+        "narcotic_patients": patients_where(narcotic),
+        "courses": n_courses,
+        "long_term_courses": long_term,
+        "median_course_days": median.reindex(range(n)).to_numpy(dtype=float),
+        "injection_patients": patients_where(flagged(sessions["patient_id"].unique())),
+        "sessions": np.bincount(by_session, minlength=n),
+        "over_limit_patients": patients_where(flagged(over["patient_id"].unique())),
+        "concordant": patients_where(flagged(concordant)),
+    })
+    count_cols = ["patients", "narcotic_patients", "courses", "long_term_courses",
+                  "injection_patients", "sessions", "over_limit_patients", "concordant"]
+    out[count_cols] = out[count_cols].astype("int64")
     out["pct_narcotic"] = (100 * out["narcotic_patients"] / out["patients"]).round(1)
     out["pct_long_term"] = (
         100 * out["long_term_courses"] / out["courses"].replace(0, np.nan)
     ).round(1)
     out["pct_concordant"] = (100 * out["concordant"] / out["patients"]).round(1)
-    out = out.rename_axis("provider_id").reset_index().sort_values("provider_id")
-    out["provider_id"] = out["provider_id"].astype("string")
     return out[list(PHYSICIAN_COLUMNS)].reset_index(drop=True)
 
 
@@ -390,8 +434,8 @@ def overview_counts(m: CohortMeasures, period_days: int = 365) -> OverviewCounts
     bounds = period_bounds(m.extract, period_days) if m.extract is not None else (None,) * 3
     return OverviewCounts(
         period_days=period_days, bounds=bounds, current=current, previous=previous,
-        cohort=key_measures(m), monthly=monthly_events(m.events),
-        new_patients=new_patients_by_month(m.events), physicians=physician_table(m))
+        cohort=key_measures(m), monthly=monthly_events(m), new_patients=new_patients_by_month(m),
+        physicians=physician_table(m))
 
 
 def build_overview(m: CohortMeasures, period_days: int = 365,
