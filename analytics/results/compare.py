@@ -55,11 +55,9 @@ class CompareCounts:
                          "Cohort")
         for column in KEY_COLUMNS:
             if column.is_count:
-                layout.difference(layout.cell("measures", 0, column.name),
-                            layout.cell("measures", 1, column.name))
-        for column in KEY_COLUMNS:
-            if column.is_count:
-                layout.shared(layout.cell("measures", 0, column.name))
+                a, b = (layout.cell("measures", row, column.name) for row in (0, 1))
+                layout.difference(a, b)
+                layout.shared(a)  # cohort A's counts are on the other pages too
         frame, untreated = side_by_side(self.counts_a, self.counts_b, min_cell)
         layout.add("pathways", "Pathway distributions (first use)", (
             label("pathway", "Pathway"),
@@ -74,8 +72,9 @@ class CompareCounts:
             layout.column_total("pathways", column, layout.cell("measures", row, "patients"),
                                 rest=untreated[row])
         for r in range(len(frame)):
-            layout.difference(layout.cell("pathways", r, "patients_a"),
-                        layout.cell("pathways", r, "patients_b"))
+            a, b = (layout.cell("pathways", r, column) for column in ("patients_a", "patients_b"))
+            layout.difference(a, b)
+            layout.shared(a)
         tables = layout.protect()
         return CompareResult(measures=tables["measures"], pathways=tables["pathways"])
 

@@ -127,7 +127,7 @@ class Layout:
         """``b − a`` is a count of its own (e.g. the patients in cohort B and not in A):
         not shown, protected when small (1 .. threshold − 1 either way)."""
         rest = self.value_at(b) - self.value_at(a)
-        self.sums([a, self.latent(rest)], b)
+        self._relations.append(Relation((a, self.latent(rest), b), (1.0, 1.0, -1.0)))
 
     def same(self, a: int, b: int) -> None:
         """Cells ``a`` and ``b`` count the same thing (so are hidden together)."""
