@@ -29,22 +29,25 @@ def for_screen(frame: pd.DataFrame) -> pd.DataFrame:
     out = frame.copy()
     for column in out.columns:
         if out[column].dtype == object:
-            out[column] = out[column].astype("string")
+            out[column] = pd.Series(
+                [f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
+                 for v in out[column]], index=out.index, dtype=object).astype("string")
     return out
 
 
 def frame(shown: pd.DataFrame, *, key: str, file_name: str | None = None,
           height: int | None = None) -> pd.DataFrame:
-    """Show a display frame and a CSV download of exactly that frame."""
-    shown = for_screen(shown)
-    styled = shown.style.format(precision=1, thousands=",")
+    """Show a display frame (numbers with thousands separators) and a CSV download of that
+    frame (plain numbers); both hide the same cells with the same texts."""
+    screen = for_screen(shown)
+    styled = screen.style.format(precision=1, thousands=",")
     st.dataframe(styled, hide_index=True, key=f"df_{key}", placeholder="–",
                  height=height if height is not None else "auto")
     st.download_button(
         "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
         mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
     )
-    return shown
+    return screen
 
 
 def table(result: Table, *, key: str, columns: Sequence[str] | None = None,
