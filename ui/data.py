@@ -224,9 +224,6 @@ class View:
     def min_cell(self) -> int:
         return self.params.min_cell
 
-    def all_events(self) -> pd.DataFrame:
-        return dataset_events(self.dataset_id, self.version)
-
     def options(self, column: str) -> list[str]:
         """Distinct values of ``column`` in the whole dataset (for filter widgets)."""
         return column_values(self.dataset_id, self.version, column)

@@ -16,8 +16,6 @@ from analytics.results.layout import Layout
 from analytics.results.table import Column, Kind, Table, derived, label
 from analytics.survival import KaplanMeier
 
-HISTOGRAM_COLUMNS = ("start", "end", "range")
-
 
 def histogram(values: pd.Series, *, bin_width: int = 7, max_value: int | None = None,
               count_name: str = "count") -> pd.DataFrame:

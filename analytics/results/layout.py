@@ -78,10 +78,6 @@ class Layout:
     def rows(self, name: str) -> int:
         return len(self._entries[name].frame)
 
-    def value(self, ref: CellRef) -> float:
-        table, row, column = ref
-        return float(self._entries[table].frame[column].iloc[row])
-
     def cell(self, table: str, row: int, column: str) -> int:
         """Index of a count cell (row by position)."""
         n = self.rows(table)

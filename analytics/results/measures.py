@@ -177,12 +177,6 @@ class CohortMeasures:
         return self._kept(("limit_windows",), lambda: injections.limit_windows(self.events))
 
     @property
-    def time_to_repeat(self) -> pd.DataFrame:
-        """Days from the first to the second session (censored at the extract date)."""
-        return self._kept(("time_to_repeat",), lambda: injections.time_to_repeat(
-            self.sessions, extract=self.extract))
-
-    @property
     def pain_change(self) -> pd.DataFrame:
         """Pain-score change around each session."""
         return self._kept(("pain_change",),
