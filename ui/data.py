@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import NoReturn, TypeVar
 
 import pandas as pd
+import scipy.stats  # noqa: F401  (~1 s: paid at start-up, not by the first Kaplan–Meier)
 import streamlit as st
 
 from analytics import settings

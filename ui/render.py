@@ -43,8 +43,8 @@ def frame(shown: pd.DataFrame, *, key: str, file_name: str | None = None,
     styled = screen.style.format(precision=1, thousands=",")
     st.dataframe(styled, hide_index=True, key=f"df_{key}", placeholder="–",
                  height=height if height is not None else "auto")
-    st.download_button(
-        "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
+    st.download_button(  # the file is made on click only: a rerun does not pay for it
+        "Download CSV", data=lambda: to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
         mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
     )
     return screen

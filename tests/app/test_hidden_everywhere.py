@@ -17,6 +17,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 import pytest
+import streamlit as st
 
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.intervals import extract_date
@@ -26,7 +27,6 @@ from analytics.results.privacy import HIDDEN_TEXT
 from analytics.results.report import ReportResult
 from analytics.results.table import Kind, Table
 from tests.app.conftest import metrics
-from ui import render
 from ui.report import build_report
 
 SMALL_PHYSICIAN = "DR06"
@@ -46,17 +46,26 @@ def measures_of(sample_events: pd.DataFrame) -> Callable[[Cohort], CohortMeasure
 
 @pytest.fixture
 def csvs(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
-    """The CSV downloads the page makes, in order (one per table shown)."""
-    made: list[bytes] = []
-    original = render.to_csv_bytes
+    """The CSV downloads of the page's tables, in order, made as a click would make them."""
+    made: list = []
+    original = st.download_button
 
-    def record(frame: pd.DataFrame) -> bytes:
-        data = original(frame)
-        made.append(data)
-        return data
+    def record(label, data=None, file_name=None, *args, **kwargs):
+        if file_name and file_name.endswith(".csv"):
+            made.append(data)
+        return original(label, data, file_name, *args, **kwargs)
 
-    monkeypatch.setattr(render, "to_csv_bytes", record)
-    return made
+    monkeypatch.setattr(st, "download_button", record)
+
+    class Files(list):
+        def __getitem__(self, index):
+            data = made[index]
+            return data() if callable(data) else data
+
+        def __len__(self):
+            return len(made)
+
+    return Files()
 
 
 def _is_mark(value: object) -> bool:
