@@ -108,7 +108,8 @@ class PathwaysCounts:
     def protect(self, min_cell: int) -> PathwaysResult:
         layout = Layout(min_cell)
         frame = ordered_pathways(self.counts, min_cell)
-        untreated = int(frame.loc[frame["n_steps"] == 0, "patients"].sum())
+        is_untreated = frame["n_steps"].fillna(-1).to_numpy(dtype=np.int64) == 0
+        untreated = int(frame.loc[is_untreated, "patients"].sum())
         layout.add("cohort", "Cohort", (
             patients("patients", "Patients in the cohort"),
             patients("treated", "Patients with a step")),
@@ -121,7 +122,7 @@ class PathwaysCounts:
             NO_TREATMENT_LABEL if len(s) == 0 else pathway_label(s) for s in frame["steps"]])
         layout.add("pathways", "Top pathways", PATHWAY_COLUMNS, shown)
         layout.column_total("pathways", "patients", total)
-        untreated_rows = np.flatnonzero(frame["n_steps"].to_numpy() == 0)
+        untreated_rows = np.flatnonzero(is_untreated)
         layout.sums(layout.cells("pathways", "patients", untreated_rows) + [treated], total)
         _add_lines(layout, self.lines, self.step_times, treated)
         _add_concordance(layout, self.concordance, total)
