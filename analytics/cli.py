@@ -1,8 +1,13 @@
-"""Command line: ``python -m analytics summary FILE [FILE …]`` (DESIGN.md, "The summary CLI").
+"""Command line: ``python -m analytics summary FILE [FILE …]`` (the summary contract in
+docs/definitions.md, section 15).
 
-Ingests the files (a folder means every export file in it) as one dataset and
-prints one JSON object.  Exit status 0 on success; 2 with a one-line message on
-stderr when no file could be used.
+Ingests the files (a folder means every export file in it) as one dataset,
+builds the summary result (:mod:`analytics.results.summary`: every count
+protected once, there) and prints it as one JSON object.  Exit status 0 on
+success; 2 with a one-line message on stderr when no file could be used.
+
+Subcommands are registered in :data:`COMMANDS`; each adds its options to its
+own parser and runs on the parsed arguments.
 """
 
 from __future__ import annotations
@@ -11,17 +16,15 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 
 from analytics.ingest import IngestError, ingest
-from analytics.injections import injection_summary
-from analytics.intervals import extract_date as compute_extract_date
-from analytics.narcotics import narcotic_summary
-from analytics.pathways import pathway_counts, pathway_steps
-from analytics.privacy import DEFAULT_MIN_CELL, merge_rare_pathways, suppress_count
-from analytics.schema import TECHNIQUES
+from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.privacy import DEFAULT_MIN_CELL
+from analytics.results.summary import SummaryResult, build_summary
+from analytics.results.table import Table
 
 
 def _date(text: str) -> dt.date:
@@ -38,58 +41,45 @@ def _non_negative(text: str) -> int:
     return value
 
 
-def summarise(
-    events: pd.DataFrame,
-    *,
-    era_gap_days: int = 30,
-    course_gap_days: int = 30,
-    extract: pd.Timestamp | None = None,
-    min_cell: int = DEFAULT_MIN_CELL,
-) -> dict:
-    """The analysis part of the summary contract for canonical ``events``.
+def _row(table: Table, columns: Sequence[str] | None = None) -> dict[str, object]:
+    """The first row of a one-row table as ``{column: value or "<N" / "hidden"}``."""
+    names = [c.name for c in table.columns if c.shown] if columns is None else columns
+    return {name: table.cell(0, name) for name in names}
 
-    Patient counts from 1 to ``min_cell - 1`` become ``"<min_cell>"``; pathways
-    with fewer patients merge into one ``["other pathways"]`` entry.
-    """
-    extract = compute_extract_date(events, extract)
 
-    def hide(n: int) -> int | str:
-        return suppress_count(int(n), min_cell)
-
-    techniques = {}
-    by_technique = events.groupby("technique", observed=False)
-    patients_per = by_technique["patient_id"].nunique()
-    events_per = by_technique.size()
-    for technique in TECHNIQUES:
-        techniques[technique] = {
-            "patients": hide(patients_per.get(technique, 0)),
-            "events": int(events_per.get(technique, 0)),
-        }
-
-    steps = pathway_steps(events, mode="first", era_gap_days=era_gap_days, extract=extract)
-    counts = pathway_counts(steps, pd.Index(events["patient_id"].unique()))
-    counts = counts.loc[counts["n_steps"] > 0]
-    counts = merge_rare_pathways(counts, min_cell)
-    pathways = [
-        {"steps": list(row.steps), "patients": hide(row.patients)}
-        for row in counts.itertuples(index=False)
-    ]
-
-    injections = injection_summary(events, extract=extract)
-    for key in ("patients", "patients_repeated", "patients_over_limit"):
-        injections[key] = hide(injections[key])
-    narcotics = narcotic_summary(events, course_gap_days=course_gap_days, extract=extract)
-    narcotics["patients"] = hide(narcotics["patients"])
-
+def render_summary(result: SummaryResult) -> dict[str, object]:
+    """The summary result as the contract's JSON object (analysis keys)."""
+    techniques = result.techniques
+    pathways = result.pathways
+    extract = result.extract_date
     return {
-        "events": int(len(events)),
-        "patients": hide(events["patient_id"].nunique()),
+        **_row(result.totals, ["events", "patients"]),
         "extract_date": extract.date().isoformat() if extract is not None else None,
-        "techniques": techniques,
-        "pathways": pathways,
-        "injections": injections,
-        "narcotics": narcotics,
+        "techniques": {
+            str(techniques.cell(r, "technique")): {
+                "patients": techniques.cell(r, "patients"),
+                "events": techniques.cell(r, "events"),
+            }
+            for r in range(len(techniques))
+        },
+        "pathways": [
+            {"steps": list(pathways.values["steps"].iloc[r]),
+             "patients": pathways.cell(r, "patients")}
+            for r in range(len(pathways))
+        ],
+        "injections": _row(result.injections),
+        "narcotics": _row(result.narcotics),
     }
+
+
+def summarise(events: pd.DataFrame, *, definitions: Definitions | None = None,
+              extract: pd.Timestamp | None = None, min_cell: int = DEFAULT_MIN_CELL,
+              pathway_mode: str = "first") -> dict[str, object]:
+    """The analysis part of the summary contract for canonical ``events``: the summary
+    result built with ``min_cell`` (:func:`analytics.results.summary.build_summary`),
+    rendered."""
+    measures = CohortMeasures(events, definitions or Definitions(), extract)
+    return render_summary(build_summary(measures, pathway_mode, min_cell))
 
 
 def run_summary(args: argparse.Namespace) -> int:
@@ -102,7 +92,8 @@ def run_summary(args: argparse.Namespace) -> int:
         print(f"error: cannot read {exc.filename}: {exc.strerror}", file=sys.stderr)
         return 2
     report = result.report
-    extract = pd.Timestamp(args.extract_date) if args.extract_date else None
+    definitions = Definitions(era_gap_days=args.era_gap_days,
+                              course_gap_days=args.course_gap_days)
     out = {
         "files": [f.name for f in report.files],
         "rows_read": report.rows_read,
@@ -116,30 +107,34 @@ def run_summary(args: argparse.Namespace) -> int:
             "course_gap_days": args.course_gap_days,
         },
     }
-    out.update(
-        summarise(
-            result.events,
-            era_gap_days=args.era_gap_days,
-            course_gap_days=args.course_gap_days,
-            extract=extract,
-            min_cell=args.min_cell,
-        )
-    )
+    extract = pd.Timestamp(args.extract_date) if args.extract_date else None
+    out.update(summarise(result.events, definitions=definitions, extract=extract,
+                         min_cell=args.min_cell))
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m analytics")
-    sub = parser.add_subparsers(dest="command", required=True)
-    summary = sub.add_parser("summary", help="ingest export files and print a JSON summary")
+def _summary_parser(summary: argparse.ArgumentParser) -> None:
     summary.add_argument("files", nargs="+", help="export files or folders")
     summary.add_argument("--era-gap-days", type=_non_negative, default=30)
     summary.add_argument("--course-gap-days", type=_non_negative, default=30)
     summary.add_argument("--extract-date", type=_date, default=None)
-    summary.add_argument("--min-cell", type=_non_negative, default=DEFAULT_MIN_CELL)
+    summary.add_argument("--min-cell", type=_non_negative, default=DEFAULT_MIN_CELL,
+                         help="counts from 1 to this − 1 print as \"<N\"; 0 turns it off")
+
+
+COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
+                          Callable[[argparse.Namespace], int]]] = {
+    "summary": ("ingest export files and print a JSON summary", _summary_parser, run_summary),
+}
+"""Subcommands: name -> (help, add its arguments, run it)."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m analytics")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (text, add_arguments, _) in COMMANDS.items():
+        add_arguments(sub.add_parser(name, help=text))
     args = parser.parse_args(argv)
-    if args.command == "summary":
-        return run_summary(args)
-    return 2  # pragma: no cover - argparse rejects unknown commands
+    return COMMANDS[args.command][2](args)

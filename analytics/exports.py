@@ -22,6 +22,9 @@ import pandas as pd
 import plotly.graph_objects as go
 import plotly.io as pio
 
+from analytics.results.privacy import HIDDEN_TEXT
+from analytics.results.table import UNDEFINED_TEXT
+
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -79,7 +82,8 @@ def to_csv_bytes(table: pd.DataFrame) -> bytes:
 class ReportSection:
     """One section of the HTML report: a heading, optional text, figures and tables.
 
-    Tables must already be suppressed (as displayed).
+    Tables are display frames of protected result tables
+    (:meth:`analytics.results.table.Table.display`).
     """
 
     title: str
@@ -105,11 +109,20 @@ def _table_html(caption: str, table: pd.DataFrame) -> str:
     rows = []
     for values in table.astype("object").itertuples(index=False):
         cells = "".join(
-            f"<td>{'' if pd.isna(v) else html.escape(str(v))}</td>" for v in values
+            f"<td>{UNDEFINED_TEXT if pd.isna(v) else html.escape(str(v))}</td>" for v in values
         )
         rows.append(f"<tr>{cells}</tr>")
     return (f"<h3>{html.escape(caption)}</h3><table><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(rows)}</tbody></table>")
+
+
+def suppression_note(min_cell: int) -> str:
+    """One sentence saying how small counts read at this threshold."""
+    if min_cell <= 1:
+        return "No count is suppressed."
+    return (f"Counts from 1 to {min_cell - 1} (patients, events, fills, sessions, courses) are "
+            f"shown as <{min_cell}; a figure from which one could be worked out reads "
+            f"\"{HIDDEN_TEXT}\".")
 
 
 def html_report(
@@ -129,8 +142,8 @@ def html_report(
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
         f"<p class='meta'>Cohort: {html.escape(cohort_description)}<br>"
-        f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. Patient counts from 1 "
-        f"to {min_cell - 1} are shown as &lt;{min_cell}.</p>",
+        f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. "
+        f"{html.escape(suppression_note(min_cell))}</p>",
     ]
     include_js: bool | str = True
     for section in sections:

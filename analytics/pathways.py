@@ -795,7 +795,7 @@ def sunburst_table(
     last step (``""`` at depth 1), ``label`` the last step, ``depth``, and
     ``patients`` = patients whose pathway starts with that prefix (so a node
     counts at least the sum of its children).  ``counts`` must hold numeric
-    patients (apply :func:`analytics.privacy.merge_rare_pathways` before,
+    patients (apply :func:`analytics.results.privacy.merge_rare_pathways` before,
     suppression of the displayed numbers after).  The no-treatment row becomes
     a depth-1 node ``"no treatment"`` when ``include_untreated``.  Sorted by
     depth, patients descending, id.

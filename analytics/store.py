@@ -1,8 +1,8 @@
 """The dataset store of PainPath: canonical events in a DuckDB file, one dataset per name.
 
-Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is, in order, the constructor
-argument, the environment variable ``PAINPATH_DATA_DIR``, or ``./data`` (relative to the
-current working directory); it is created when missing.
+Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is the constructor argument, else
+the setting :func:`analytics.settings.data_dir` (``PAINPATH_DATA_DIR``, default the
+checkout's ``data/`` folder); it is created when missing.
 
 Tables (``schema_version`` 2, kept in ``meta``):
 
@@ -90,14 +90,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analytics import indications, schema
+from analytics import indications, schema, settings
 
 # 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death;
 # the diagnoses table; datasets.extract_date and datasets.population_source
 SCHEMA_VERSION = 2
 DB_FILENAME = "painpath.duckdb"
-DATA_DIR_ENV = "PAINPATH_DATA_DIR"
-DEFAULT_DATA_DIR = "data"
+DATA_DIR_ENV = settings.DATA_DIR_ENV
 SAMPLE_DATASET_NAME = "Sample clinic"
 
 DATASET_COLUMNS: tuple[str, ...] = (
@@ -213,13 +212,8 @@ def _write_lock(path: Path) -> threading.RLock:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
-    """The data folder: ``data_dir`` if given, else ``$PAINPATH_DATA_DIR``, else ``./data``."""
-    if data_dir is not None:
-        return Path(data_dir)
-    env = os.environ.get(DATA_DIR_ENV)
-    if env:
-        return Path(env)
-    return Path(DEFAULT_DATA_DIR)
+    """The data folder: ``data_dir`` if given, else :func:`analytics.settings.data_dir`."""
+    return Path(data_dir) if data_dir is not None else settings.data_dir()
 
 
 def _sql_type(name: str) -> str:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 CURVE_COLUMNS: tuple[str, ...] = ("time", "survival", "lower", "upper", "at_risk")
 
@@ -77,6 +76,8 @@ def kaplan_meier(
         surv = np.ones(len(times))
         lower = upper = surv
     else:
+        from scipy import stats  # imported here: scipy.stats costs ~1 s to import
+
         result = stats.ecdf(stats.CensoredData(uncensored=d[o], right=d[~o]))
         times = np.asarray(result.sf.quantiles, dtype="float64")
         surv = np.asarray(result.sf.probabilities, dtype="float64")

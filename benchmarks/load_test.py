@@ -61,12 +61,12 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from analytics import schema  # noqa: E402
+from analytics import schema, settings  # noqa: E402
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES  # noqa: E402
 from analytics.store import Store  # noqa: E402
 from benchmarks.bench_analytics import OUT, dataset  # noqa: E402
 
-CHROMIUM = os.environ.get("PAINPATH_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM = str(settings.chromium_path())
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run",
                  "--disable-dev-shm-usage"]

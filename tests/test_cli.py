@@ -63,18 +63,24 @@ def test_extract_date_and_gap_parameters():
     assert out["narcotics"]["courses"] == 3
 
 
-def test_min_cell_suppresses_patient_counts_and_merges_pathways():
+def test_min_cell_suppresses_every_count_and_merges_pathways():
     out = json.loads(summary(str(SMALL)).stdout)  # default --min-cell 11
-    assert out["patients"] == "<11"
-    assert out["techniques"]["narcotic"] == {"patients": "<11", "events": 3}
+    assert out["patients"] == "<11" and out["events"] == "<11"
+    # events, fills, sessions and courses are counts too
+    assert out["techniques"]["narcotic"] == {"patients": "<11", "events": "<11"}
     assert out["techniques"]["surgery"] == {"patients": 0, "events": 0}  # zero is allowed
     assert out["pathways"] == [{"steps": ["other pathways"], "patients": "<11"}]
     assert out["injections"]["patients"] == "<11"
     assert out["injections"]["patients_over_limit"] == 0
-    assert out["injections"]["sessions"] == 3  # not a patient count
+    assert out["injections"]["sessions"] == "<11"
+    assert out["injections"]["median_interval_days"] == "hidden"  # a median of 2 intervals
     assert out["narcotics"]["patients"] == "<11"
+    assert (out["narcotics"]["fills"], out["narcotics"]["courses"]) == ("<11", "<11")
+    assert out["narcotics"]["median_course_days"] == "hidden"
     out = json.loads(summary(str(SMALL), "--min-cell", "3").stdout)
     assert out["patients"] == 3 and out["techniques"]["narcotic"]["patients"] == "<3"
+    # 3 narcotic fills, 3 injection sessions: shown at threshold 3
+    assert out["narcotics"]["fills"] == 3 and out["injections"]["sessions"] == 3
 
 
 def test_no_usable_file_exits_2_with_one_line(tmp_path):
@@ -112,3 +118,11 @@ def test_synthea_folder_refuses_identifiers():
     for column in ("SSN", "FIRST", "LAST", "ADDRESS", "ZIP", "LAT", "LON", "PASSPORT"):
         assert column in out["refused_columns"]
     assert out["techniques"]["narcotic"]["events"] > 0
+
+
+def test_the_cli_does_not_import_scipy_stats():
+    code = ("import sys, analytics.cli; "
+            "print(any(m.startswith('scipy.stats') for m in sys.modules))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.stdout.strip() == "False", proc.stderr

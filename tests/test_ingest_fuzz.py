@@ -19,7 +19,6 @@ import csv
 import datetime as dt
 import io
 import json
-import os
 import resource
 import tomllib
 from pathlib import Path
@@ -35,11 +34,12 @@ from hypothesis import strategies as st
 from analytics import phi, readers, schema
 from analytics.exports import to_csv_bytes
 from analytics.ingest import EVENT_ROLES, IngestError, detect, ingest
+from analytics.settings import fuzz_examples, fuzz_seed
 
 NASTY = Path(__file__).resolve().parent / "fixtures" / "nasty"
 EXPECTED = tomllib.loads((NASTY / "EXPECTED.toml").read_text(encoding="utf-8"))["case"]
 
-SEED = int(os.environ.get("PAINPATH_FUZZ_SEED", "20260526"))
+SEED = fuzz_seed()
 CI_EXAMPLES = {
     "tables": 2000,
     "raw_ingest": 2800,
@@ -50,7 +50,7 @@ CI_EXAMPLES = {
     "values": 1000,
 }
 """Generated cases per property test in the default (CI) run: 10,440 in total."""
-_TOTAL = int(os.environ.get("PAINPATH_FUZZ_EXAMPLES", "0") or 0)
+_TOTAL = fuzz_examples()
 
 
 def fuzz(name: str):

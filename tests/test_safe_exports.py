@@ -1,9 +1,10 @@
 """Safe exports (issue 5, item 2): every CSV and HTML export neutralises spreadsheet
 formulas, escapes HTML, and keeps suppressed counts suppressed.
 
-The export paths: ``ui/render.table`` = ``privacy.suppress_table`` then ``to_csv_bytes``;
-the Data page offers ``to_csv_bytes(result.rejected)``; the HTML report is
-``exports.html_report`` (``ui/report.build_report`` only assembles its sections).
+The export paths: ``ui/render.table`` = a result table's ``display()`` (protected once, in
+the results layer) then ``to_csv_bytes``; the Data page offers
+``to_csv_bytes(result.rejected)``; the HTML report is ``exports.html_report``
+(``ui/report.build_report`` only assembles its sections from the result tables).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import HealthCheck, assume, given, seed, settings
 from hypothesis import strategies as st
 
 from analytics.exports import (
@@ -28,10 +29,24 @@ from analytics.exports import (
     to_csv_bytes,
 )
 from analytics.ingest import ingest
-from analytics.privacy import suppress_table
+from analytics.results.layout import Layout
+from analytics.results.table import derived, label, patients
 
 NASTY = Path(__file__).resolve().parent / "fixtures" / "nasty"
 RISKY = ["=1+1", "+SUM(A1)", "-2+3", "@cmd", "\tTAB", "\rCR", "=HYPERLINK(\"http://x\")"]
+
+
+def protected(table: pd.DataFrame, counts: list[str], derived_from: dict[str, str] | None = None,
+              min_cell: int = 11) -> pd.DataFrame:
+    """``table`` protected as a result table and displayed (counts of patients, figures
+    derived from them, every other column a label)."""
+    derived_from = derived_from or {}
+    columns = [patients(c, c) if c in counts else
+               derived(c, c, [derived_from[c]]) if c in derived_from else label(c, c)
+               for c in table.columns]
+    layout = Layout(min_cell)
+    layout.add("t", "t", columns, table)
+    return layout.protect()["t"].display()
 
 
 def csv_cells(data: bytes) -> list[list[str]]:
@@ -56,16 +71,16 @@ def test_suppressed_table_csv_keeps_suppression_and_neutralises():
         "percent": [16.7, 83.3],
         "change": [-4, 2],
     })  # fmt: skip
-    shown = suppress_table(table, ["patients"], min_cell=11, percent_columns=["percent"])
+    shown = protected(table, ["patients"], {"percent": "patients"})
     rows = csv_cells(to_csv_bytes(shown))
     assert rows == [
         ["pathway", "patients", "percent", "change"],
-        ["'=cmd|' /C calc'!A0", "<11", "", "-4"],
+        ["'=cmd|' /C calc'!A0", "<11", "hidden", "-4"],
         ["PT → ESI", "15", "83.3", "2"],
     ]
     text = to_csv_bytes(shown).decode("utf-8-sig")
     assert "<11" in text and "3" not in text.replace("83.3", "")
-    assert "16.7" not in text  # the percent of a suppressed row is blanked
+    assert "16.7" not in text  # the percent of a suppressed row is hidden
 
 
 def test_mixed_count_column_keeps_negative_numbers_as_numbers():
@@ -169,8 +184,8 @@ def test_html_report_figure_text_cannot_break_out_of_its_script():
 
 
 def test_suppressed_counts_stay_suppressed_in_the_html_report():
-    table = suppress_table(pd.DataFrame({"pathway": ["a", "b"], "patients": [3, 15]}),
-                           ["patients"])  # fmt: skip
+    table = protected(pd.DataFrame({"pathway": ["a", "b"], "patients": [3, 15]}),
+                      ["patients"])  # fmt: skip
     page = _page(sections=[ReportSection("S", tables=[("t", table)])])
     assert re.findall(r"<td>(.*?)</td>", page) == ["a", "&lt;11", "b", "15"]
     assert "<td>3</td>" not in page
@@ -187,16 +202,20 @@ _text = st.one_of(
 @seed(20260526)
 @settings(max_examples=300, derandomize=False, database=None, deadline=None,
           suppress_health_check=list(HealthCheck))  # fmt: skip
-@given(cells=st.lists(st.tuples(_text, _text, st.integers(-20, 20)), max_size=8),
+@given(cells=st.lists(st.tuples(_text, _text, st.integers(0, 20), st.integers(-20, 20)),
+                      max_size=8),
        names=st.tuples(_text, _text))  # fmt: skip
 def test_generated_tables_export_without_formulas(cells, names):
-    table = pd.DataFrame(cells, columns=[names[0], names[1], "count"])
-    table = suppress_table(table, ["count"])
+    assume(len({*names, "count", "change"}) == 4)  # a result table's columns are distinct
+    table = pd.DataFrame(cells, columns=[names[0], names[1], "count", "change"])
+    table = protected(table, ["count"], {"change": "count"})
     rows = csv_cells(to_csv_bytes(table))
     assert_no_formula([row[:2] for row in rows])  # the text columns (numbers stay numbers)
     assert len(rows) == len(cells) + 1
-    for row, (_a, _b, n) in zip(rows[1:], cells, strict=True):
+    for row, (_a, _b, n, change) in zip(rows[1:], cells, strict=True):
         assert row[2] == ("<11" if 1 <= n <= 10 else str(n))
+        # a negative change stays a number; the change of a hidden count is hidden
+        assert row[3] == ("hidden" if 1 <= n <= 10 else str(change))
     page = _page(sections=[ReportSection("S", tables=[("t", table)])])
     for cell in re.findall(r"<t[dh]>(.*?)</t[dh]>", page, flags=re.S):
         assert "<" not in cell

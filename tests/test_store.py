@@ -9,8 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics import schema
-from analytics.store import DB_FILENAME, SAMPLE_DATASET_NAME, SCHEMA_VERSION, Store
+from analytics import schema, settings
+from analytics.store import (
+    DB_FILENAME,
+    SAMPLE_DATASET_NAME,
+    SCHEMA_VERSION,
+    Store,
+    resolve_data_dir,
+)
 
 NA = pd.NA
 NaT = pd.NaT
@@ -270,11 +276,15 @@ def test_data_dir_from_env_and_default(tmp_path: Path, monkeypatch: pytest.Monke
     with Store(tmp_path / "explicit") as st:
         assert st.path == tmp_path / "explicit" / DB_FILENAME
         assert st.list_datasets().empty
+    # without the variable: the checkout's data/ folder, whatever the working directory
     monkeypatch.delenv("PAINPATH_DATA_DIR")
     monkeypatch.chdir(tmp_path)
+    assert resolve_data_dir() == Path(__file__).resolve().parents[1] / "data"
+    monkeypatch.setattr(settings, "DEFAULT_DATA_DIR", tmp_path / "default")
     with Store() as st:
-        assert st.path == Path("data") / DB_FILENAME
-    assert (tmp_path / "data" / DB_FILENAME).exists()
+        assert st.path == tmp_path / "default" / DB_FILENAME
+    assert (tmp_path / "default" / DB_FILENAME).exists()
+    assert not (tmp_path / "data").exists()
 
 
 def test_persists_across_reopen(tmp_path: Path) -> None:

@@ -1,36 +1,54 @@
-"""Cached data access for the pages: the store, dataset events and analysis results.
+"""Cached data access for the pages: the store, dataset events, cohort measures and results.
 
-Streamlit's caches are keyed here on explicit, small, hashable keys — the
-dataset id and version, the cohort's parameters and the definition
-parameters — never on a DataFrame (Streamlit hashes only a sample of a large
-frame and could return a stale result).  Frames come from ``cache_resource``,
-so every session shares one copy; treat them as read-only.  The caches are
-bounded by entry count and age, so memory stays bounded however many cohorts
-users try (a cohort of a 1M-event dataset and its results weigh tens of MB).
+Three levels of cache, each keyed on small explicit keys (the dataset id and
+version, the cohort's parameters, the definition parameters) — never on a
+DataFrame (Streamlit hashes only a sample of a large frame and could return a
+stale result):
+
+1. a dataset version's events and per-patient attributes;
+2. a cohort's measures (:class:`~analytics.results.measures.CohortMeasures`:
+   steps, courses, sessions, …) per (dataset, version, cohort, definitions,
+   extract date) — the privacy threshold is not part of this key;
+3. a view's aggregates per (measures, builder, arguments), and its protected
+   result per (aggregates, threshold).
+
+Changing the threshold therefore only protects cached aggregates again; no
+measure is recomputed.  Everything comes from ``cache_resource``, so every
+session shares one copy; treat it as read-only.  The caches are bounded by entry
+count and age, so memory stays bounded however many cohorts users try.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import NoReturn
+from typing import NoReturn, TypeVar
 
 import pandas as pd
+import scipy.stats  # noqa: F401  (~1 s: paid at start-up, not by the first Kaplan–Meier)
 import streamlit as st
 
-from analytics import injections, narcotics, overview, pathways
+from analytics import settings
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
-from analytics.schema import isin_ids
+from analytics.results.compare import CompareResult, compare_counts
+from analytics.results.injections import InjectionsResult, injections_counts
+from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.narcotics import NarcoticsResult, narcotics_counts
+from analytics.results.overview import OverviewResult, overview_counts
+from analytics.results.pathways import PathwaysResult, pathways_counts
+from analytics.results.privacy import DEFAULT_MIN_CELL
+from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
+from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
+SAMPLE_CSV = settings.ROOT / "sample_data" / "painpath_sample.csv"
 SAMPLE_NAME = "Sample clinic"
+T = TypeVar("T")
 
 # DuckDB connections are not safe for concurrent use from several threads;
 # Streamlit runs each session in its own thread.
@@ -58,7 +76,7 @@ def _store(data_dir: str) -> Store:
 
 
 def data_dir() -> str:
-    return os.environ.get("PAINPATH_DATA_DIR", str(ROOT / "data"))
+    return str(settings.data_dir())
 
 
 def store() -> Store:
@@ -139,34 +157,57 @@ def dataset_attributes(dataset_id: int, version: int) -> pd.DataFrame:
     return patient_attributes(dataset_events(dataset_id, version))
 
 
+@st.cache_resource(show_spinner=False, max_entries=16)
+def _extract(dataset_id: int, version: int, chosen: str | None) -> pd.Timestamp | None:
+    return extract_date(dataset_events(dataset_id, version), chosen)
+
+
 @dataclass(frozen=True)
 class Params:
-    """Definition parameters and the privacy threshold chosen in the sidebar."""
+    """The sidebar's definition parameters, extract date and privacy threshold."""
 
-    era_gap_days: int = 30
-    course_gap_days: int = 30
-    combination_window_days: int = 30
-    max_steps: int = 6
+    definitions: Definitions = field(default_factory=Definitions)
     extract: str | None = None  # ISO date chosen by the user; None = latest event date
-    min_cell: int = 11
+    min_cell: int = DEFAULT_MIN_CELL
 
 
-@dataclass(frozen=True)
-class PathwayTables:
-    """The pathway results a page shows, computed once per view, mode and technique set."""
+MeasuresKey = tuple[int, int, tuple[tuple[str, str], ...], Definitions, str | None]
 
-    steps: pd.DataFrame
-    counts: pd.DataFrame
-    transitions: pd.DataFrame
-    lines: pd.DataFrame
-    step_times: pd.DataFrame
+
+@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
+def _measures(key: MeasuresKey) -> CohortMeasures:
+    dataset_id, version, cohort_items, definitions, chosen = key
+    events = dataset_events(dataset_id, version)
+    extract = _extract(dataset_id, version, chosen)
+    attributes = dataset_attributes(dataset_id, version)
+    cohort_events = apply_cohort(events, Cohort.from_params(dict(cohort_items)),
+                                 course_gap_days=definitions.course_gap_days, extract=extract,
+                                 attributes=attributes)
+    return CohortMeasures(cohort_events, definitions, extract, attributes)
+
+
+def _name(builder: Callable) -> str:
+    return f"{builder.__module__}.{builder.__qualname__}"
+
+
+@st.cache_resource(show_spinner="Computing…", max_entries=64, ttl=3600)
+def _aggregates(keys: tuple[MeasuresKey, ...], name: str, args: tuple, _builder: Callable):
+    """``_builder(*measures of keys, *args)``, cached by the builder's name (no threshold)."""
+    return _builder(*(_measures(k) for k in keys), *args)
+
+
+@st.cache_resource(show_spinner=False, max_entries=128, ttl=3600)
+def _protected(keys: tuple[MeasuresKey, ...], name: str, args: tuple, min_cell: int,
+               _builder: Callable):
+    """The cached aggregates protected for ``min_cell``."""
+    return _aggregates(keys, name, args, _builder).protect(min_cell)
 
 
 @dataclass(frozen=True)
 class View:
     """What a page looks at: one dataset version, one cohort, one set of parameters.
 
-    Its methods return cached analysis results; pages only render them.
+    Its methods return cached, protected results; pages only render them.
     """
 
     dataset_id: int
@@ -175,12 +216,14 @@ class View:
     params: Params
 
     @property
-    def key(self) -> tuple:
+    def key(self) -> MeasuresKey:
+        """The measures' cache key: everything but the privacy threshold."""
         return (self.dataset_id, self.version, tuple(sorted(self.cohort.to_params().items())),
-                self.params)
+                self.params.definitions, self.params.extract)
 
-    def all_events(self) -> pd.DataFrame:
-        return dataset_events(self.dataset_id, self.version)
+    @property
+    def min_cell(self) -> int:
+        return self.params.min_cell
 
     def options(self, column: str) -> list[str]:
         """Distinct values of ``column`` in the whole dataset (for filter widgets)."""
@@ -189,122 +232,43 @@ class View:
     def extract(self) -> pd.Timestamp | None:
         return _extract(self.dataset_id, self.version, self.params.extract)
 
-    def events(self) -> pd.DataFrame:
-        return _cohort_events(self.key)
+    def measures(self) -> CohortMeasures:
+        return _measures(self.key)
 
-    def _get(self, name: str, *args):
-        return _analysis(self.key, name, args)
+    def events(self) -> pd.DataFrame:
+        return self.measures().events
 
     def patients(self) -> pd.Index:
-        return self._get("patients")
+        return self.measures().patients
 
-    def attributes(self) -> pd.DataFrame:
-        return self._get("attributes")
+    def _result(self, builder: Callable[..., T], *args, others: tuple[View, ...] = ()):
+        keys = (self.key, *(o.key for o in others))
+        return _protected(keys, _name(builder), args, self.min_cell, builder)
 
-    def steps(self, mode: str = "first", techniques: tuple[str, ...] | None = None):
-        return self._get("steps", mode, techniques)
+    def overview(self, period_days: int) -> OverviewResult:
+        return self._result(overview_counts, period_days)
 
-    def pathway_tables(self, mode: str = "first",
-                       techniques: tuple[str, ...] | None = None) -> PathwayTables:
-        return self._get("pathway_tables", mode, techniques)
+    def pathways(self, mode: str = "first",
+                 techniques: tuple[str, ...] | None = None) -> PathwaysResult:
+        return self._result(pathways_counts, mode, techniques)
 
-    def courses(self) -> pd.DataFrame:
-        return self._get("courses")
+    def injections(self) -> InjectionsResult:
+        return self._result(injections_counts)
 
-    def sessions(self) -> pd.DataFrame:
-        return self._get("sessions")
+    def narcotics(self) -> NarcoticsResult:
+        return self._result(narcotics_counts)
 
-    def get(self, name: str, *args):
-        """Any other analysis by name (see ``_compute``)."""
-        return self._get(name, *args)
+    def compare(self, other: View) -> CompareResult:
+        """This cohort (A) against ``other`` (B) under this view's parameters."""
+        return self._result(compare_counts, others=(other,))
 
+    def timeline(self, patient_id: str) -> TimelineResult:
+        """One patient's timeline (patient level: no threshold)."""
+        return _aggregates((self.key,), _name(build_timeline), (patient_id,), build_timeline)
 
-@st.cache_resource(show_spinner=False, max_entries=16)
-def _extract(dataset_id: int, version: int, chosen: str | None) -> pd.Timestamp | None:
-    return extract_date(dataset_events(dataset_id, version), chosen)
-
-
-@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
-def _cohort_events(key: tuple) -> pd.DataFrame:
-    dataset_id, version, cohort_items, params = key
-    events = dataset_events(dataset_id, version)
-    cohort = Cohort.from_params(dict(cohort_items))
-    extract = _extract(dataset_id, version, params.extract)
-    return apply_cohort(events, cohort, course_gap_days=params.course_gap_days, extract=extract,
-                        attributes=dataset_attributes(dataset_id, version))
-
-
-@st.cache_resource(show_spinner="Computing…", max_entries=64, ttl=3600)
-def _analysis(key: tuple, name: str, args: tuple):
-    view = View(key[0], key[1], Cohort.from_params(dict(key[2])), key[3])
-    return _compute(view, name, args)
-
-
-def _compute(view: View, name: str, args: tuple):
-    p = view.params
-    events = view.events()
-    extract = view.extract()
-    if name == "patients":
-        return pd.Index(events["patient_id"].unique())
-    if name == "attributes":
-        attributes = dataset_attributes(view.dataset_id, view.version)
-        return attributes.loc[isin_ids(attributes.index, view.patients())]
-    if name == "steps":
-        mode, techniques = args
-        kwargs = {} if techniques is None else {"techniques": techniques}
-        return pathways.pathway_steps(
-            events, mode=mode, era_gap_days=p.era_gap_days,
-            combination_window_days=p.combination_window_days, max_steps=p.max_steps,
-            extract=extract, **kwargs)
-    if name == "pathway_counts":
-        return pathways.pathway_counts(view.steps(*args), view.patients())
-    if name == "pathway_tables":
-        steps = view.steps(*args)
-        patients = view.patients()
-        return PathwayTables(
-            steps=steps,
-            counts=view.get("pathway_counts", *args),
-            transitions=pathways.pathway_transitions(steps),
-            lines=pathways.lines_of_therapy(steps, patients),
-            step_times=pathways.time_between_steps(steps),
-        )
-    if name == "eras":
-        return pathways.technique_eras(events, era_gap_days=p.era_gap_days, extract=extract)
-    if name == "concordance":
-        return pathways.step_therapy_concordance(events)
-    if name == "courses":
-        return narcotics.narcotic_courses(events, course_gap_days=p.course_gap_days,
-                                          extract=extract)
-    if name == "fill_mme":
-        return narcotics.fill_mme(events)
-    if name == "overlap":
-        return narcotics.relaxant_overlap(events, extract=extract)
-    if name == "active_by_month":
-        return narcotics.active_patients_by_month(events, extract=extract)
-    if name == "course_km":
-        return narcotics.course_survival(view.courses())
-    if name == "sessions":
-        return injections.injection_sessions(events)
-    if name == "intervals":
-        return injections.repeat_intervals(view.sessions())
-    if name == "limit_windows":
-        return injections.limit_windows(events)
-    if name == "repeat_km":
-        return injections.repeat_survival(view.sessions(), extract=extract)
-    if name == "pain_change":
-        return injections.pain_score_change(events, view.sessions())
-    if name == "measures":
-        return overview.measures(events, course_gap_days=p.course_gap_days, extract=extract)
-    if name == "period_measures":
-        (period_days,) = args
-        return overview.period_measures(events, period_days=period_days,
-                                        course_gap_days=p.course_gap_days, extract=extract)
-    if name == "monthly":
-        return overview.monthly_events(events)
-    if name == "new_by_month":
-        return overview.new_patients_by_month(events)
-    if name == "physicians":
-        return overview.physician_table(
-            events, course_gap_days=p.course_gap_days, extract=extract,
-            attributes=dataset_attributes(view.dataset_id, view.version))
-    raise KeyError(f"unknown analysis {name!r}")
+    def report(self) -> ReportResult:
+        """The HTML report's result: the same cached results as the pages."""
+        return ReportResult(
+            description=self.cohort.describe(), min_cell=self.min_cell,
+            overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
+            injections=self.injections(), narcotics=self.narcotics())

@@ -1,15 +1,20 @@
-"""Rendering helpers shared by the pages: suppressed tables with downloads, KPIs, notes."""
+"""Rendering helpers shared by the pages: result tables with their CSV, metrics, charts.
+
+Nothing here decides what is hidden: a table is shown as
+:meth:`analytics.results.table.Table.display` gives it, its CSV is that same
+frame, and a metric reads its cell's text.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from analytics.exports import to_csv_bytes
-from analytics.privacy import suppress_count, suppress_table
+from analytics.results.table import UNDEFINED_TEXT, Table
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -18,61 +23,62 @@ def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
 
-def table(
-    frame: pd.DataFrame,
-    *,
-    key: str,
-    min_cell: int,
-    counts: Sequence[str] = (),
-    derived: Mapping[str, str | Sequence[str]] | None = None,
-    rename: dict[str, str] | None = None,
-    file_name: str | None = None,
-    height: int | None = None,
-) -> pd.DataFrame:
-    """Show ``frame`` with small counts suppressed, plus a CSV download of the same table.
+def for_screen(frame: pd.DataFrame) -> pd.DataFrame:
+    """A display frame ready for ``st.dataframe``: a column mixing numbers and texts
+    (``"<11"``, ``"hidden"``) becomes text, so Arrow can carry it."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object:
+            out[column] = pd.Series(
+                [f"{v:,}" if isinstance(v, int) and not isinstance(v, bool) else v
+                 for v in out[column]], index=out.index, dtype=object).astype("string")
+    return out
 
-    ``counts`` are patient counts (1 … min_cell − 1 become ``<min_cell``);
-    ``derived`` maps each percent, median or rate column to the count(s) it
-    is computed from, and is blanked where they are suppressed.  Floats show
-    one decimal.  Returns the displayed (suppressed, renamed) table.
-    """
-    shown = suppress_table(frame, list(counts), min_cell=min_cell,
-                           percent_columns=dict(derived or {}))
-    for column in counts:
-        if shown[column].dtype == object:  # ints mixed with "<11": show all as text
-            shown[column] = shown[column].astype("string")
-    for column in shown.columns:
-        if pd.api.types.is_float_dtype(shown[column]):
-            shown[column] = shown[column].round(1)
-        elif pd.api.types.is_datetime64_any_dtype(shown[column]):
-            shown[column] = shown[column].dt.strftime("%Y-%m-%d").astype("string")
-    if rename:
-        shown = shown.rename(columns=rename)
-    styled = shown.style.format(precision=1, thousands=",")
+
+def frame(shown: pd.DataFrame, *, key: str, file_name: str | None = None,
+          height: int | None = None) -> pd.DataFrame:
+    """Show a display frame (numbers with thousands separators) and a CSV download of that
+    frame (plain numbers); both hide the same cells with the same texts."""
+    screen = for_screen(shown)
+    styled = screen.style.format(precision=1, thousands=",")
     st.dataframe(styled, hide_index=True, key=f"df_{key}", placeholder="–",
                  height=height if height is not None else "auto")
-    st.download_button(
-        "Download CSV", data=to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
+    st.download_button(  # the file is made on click only: a rerun does not pay for it
+        "Download CSV", data=lambda: to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
         mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
     )
-    return shown
+    return screen
 
 
-def count_text(n: int | None, min_cell: int) -> str:
-    """A patient count as shown (suppressed when 1 … min_cell − 1)."""
-    if n is None:
-        return "–"
-    value = suppress_count(int(n), min_cell)
-    return value if isinstance(value, str) else f"{value:,}"
+def table(result: Table, *, key: str, columns: Sequence[str] | None = None,
+          file_name: str | None = None, height: int | None = None) -> pd.DataFrame:
+    """Show a result table (its shown columns, or ``columns``) with its CSV download."""
+    return frame(result.display(columns), key=key, file_name=file_name, height=height)
 
 
-def pct_text(pct: float | None, count: int | None, min_cell: int, digits: int = 1) -> str:
-    """A percent as shown: blank (–) when its count is suppressed or it is undefined."""
-    if pct is None or pd.isna(pct):
-        return "–"
-    if count is not None and isinstance(suppress_count(int(count), min_cell), str):
-        return "–"
-    return f"{pct:.{digits}f}%"
+def transposed(result: Table, row_label: str, columns: Sequence[str], *, key: str,
+               first_title: str = "Measure", file_name: str | None = None) -> pd.DataFrame:
+    """Show a result table turned on its side: one row per column of ``columns``, one
+    column per row of the table (headed by its ``row_label`` cell); cells as they read
+    (:meth:`~analytics.results.table.Table.texts`), since a row mixes kinds."""
+    out = pd.DataFrame({first_title: [result.column(c).title for c in columns]})
+    texts = {c: result.texts(c) for c in columns}
+    for i, head in enumerate(result.labels(row_label)):
+        out[head] = pd.Series([texts[c][i] for c in columns], dtype="string")
+    return frame(out, key=key, file_name=file_name)
+
+
+def metric(container, result: Table, column: str, *, row: int = 0, label: str | None = None,
+           change: Table | None = None, delta_color: str = "normal",
+           help: str | None = None) -> None:
+    """``st.metric`` of one cell, with the change from ``change`` (same column) when that
+    is shown."""
+    delta = None
+    if change is not None and not change.hidden(column)[0]:
+        text = change.text(0, column)
+        delta = None if text == UNDEFINED_TEXT else text
+    container.metric(label or result.column(column).title, result.text(row, column), delta,
+                     delta_color=delta_color, help=help)
 
 
 def missing_column_note(columns: Sequence[str], feature: str) -> None:

@@ -9,15 +9,16 @@ reopens the same cohort).  Keys of cohort widgets are the field names of
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
 from streamlit.errors import StreamlitPageNotFoundError
 
+from analytics import settings
 from analytics.cohorts import AGE_BANDS, Cohort
-from analytics.privacy import DEFAULT_MIN_CELL
+from analytics.results.measures import Definitions
+from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import auth
 from ui.data import Params, View, column_values, dataset_events, datasets
@@ -38,8 +39,7 @@ def patient_level_views_enabled() -> bool:
     ``PAINPATH_PATIENT_VIEWS=off``, and for users whose role may not see them (managers;
     see :mod:`ui.auth`).
     """
-    return os.environ.get("PAINPATH_PATIENT_VIEWS", "on").strip().lower() not in (
-        "off", "0", "false", "no") and auth.patient_level_allowed()
+    return settings.patient_views_enabled() and auth.patient_level_allowed()
 
 
 PAGES: tuple[tuple[str, str, str], ...] = (
@@ -223,11 +223,12 @@ def _parameter_widgets(events: pd.DataFrame) -> Params:
     min_cell = st.number_input(
         "Small-cell threshold", min_value=DEFAULT_MIN_CELL, max_value=100,
         value=DEFAULT_MIN_CELL, step=1, key="min_cell",
-        help="Patient counts from 1 to this − 1 are shown as '<N' (CMS cell-size policy); rare "
-        "pathways merge into 'other pathways'.", **_KW)
+        help="Counts (patients, events, fills, sessions, courses) from 1 to this − 1 are shown "
+        "as '<N' (CMS cell-size policy), and any figure that would let one be worked out as "
+        "'hidden'; rare pathways merge into 'other pathways'.", **_KW)
     return Params(
-        era_gap_days=int(era_gap), course_gap_days=int(course_gap),
-        combination_window_days=int(window),
+        definitions=Definitions(era_gap_days=int(era_gap), course_gap_days=int(course_gap),
+                                combination_window_days=int(window)),
         extract=extract.isoformat() if isinstance(extract, dt.date) else None,
         min_cell=int(min_cell),
     )

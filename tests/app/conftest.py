@@ -20,7 +20,8 @@ from streamlit.testing.v1 import AppTest
 from analytics.cohorts import Cohort, apply_cohort
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
-from analytics.overview import Measures, period_measures
+from analytics.results.measures import CohortMeasures
+from analytics.results.overview import KeyMeasures, period_measures
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_CSV = ROOT / "sample_data" / "painpath_sample.csv"
@@ -71,16 +72,15 @@ def sample_events() -> pd.DataFrame:
 
 
 @pytest.fixture(scope="session")
-def expected(sample_events: pd.DataFrame) -> Callable[..., Measures]:
+def expected(sample_events: pd.DataFrame) -> Callable[..., KeyMeasures]:
     """``expected(Cohort(...))`` → the Overview's current-period measures for that cohort,
     computed with the analytics functions and the sidebar defaults (365-day period,
     course gap 30, extract date = latest event of the dataset)."""
     extract = extract_date(sample_events, None)
 
-    def compute(cohort: Cohort, period_days: int = 365) -> Measures:
+    def compute(cohort: Cohort, period_days: int = 365) -> KeyMeasures:
         events = apply_cohort(sample_events, cohort, course_gap_days=30, extract=extract)
-        current, _ = period_measures(events, period_days=period_days, course_gap_days=30,
-                                     extract=extract)
+        current, _ = period_measures(CohortMeasures(events, extract=extract), period_days)
         return current
 
     return compute

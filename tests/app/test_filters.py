@@ -211,7 +211,7 @@ def test_suppressed_kpis_show_no_change_either(app, provider):
     at.query_params["providers"] = provider
     at.run()
     assert not at.exception
-    hidden = [m for m in at.metric if m.value == "–" or m.value.startswith("<")]
+    hidden = [m for m in at.metric if m.value in ("–", "hidden") or m.value.startswith("<")]
     assert hidden  # both cohorts have at least one suppressed KPI
     assert [(m.label, m.delta) for m in hidden if m.delta] == []
 
@@ -224,7 +224,7 @@ def test_small_physician_pathways_are_merged_and_suppressed(app):
     top = at.dataframe[0].value
     assert "Other pathways" in set(top["Pathway"])
     assert "<11" in set(top["Patients"].astype(str))
-    assert top["% of cohort"].isna().all()  # a percent of a suppressed count is blanked
+    assert (top["% of cohort"] == "hidden").all()  # a percent of a suppressed count is hidden
     for frame in (d.value for d in at.dataframe):
         if "Patients" in frame.columns:
             assert set(frame["Patients"].astype(str)) <= {"<11", "0"}

@@ -20,12 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from analytics import settings
+
 ROOT = Path(__file__).resolve().parents[2]
 EXPORTS = ROOT / ".." / "shared" / "exports"
 SYNTHEA = EXPORTS / "synthea-105"
 SYNTHEA_FILES = ("medications.csv", "procedures.csv", "conditions.csv", "patients.csv",
                  "careplans.csv")
-CHROMIUM = Path(os.environ.get("PAINPATH_CHROMIUM", "/usr/bin/chromium"))
+CHROMIUM = settings.chromium_path()
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = {"width": 1400, "height": 1000}

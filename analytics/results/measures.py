@@ -1,0 +1,194 @@
+"""The measure step of the results layer: a cohort's per-patient tables, computed once.
+
+:class:`CohortMeasures` holds one cohort's events under one set of
+:class:`Definitions` and hands out the patient-local measure tables (pathway
+steps, narcotic courses and fills, injection sessions and intervals, payer-limit
+windows, concordance, overlap) computed on first use and kept.  Result builders
+(:mod:`analytics.results`) aggregate these tables; they never see the privacy
+threshold's effect on a measure, because no measure depends on it.
+
+Every table here is patient-local (one patient's rows need only that patient's
+events), so the same object can later be built once per dataset version and a
+cohort taken as a selection of its rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import numpy as np
+import pandas as pd
+
+from analytics import injections, narcotics, pathways
+from analytics.cohorts import patient_attributes
+from analytics.intervals import extract_date
+from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, isin_ids
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Definitions:
+    """Definition parameters of the measures (docs/definitions.md), with their defaults.
+
+    ``era_gap_days``: technique eras; ``course_gap_days``: narcotic courses;
+    ``combination_window_days``: pathway mode "eras"; ``max_steps``: steps kept
+    per pathway.
+    """
+
+    era_gap_days: int = 30
+    course_gap_days: int = 30
+    combination_window_days: int = 30
+    max_steps: int = 6
+
+
+class CohortMeasures:
+    """The per-patient measure tables of one cohort (computed lazily, kept, read-only).
+
+    ``events``: the cohort's canonical events.  ``extract``: the dataset's extract
+    date (default: the latest event date of ``events``).  ``attributes``: per-patient
+    attributes over each patient's whole record (:func:`analytics.cohorts.
+    patient_attributes` of the dataset), so that attribution does not change with the
+    cohort; computed from ``events`` when not given.
+    """
+
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        definitions: Definitions = Definitions(),
+        extract: pd.Timestamp | None = None,
+        attributes: pd.DataFrame | None = None,
+    ) -> None:
+        self.events = events
+        self.definitions = definitions
+        self.extract = extract_date(events, extract)
+        self._attributes = attributes
+        self._memo: dict[tuple, object] = {}
+        self._lock = threading.RLock()
+
+    def _kept(self, key: tuple, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ patients
+
+    @property
+    def patient_codes(self) -> tuple[np.ndarray, pd.Index]:
+        """``(codes, ids)``: for every event row the position of its patient in ``ids``, the
+        distinct patient ids in order of appearance (for fast per-patient aggregation)."""
+        def compute() -> tuple[np.ndarray, pd.Index]:
+            codes, ids = pd.factorize(self.events["patient_id"])
+            return codes.astype(np.int64), pd.Index(ids)
+        return self._kept(("patient_codes",), compute)
+
+    @property
+    def patients(self) -> pd.Index:
+        """Distinct patient ids of the cohort."""
+        return self.patient_codes[1]
+
+    @property
+    def attributes(self) -> pd.DataFrame:
+        """Per-patient attributes (index ``patient_id``) of the cohort's patients."""
+        def compute() -> pd.DataFrame:
+            if self._attributes is None:
+                return patient_attributes(self.events)
+            return self._attributes.loc[isin_ids(self._attributes.index, self.patients)]
+        return self._kept(("attributes",), compute)
+
+    def physician_of(self, patient_ids: pd.Series) -> pd.Series:
+        """The attributed physician of each id (``"(unknown)"`` when none), as a Series
+        aligned with ``patient_ids``."""
+        provider = self.attributes["provider_id"]
+        mapped = provider.reindex(pd.Index(patient_ids)).fillna("(unknown)")
+        return pd.Series(mapped.to_numpy(dtype=object), index=patient_ids.index, dtype="string")
+
+    # ------------------------------------------------------------------ pathways
+
+    def steps(self, mode: str = "first",
+              techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Pathway steps (:func:`analytics.pathways.pathway_steps`) of the chosen techniques
+        (default: the pathway techniques)."""
+        techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
+        d = self.definitions
+        return self._kept(("steps", mode, techniques), lambda: pathways.pathway_steps(
+            self.events, mode=mode, techniques=techniques, era_gap_days=d.era_gap_days,
+            combination_window_days=d.combination_window_days, max_steps=d.max_steps,
+            extract=self.extract))
+
+    @property
+    def concordance(self) -> pd.DataFrame:
+        """Step-therapy concordance per patient."""
+        return self._kept(("concordance",),
+                          lambda: pathways.step_therapy_concordance(self.events))
+
+    # ------------------------------------------------------------------ narcotics
+
+    @property
+    def courses(self) -> pd.DataFrame:
+        """Narcotic courses (:func:`analytics.narcotics.narcotic_courses`)."""
+        return self._kept(("courses",), lambda: narcotics.narcotic_courses(
+            self.events, course_gap_days=self.definitions.course_gap_days,
+            extract=self.extract))
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """MME per narcotic fill (:func:`analytics.narcotics.fill_mme`), open orders
+        covered through the extract date."""
+        return self._kept(("fills",),
+                          lambda: narcotics.fill_mme(self.events, extract=self.extract))
+
+    @property
+    def overlap(self) -> pd.DataFrame:
+        """Narcotic + muscle-relaxant overlap days per patient."""
+        return self._kept(("overlap",),
+                          lambda: narcotics.relaxant_overlap(self.events, extract=self.extract))
+
+    @property
+    def active_by_month(self) -> pd.DataFrame:
+        """Patients with a narcotic-covered day, per month."""
+        return self._kept(("active_by_month",), lambda: narcotics.active_patients_by_month(
+            self.events, extract=self.extract))
+
+    # ------------------------------------------------------------------ injections
+
+    @property
+    def sessions(self) -> pd.DataFrame:
+        """Injection sessions (:func:`analytics.injections.injection_sessions`)."""
+        return self._kept(("sessions",), lambda: injections.injection_sessions(self.events))
+
+    @property
+    def sessions_per_patient(self) -> pd.DataFrame:
+        return self._kept(("sessions_per_patient",),
+                          lambda: injections.sessions_per_patient(self.sessions))
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """Repeat intervals between consecutive sessions."""
+        return self._kept(("intervals",), lambda: injections.repeat_intervals(self.sessions))
+
+    @property
+    def limit_windows(self) -> pd.DataFrame:
+        """365-day windows over a payer limit."""
+        return self._kept(("limit_windows",), lambda: injections.limit_windows(self.events))
+
+    @property
+    def pain_change(self) -> pd.DataFrame:
+        """Pain-score change around each session."""
+        return self._kept(("pain_change",),
+                          lambda: injections.pain_score_change(self.events, self.sessions))
+
+    # ------------------------------------------------------------------ periods
+
+    def window(self, start: pd.Timestamp, end: pd.Timestamp) -> CohortMeasures:
+        """The measures of the cohort's events dated ``start`` .. ``end`` (inclusive), with
+        ``end`` as their extract date (a period of the Overview)."""
+        def compute() -> CohortMeasures:
+            dates = self.events["event_date"]
+            inside = self.events.loc[(dates >= start) & (dates <= end)]
+            return CohortMeasures(inside, self.definitions, end, self._attributes)
+        return self._kept(("window", start, end), compute)

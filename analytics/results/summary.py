@@ -1,0 +1,193 @@
+"""The command-line summary's result (the summary contract of docs/definitions.md, section 15).
+
+Tables: ``totals`` (events, patients), ``techniques`` (patients and events per
+technique), ``pathways`` (treated pathways, rare ones merged into "other
+pathways", which is always last), ``injections`` and ``narcotics`` (one row
+each).  Every count is protected — patients, events, fills, sessions, courses —
+with the relations that hold between them: the technique events add up to the
+events, the pathways and the untreated (not printed) to the patients, each
+technique's patients are a part of all patients, the intervals are the sessions
+less the patients, and the narcotic block counts the same patients and fills as
+the narcotic technique.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from analytics import pathways
+from analytics.narcotics import HIGH_DOSE_MME
+from analytics.results.layout import Layout
+from analytics.results.measures import CohortMeasures
+from analytics.results.privacy import OTHER_PATHWAYS, merge_rare_pathways
+from analytics.results.table import Column, Table, count, derived, label, patients
+from analytics.schema import TECHNIQUES
+
+INJECTION_COLUMNS: tuple[Column, ...] = (
+    patients("patients", "Patients with a session"),
+    count("sessions", "Sessions"),
+    patients("patients_repeated", "Patients with ≥ 2 sessions"),
+    derived("median_interval_days", "Median interval (days)", ["intervals"]),
+    patients("patients_over_limit", "Patients over a payer limit"),
+    count("short_intervals", "Intervals under 14 days"),
+    count("intervals", "Repeat intervals", shown=False),
+)
+NARCOTIC_COLUMNS: tuple[Column, ...] = (
+    patients("patients", "Patients with a narcotic"),
+    count("fills", "Fills"),
+    count("courses", "Courses"),
+    derived("median_course_days", "Median course (days)", ["courses"]),
+    count("long_term_courses", "Long-term courses"),
+    count("ongoing_courses", "Ongoing courses"),
+    count("high_dose_courses", "High-dose courses"),
+    count("fills_without_mme", "Fills without MME"),
+)
+
+
+@dataclass(frozen=True)
+class SummaryResult:
+    """The protected summary: ``extract_date``, ``pathway_mode`` and the tables described
+    in the module docstring (``pathways`` rows in print order: by patients, the hidden
+    pathways, "other pathways" last)."""
+
+    extract_date: pd.Timestamp | None
+    pathway_mode: str
+    totals: Table
+    techniques: Table
+    pathways: Table
+    injections: Table
+    narcotics: Table
+
+
+@dataclass(frozen=True)
+class SummaryCounts:
+    """The summary's aggregates before protection (no threshold)."""
+
+    extract_date: pd.Timestamp | None
+    pathway_mode: str
+    totals: pd.DataFrame
+    techniques: pd.DataFrame
+    pathway_counts: pd.DataFrame
+    injections: pd.DataFrame
+    narcotics: pd.DataFrame
+
+    def protect(self, min_cell: int) -> SummaryResult:
+        layout = Layout(min_cell)
+        layout.add("totals", "Totals", (count("events", "Events"), patients("patients",
+                                                                           "Patients")),
+                   self.totals)
+        events, everyone = layout.cell("totals", 0, "events"), layout.cell("totals", 0, "patients")
+        layout.add("techniques", "Techniques", (
+            label("technique", "Technique"), patients("patients", "Patients"),
+            count("events", "Events")), self.techniques)
+        layout.column_total("techniques", "events", events)
+        for r in range(len(self.techniques)):
+            layout.part_of(layout.cell("techniques", r, "patients"), everyone)
+        frame, untreated = _pathway_rows(self.pathway_counts, min_cell)
+        layout.add("pathways", "Pathways", (
+            label("steps", "Steps"), patients("patients", "Patients")), frame)
+        layout.column_total("pathways", "patients", everyone, rest=untreated)
+        _add_block(layout, "injections", INJECTION_COLUMNS, self.injections)
+        inj = {c.name: layout.cell("injections", 0, c.name) for c in INJECTION_COLUMNS
+               if c.is_count}
+        layout.part_of(inj["patients_repeated"], inj["patients"])
+        layout.part_of(inj["patients_over_limit"], inj["patients"])
+        layout.sums([inj["intervals"], inj["patients"]], inj["sessions"])
+        layout.part_of(inj["short_intervals"], inj["intervals"])
+        _add_block(layout, "narcotics", NARCOTIC_COLUMNS, self.narcotics)
+        narc = {c.name: layout.cell("narcotics", 0, c.name) for c in NARCOTIC_COLUMNS
+                if c.is_count}
+        for part in ("long_term_courses", "ongoing_courses", "high_dose_courses"):
+            layout.part_of(narc[part], narc["courses"])
+        layout.part_of(narc["fills_without_mme"], narc["fills"])
+        technique = {t: r for r, t in enumerate(self.techniques["technique"])}
+        for cell, (name, column) in ((inj["patients"], ("injection", "patients")),
+                                     (narc["patients"], ("narcotic", "patients")),
+                                     (narc["fills"], ("narcotic", "events"))):
+            other = layout.cell("techniques", technique[name], column)
+            if layout.value_at(cell) == layout.value_at(other):  # they count the same rows
+                layout.same(cell, other)
+        tables = layout.protect()
+        return SummaryResult(self.extract_date, self.pathway_mode, **_ordered(tables))
+
+
+def _add_block(layout: Layout, name: str, columns: tuple[Column, ...],
+               frame: pd.DataFrame) -> None:
+    layout.add(name, name.capitalize(), columns, frame)
+
+
+def _pathway_rows(counts: pd.DataFrame, min_cell: int) -> tuple[pd.DataFrame, int]:
+    """Treated pathways with rare ones merged, and the untreated patients."""
+    untreated = int(counts.loc[counts["n_steps"] == 0, "patients"].sum())
+    merged = merge_rare_pathways(counts.loc[counts["n_steps"] > 0], min_cell)
+    frame = pd.DataFrame({"steps": pd.Series([tuple(s) for s in merged["steps"]], dtype=object),
+                          "patients": merged["patients"].to_numpy(dtype="int64")})
+    return frame, untreated
+
+
+def _ordered(tables: dict[str, Table]) -> dict[str, Table]:
+    """Pathways in print order: shown by patients then steps, hidden by steps, "other
+    pathways" last (a hidden pathway's place must not tell its size)."""
+    table = tables["pathways"]
+    steps = list(table.values["steps"])
+    other = np.array([s == (OTHER_PATHWAYS,) for s in steps])
+    hidden = table.hidden("patients")
+    size = np.where(hidden | other, 0, -table.values["patients"].to_numpy(dtype="float64"))
+    rank = np.where(other, 2, np.where(hidden, 1, 0))
+    text = np.array([" > ".join(s) for s in steps], dtype=object)
+    order = np.lexsort((text, size, rank))
+    tables["pathways"] = Table(table.name, table.title, table.columns,
+                               table.values.iloc[order].reset_index(drop=True),
+                               table.marks.iloc[order].reset_index(drop=True), table.min_cell)
+    return tables
+
+
+def summary_counts(m: CohortMeasures, pathway_mode: str = "first") -> SummaryCounts:
+    """The summary's aggregates of a cohort (pathways in ``pathway_mode``)."""
+    events = m.events
+    by_technique = events.groupby("technique", observed=False)
+    patients_per = by_technique["patient_id"].nunique()
+    events_per = by_technique.size()
+    techniques = pd.DataFrame({
+        "technique": list(TECHNIQUES),
+        "patients": [int(patients_per.get(t, 0)) for t in TECHNIQUES],
+        "events": [int(events_per.get(t, 0)) for t in TECHNIQUES],
+    })
+    counts = pathways.pathway_counts(m.steps(pathway_mode), m.patients)
+    per_patient = m.sessions_per_patient
+    intervals = m.intervals
+    windows = m.limit_windows
+    injections = pd.DataFrame([{
+        "patients": len(per_patient),
+        "sessions": len(m.sessions),
+        "patients_repeated": int((per_patient["sessions"] >= 2).sum()),
+        "median_interval_days": (float(np.median(intervals["interval_days"]))
+                                 if len(intervals) else np.nan),
+        "patients_over_limit": int(windows["patient_id"].nunique()) if len(windows) else 0,
+        "short_intervals": int(intervals["short_interval"].sum()) if len(intervals) else 0,
+        "intervals": len(intervals),
+    }])
+    courses = m.courses
+    durations = courses["duration_days"].to_numpy()
+    narcotics = pd.DataFrame([{
+        "patients": int(courses["patient_id"].nunique()),
+        "fills": int(courses["fills"].sum()),
+        "courses": len(courses),
+        "median_course_days": float(np.median(durations)) if len(durations) else np.nan,
+        "long_term_courses": int(courses["long_term"].sum()),
+        "ongoing_courses": int(courses["ongoing"].sum()),
+        "high_dose_courses": int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum()),
+        "fills_without_mme": int(courses["fills_without_mme"].sum()),
+    }])
+    totals = pd.DataFrame({"events": [len(events)], "patients": [len(m.patients)]})
+    return SummaryCounts(m.extract, pathway_mode, totals, techniques, counts, injections,
+                         narcotics)
+
+
+def build_summary(m: CohortMeasures, pathway_mode: str = "first",
+                  min_cell: int = 11) -> SummaryResult:
+    """The protected summary of a cohort."""
+    return summary_counts(m, pathway_mode).protect(min_cell)

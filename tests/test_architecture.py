@@ -1,0 +1,107 @@
+"""The architecture of README "Architecture": imports run one way, with no circle.
+
+Every module of ``analytics/``, ``ui/``, ``pages/`` and ``dashboard.py`` belongs to one step
+of the flow; a module may import only from its own step or an earlier one, and the
+imports between modules form no circle.  ``analytics/`` never imports Streamlit.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab")),
+    ("ingest", ("analytics.readers", "analytics.phi", "analytics.ingest")),
+    ("store", ("analytics.store",)),
+    # the per-patient definitions: the measures' functions, also used by cohort criteria
+    ("definitions", ("analytics.intervals", "analytics.survival", "analytics.pathways",
+                     "analytics.injections", "analytics.narcotics", "analytics.timeline")),
+    ("population + cohort", ("analytics.cohorts", "analytics.population")),
+    ("measures + results", ("analytics.results",)),
+    ("pages / report / CLI", ("analytics.figures", "analytics.exports", "analytics.cli",
+                              "analytics.__main__", "ui", "pages", "dashboard")),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(ROOT).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def step_of(module: str) -> int:
+    for index, (_, prefixes) in enumerate(STEPS):
+        if any(module == p or module.startswith(p + ".") for p in prefixes):
+            return index
+    raise AssertionError(f"{module} is in no step of the architecture: add it to STEPS")
+
+
+def modules() -> dict[str, Path]:
+    files = [*ROOT.glob("analytics/**/*.py"), *ROOT.glob("ui/*.py"), *ROOT.glob("pages/*.py"),
+             ROOT / "dashboard.py"]
+    return {module_name(p): p for p in files if module_name(p) != "analytics"}
+
+
+def imports(path: Path) -> set[str]:
+    """Names of project modules imported by the file (``from analytics import x`` names
+    ``analytics.x`` when that is a module)."""
+    known = set(modules()) | {"analytics"}
+    out: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            out.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.add(node.module)
+            out.update(f"{node.module}.{alias.name}" for alias in node.names
+                       if f"{node.module}.{alias.name}" in known)
+    return {m for m in out if m in known and m != "analytics"}
+
+
+def test_no_module_imports_from_a_later_step():
+    wrong = []
+    for name, path in modules().items():
+        for imported in imports(path):
+            if step_of(imported) > step_of(name):
+                wrong.append(f"{name} ({STEPS[step_of(name)][0]}) imports {imported} "
+                             f"({STEPS[step_of(imported)][0]})")
+    assert wrong == []
+
+
+def test_no_circle():
+    graph = {name: imports(path) for name, path in modules().items()}
+    state: dict[str, int] = {}
+
+    def visit(node: str, trail: list[str]) -> None:
+        state[node] = 1
+        for nxt in sorted(graph.get(node, ())):
+            if state.get(nxt) == 1:
+                raise AssertionError("circle: " + " -> ".join([*trail, node, nxt]))
+            if nxt not in state:
+                visit(nxt, [*trail, node])
+        state[node] = 2
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node, [])
+
+
+def test_analytics_never_imports_streamlit():
+    for name, path in modules().items():
+        if name.startswith("analytics"):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            names = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                     for alias in node.names]
+            names += [node.module or "" for node in ast.walk(tree)
+                      if isinstance(node, ast.ImportFrom)]
+            assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names), name
+
+
+def test_the_privacy_threshold_reaches_no_measure():
+    """No module of the measure definitions or of the cohort step knows the threshold."""
+    for name, path in modules().items():
+        if step_of(name) < step_of("analytics.results"):
+            assert "min_cell" not in path.read_text(encoding="utf-8"), name

@@ -1,0 +1,50 @@
+"""The Injections result (hand-computed on the four-patient clinic of tests/test_cohorts.py).
+
+Sessions: p1 2024-03-01 (DR01) and 04-01 (DR02), epidural steroid; p4 02-01 (DR02), facet.
+Extract date 2024-06-01.
+"""
+
+from analytics.results.injections import build_injections, injection_type_label
+from analytics.results.measures import CohortMeasures
+from tests.test_cohorts import events  # noqa: F401  (fixture)
+
+
+def test_without_suppression(events):  # noqa: F811
+    result = build_injections(CohortMeasures(events), min_cell=0)
+    kpis = result.kpis.values.iloc[0].to_dict()
+    assert kpis == {"patients": 2, "sessions": 3, "repeated": 1, "over_limit": 0,
+                    "intervals": 1, "short_intervals": 0}
+    assert result.per_patient.display(titles=False).values.tolist() == [["1", 1], ["2", 1]]
+    # one interval of 31 days, in the bin 28–34
+    bins = result.intervals.values
+    assert bins["intervals"].sum() == 1 and bins.loc[4, ["range", "intervals"]].tolist() == [
+        "28–34", 1]
+    # Kaplan–Meier: p1 repeats after 31 days, p4 is censored after 121 days (02-01 .. 06-01)
+    curve = result.repeat.curve.values
+    assert curve["time"].tolist() == [0, 31, 121]
+    assert curve["survival"].tolist() == [1.0, 0.5, 0.5]
+    assert result.repeat.summary.texts("median") == ["31 days"]
+    by = result.by_physician.display(titles=False)
+    assert by.values.tolist() == [["DR01", "Epidural steroid", 1, 1],
+                                  ["DR02", "Epidural steroid", 1, 1],
+                                  ["DR02", "Facet joint", 1, 1]]
+    assert result.over_by_type.empty and result.windows.empty and result.pain_change.empty
+    assert result.pain.texts("median_change") == ["–"]  # no scores: not defined
+
+
+def test_protected(events):  # noqa: F811
+    result = build_injections(CohortMeasures(events), min_cell=3)
+    # 3 sessions are shown; 2 patients, 1 repeater and 1 interval are small
+    assert result.kpis.texts("sessions") == ["3"]
+    assert result.kpis.texts("patients") == ["<3"]
+    assert result.kpis.texts("repeated") == ["<3"]
+    assert result.kpis.texts("over_limit") == ["0"]
+    assert result.per_patient.texts("patients") == ["<3", "<3"]
+    assert result.repeat.summary.texts("median") == ["hidden"]
+    assert set(result.repeat.curve.texts("survival")) == {"hidden"}
+    # patient-level windows are never suppressed (none here)
+    assert result.windows.patient_level
+
+
+def test_type_labels():
+    assert injection_type_label("epidural_steroid+facet") == "Epidural steroid + Facet joint"

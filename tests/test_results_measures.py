@@ -1,0 +1,58 @@
+"""The measure step of the results layer: a cohort's per-patient tables, computed once."""
+
+import pandas as pd
+
+from analytics import injections, narcotics, pathways
+from analytics.results.measures import CohortMeasures, Definitions
+from analytics.schema import conform
+from tests.test_cohorts import events  # noqa: F401  (fixture)
+
+
+def test_tables_equal_the_measure_functions_and_are_kept(events):  # noqa: F811
+    m = CohortMeasures(events, Definitions(course_gap_days=10))
+    pd.testing.assert_frame_equal(m.courses, narcotics.narcotic_courses(events, 10))
+    pd.testing.assert_frame_equal(m.sessions, injections.injection_sessions(events))
+    pd.testing.assert_frame_equal(m.steps("first"), pathways.pathway_steps(events))
+    assert m.courses is m.courses and m.steps("first") is m.steps("first")
+    assert m.steps("eras") is not m.steps("first")
+    assert sorted(m.patients) == ["p1", "p2", "p3", "p4"]
+    assert m.extract == pd.Timestamp("2024-06-01")  # latest event date
+
+
+def test_attributes_come_from_the_whole_record_when_given(events):  # noqa: F811
+    from analytics.cohorts import patient_attributes
+
+    everyone = patient_attributes(events)
+    few = events.loc[events["patient_id"].isin(["p1", "p3"])
+                     & (events["event_date"] >= pd.Timestamp("2024-04-01"))]
+    m = CohortMeasures(few, attributes=everyone)
+    assert sorted(m.attributes.index) == ["p1", "p3"]
+    # p1's only event in the window is with DR02; over the whole record it is DR01's patient
+    assert few.loc[few["patient_id"] == "p1", "provider_id"].tolist() == ["DR02"]
+    assert m.attributes.loc["p1", "provider_id"] == "DR01"
+    assert CohortMeasures(few).attributes.loc["p1", "provider_id"] == "DR02"
+    assert m.physician_of(pd.Series(["p3", "zz"])).tolist() == ["DR01", "(unknown)"]
+
+
+def test_fills_cover_open_orders_through_the_extract_date():
+    frame = pd.DataFrame({
+        "patient_id": ["a", "b"],
+        "event_date": pd.to_datetime(["2024-01-01", "2024-03-01"]),
+        "technique": ["narcotic", "physical_therapy"],
+        "mme_per_day": [30.0, None],
+        "open_order": [True, False],
+    })
+    orders = conform(frame)
+    # the dataset's extract date is 2024-01-31: the open order covers 31 days
+    fills = CohortMeasures(orders, extract=pd.Timestamp("2024-01-31")).fills
+    assert fills["mme_total"].tolist() == [30.0 * 31]
+    # without one, the latest event date (2024-03-01): 61 days
+    assert CohortMeasures(orders).fills["mme_total"].tolist() == [30.0 * 61]
+
+
+def test_window_is_a_period_with_its_own_extract_date(events):  # noqa: F811
+    m = CohortMeasures(events)
+    part = m.window(pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-30"))
+    assert part.extract == pd.Timestamp("2024-04-30")
+    assert part.events["event_date"].between("2024-03-01", "2024-04-30").all()
+    assert m.window(pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-30")) is part
