@@ -13,7 +13,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab")),
+    ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab",
+                    "analytics.indications")),
     ("ingest", ("analytics.readers", "analytics.phi", "analytics.ingest")),
     ("store", ("analytics.store",)),
     # the per-patient definitions: the measures' functions, also used by cohort criteria

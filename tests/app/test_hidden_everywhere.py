@@ -29,7 +29,9 @@ from analytics.results.table import Kind, Table
 from tests.app.conftest import metrics
 from ui.report import build_report
 
-SMALL_PHYSICIAN = "DR06"
+SMALL_PHYSICIAN = "DR07"
+SMALL_AGE_BAND = "65–74"  # DR07's patients of 65 to 74: a cohort of about 50 patients
+SMALL_COHORT = Cohort(providers=(SMALL_PHYSICIAN,), age_bands=(SMALL_AGE_BAND,))
 
 
 @pytest.fixture(scope="module")
@@ -154,10 +156,11 @@ def report_of(measures: CohortMeasures, min_cell: int = 11) -> str:
 
 
 def test_overview(app, measures_of, csvs):
-    cohort = Cohort(providers=(SMALL_PHYSICIAN,))
+    cohort = SMALL_COHORT
     result = overview.build_overview(measures_of(cohort), 365, 11)
     at = app("overview")
     at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
     at.run()
     assert not at.exception
     # page: the physician table, and the KPIs read as the result's cells
@@ -186,11 +189,12 @@ def test_overview(app, measures_of, csvs):
 
 
 def test_pathways(app, measures_of, csvs):
-    cohort = Cohort(providers=(SMALL_PHYSICIAN,))
+    cohort = SMALL_COHORT
     techniques = ("physical_therapy", "narcotic")
     result = pathways.build_pathways(measures_of(cohort), "first", techniques, 11)
     at = app("pathways")
     at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
     at.query_params["pathway_techniques"] = ["Physical therapy", "Narcotic"]
     at.run()
     assert not at.exception
@@ -212,10 +216,11 @@ def test_pathways(app, measures_of, csvs):
 
 
 def test_injections(app, measures_of, csvs):
-    cohort = Cohort(providers=(SMALL_PHYSICIAN,))
+    cohort = SMALL_COHORT
     result = injections.build_injections(measures_of(cohort), 11)
     at = app("injections")
     at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
     at.run()
     assert not at.exception
     shown = metrics(at)
@@ -240,10 +245,11 @@ def test_injections(app, measures_of, csvs):
 
 
 def test_narcotic_courses(app, measures_of, csvs):
-    cohort = Cohort(providers=(SMALL_PHYSICIAN,))
+    cohort = SMALL_COHORT
     result = narcotics.build_narcotics(measures_of(cohort), 11)
     at = app("narcotics")
     at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
     at.run()
     assert not at.exception
     shown = metrics(at)
@@ -262,10 +268,11 @@ def test_narcotic_courses(app, measures_of, csvs):
 
 
 def test_compare(app, measures_of, csvs):
-    cohort_b = Cohort(providers=(SMALL_PHYSICIAN,))
+    cohort_b = SMALL_COHORT
     result = compare.build_compare(measures_of(Cohort()), measures_of(cohort_b), 11)
     at = app("compare")
     at.query_params["b_providers"] = SMALL_PHYSICIAN
+    at.query_params["b_age_bands"] = SMALL_AGE_BAND
     at.run()
     assert not at.exception
     frames = [d.value for d in at.dataframe]
