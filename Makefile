@@ -7,13 +7,18 @@ PORT   ?= 8501
 
 .PHONY: run test lint bench clean chromium fuzz
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+# `run` needs only the app's own dependencies; `test` adds the test tools on top.
+$(VENV)/.app-installed: requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.installed: $(VENV)/.app-installed requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
-run: $(VENV)/.installed
+run: $(VENV)/.app-installed
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT)
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
