@@ -1,0 +1,1264 @@
+"""Opioid safety measures (docs/definitions.md, section 17 "Opioid safety").
+
+Every measure reads a patient's *full* history (no lookback cut: pass
+``Population.full_history(events)``), every threshold is a field of
+:class:`SafetyParameters`, and everything is vectorised over integer-coded patients and
+day numbers (no per-patient Python loop).
+
+**Days and fills.** A row covers ``[start, end)`` as everywhere
+(:func:`analytics.intervals.interval_arrays`).  A row standing for ``k`` dispenses
+(``dispenses``) counts as ``k`` fills, dispensed on the days ``start + ⌊i × (end − start) / k⌋``
+(``i = 0 … k−1``: a refill is dispensed when the previous supply runs out); implied
+dispenses after the extract date have not happened and are not counted.  The *daily dose*
+of a day is the sum of the MME/day (:func:`analytics.narcotics.fill_mme`) of the narcotic
+rows covering it (a fill without an MME adds nothing); a *mean daily dose* over a span of
+days is the sum of the daily doses ÷ the number of days in the span (uncovered days count
+as 0).
+
+**Units.** HDO, UOP, COB, triple therapy, COU, tapers and abrupt stops are computed per
+*patient-window*: a calendar year (``patient_years``) or the rolling 12 months ending with
+a month (``patient_months``: the monthly trend; the window ending in December is the
+calendar year).  A window exists for every patient with a narcotic-covered day in it, up to
+the window holding the extract date (``partial`` when the data do not cover the whole
+window).  A patient-window is credited to every physician (``provider_id``) who prescribed
+the patient a narcotic dispensed in the window.  Naloxone is per narcotic course
+(:func:`analytics.narcotics.narcotic_courses`), dated by the course start and credited to
+every physician who prescribed one of its fills.
+
+Measures (``MEASURES``: denominator -> numerator):
+
+- ``hdo`` (HEDIS HDO): ≥ 2 narcotic fills on different dates and ≥ 15 narcotic-covered days
+  in the window (``opioid_users``), and total MME ÷ days from the first dispensing in the
+  window to the last covered day in the window ≥ 90.  Total MME = the sum of the daily
+  doses over those days, so coverage is clipped to the window: a fill that starts in the
+  year and runs past 31 December counts up to 31 December only, and the treatment period
+  ends there too.
+- ``uop_prescribers`` / ``uop_pharmacies`` / ``uop_both`` (HEDIS UOP): among windows with
+  ≥ 2 narcotic fills and ≥ 15 covered days, ≥ 4 distinct prescribers / pharmacies / both
+  among the window's narcotic dispenses.  Without any ``pharmacy_id`` on narcotic rows
+  the pharmacy rates cannot be computed (NA, with :attr:`SafetyMeasures.pharmacy_note`).
+- ``cou_15_of_30`` / ``cou_31_of_62`` (HEDIS COU): the first *new episode* starting in the
+  window — a narcotic dispensing with no narcotic-covered day in the 180 days before it,
+  all of them inside the data — that can be followed 30 (62) days (before the extract
+  date and the patient's death); numerator: ≥ 15 covered days in its first 30 days (≥ 31
+  in its first 62).
+- ``cob`` (PQA COB): ``opioid_users`` with ≥ 2 benzodiazepine fills on different dates and
+  ≥ 30 days covered by both in the window.  ``triple_therapy``: ``opioid_users`` with a day
+  covered by a narcotic, a benzodiazepine and a muscle relaxant; ``triple_carisoprodol``:
+  the same with carisoprodol as the relaxant (``data/flagged_muscle_relaxants.csv``).
+- ``naloxone`` (CDC 2022 recommendation 8): a course is *indicated* when its daily dose
+  reaches 50 MME on some day, or a day is covered by it and a benzodiazepine, or the
+  patient has an opioid-use-disorder or overdose diagnosis (``diagnoses`` kind
+  ``opioid_use_disorder``) or an ``oud_treatment`` fill dated on or before the course's
+  last day; numerator: a single-ingredient naloxone fill (``drug_class`` naloxone) dated
+  from 30 days before the course start to its last day.
+- ``taper`` / ``rapid_taper`` / ``abrupt_stop`` (Agnoli, JAMA 2021): see
+  :func:`taper_courses`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from analytics import narcotics
+from analytics.intervals import (
+    date_series,
+    day_numbers,
+    dispense_counts,
+    extract_date,
+    id_series,
+    interval_arrays,
+    merge_intervals,
+    stable_argsort,
+)
+from analytics.vocab import load_table
+
+FLAGGED_RELAXANTS_TABLE = "flagged_muscle_relaxants.csv"
+OUD_KIND = "opioid_use_disorder"
+NO_PHARMACY_NOTE = (
+    "The pharmacy rates cannot be computed: the export has no pharmacy_id on narcotic fills."
+)
+_TOLERANCE = 1e-9  # dose comparisons: MME arithmetic in floating point
+
+
+@dataclass(frozen=True)
+class SafetyParameters:
+    """Every threshold of the opioid-safety measures, with PainPath's defaults."""
+
+    min_fill_dates: int = 2
+    """HDO/COB/triple denominator: narcotic fills on different dates in the window."""
+    min_fills: int = 2
+    """UOP denominator: narcotic fills (any dates) in the window."""
+    min_covered_days: int = 15
+    """HDO/UOP/COB/triple denominator: narcotic-covered days in the window."""
+    high_dose_mme: float = 90.0
+    """HDO: average MME/day over the treatment period."""
+    multiple_providers: int = 4
+    """UOP: distinct prescribers / pharmacies."""
+    washout_days: int = 180
+    """COU: days without narcotic coverage before a new episode."""
+    cou_short_window_days: int = 30
+    cou_short_min_days: int = 15
+    cou_long_window_days: int = 62
+    cou_long_min_days: int = 31
+    min_benzodiazepine_fill_dates: int = 2
+    """COB: benzodiazepine fills on different dates in the window."""
+    cob_overlap_days: int = 30
+    """COB: days covered by a narcotic and a benzodiazepine in the window."""
+    triple_min_days: int = 1
+    """Triple therapy: days covered by a narcotic, a benzodiazepine and a muscle relaxant."""
+    naloxone_mme: float = 50.0
+    """Naloxone indication: the course's daily dose on some day."""
+    naloxone_lookback_days: int = 30
+    """Naloxone: a fill this many days before the course start still counts."""
+    month_days: int = 30
+    """Tapers: length of a 'month' of the baseline and follow-up grid."""
+    baseline_months: int = 12
+    stable_mme: float = 50.0
+    """Tapers: mean daily dose over the baseline for stable long-term use."""
+    taper_window_months: int = 2
+    taper_windows: int = 6
+    """Tapers: overlapping windows (one month apart) over the follow-up."""
+    taper_reduction: float = 0.15
+    rapid_taper_reduction: float = 0.40
+    """Rapid taper (PainPath's own threshold): a fall of more than this within
+    ``rapid_taper_days``."""
+    rapid_taper_days: int = 30
+    abrupt_stop_mme: float = 50.0
+    """Abrupt stop: mean daily dose over the course's last ``abrupt_stop_dose_days``."""
+    abrupt_stop_dose_days: int = 30
+    abrupt_stop_min_course_days: int = 90
+    """Abrupt stop: only courses of at least this many days (long-term)."""
+    course_gap_days: int = 30
+    """Narcotic courses (naloxone, tapers): as in the narcotic-course definition."""
+    trend_window_months: int = 12
+    """Monthly trend: each month shows the measure over the window of this many months
+    ending with it."""
+
+    @property
+    def follow_up_days(self) -> int:
+        """Taper follow-up: ``(taper_windows − 1 + taper_window_months) × month_days``
+        (7 months of 30 days by default)."""
+        return (self.taper_windows - 1 + self.taper_window_months) * self.month_days
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+MEASURES: dict[str, tuple[str, str, str]] = {
+    "hdo": ("opioid_users", "hdo", "High dosage (HEDIS HDO): average ≥ 90 MME/day"),
+    "uop_prescribers": ("uop_denominator", "uop_prescribers",
+                        "Multiple prescribers (HEDIS UOP): ≥ 4 prescribers"),
+    "uop_pharmacies": ("uop_denominator", "uop_pharmacies",
+                       "Multiple pharmacies (HEDIS UOP): ≥ 4 pharmacies"),
+    "uop_both": ("uop_denominator", "uop_both",
+                 "Multiple prescribers and pharmacies (HEDIS UOP): ≥ 4 of both"),
+    "cou_15_of_30": ("cou_30_evaluable", "cou_15_of_30",
+                     "Risk of continued use (HEDIS COU): ≥ 15 of the first 30 days"),
+    "cou_31_of_62": ("cou_62_evaluable", "cou_31_of_62",
+                     "Risk of continued use (HEDIS COU): ≥ 31 of the first 62 days"),
+    "cob": ("opioid_users", "cob", "Opioid + benzodiazepine (PQA COB): ≥ 30 days"),
+    "triple_therapy": ("opioid_users", "triple_therapy",
+                       "Triple therapy: opioid + benzodiazepine + muscle relaxant"),
+    "triple_carisoprodol": ("opioid_users", "triple_carisoprodol",
+                            "Triple therapy with carisoprodol"),
+    "naloxone": ("indicated", "naloxone",
+                 "Naloxone dispensed when indicated (CDC 2022 recommendation 8)"),
+    "taper": ("stable_long_term", "taper",
+              "Taper: ≥ 15 % below a stable ≥ 50 MME/day baseline (Agnoli 2021)"),
+    "rapid_taper": ("taper", "rapid_taper",
+                    "Rapid taper: > 40 % fall within 30 days (PainPath's own threshold)"),
+    "abrupt_stop": ("stop_from_high_dose", "abrupt_stop",
+                    "Abrupt stop from ≥ 50 MME/day without a taper"),
+}
+"""measure -> (denominator column, numerator column, label).  ``naloxone`` reads
+:attr:`SafetyMeasures.naloxone_courses`; every other measure the patient-window tables."""
+
+COURSE_MEASURES: tuple[str, ...] = ("naloxone",)
+PHARMACY_MEASURES: tuple[str, ...] = ("uop_pharmacies", "uop_both")
+PERIODS: tuple[str, ...] = ("year", "month")
+
+
+# --------------------------------------------------------------------------- small helpers
+
+
+def _flags(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    if column not in frame.columns:
+        return np.zeros(len(frame), dtype=bool)
+    return np.asarray((frame[column].astype("object") == value), dtype=bool)
+
+
+def _arrow(values: pd.Series | pd.Index) -> pa.Array:
+    arrow = getattr(values.array, "_pa_array", None)
+    if arrow is None:
+        arrow = pa.array(np.asarray(values.astype("object"), dtype=object),
+                         type=pa.large_string(), from_pandas=True)
+    if isinstance(arrow, pa.ChunkedArray):
+        arrow = arrow.combine_chunks()
+    return arrow.cast(pa.large_string())
+
+
+def _codes_in(values: pd.Series, uniques: pd.Index) -> np.ndarray:
+    """Position of each value in ``uniques`` (−1 when absent or missing)."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    found = pc.index_in(_arrow(values.astype("string")), value_set=_arrow(uniques))
+    return np.asarray(found.fill_null(-1), dtype=np.int64)
+
+
+def _entity_codes(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
+    if column not in rows.columns:
+        return np.full(len(rows), -1, dtype=np.int64), pd.Index([], dtype="string")
+    codes, uniques = pd.factorize(rows[column].astype("string"), sort=True)
+    return codes.astype(np.int64), pd.Index(uniques, dtype="string")
+
+
+def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(owner index, 0-based position) for ``counts[i]`` copies of each owner ``i``."""
+    counts = np.asarray(counts, dtype=np.int64)
+    owner = np.repeat(np.arange(len(counts)), counts)
+    position = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return owner, position
+
+
+def _count_between(sorted_keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """How many ``sorted_keys`` lie in ``[lo, hi)`` (vectorised)."""
+    return (np.searchsorted(sorted_keys, hi, side="left")
+            - np.searchsorted(sorted_keys, lo, side="left")).astype(np.int64)
+
+
+def _month_of_day(days: np.ndarray) -> np.ndarray:
+    return np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
+
+
+def _day_of_month(months: np.ndarray) -> np.ndarray:
+    return np.asarray(months, dtype="datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _merged_ranges(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, gap: int = 0
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Union of half-open integer ranges ``[lo, hi)`` per group, ranges less than ``gap``
+    apart joined: (group, lo, hi), sorted."""
+    if len(group) == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
+    order = np.lexsort((lo, group))
+    g, s, e = group[order], lo[order], hi[order]
+    run = merge_intervals(g, s, e, gap)
+    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
+    return g[first], s[first], np.maximum.reduceat(e, first)
+
+
+# --------------------------------------------------------------------------- timeline
+
+
+_NARCOTIC, _BENZO, _RELAXANT, _CARISOPRODOL = range(4)
+_FIELD_BITS = 16
+
+
+class _Timeline:
+    """Per-patient step functions of the day, and their running integrals.
+
+    Sweep over the covered intervals of narcotic, benzodiazepine, muscle-relaxant and
+    carisoprodol rows: after every boundary the number of active rows of each class and
+    the summed daily dose (integer micro-MME, exact).  ``integral(name, keys)`` gives, for
+    query keys ``patient × span + day``, the number of days before ``day`` (of the same
+    patient) with the property ``name`` — ``N`` (narcotic), ``NB``, ``NBR``, ``NBC`` — or,
+    for ``MME``, the summed daily doses before ``day`` in micro-MME.
+    """
+
+    def __init__(self, key_start: np.ndarray, key_end: np.ndarray, cls: np.ndarray,
+                 extra_cls: np.ndarray, rate: np.ndarray, span: int) -> None:
+        unit = np.left_shift(np.int64(1), (_FIELD_BITS * cls).astype(np.int64))
+        unit = unit + np.where(extra_cls >= 0,
+                               np.left_shift(np.int64(1),
+                                             (_FIELD_BITS * np.maximum(extra_cls, 0))),
+                               0)
+        keys = np.concatenate([key_start, key_end])
+        delta = np.concatenate([unit, -unit])
+        drate = np.concatenate([rate, -rate])
+        order = stable_argsort(keys)
+        keys = keys[order]
+        packed = np.cumsum(delta[order])
+        running_rate = np.cumsum(drate[order])
+        last = np.r_[keys[1:] != keys[:-1], True] if len(keys) else np.zeros(0, dtype=bool)
+        self.span = span
+        self.key = keys[last]
+        packed = packed[last]
+        self.rate = running_rate[last]
+        mask = (1 << _FIELD_BITS) - 1
+        active = [((packed >> (_FIELD_BITS * c)) & mask) > 0 for c in range(4)]
+        n = len(self.key)
+        length = np.zeros(n, dtype=np.int64)
+        if n:
+            length[:-1] = self.key[1:] - self.key[:-1]
+        self.patient = self.key // span
+        first = np.r_[True, self.patient[1:] != self.patient[:-1]] if n else np.zeros(0, bool)
+        self._first_index = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else \
+            np.zeros(0, dtype=np.int64)
+        narcotic = active[_NARCOTIC]
+        self.indicator = {
+            "N": narcotic,
+            "NB": narcotic & active[_BENZO],
+            "NBR": narcotic & active[_BENZO] & active[_RELAXANT],
+            "NBC": narcotic & active[_BENZO] & active[_CARISOPRODOL],
+        }
+        self.slope = {name: ind.astype(np.int64) for name, ind in self.indicator.items()}
+        self.slope["MME"] = np.where(narcotic, self.rate, 0)
+        self.cumulative = {}
+        for name, slope in self.slope.items():
+            running = np.cumsum(slope * length)
+            before = np.r_[0, running[:-1]] if n else running
+            self.cumulative[name] = before - before[self._first_index]
+
+    def integral(self, name: str, keys: np.ndarray) -> np.ndarray:
+        """The running integral of ``name`` at each query key (0 before the patient's
+        first boundary)."""
+        keys = np.asarray(keys, dtype=np.int64)
+        if len(self.key) == 0:
+            return np.zeros(len(keys), dtype=np.int64)
+        i = np.searchsorted(self.key, keys, side="right") - 1
+        safe = np.maximum(i, 0)
+        same = (i >= 0) & (self.patient[safe] == keys // self.span)
+        value = self.cumulative[name][safe] + (keys - self.key[safe]) * self.slope[name][safe]
+        return np.where(same, value, 0)
+
+    def segment_owner(self, start_keys: np.ndarray, end_keys: np.ndarray) -> np.ndarray:
+        """For every segment, the index of the range ``[start_keys, end_keys)`` (sorted,
+        disjoint) that contains its start, or −1."""
+        j = np.searchsorted(start_keys, self.key, side="right") - 1
+        inside = (j >= 0) & (self.key < end_keys[np.maximum(j, 0)])
+        return np.where(inside, j, -1)
+
+
+# --------------------------------------------------------------------------- prepared data
+
+
+class _Data:
+    """The rows the measures read, reduced to integer arrays once."""
+
+    def __init__(self, events: pd.DataFrame, diagnoses: pd.DataFrame | None,
+                 extract: pd.Timestamp | None, params: SafetyParameters,
+                 fills: pd.DataFrame | None) -> None:
+        self.params = params
+        self.extract = extract_date(events, extract)
+        ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
+        technique = events["technique"].astype("object")
+        is_narcotic = ok & np.asarray(technique == "narcotic", dtype=bool)
+        is_relaxant = ok & np.asarray(technique == "muscle_relaxant", dtype=bool)
+        is_benzo = ok & _flags(events, "drug_class", "benzodiazepine")
+        is_naloxone = ok & _flags(events, "drug_class", "naloxone")
+        is_oud = ok & _flags(events, "drug_class", "oud_treatment")
+        self.extract_day = (int(day_numbers(np.array([self.extract.to_datetime64()]))[0])
+                            if self.extract is not None else 0)
+        dated = events["event_date"].to_numpy()[ok]
+        self.data_start_day = int(day_numbers(dated).min()) if ok.any() else self.extract_day
+
+        narc = events.loc[is_narcotic]
+        codes, uniques = pd.factorize(narc["patient_id"].astype("string"), sort=True)
+        self.patients = pd.Index(uniques, dtype="string")
+        self.n_patients = len(self.patients)
+        self.n_pcode = codes.astype(np.int64)
+        self.n_start, self.n_end = (interval_arrays(narc, self.extract) if len(narc)
+                                    else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
+        self.n_k = dispense_counts(narc)
+        if fills is None:
+            fills = narcotics.fill_mme(narc, extract=self.extract) if len(narc) else None
+        mme = (np.full(len(narc), np.nan) if fills is None else
+               fills["mme_per_day"].reindex(narc.index).to_numpy(dtype="float64",
+                                                                    na_value=np.nan))
+        self.n_has_mme = ~np.isnan(mme)
+        self.n_rate = np.where(self.n_has_mme, np.rint(np.nan_to_num(mme) * 1e6), 0).astype(
+            np.int64)
+        self.n_provider, self.providers = _entity_codes(narc, "provider_id")
+        self.n_pharmacy, _ = _entity_codes(narc, "pharmacy_id")
+        self.has_pharmacy = bool((self.n_pharmacy >= 0).any())
+
+        def other(mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+            rows = events.loc[mask]
+            code = _codes_in(rows["patient_id"], self.patients)
+            keep = code >= 0
+            return rows.loc[keep], code[keep]
+
+        benzo, self.b_pcode = other(is_benzo)
+        self.b_start, self.b_end = self._intervals(benzo)
+        self.b_k = dispense_counts(benzo)
+        relax, self.r_pcode = other(is_relaxant)
+        self.r_start, self.r_end = self._intervals(relax)
+        pattern = "|".join(f"(?:{p})" for p in load_table(FLAGGED_RELAXANTS_TABLE)["pattern"])
+        detail = (relax["detail"].astype("string") if "detail" in relax.columns
+                  else pd.Series(pd.NA, index=relax.index, dtype="string"))
+        self.r_carisoprodol = np.asarray(
+            detail.str.contains(pattern, case=False, regex=True).fillna(False), dtype=bool)
+        nalox, self.x_pcode = other(is_naloxone)
+        self.x_day = day_numbers(nalox["event_date"])
+        oud, oud_pcode = other(is_oud)
+        self.oud_first = np.full(self.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(self.oud_first, oud_pcode, day_numbers(oud["event_date"]))
+        if diagnoses is not None and len(diagnoses):
+            dx = diagnoses.loc[
+                np.asarray(diagnoses["kind"].astype("string") == OUD_KIND, dtype=bool)
+                & diagnoses["diagnosis_date"].notna().to_numpy()]
+            dx_code = _codes_in(dx["patient_id"], self.patients)
+            keep = dx_code >= 0
+            np.minimum.at(self.oud_first, dx_code[keep],
+                          day_numbers(dx["diagnosis_date"].to_numpy()[keep]))
+
+        # Death: the day when ingest cut a row there (ends_at_death: end_date is the death
+        # date), else only the year is known.
+        self.death_day = np.full(self.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
+        self.death_year = np.full(self.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
+        all_code = _codes_in(events.loc[ok, "patient_id"], self.patients)
+        known = all_code >= 0
+        if "ends_at_death" in events.columns:
+            at_death = events.loc[ok, "ends_at_death"].fillna(False).to_numpy(dtype=bool)
+            at_death = at_death & known & events.loc[ok, "end_date"].notna().to_numpy()
+            np.minimum.at(self.death_day, all_code[at_death],
+                          day_numbers(events.loc[ok, "end_date"].to_numpy()[at_death]))
+        if "death_year" in events.columns:
+            year = pd.to_numeric(events.loc[ok, "death_year"], errors="coerce").to_numpy(
+                dtype="float64", na_value=np.nan)
+            has = known & ~np.isnan(year)
+            np.minimum.at(self.death_year, all_code[has], year[has].astype(np.int64))
+
+        # Day arithmetic: keys patient × span + (day − lo), every query day clipped to
+        # [lo, hi] (no interval starts or ends outside, so the functions are flat there).
+        starts = [a for a in (self.n_start, self.b_start, self.r_start) if len(a)]
+        ends = [a for a in (self.n_end, self.b_end, self.r_end) if len(a)]
+        pad = 2 * (params.washout_days + params.naloxone_lookback_days + 400
+                   + params.trend_window_months * 31)
+        first = min([int(a.min()) for a in starts] + [self.data_start_day, self.extract_day])
+        last = max([int(a.max()) for a in ends] + [self.extract_day + 1])
+        self.lo = first - pad
+        self.hi = last + pad
+        self.span = self.hi - self.lo + 1
+
+        self.timeline = _Timeline(
+            np.concatenate([self.key(self.n_pcode, self.n_start),
+                            self.key(self.b_pcode, self.b_start),
+                            self.key(self.r_pcode, self.r_start)]),
+            np.concatenate([self.key(self.n_pcode, self.n_end),
+                            self.key(self.b_pcode, self.b_end),
+                            self.key(self.r_pcode, self.r_end)]),
+            np.concatenate([np.full(len(self.n_start), _NARCOTIC),
+                            np.full(len(self.b_start), _BENZO),
+                            np.full(len(self.r_start), _RELAXANT)]).astype(np.int64),
+            np.concatenate([np.full(len(self.n_start) + len(self.b_start), -1),
+                            np.where(self.r_carisoprodol, _CARISOPRODOL, -1)]).astype(np.int64),
+            np.concatenate([self.n_rate, np.zeros(len(self.b_start) + len(self.r_start),
+                                                  dtype=np.int64)]),
+            self.span,
+        )
+        self._dispenses()
+        self._runs()
+
+    def _intervals(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+        if len(rows) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        return interval_arrays(rows, self.extract)
+
+    def key(self, pcode: np.ndarray, day: np.ndarray | int) -> np.ndarray:
+        day = np.clip(np.asarray(day, dtype=np.int64), self.lo, self.hi)
+        return np.asarray(pcode, dtype=np.int64) * self.span + (day - self.lo)
+
+    def day_of(self, key: np.ndarray) -> np.ndarray:
+        return np.asarray(key, dtype=np.int64) % self.span + self.lo
+
+    def _dispenses(self) -> None:
+        """Narcotic and benzodiazepine dispenses (k per row), sorted by (patient, day)."""
+        row, i = _expand(self.n_k)
+        day = self.n_start[row] + (i * (self.n_end - self.n_start)[row]) // self.n_k[row]
+        keep = day <= self.extract_day
+        row, day = row[keep], day[keep]
+        key = self.key(self.n_pcode[row], day)
+        order = stable_argsort(key)
+        self.d_key = key[order]
+        self.d_row = row[order]
+        self.d_without_mme = np.r_[0, np.cumsum(~self.n_has_mme[self.d_row])]
+        self.d_date_key = np.unique(self.d_key)
+        brow, bi = _expand(self.b_k)
+        bday = self.b_start[brow] + (bi * (self.b_end - self.b_start)[brow]) // self.b_k[brow]
+        bkeep = bday <= self.extract_day
+        self.b_date_key = np.unique(self.key(self.b_pcode[brow[bkeep]], bday[bkeep]))
+        self.x_key = np.sort(self.key(self.x_pcode, self.x_day))
+
+    def _runs(self) -> None:
+        """Union of narcotic coverage per patient, as sorted (start key, end key) runs."""
+        p, s, e = _merged_ranges(self.n_pcode, self.n_start, self.n_end)
+        self.run_start_key = self.key(p, s)
+        self.run_end_key = self.key(p, e)
+        # Spans of narcotic use (runs joined over gaps of up to course_gap_days, as courses
+        # are): every patient-window touching one is listed.
+        self.use_patient, self.use_start, self.use_end = _merged_ranges(
+            p, s, e, self.params.course_gap_days)
+
+    def follow_limit(self, pcode: np.ndarray) -> np.ndarray:
+        """First day a patient can no longer be followed: the day after the extract date,
+        the day after death (when a row ends at death), else 1 January of the death year
+        (only the year is kept)."""
+        year_start = day_numbers(np.asarray(
+            np.clip(self.death_year[pcode], 1678, 2261) - 1970, dtype="datetime64[Y]"))
+        by_year = np.where(self.death_year[pcode] != np.iinfo(np.int64).max, year_start,
+                           np.iinfo(np.int64).max)
+        by_day = np.where(self.death_day[pcode] != np.iinfo(np.int64).max,
+                          self.death_day[pcode] + 1, by_year)
+        return np.minimum(by_day, self.extract_day + 1)
+
+
+# --------------------------------------------------------------------------- windows
+
+
+@dataclass
+class _Windows:
+    patient: np.ndarray
+    start: np.ndarray  # first day
+    end: np.ndarray  # exclusive, clipped at extract + 1
+    label: np.ndarray  # year, or month number of the window's last month
+    start_month: np.ndarray
+    partial: np.ndarray
+
+
+def _year_windows(d: _Data) -> _Windows:
+    use_end = np.minimum(d.use_end, d.extract_day + 1)
+    keep = use_end > d.use_start
+    first_year = _month_of_day(d.use_start[keep]) // 12
+    last_year = _month_of_day(use_end[keep] - 1) // 12
+    p, lo, hi = _merged_ranges(d.use_patient[keep], first_year, last_year + 1)
+    owner, pos = _expand(hi - lo)
+    patient, year = p[owner], lo[owner] + pos
+    start_month = year * 12
+    start = _day_of_month(start_month)
+    full_end = _day_of_month(start_month + 12)
+    end = np.minimum(full_end, d.extract_day + 1)
+    partial = (start < d.data_start_day) | (end < full_end)
+    return _Windows(patient, start, end, (year + 1970).astype(np.int64), start_month, partial)
+
+
+def _month_windows(d: _Data) -> _Windows:
+    length = d.params.trend_window_months
+    use_end = np.minimum(d.use_end, d.extract_day + 1)
+    keep = use_end > d.use_start
+    m0 = _month_of_day(d.use_start[keep])
+    m1 = _month_of_day(use_end[keep] - 1)
+    last_month = int(_month_of_day(np.array([d.extract_day]))[0])
+    # A window ending with month M holds month m when M − length < m ≤ M.
+    p, lo, hi = _merged_ranges(d.use_patient[keep], m0, np.minimum(m1 + length, last_month + 1))
+    owner, pos = _expand(np.maximum(hi - lo, 0))
+    patient, month = p[owner], lo[owner] + pos
+    start_month = month - length + 1
+    start = _day_of_month(start_month)
+    full_end = _day_of_month(month + 1)
+    end = np.minimum(full_end, d.extract_day + 1)
+    partial = (start < d.data_start_day) | (end < full_end)
+    return _Windows(patient, start, end, month, start_month, partial)
+
+
+def _presence(d: _Data, w: _Windows, entity: np.ndarray, length: int
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct entities (prescribers, pharmacies) of narcotic dispenses per window.
+
+    Windows are ``length`` months starting at ``w.start_month``.  A pair (patient,
+    entity) dispensed in month m is present in the windows starting in
+    ``(previous month of the pair, m] ∩ [m − length + 1, m]``; these ranges are disjoint,
+    so expanding them lists every (window start, entity) once.  Returns (window index,
+    entity code) pairs.
+    """
+    e = entity[d.d_row]
+    has = e >= 0
+    if not has.any() or len(w.patient) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    n_entity = int(entity.max()) + 1
+    p = d.n_pcode[d.d_row[has]]
+    month = _month_of_day(d.day_of(d.d_key[has]))
+    m_lo = int(month.min()) - length
+    m_span = int(month.max()) - m_lo + length + 1
+    pair = p * n_entity + e[has]
+    key = np.unique(pair * m_span + (month - m_lo))
+    pair, month = key // m_span, key % m_span + m_lo
+    previous = np.r_[np.iinfo(np.int64).min, month[:-1]]
+    previous = np.where(np.r_[False, pair[1:] == pair[:-1]], previous, np.iinfo(np.int64).min)
+    lo = np.maximum(previous + 1, month - length + 1)
+    owner, pos = _expand(month - lo + 1)
+    start_month = lo[owner] + pos
+    pair = pair[owner]
+    patient, ent = pair // n_entity, pair % n_entity
+    w_key = w.patient * m_span + (w.start_month - m_lo)
+    order = np.argsort(w_key, kind="stable")
+    sorted_key = w_key[order]
+    q = patient * m_span + (start_month - m_lo)
+    i = np.searchsorted(sorted_key, q)
+    found = (i < len(sorted_key)) & (sorted_key[np.minimum(i, len(sorted_key) - 1)] == q)
+    return order[i[found]], ent[found]
+
+
+def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: str
+                  ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The measures per window; also (window index, provider code) credit pairs."""
+    prm = d.params
+    n = len(w.patient)
+    tl = d.timeline
+    ka, kb = d.key(w.patient, w.start), d.key(w.patient, w.end)
+    fills = _count_between(d.d_key, ka, kb)
+    fill_dates = _count_between(d.d_date_key, ka, kb)
+    lo_i = np.searchsorted(d.d_key, ka)
+    hi_i = np.searchsorted(d.d_key, kb)
+    without_mme = d.d_without_mme[hi_i] - d.d_without_mme[lo_i]
+    covered = tl.integral("N", kb) - tl.integral("N", ka)
+    # Treatment period: first dispensing in the window .. last covered day in the window.
+    i = np.searchsorted(d.d_date_key, ka)
+    has_fill = fill_dates > 0
+    first_key = np.where(has_fill, d.d_date_key[np.minimum(i, len(d.d_date_key) - 1)]
+                         if len(d.d_date_key) else ka, ka)
+    j = np.searchsorted(d.run_start_key, kb, side="left") - 1
+    last_key = np.where(has_fill & (j >= 0),
+                        np.minimum(d.run_end_key[np.maximum(j, 0)], kb) - 1, first_key)
+    last_key = np.maximum(last_key, first_key)
+    treatment_days = np.where(has_fill, last_key - first_key + 1, 0)
+    total_micro = tl.integral("MME", last_key + 1) - tl.integral("MME", first_key)
+    total_mme = np.where(has_fill, total_micro / 1e6, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        average = np.where(has_fill, total_mme / np.maximum(treatment_days, 1), np.nan)
+    benzo_dates = _count_between(d.b_date_key, ka, kb)
+    both = tl.integral("NB", kb) - tl.integral("NB", ka)
+    triple = tl.integral("NBR", kb) - tl.integral("NBR", ka)
+    triple_c = tl.integral("NBC", kb) - tl.integral("NBC", ka)
+
+    length = 12 if label == "year" else prm.trend_window_months
+    credit_window, credit_provider = _presence(d, w, d.n_provider, length)
+    prescribers = np.bincount(credit_window, minlength=n).astype(np.int64)
+    ph_window, _ = _presence(d, w, d.n_pharmacy, length)
+    pharmacies = np.bincount(ph_window, minlength=n).astype(np.int64)
+
+    opioid_users = (fill_dates >= prm.min_fill_dates) & (covered >= prm.min_covered_days)
+    uop_den = (fills >= prm.min_fills) & (covered >= prm.min_covered_days)
+    uop_presc = uop_den & (prescribers >= prm.multiple_providers)
+    uop_pharm = uop_den & (pharmacies >= prm.multiple_providers)
+
+    def first_in_window(keys: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = np.searchsorted(keys, ka)
+        inside = (k < len(keys)) & (keys[np.minimum(k, max(len(keys) - 1, 0))] < kb) \
+            if len(keys) else np.zeros(n, dtype=bool)
+        value = flag[np.minimum(k, len(flag) - 1)] if len(flag) else np.zeros(n, dtype=bool)
+        return inside, inside & value
+
+    cou30_den, cou30 = first_in_window(episodes["key30"], episodes["rate30"])
+    cou62_den, cou62 = first_in_window(episodes["key62"], episodes["rate62"])
+    taper = _count_between(tapers["taper_key"], ka, kb) > 0
+    rapid = _count_between(tapers["rapid_key"], ka, kb) > 0
+    stable = (_count_between(tapers["stable_key"], ka, kb) > 0) | taper
+    stops = _count_between(tapers["stop_key"], ka, kb) > 0
+    abrupt = _count_between(tapers["abrupt_key"], ka, kb) > 0
+
+    pharmacy_values = pd.array(np.where(d.has_pharmacy, pharmacies, 0), dtype="Int64")
+    pharm_flag = pd.array(uop_pharm, dtype="boolean")
+    both_flag = pd.array(uop_presc & uop_pharm, dtype="boolean")
+    if not d.has_pharmacy:
+        pharmacy_values[:] = pd.NA
+        pharm_flag[:] = pd.NA
+        both_flag[:] = pd.NA
+    period = {"year": w.label} if label == "year" else {
+        "month": date_series(_day_of_month(w.label))}
+    frame = pd.DataFrame({
+        "patient_id": id_series(d.patients, w.patient),
+        **period,
+        "window_start": date_series(w.start),
+        "window_end": date_series(w.end - 1),
+        "partial": w.partial,
+        "narcotic_fills": fills,
+        "fill_dates": fill_dates,
+        "fills_without_mme": without_mme.astype(np.int64),
+        "covered_days": covered.astype(np.int64),
+        "first_fill": date_series(d.day_of(first_key)).where(has_fill),
+        "last_covered_day": date_series(d.day_of(last_key)).where(has_fill),
+        "treatment_days": treatment_days.astype(np.int64),
+        "total_mme": total_mme,
+        "average_mme_per_day": average,
+        "prescribers": prescribers,
+        "pharmacies": pharmacy_values,
+        "benzodiazepine_fill_dates": benzo_dates,
+        "opioid_benzodiazepine_days": both.astype(np.int64),
+        "triple_days": triple.astype(np.int64),
+        "triple_carisoprodol_days": triple_c.astype(np.int64),
+        "opioid_users": opioid_users,
+        "hdo": opioid_users & (average >= prm.high_dose_mme - _TOLERANCE),
+        "uop_denominator": uop_den,
+        "uop_prescribers": uop_presc,
+        "uop_pharmacies": pharm_flag,
+        "uop_both": both_flag,
+        "cou_30_evaluable": cou30_den,
+        "cou_15_of_30": cou30,
+        "cou_62_evaluable": cou62_den,
+        "cou_31_of_62": cou62,
+        "cob": opioid_users & (benzo_dates >= prm.min_benzodiazepine_fill_dates)
+        & (both >= prm.cob_overlap_days),
+        "triple_therapy": opioid_users & (triple >= prm.triple_min_days),
+        "triple_carisoprodol": opioid_users & (triple_c >= prm.triple_min_days),
+        "stable_long_term": stable,
+        "taper": taper,
+        "rapid_taper": rapid,
+        "stop_from_high_dose": stops,
+        "abrupt_stop": abrupt,
+    })
+    return frame, credit_window, credit_provider
+
+
+# --------------------------------------------------------------------------- COU episodes
+
+
+_EPISODE_COLUMNS = {
+    "patient_id": "string",
+    "episode_start": "datetime64[s]",
+    "covered_days_30": "int64",
+    "covered_days_62": "int64",
+    "evaluable_30": "bool",
+    "evaluable_62": "bool",
+    "cou_15_of_30": "bool",
+    "cou_31_of_62": "bool",
+}
+
+
+def _episodes(d: _Data) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """New narcotic episodes (HEDIS COU) and, for the windows, their sorted keys."""
+    prm = d.params
+    tl = d.timeline
+    key = d.d_date_key
+    p = key // d.span
+    day = d.day_of(key)
+    uncovered_before = (tl.integral("N", key)
+                        - tl.integral("N", d.key(p, day - prm.washout_days))) == 0
+    new = uncovered_before & (day - prm.washout_days >= d.data_start_day)
+    key, p, day = key[new], p[new], day[new]
+    short = tl.integral("N", d.key(p, day + prm.cou_short_window_days)) - tl.integral("N", key)
+    long = tl.integral("N", d.key(p, day + prm.cou_long_window_days)) - tl.integral("N", key)
+    limit = d.follow_limit(p)
+    eval30 = day + prm.cou_short_window_days <= limit
+    eval62 = day + prm.cou_long_window_days <= limit
+    rate30 = short >= prm.cou_short_min_days
+    rate62 = long >= prm.cou_long_min_days
+    frame = pd.DataFrame({
+        "patient_id": id_series(d.patients, p),
+        "episode_start": date_series(day),
+        "covered_days_30": short.astype(np.int64),
+        "covered_days_62": long.astype(np.int64),
+        "evaluable_30": eval30,
+        "evaluable_62": eval62,
+        "cou_15_of_30": eval30 & rate30,
+        "cou_31_of_62": eval62 & rate62,
+    }).astype(_EPISODE_COLUMNS)
+    keys = {"key30": key[eval30], "rate30": rate30[eval30],
+            "key62": key[eval62], "rate62": rate62[eval62]}
+    return frame, keys
+
+
+# --------------------------------------------------------------------------- courses
+
+
+def _course_arrays(d: _Data, courses: pd.DataFrame) -> dict[str, np.ndarray]:
+    p = _codes_in(courses["patient_id"], d.patients)
+    start = day_numbers(courses["start"])
+    end = day_numbers(courses["end"])
+    key = d.key(np.maximum(p, 0), start)
+    order = np.argsort(np.where(p >= 0, key, np.iinfo(np.int64).max), kind="stable")
+    return {"p": p, "start": start, "end": end, "order": order}
+
+
+_TAPER_COLUMNS = {
+    "patient_id": "string",
+    "course": "int64",
+    "start": "datetime64[s]",
+    "last_day": "datetime64[s]",
+    "ended_by": "string",
+    "duration_days": "int64",
+    "stable_from": "datetime64[s]",
+    "baseline_mme": "float64",
+    "tapered": "bool",
+    "taper_start": "datetime64[s]",
+    "taper_window_mme": "float64",
+    "reduction": "float64",
+    "rapid_taper": "bool",
+    "largest_30_day_fall": "float64",
+    "last_days_mme": "float64",
+    "stop_from_high_dose": "bool",
+    "abrupt_stop": "bool",
+}
+
+
+def _tapers(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """Stable long-term use, tapers, rapid tapers and abrupt stops per course."""
+    prm = d.params
+    tl = d.timeline
+    month, base_m, win_m = prm.month_days, prm.baseline_months, prm.taper_window_months
+    c = _course_arrays(d, courses)
+    known = c["p"] >= 0
+    p, s, e = np.maximum(c["p"], 0), c["start"], c["end"]
+    n = len(p)
+    limit = np.minimum(e, d.extract_day + 1)
+    blocks = np.where(known, np.maximum(limit - s, 0) // month, 0)
+    eligible = blocks >= base_m + win_m
+
+    def mme(days: np.ndarray, who: np.ndarray) -> np.ndarray:
+        return tl.integral("MME", d.key(who, days)).astype("float64") / 1e6
+
+    # Running integral of the daily dose at every month boundary of eligible courses.
+    n_bound = np.where(eligible, blocks + 1, 0)
+    offset = np.cumsum(n_bound) - n_bound
+    owner, pos = _expand(n_bound)
+    bound = mme(s[owner] + month * pos, p[owner])
+    # Anchors k = base_m … blocks − win_m: baseline months [k − base_m, k), follow-up from k.
+    n_anchor = np.where(eligible, blocks - win_m - base_m + 1, 0)
+    a_course, a_pos = _expand(n_anchor)
+    k = base_m + a_pos
+    at = offset[a_course] + k
+    baseline = (bound[at] - bound[at - base_m]) / (base_m * month)
+    stable = baseline >= prm.stable_mme - _TOLERANCE
+    first_reduced = np.full(len(k), prm.taper_windows, dtype=np.int64)
+    last_reduced_end = np.full(len(k), np.iinfo(np.int64).min, dtype=np.int64)
+    lowest = np.full(len(k), np.inf)
+    for j in range(prm.taper_windows):  # the six windows: a fixed, small loop
+        valid = k + j + win_m <= blocks[a_course]
+        hi = np.where(valid, at + j + win_m, at)
+        mean = (bound[hi] - bound[np.where(valid, at + j, at)]) / (win_m * month)
+        reduced = stable & valid & (mean <= baseline * (1 - prm.taper_reduction) + _TOLERANCE)
+        first_reduced = np.where(reduced & (first_reduced == prm.taper_windows), j,
+                                 first_reduced)
+        end_day = s[a_course] + month * (k + j + win_m)
+        last_reduced_end = np.where(reduced, end_day, last_reduced_end)
+        lowest = np.where(stable & valid, np.minimum(lowest, mean), lowest)
+    anchor_tapered = first_reduced < prm.taper_windows
+    anchor_day = s[a_course] + month * k
+
+    stable_from = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    np.minimum.at(stable_from, a_course[stable], anchor_day[stable])
+    course_last_reduced = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.maximum.at(course_last_reduced, a_course, last_reduced_end)
+    # The taper: the earliest reduced window (over all anchors), from its earliest anchor.
+    taper_day = anchor_day + month * first_reduced
+    t_idx = np.flatnonzero(anchor_tapered)
+    t_idx = t_idx[np.lexsort((k[t_idx], taper_day[t_idx], a_course[t_idx]))]
+    t_first = t_idx[np.r_[True, a_course[t_idx][1:] != a_course[t_idx][:-1]]] if len(t_idx) \
+        else t_idx
+    tapered = np.zeros(n, dtype=bool)
+    tapered[a_course[t_first]] = True
+    taper_start = np.full(n, -1, dtype=np.int64)
+    taper_start[a_course[t_first]] = taper_day[t_first]
+    base_out = np.full(n, np.nan)
+    first_stable = np.flatnonzero(stable)
+    first_stable = first_stable[np.r_[True, a_course[first_stable][1:]
+                                      != a_course[first_stable][:-1]]] \
+        if len(first_stable) else first_stable
+    base_out[a_course[first_stable]] = baseline[first_stable]
+    base_out[a_course[t_first]] = baseline[t_first]
+    window_out = np.full(n, np.nan)
+    window_out[a_course[t_first]] = lowest[t_first]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        reduction = np.where(tapered, 1 - window_out / base_out, np.nan)
+
+    # Rapid taper: on a day t of the taper's follow-up, the mean over [t, t + R) is more
+    # than the threshold below the mean over [t − R, t).
+    rapid_days = prm.rapid_taper_days
+    largest_fall = np.full(n, np.nan)
+    rapid = np.zeros(n, dtype=bool)
+    if len(t_first):
+        tc = a_course[t_first]
+        t0 = anchor_day[t_first]
+        last_t = np.minimum(t0 + prm.follow_up_days - rapid_days, limit[tc] - rapid_days)
+        r_owner, r_pos = _expand(np.maximum(last_t - t0 + 1, 0))
+        t = t0[r_owner] + r_pos
+        who = p[tc][r_owner]
+        at_t = mme(t, who)
+        before = (at_t - mme(t - rapid_days, who)) / rapid_days
+        after = (mme(t + rapid_days, who) - at_t) / rapid_days
+        with np.errstate(invalid="ignore", divide="ignore"):
+            fall = np.where(before > 0, (before - after) / before, np.nan)
+        is_rapid = (before - after) > prm.rapid_taper_reduction * before + _TOLERANCE
+        course_of = tc[r_owner]
+        np.fmax.at(largest_fall, course_of, fall)
+        rapid_hit = np.zeros(n, dtype=bool)
+        np.logical_or.at(rapid_hit, course_of, is_rapid)
+        rapid = rapid_hit & tapered
+
+    ended_by = courses["ended_by"].astype("string").to_numpy(dtype=object, na_value="")
+    duration = e - s
+    dose_days = prm.abrupt_stop_dose_days
+    last_mme = np.where(duration >= dose_days,
+                        (mme(e, p) - mme(e - dose_days, p)) / dose_days, np.nan)
+    stop = (known & (ended_by == "gap") & (duration >= prm.abrupt_stop_min_course_days)
+            & (last_mme >= prm.abrupt_stop_mme - _TOLERANCE))
+    taper_before_end = course_last_reduced > e - prm.follow_up_days
+    abrupt = stop & ~taper_before_end
+
+    has_stable = stable_from != np.iinfo(np.int64).max
+    listed = known & (has_stable | stop)
+    idx = c["order"][listed[c["order"]]]
+
+    def dates(values: np.ndarray, present: np.ndarray) -> pd.Series:
+        return date_series(np.where(present, values, 0)).where(present)
+
+    frame = pd.DataFrame({
+        "patient_id": courses["patient_id"].astype("string").to_numpy()[idx],
+        "course": courses["course"].to_numpy()[idx],
+        "start": date_series(s[idx]),
+        "last_day": date_series(e[idx] - 1),
+        "ended_by": ended_by[idx],
+        "duration_days": duration[idx],
+        "stable_from": dates(stable_from[idx], has_stable[idx]),
+        "baseline_mme": base_out[idx],
+        "tapered": tapered[idx],
+        "taper_start": dates(taper_start[idx], tapered[idx]),
+        "taper_window_mme": window_out[idx],
+        "reduction": reduction[idx],
+        "rapid_taper": rapid[idx],
+        "largest_30_day_fall": largest_fall[idx],
+        "last_days_mme": last_mme[idx],
+        "stop_from_high_dose": stop[idx],
+        "abrupt_stop": abrupt[idx],
+    }).astype(_TAPER_COLUMNS)
+    keys = {
+        "stable_key": np.sort(d.key(p[a_course[stable]], anchor_day[stable])),
+        "taper_key": np.sort(d.key(p[tapered], taper_start[tapered])),
+        "rapid_key": np.sort(d.key(p[rapid], taper_start[rapid])),
+        "stop_key": np.sort(d.key(p[stop], e[stop] - 1)),
+        "abrupt_key": np.sort(d.key(p[abrupt], e[abrupt] - 1)),
+    }
+    return frame, keys
+
+
+_NALOXONE_COLUMNS = {
+    "patient_id": "string",
+    "course": "int64",
+    "start": "datetime64[s]",
+    "last_day": "datetime64[s]",
+    "max_daily_mme": "float64",
+    "benzodiazepine_days": "int64",
+    "opioid_use_disorder": "bool",
+    "indicated": "bool",
+    "indicated_by": "string",
+    "naloxone": "bool",
+    "first_naloxone": "datetime64[s]",
+}
+
+
+def _naloxone(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Naloxone when indicated, per course; also (course row, provider code) credits."""
+    prm = d.params
+    tl = d.timeline
+    c = _course_arrays(d, courses)
+    idx = c["order"][c["p"][c["order"]] >= 0]
+    p, s, e = c["p"][idx], c["start"][idx], c["end"][idx]
+    ks, ke = d.key(p, s), d.key(p, e)
+    # Highest daily dose on a day of the course: over the timeline segments inside it.
+    max_rate = np.zeros(len(idx), dtype=np.int64)
+    owner = tl.segment_owner(ks, ke)
+    inside = (owner >= 0) & tl.indicator["N"]
+    np.maximum.at(max_rate, owner[inside], tl.rate[inside])
+    max_mme = max_rate / 1e6
+    benzo_days = tl.integral("NB", ke) - tl.integral("NB", ks)
+    oud = d.oud_first[p] <= e - 1
+    by_dose = max_mme >= prm.naloxone_mme - _TOLERANCE
+    by_benzo = benzo_days > 0
+    indicated = by_dose | by_benzo | oud
+    lo = d.key(p, s - prm.naloxone_lookback_days)
+    first = np.searchsorted(d.x_key, lo)
+    has = first < len(d.x_key)
+    first_key = d.x_key[np.minimum(first, max(len(d.x_key) - 1, 0))] if len(d.x_key) else lo
+    naloxone = has & (first_key < ke)
+    reasons = np.array(["", "dose", "benzodiazepine", "dose+benzodiazepine",
+                        "opioid_use_disorder", "dose+opioid_use_disorder",
+                        "benzodiazepine+opioid_use_disorder",
+                        "dose+benzodiazepine+opioid_use_disorder"], dtype=object)
+    reason = reasons[by_dose.astype(int) + 2 * by_benzo.astype(int) + 4 * oud.astype(int)]
+    frame = pd.DataFrame({
+        "patient_id": id_series(d.patients, p),
+        "course": courses["course"].to_numpy()[idx],
+        "start": date_series(s),
+        "last_day": date_series(e - 1),
+        "max_daily_mme": max_mme,
+        "benzodiazepine_days": benzo_days.astype(np.int64),
+        "opioid_use_disorder": oud,
+        "indicated": indicated,
+        "indicated_by": reason,
+        "naloxone": naloxone,
+        "first_naloxone": date_series(d.day_of(first_key)).where(naloxone),
+    }).astype(_NALOXONE_COLUMNS)
+    # Credits: prescribers of the course's dispenses.
+    j = np.searchsorted(ks, d.d_key, side="right") - 1
+    in_course = (j >= 0) & (d.d_key < ke[np.maximum(j, 0)])
+    provider = d.n_provider[d.d_row]
+    ok = in_course & (provider >= 0)
+    pairs = np.unique(j[ok] * max(len(d.providers), 1) + provider[ok])
+    n_prov = max(len(d.providers), 1)
+    return frame, pairs // n_prov, pairs % n_prov
+
+
+# --------------------------------------------------------------------------- results
+
+
+def _credits(rows: np.ndarray, provider: np.ndarray, providers: pd.Index) -> pd.DataFrame:
+    order = np.lexsort((provider, rows))
+    return pd.DataFrame({
+        "row": rows[order].astype(np.int64),
+        "provider_id": pd.Categorical.from_codes(provider[order],
+                                                 categories=providers.astype(object)),
+    })
+
+
+@dataclass
+class SafetyMeasures:
+    """All opioid-safety measures of one dataset, the measure step the results layer
+    calls.
+
+    - ``patient_years`` / ``patient_months``: one row per patient-window (calendar year;
+      rolling ``trend_window_months`` ending with ``month``), see :func:`safety_measures`
+      for the columns.
+    - ``new_episodes``: HEDIS COU new episodes.
+    - ``naloxone_courses``: every narcotic course with its naloxone indication.
+    - ``taper_courses``: courses with stable long-term use or a stop from ≥ 50 MME/day.
+    - ``year_credits`` / ``month_credits`` / ``course_credits``: ``row`` (position in
+      ``patient_years`` / ``patient_months`` / ``naloxone_courses``) and ``provider_id``
+      (categorical): every physician credited with that unit.
+    - ``pharmacy_note``: why the pharmacy rates cannot be computed ("" when they can).
+    - ``parameters``, ``extract_date``, ``data_start`` (the earliest event date).
+    """
+
+    patient_years: pd.DataFrame
+    patient_months: pd.DataFrame
+    new_episodes: pd.DataFrame
+    naloxone_courses: pd.DataFrame
+    taper_courses: pd.DataFrame
+    year_credits: pd.DataFrame
+    month_credits: pd.DataFrame
+    course_credits: pd.DataFrame
+    pharmacy_note: str
+    parameters: SafetyParameters = field(default_factory=SafetyParameters)
+    extract_date: pd.Timestamp | None = None
+    data_start: pd.Timestamp | None = None
+
+
+def safety_measures(
+    events: pd.DataFrame,
+    diagnoses: pd.DataFrame | None = None,
+    extract: pd.Timestamp | None = None,
+    parameters: SafetyParameters | None = None,
+    fills: pd.DataFrame | None = None,
+    courses: pd.DataFrame | None = None,
+    monthly: bool = True,
+) -> SafetyMeasures:
+    """Every opioid-safety measure (module docstring; docs/definitions.md section 17).
+
+    ``events``: the canonical events of the population's patients over their full history
+    (``Population.full_history``), with ``drug_class`` filled; ``diagnoses``: the
+    dataset's diagnoses (``IngestResult.diagnoses``: ``patient_id``, ``diagnosis_date``,
+    ``kind``), None when there are none; ``extract``: the dataset's extract date (default:
+    the latest event date).  ``fills`` (``narcotics.fill_mme``) and ``courses``
+    (``narcotics.narcotic_courses`` with ``parameters.course_gap_days``), when the caller
+    has them cached, are not computed again.  ``monthly=False`` skips ``patient_months``.
+
+    Columns of ``patient_years`` (``year``, int) and ``patient_months`` (``month``: first
+    day of the window's last month): ``patient_id``, ``window_start``, ``window_end``
+    (last day, ≤ the extract date), ``partial`` (the data start after the window start or
+    the extract date falls before its end), ``narcotic_fills`` (dispenses),
+    ``fill_dates`` (distinct dispensing dates), ``fills_without_mme``, ``covered_days``,
+    ``first_fill``, ``last_covered_day``, ``treatment_days`` (first_fill ..
+    last_covered_day), ``total_mme``, ``average_mme_per_day``, ``prescribers``,
+    ``pharmacies`` (Int64, NA without pharmacy data), ``benzodiazepine_fill_dates``,
+    ``opioid_benzodiazepine_days``, ``triple_days``, ``triple_carisoprodol_days``, and the
+    flags of :data:`MEASURES`: ``opioid_users``, ``hdo``, ``uop_denominator``,
+    ``uop_prescribers``, ``uop_pharmacies`` / ``uop_both`` (boolean, NA without pharmacy
+    data), ``cou_30_evaluable``, ``cou_15_of_30``, ``cou_62_evaluable``, ``cou_31_of_62``,
+    ``cob``, ``triple_therapy``, ``triple_carisoprodol``, ``stable_long_term``, ``taper``,
+    ``rapid_taper``, ``stop_from_high_dose``, ``abrupt_stop``.
+    """
+    prm = parameters or SafetyParameters()
+    d = _Data(events, diagnoses, extract, prm, fills)
+    if courses is None:
+        courses = narcotics.narcotic_courses(events, prm.course_gap_days, d.extract)
+    episodes, episode_keys = _episodes(d)
+    tapers, taper_keys = _tapers(d, courses)
+    nalox, course_rows, course_providers = _naloxone(d, courses)
+    years, y_rows, y_prov = _window_table(d, _year_windows(d), episode_keys, taper_keys,
+                                          "year")
+    if monthly:
+        months, m_rows, m_prov = _window_table(d, _month_windows(d), episode_keys,
+                                               taper_keys, "month")
+    else:
+        months, m_rows, m_prov = years.iloc[0:0].rename(columns={"year": "month"}), \
+            np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return SafetyMeasures(
+        patient_years=years,
+        patient_months=months,
+        new_episodes=episodes,
+        naloxone_courses=nalox,
+        taper_courses=tapers,
+        year_credits=_credits(y_rows, y_prov, d.providers),
+        month_credits=_credits(m_rows, m_prov, d.providers),
+        course_credits=_credits(course_rows, course_providers, d.providers),
+        pharmacy_note="" if d.has_pharmacy else NO_PHARMACY_NOTE,
+        parameters=prm,
+        extract_date=d.extract,
+        data_start=pd.Timestamp(date_series(np.array([d.data_start_day]))[0]),
+    )
+
+
+RATE_COLUMNS = {
+    "measure": "string",
+    "period": "datetime64[s]",
+    "partial": "bool",
+    "provider_id": "string",
+    "denominator": "int64",
+    "numerator": "Int64",
+    "share": "float64",
+    "clinic_denominator": "int64",
+    "clinic_numerator": "Int64",
+    "clinic_share": "float64",
+    "note": "string",
+}
+
+
+def _course_periods(measures: SafetyMeasures, period: str
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(course row, period key) pairs: the course's start year, or every month whose
+    trailing window holds its start."""
+    start = day_numbers(measures.naloxone_courses["start"])
+    month = _month_of_day(start)
+    if period == "year":
+        return np.arange(len(start)), month // 12 + 1970
+    length = measures.parameters.trend_window_months
+    extract_month = (int(_month_of_day(day_numbers(np.array(
+        [measures.extract_date.to_datetime64()])))[0]) if measures.extract_date is not None
+        else int(month.max(initial=0)))
+    count = np.clip(extract_month - month + 1, 0, length)
+    row, pos = _expand(count)
+    return row, month[row] + pos
+
+
+def _period_bounds(keys: np.ndarray, period: str, length: int
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(period date as day number, window start day, window end day exclusive)."""
+    if period == "year":
+        first_month = (keys - 1970) * 12
+        return (_day_of_month(first_month), _day_of_month(first_month),
+                _day_of_month(first_month + 12))
+    return _day_of_month(keys), _day_of_month(keys - length + 1), _day_of_month(keys + 1)
+
+
+def safety_rates(
+    measures: SafetyMeasures,
+    period: str = "year",
+    by_physician: bool = True,
+    names: tuple[str, ...] | None = None,
+) -> pd.DataFrame:
+    """Shares of every measure per period, for the clinic and per physician.
+
+    ``period``: ``"year"`` (calendar years) or ``"month"`` (the trend: each month the
+    measure over the ``trend_window_months`` (12) ending with it; the December value is
+    the calendar year's).  A physician's figure counts the units credited to that
+    physician (``*_credits``); the clinic's counts every unit once.  ``names``: a subset
+    of :data:`MEASURES` (default all).
+
+    Columns: ``measure``; ``period`` (first day of the year, or of the window's last
+    month); ``partial`` (the window starts before the data or ends after the extract
+    date); ``provider_id`` (NA on the clinic's rows); ``denominator``, ``numerator``,
+    ``share`` (numerator ÷ denominator); ``clinic_denominator``, ``clinic_numerator``,
+    ``clinic_share`` (the clinic's figure for the same period, beside each physician's);
+    ``note`` (why a figure cannot be computed, else empty).  The pharmacy measures have
+    NA numerators and shares without pharmacy data.  Only periods and physicians with a
+    denominator ≥ 1 are listed; sorted by measure (``MEASURES`` order), period, clinic
+    first, then provider.  Counts are raw: small-cell suppression is the results layer's.
+    """
+    if period not in PERIODS:
+        raise ValueError(f"period must be one of {PERIODS}, not {period!r}")
+    prm = measures.parameters
+    length = 12 if period == "year" else prm.trend_window_months
+    windows = measures.patient_years if period == "year" else measures.patient_months
+    w_key = (windows["year"].to_numpy(dtype=np.int64) if period == "year"
+             else _month_of_day(day_numbers(windows["month"])))
+    w_credits = measures.year_credits if period == "year" else measures.month_credits
+    c_rows, c_key = _course_periods(measures, period)
+    data_start = (int(day_numbers(np.array([measures.data_start.to_datetime64()]))[0])
+                  if measures.data_start is not None else 0)
+    extract_end = (int(day_numbers(np.array([measures.extract_date.to_datetime64()]))[0]) + 1
+                   if measures.extract_date is not None else 0)
+    frames = []
+    for name in names or tuple(MEASURES):
+        den_col, num_col, _ = MEASURES[name]
+        if name in COURSE_MEASURES:
+            table, rows, keys = measures.naloxone_courses, c_rows, c_key
+            credits = measures.course_credits
+        else:
+            table, rows, keys = windows, np.arange(len(windows)), w_key
+            credits = w_credits
+        den = table[den_col].to_numpy(dtype=bool, na_value=False)[rows]
+        num = table[num_col].to_numpy(dtype=bool, na_value=False)[rows] & den
+        frames.append(_rates_of(name, den, num, keys, rows, credits, by_physician,
+                                name in PHARMACY_MEASURES and bool(measures.pharmacy_note),
+                                measures.pharmacy_note, period, length, data_start,
+                                extract_end))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out.astype(RATE_COLUMNS) if len(out) else pd.DataFrame(
+        {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
+
+
+def _rates_of(name: str, den: np.ndarray, num: np.ndarray, keys: np.ndarray,
+              rows: np.ndarray, credits: pd.DataFrame, by_physician: bool,
+              unavailable: bool, note: str, period: str, length: int, data_start: int,
+              extract_end: int) -> pd.DataFrame:
+    periods, pcode = np.unique(keys, return_inverse=True)
+    n_per = len(periods)
+    clinic_den = np.bincount(pcode, weights=den, minlength=n_per).astype(np.int64)
+    clinic_num = np.bincount(pcode, weights=num, minlength=n_per).astype(np.int64)
+    parts = [(np.arange(n_per), np.full(n_per, -1), clinic_den, clinic_num)]
+    providers = credits["provider_id"].cat.categories if len(credits) else pd.Index([])
+    if by_physician and len(credits) and len(providers):
+        # Map each unit (a row of ``rows``) to the credits of its source row.
+        n_prov = len(providers)
+        c_row = credits["row"].to_numpy(dtype=np.int64)
+        c_prov = credits["provider_id"].cat.codes.to_numpy().astype(np.int64)
+        lo = np.searchsorted(c_row, rows, side="left")
+        hi = np.searchsorted(c_row, rows, side="right")
+        unit, pos = _expand(hi - lo)
+        src = lo[unit] + pos
+        combo = pcode[unit] * n_prov + c_prov[src]
+        p_den = np.bincount(combo, weights=den[unit], minlength=n_per * n_prov)
+        p_num = np.bincount(combo, weights=num[unit], minlength=n_per * n_prov)
+        listed = np.flatnonzero(p_den > 0)
+        parts.append((listed // n_prov, listed % n_prov, p_den[listed].astype(np.int64),
+                      p_num[listed].astype(np.int64)))
+    per = np.concatenate([p[0] for p in parts])
+    prov = np.concatenate([p[1] for p in parts])
+    d = np.concatenate([p[2] for p in parts])
+    nm = np.concatenate([p[3] for p in parts])
+    keep = d > 0
+    per, prov, d, nm = per[keep], prov[keep], d[keep], nm[keep]
+    order = np.lexsort((prov, per))
+    per, prov, d, nm = per[order], prov[order], d[order], nm[order]
+    day, start, end = _period_bounds(periods[per], period, length)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = nm / d
+        clinic_share = clinic_num[per] / clinic_den[per]
+    numerator = pd.array(nm, dtype="Int64")
+    clinic_numerator = pd.array(clinic_num[per], dtype="Int64")
+    if unavailable:
+        numerator[:] = pd.NA
+        clinic_numerator[:] = pd.NA
+        share = np.full(len(d), np.nan)
+        clinic_share = np.full(len(d), np.nan)
+    provider_names = pd.Index(providers, dtype="string")
+    return pd.DataFrame({
+        "measure": name,
+        "period": date_series(day),
+        "partial": (start < data_start) | (end > extract_end),
+        "provider_id": id_series(provider_names, prov) if len(provider_names) else
+        pd.Series(pd.NA, index=range(len(d)), dtype="string"),
+        "denominator": d,
+        "numerator": numerator,
+        "share": share,
+        "clinic_denominator": clinic_den[per],
+        "clinic_numerator": clinic_numerator,
+        "clinic_share": clinic_share,
+        "note": note if unavailable else "",
+    })
