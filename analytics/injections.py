@@ -5,9 +5,16 @@
 - **Repeat interval**: days between a patient's consecutive sessions; an interval under
   ``short_interval_days`` (14) is a *short interval*.
 - **Over the limit**: some 365-day window ``[d, d+364]`` holds more sessions of one
-  injection type than that type allows (``vocab.injection_limits()``; a type missing from
-  the table, or an unknown type, uses the limit of ``other``).  Sessions of a type are
-  distinct (patient, date, type); an event without a type counts as type ``other``.
+  injection type in one spinal region than that type allows (``vocab.injection_limits()``,
+  the Medicare LCD limits; a type missing from the table, or an unknown type, uses the
+  limit of ``other``).  An event without a type counts as type ``other``.  A session of a
+  type in a region is a distinct (patient, date, type, region); its region is the
+  ``region`` of that day's events of the type (a day with a cervical and a lumbar
+  epidural is one session in each region).  A (patient, date, type) none of whose events
+  has a region is a session of **unknown region**; a window holding any such session is
+  counted per type, all its sessions of the type together whatever their region (one
+  session per date), since the unknown one may belong to either region.  A window
+  without one is counted per region.
 - **Time to repeat**: days from a patient's first to second session, censored at the
   extract date when there is no second session.
 - **Pain-score change**: mean score recorded in the 60 days after a session
@@ -23,14 +30,15 @@ import numpy as np
 import pandas as pd
 
 from analytics.intervals import date_series, day_numbers, id_series, stable_argsort
-from analytics.schema import INJECTION_TYPES
+from analytics.schema import INJECTION_TYPES, REGIONS
 from analytics.survival import KaplanMeier, kaplan_meier
 from analytics.vocab import injection_limits
 
 OTHER_CODE = INJECTION_TYPES.index("other")
 WINDOW_DAYS = 365
 
-SESSION_COLUMNS = ("patient_id", "session_date", "injection_types", "lines", "provider_id")
+SESSION_COLUMNS = ("patient_id", "session_date", "injection_types", "region", "lines",
+                   "provider_id")
 
 
 # --------------------------------------------------------------------------- helpers
@@ -50,7 +58,7 @@ def _injection_rows(events: pd.DataFrame) -> pd.DataFrame:
         & events["patient_id"].notna().to_numpy()
         & events["event_date"].notna().to_numpy()
     )
-    cols = [c for c in ("patient_id", "event_date", "injection_type", "provider_id")
+    cols = [c for c in ("patient_id", "event_date", "injection_type", "region", "provider_id")
             if c in events.columns]
     return events.loc[mask, cols]
 
@@ -67,6 +75,28 @@ def _type_codes(rows: pd.DataFrame) -> np.ndarray:
         col = pd.Series(pd.Categorical(col.astype("object"), categories=list(INJECTION_TYPES)))
     codes = np.asarray(col.cat.codes, dtype=np.int64)
     return np.where(codes < 0, OTHER_CODE, codes)
+
+
+def _region_codes(rows: pd.DataFrame) -> np.ndarray:
+    """Spinal region as its index in REGIONS; missing or unknown -> -1."""
+    if "region" not in rows.columns:
+        return np.full(len(rows), -1, dtype=np.int64)
+    col = rows["region"]
+    if not (isinstance(col.dtype, pd.CategoricalDtype) and tuple(col.cat.categories) == REGIONS):
+        col = pd.Series(pd.Categorical(col.astype("object"), categories=list(REGIONS)))
+    return np.asarray(col.cat.codes, dtype=np.int64)
+
+
+def _mask_labels(masks: np.ndarray, names: tuple[str, ...]) -> tuple[pd.Index, np.ndarray]:
+    """Labels ``a+b`` (in ``names`` order) of bit masks: distinct labels and each mask's code
+    (a mask of 0 gets code -1, i.e. NA)."""
+    distinct, code = np.unique(masks, return_inverse=True)
+    labels = pd.Index(
+        ["+".join(t for i, t in enumerate(names) if m >> i & 1) for m in distinct],
+        dtype="string",
+    )
+    code = np.where(distinct[code] == 0, -1, code)
+    return labels, code
 
 
 def _limit_array(limits: dict[str, int] | None) -> np.ndarray:
@@ -94,13 +124,17 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
 
     Columns: ``patient_id``, ``session_date``, ``injection_types`` (the distinct types of
     that day joined by ``+`` in ``schema.INJECTION_TYPES`` order; a missing or unknown
-    type is ``other``), ``lines`` (event rows that day), ``provider_id`` (first non-missing
-    provider of that day, in input row order).  Sorted by patient then date.
+    type is ``other``), ``region`` (the distinct spinal regions of that day's events
+    joined by ``+`` in ``schema.REGIONS`` order, e.g. ``lumbar_sacral`` or
+    ``cervical_thoracic+lumbar_sacral``; NA when no event of the day has one), ``lines``
+    (event rows that day), ``provider_id`` (first non-missing provider of that day, in
+    input row order).  Sorted by patient then date.
     """
     columns = {
         "patient_id": "string",
         "session_date": "datetime64[s]",
         "injection_types": "string",
+        "region": "string",
         "lines": "int64",
         "provider_id": "string",
     }
@@ -120,14 +154,13 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
     starts = np.flatnonzero(first)
     session = np.cumsum(first) - 1
     lines = np.diff(np.append(starts, len(skey)))
-    bits = np.left_shift(1, _type_codes(rows))[order]
-    masks = np.bitwise_or.reduceat(bits, starts)
-    distinct, mask_code = np.unique(masks, return_inverse=True)
-    labels = pd.Index(  # at most 2**7 distinct masks, not per patient
-        ["+".join(t for i, t in enumerate(INJECTION_TYPES) if m >> i & 1) for m in distinct],
-        dtype="string",
-    )
-    types = id_series(labels, mask_code)
+    type_bits = np.left_shift(1, _type_codes(rows))[order]
+    type_labels, type_code = _mask_labels(np.bitwise_or.reduceat(type_bits, starts),
+                                          INJECTION_TYPES)
+    region = _region_codes(rows)
+    region_bits = np.where(region >= 0, np.left_shift(1, np.maximum(region, 0)), 0)[order]
+    region_labels, region_code = _mask_labels(np.bitwise_or.reduceat(region_bits, starts),
+                                              REGIONS)
     provider = pd.Series(pd.NA, index=range(len(starts)), dtype="string")
     if "provider_id" in rows.columns:
         prov, prov_uniques = pd.factorize(rows["provider_id"])
@@ -145,7 +178,8 @@ def injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
         {
             "patient_id": id_series(uniques, sess_key // span),
             "session_date": date_series(sess_key % span + dmin),
-            "injection_types": types,
+            "injection_types": id_series(type_labels, type_code),
+            "region": id_series(region_labels, region_code),
             "lines": lines.astype(np.int64),
             "provider_id": provider,
         }
@@ -198,21 +232,38 @@ def repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) -> p
 # --------------------------------------------------------------------------- limits
 
 
+def _window_counts(keys: np.ndarray, starts: np.ndarray) -> np.ndarray:
+    """Number of sorted ``keys`` in ``[k, k + WINDOW_DAYS - 1]`` for each key ``k`` of
+    ``starts``."""
+    return (np.searchsorted(keys, starts + (WINDOW_DAYS - 1), side="right")
+            - np.searchsorted(keys, starts, side="left"))
+
+
 def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) -> pd.DataFrame:
-    """365-day windows over a payer limit.
+    """365-day windows over a payer limit, per injection type and spinal region.
 
-    For every session date ``d`` of a type (sessions of a type = distinct (patient, date,
-    type)), the window ``[d, d+364]`` is listed when it holds MORE sessions of that type
-    than the type's limit (``limits``, default ``vocab.injection_limits()``; types missing
-    from it use the ``other`` limit).  Any window holding the maximum can be moved to
-    start on a session, so these windows find every patient over the limit.
+    Sessions of a type in a region are distinct (patient, date, type, region); a
+    (patient, date, type) whose events carry no region is a session of unknown region.
+    For each session date ``d`` of a type the window ``[d, d+364]`` is listed:
 
-    Columns: ``patient_id``, ``injection_type``, ``window_start``, ``window_end`` (last
-    day, ``window_start + 364``), ``sessions``, ``limit``.  Sorted by patient, type, start.
+    - with ``region`` NA, counting every session date of the type whatever its region,
+      when the window holds a session of unknown region and that count is over the limit;
+    - with ``region`` R, counting the sessions in R, when the window holds no session of
+      unknown region, ``d`` is a session in R, and that count is over the limit.
+
+    Limits: ``limits`` (default ``vocab.injection_limits()``; types missing from it use
+    the ``other`` limit).  Any window holding the most sessions can be moved to start on a
+    session, so these windows find every patient over a limit.
+
+    Columns: ``patient_id``, ``injection_type``, ``region`` (NA: counted per type),
+    ``window_start``, ``window_end`` (last day, ``window_start + 364``), ``sessions``,
+    ``limit``.  Sorted by patient, type (``INJECTION_TYPES`` order), region (``REGIONS``
+    order, NA last), start.
     """
     columns = {
         "patient_id": "string",
         "injection_type": "string",
+        "region": "string",
         "window_start": "datetime64[s]",
         "window_end": "datetime64[s]",
         "sessions": "int64",
@@ -222,50 +273,77 @@ def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) ->
     if len(rows) == 0:
         return _empty(columns)
     limit_of = _limit_array(limits)
+    n_types, n_regions = len(INJECTION_TYPES), len(REGIONS)
     pcode, uniques = pd.factorize(rows["patient_id"], sort=True)
     day = day_numbers(rows["event_date"])
     dmin = int(day.min())
-    # Leave room after each (patient, type) group so d + 364 never reaches the next one.
+    # Leave room after each group so d + 364 never reaches the next group.
     span = int(day.max()) - dmin + WINDOW_DAYS + 1
-    group = pcode.astype(np.int64) * len(INJECTION_TYPES) + _type_codes(rows)
-    key = np.unique(group * span + (day - dmin))  # distinct (patient, type, date), sorted
-    count = np.searchsorted(key, key + (WINDOW_DAYS - 1), side="right") - np.arange(len(key))
-    grp = key // span
-    tcode = grp % len(INJECTION_TYPES)
-    limit = limit_of[tcode]
-    over = count > limit
-    if not over.any():
+    group = pcode.astype(np.int64) * n_types + _type_codes(rows)  # (patient, type)
+    region = _region_codes(rows)
+    known = region >= 0
+    by_type = group * span + (day - dmin)  # (patient, type, date)
+    all_keys = np.unique(by_type)
+    unknown_keys = np.setdiff1d(all_keys, by_type[known])
+    by_region = np.unique((group[known] * n_regions + region[known]) * span + (day[known] - dmin))
+    # Windows counted per type: they hold a session of unknown region.
+    total = _window_counts(all_keys, all_keys)
+    t_unknown = _window_counts(unknown_keys, all_keys)
+    t_group = all_keys // span
+    t_over = (t_unknown > 0) & (total > limit_of[t_group % n_types])
+    # Windows counted per region: no session of unknown region in them.
+    r_count = _window_counts(by_region, by_region)
+    r_group = by_region // span
+    r_type_group = r_group // n_regions
+    r_unknown = _window_counts(unknown_keys, r_type_group * span + by_region % span)
+    r_over = (r_unknown == 0) & (r_count > limit_of[r_type_group % n_types])
+    if not (t_over.any() or r_over.any()):
         return _empty(columns)
-    start = key[over] % span + dmin
+    type_group = np.concatenate([t_group[t_over], r_type_group[r_over]])
+    region_code = np.concatenate([np.full(int(t_over.sum()), n_regions, dtype=np.int64),
+                                  r_group[r_over] % n_regions])
+    start = np.concatenate([all_keys[t_over] % span, by_region[r_over] % span]) + dmin
+    count = np.concatenate([total[t_over], r_count[r_over]])
+    order = np.lexsort((start, region_code, type_group))
+    type_group, region_code, start, count = (
+        type_group[order], region_code[order], start[order], count[order]
+    )
+    tcode = type_group % n_types
     return pd.DataFrame(
         {
-            "patient_id": id_series(uniques, grp[over] // len(INJECTION_TYPES)),
-            "injection_type": id_series(pd.Index(INJECTION_TYPES, dtype="string"), tcode[over]),
+            "patient_id": id_series(uniques, type_group // n_types),
+            "injection_type": id_series(pd.Index(INJECTION_TYPES, dtype="string"), tcode),
+            "region": id_series(pd.Index(REGIONS, dtype="string"),
+                                np.where(region_code == n_regions, -1, region_code)),
             "window_start": date_series(start),
             "window_end": date_series(start + WINDOW_DAYS - 1),
-            "sessions": count[over].astype(np.int64),
-            "limit": limit[over].astype(np.int64),
+            "sessions": count.astype(np.int64),
+            "limit": limit_of[tcode].astype(np.int64),
         }
     )
 
 
 def patients_over_limit(windows: pd.DataFrame) -> pd.DataFrame:
-    """Patients over a limit, one row per (patient, injection type) from :func:`limit_windows`.
+    """Patients over a limit, one row per (patient, injection type, region) from
+    :func:`limit_windows` (region NA: counted per type, see there).
 
-    Columns: ``patient_id``, ``injection_type``, ``max_sessions_365d`` (most sessions in one
-    window), ``limit``, ``first_window_start`` (earliest window over the limit).
+    Columns: ``patient_id``, ``injection_type``, ``region``, ``max_sessions_365d`` (most
+    sessions in one window), ``limit``, ``first_window_start`` (earliest window over the
+    limit).  Sorted like the windows.
     """
     columns = {
         "patient_id": "string",
         "injection_type": "string",
+        "region": "string",
         "max_sessions_365d": "int64",
         "limit": "int64",
         "first_window_start": "datetime64[s]",
     }
     if len(windows) == 0:
         return _empty(columns)
+    keys = ["patient_id", "injection_type", "region"]
     out = (
-        windows.groupby(["patient_id", "injection_type"], sort=True, observed=True)
+        windows.groupby(keys, sort=False, observed=True, dropna=False)
         .agg(
             max_sessions_365d=("sessions", "max"),
             limit=("limit", "first"),

@@ -10,6 +10,16 @@ from analytics.pathways import technique_eras
 from analytics.schema import TECHNIQUE_LABELS
 
 _COLUMNS = ["lane", "start", "end", "label", "technique"]
+_COURSE_END_NOTES = {"gap": "", "extract": " (ongoing)", "death": " (ended at death)"}
+
+
+def _mme_note(courses: pd.DataFrame) -> pd.Series:
+    """", 45 MME/day" (", ~45 MME/day (estimated)" when estimated); empty without MME."""
+    value = courses["avg_mme_per_day"].round(0).astype("Int64").astype("string")
+    estimated = courses["mme_estimated"].astype(bool)
+    note = (", " + estimated.map({True: "~", False: ""}).astype("string") + value
+            + " MME/day" + estimated.map({True: " (estimated)", False: ""}).astype("string"))
+    return note.fillna("")
 
 
 def patient_timeline(
@@ -25,8 +35,9 @@ def patient_timeline(
 
     Lanes, top to bottom: one lane of covered days per technique ("Narcotic
     fills", …), then "Technique eras" (``era_gap_days``) and "Narcotic courses"
-    (``course_gap_days``), so a physician sees the raw events and how the
-    definitions grouped them.
+    (``course_gap_days``; labelled with duration, fills, how the course ended and its
+    average MME/day), so a physician sees the raw events and how the definitions
+    grouped them.
     """
     mine = events.loc[events["patient_id"] == patient_id]
     if mine.empty:
@@ -56,7 +67,8 @@ def patient_timeline(
         "label": "Course " + courses["course"].astype("string") + ": "
         + courses["duration_days"].astype("string") + " days, "
         + courses["fills"].astype("string") + " fills"
-        + courses["ongoing"].map({True: " (ongoing)", False: ""}).astype("string"),
+        + courses["ended_by"].map(_COURSE_END_NOTES).astype("string")
+        + _mme_note(courses),
         "technique": "narcotic",
     })
     out = pd.concat([fills, era_rows, course_rows], ignore_index=True)

@@ -12,7 +12,7 @@ from collections import defaultdict
 
 import pandas as pd
 
-from analytics.schema import INJECTION_TYPES
+from analytics.schema import INJECTION_TYPES, REGIONS
 from analytics.vocab import injection_limits
 
 
@@ -30,11 +30,13 @@ def _injection_records(events: pd.DataFrame) -> list[dict]:
         t = rec.get("injection_type")
         t = t if isinstance(t, str) and t in INJECTION_TYPES else "other"
         prov = rec.get("provider_id")
+        region = rec.get("region")
         out.append(
             {
                 "patient_id": str(rec["patient_id"]),
                 "date": _day(rec["event_date"]),
                 "type": t,
+                "region": region if isinstance(region, str) and region in REGIONS else None,
                 "provider": None if prov is None or pd.isna(prov) else str(prov),
             }
         )
@@ -49,8 +51,11 @@ def ref_injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
     for pid in sorted(by_patient):
         days: dict[dt.date, dict] = {}
         for rec in by_patient[pid]:  # input order kept within the patient
-            s = days.setdefault(rec["date"], {"types": set(), "lines": 0, "provider": None})
+            s = days.setdefault(rec["date"], {"types": set(), "regions": set(), "lines": 0,
+                                              "provider": None})
             s["types"].add(rec["type"])
+            if rec["region"] is not None:
+                s["regions"].add(rec["region"])
             s["lines"] += 1
             if s["provider"] is None and rec["provider"] is not None:
                 s["provider"] = rec["provider"]
@@ -61,12 +66,15 @@ def ref_injection_sessions(events: pd.DataFrame) -> pd.DataFrame:
                     "patient_id": pid,
                     "session_date": pd.Timestamp(day),
                     "injection_types": "+".join(t for t in INJECTION_TYPES if t in s["types"]),
+                    "region": "+".join(r for r in REGIONS if r in s["regions"]) or None,
                     "lines": s["lines"],
                     "provider_id": s["provider"],
                 }
             )
     return pd.DataFrame(
-        rows, columns=["patient_id", "session_date", "injection_types", "lines", "provider_id"]
+        rows,
+        columns=["patient_id", "session_date", "injection_types", "region", "lines",
+                 "provider_id"],
     )
 
 
@@ -101,31 +109,49 @@ def ref_repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) 
 
 
 def ref_limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) -> pd.DataFrame:
+    """Windows over a limit, from the DESIGN.md sentence: per type and region; a window
+    holding a session of unknown region counts all sessions of the type together."""
     table = injection_limits() if limits is None else dict(limits)
-    typed: dict[tuple[str, str], set[dt.date]] = defaultdict(set)
+    # (patient, type) -> date -> set of regions of that day's events of the type
+    days: dict[tuple[str, str], dict[dt.date, set]] = defaultdict(lambda: defaultdict(set))
     for rec in _injection_records(events):
-        typed[(rec["patient_id"], rec["type"])].add(rec["date"])
+        regions = days[(rec["patient_id"], rec["type"])][rec["date"]]
+        if rec["region"] is not None:
+            regions.add(rec["region"])
     rows = []
-    for (pid, t) in sorted(typed, key=lambda k: (k[0], INJECTION_TYPES.index(k[1]))):
+    for (pid, t) in sorted(days, key=lambda k: (k[0], INJECTION_TYPES.index(k[1]))):
         limit = table.get(t, table.get("other", 4))
-        days = sorted(typed[(pid, t)])
-        for d in days:
+        by_date = days[(pid, t)]
+        found = []
+        for d in sorted(by_date):
             last = d + dt.timedelta(days=364)
-            n = sum(1 for x in days if d <= x <= last)
-            if n > limit:
-                rows.append(
-                    {
-                        "patient_id": pid,
-                        "injection_type": t,
-                        "window_start": pd.Timestamp(d),
-                        "window_end": pd.Timestamp(last),
-                        "sessions": n,
-                        "limit": limit,
-                    }
-                )
+            inside = [x for x in by_date if d <= x <= last]
+            if any(not by_date[x] for x in inside):
+                if len(inside) > limit:
+                    found.append((len(REGIONS), d, len(inside)))
+                continue
+            for i, region in enumerate(REGIONS):
+                if region not in by_date[d]:
+                    continue
+                n = sum(1 for x in inside if region in by_date[x])
+                if n > limit:
+                    found.append((i, d, n))
+        for i, d, n in sorted(found):
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "injection_type": t,
+                    "region": REGIONS[i] if i < len(REGIONS) else None,
+                    "window_start": pd.Timestamp(d),
+                    "window_end": pd.Timestamp(d + dt.timedelta(days=364)),
+                    "sessions": n,
+                    "limit": limit,
+                }
+            )
     return pd.DataFrame(
         rows,
-        columns=["patient_id", "injection_type", "window_start", "window_end", "sessions", "limit"],
+        columns=["patient_id", "injection_type", "region", "window_start", "window_end",
+                 "sessions", "limit"],
     )
 
 

@@ -114,10 +114,12 @@ def test_fifth_esi_on_day_364_is_over_the_limit():
     assert row["window_end"] == pd.Timestamp("2024-01-09")  # 2023-01-10 + 364
     assert row["sessions"] == 5
     assert row["limit"] == 4
+    assert pd.isna(row["region"])  # no region known: counted per type
     over = patients_over_limit(w)
     assert over.to_dict("list") == {
         "patient_id": ["p"],
         "injection_type": ["epidural_steroid"],
+        "region": [None],
         "max_sessions_365d": [5],
         "limit": [4],
         "first_window_start": [pd.Timestamp("2023-01-10")],
@@ -128,7 +130,8 @@ def test_fifth_esi_on_day_365_is_not_over_the_limit():
     w = limit_windows(_esi_series(365))
     assert len(w) == 0
     assert list(w.columns) == [
-        "patient_id", "injection_type", "window_start", "window_end", "sessions", "limit"
+        "patient_id", "injection_type", "region", "window_start", "window_end", "sessions",
+        "limit",
     ]
     assert len(patients_over_limit(w)) == 0
 
@@ -182,6 +185,109 @@ def test_windows_of_different_patients_do_not_mix():
     rows += [("b", days_after("2024-02-01", 10 * k), "injection", "trigger_point")
              for k in range(2)]
     assert len(limit_windows(ev(rows))) == 0
+
+
+# ----------------------------------------------------------------- limits per spinal region
+
+
+def regional(rows: list[tuple]) -> pd.DataFrame:
+    """rows: (patient_id, date, injection_type, region or None)."""
+    return ev([(r[0], r[1], "injection", r[2]) for r in rows],
+              region=[r[3] for r in rows])
+
+
+LUMBAR, CERVICAL = "lumbar_sacral", "cervical_thoracic"
+
+
+def test_three_lumbar_and_two_cervical_epidurals_are_not_over():
+    rows = [("p", days_after("2024-01-01", 60 * k), "epidural_steroid", LUMBAR)
+            for k in range(3)]
+    rows += [("p", days_after("2024-02-01", 60 * k), "epidural_steroid", CERVICAL)
+             for k in range(2)]
+    events = regional(rows)
+    assert len(limit_windows(events)) == 0  # 3 <= 4 lumbar, 2 <= 4 cervical
+    assert injection_summary(events)["patients_over_limit"] == 0
+    # the same five sessions without a region count together: 5 > 4
+    untyped = regional([(r[0], r[1], r[2], None) for r in rows])
+    w = limit_windows(untyped)
+    assert w["sessions"].tolist() == [5] and w["region"].isna().all()
+
+
+def test_exactly_4_vs_5_in_one_region_and_day_365_outside():
+    d = "2023-01-10"
+    four = [("p", days_after(d, k), "epidural_steroid", LUMBAR) for k in (0, 90, 180, 364)]
+    assert len(limit_windows(regional(four))) == 0  # 4 in [d, d+364]: at the limit
+    fifth_in = four + [("p", days_after(d, 270), "epidural_steroid", LUMBAR)]
+    w = limit_windows(regional(fifth_in))
+    assert w.to_dict("list") == {
+        "patient_id": ["p"], "injection_type": ["epidural_steroid"], "region": [LUMBAR],
+        "window_start": [pd.Timestamp("2023-01-10")],
+        "window_end": [pd.Timestamp("2024-01-09")],  # 2023-01-10 + 364
+        "sessions": [5], "limit": [4],
+    }
+    # the 5th on day 365 (2024-01-10) is outside [d, d+364]; from day 90 on: 4 sessions
+    day_365 = [("p", days_after(d, k), "epidural_steroid", LUMBAR)
+               for k in (0, 90, 180, 270, 365)]
+    assert len(limit_windows(regional(day_365))) == 0
+    # a 5th session in the other region does not count toward the lumbar limit
+    other_region = four + [("p", days_after(d, 270), "epidural_steroid", CERVICAL)]
+    assert len(limit_windows(regional(other_region))) == 0
+
+
+def test_same_day_levels_are_one_session_per_region():
+    d = "2024-01-01"
+    rows = []
+    for k in range(4):  # 4 days, each with two lumbar levels (64483 + 64484)
+        rows.append(("p", days_after(d, 30 * k), "epidural_steroid", LUMBAR))
+        rows.append(("p", days_after(d, 30 * k), "epidural_steroid", LUMBAR))
+    # one day with a cervical and a lumbar epidural: one session in each region
+    rows.append(("p", days_after(d, 200), "epidural_steroid", LUMBAR))
+    rows.append(("p", days_after(d, 200), "epidural_steroid", CERVICAL))
+    events = regional(rows)
+    w = limit_windows(events)
+    assert w["region"].tolist() == [LUMBAR] and w["sessions"].tolist() == [5]  # 4 + 1 lumbar
+    s = injection_sessions(events)
+    assert s["lines"].tolist() == [2, 2, 2, 2, 2]
+    assert s["region"].tolist() == [LUMBAR] * 4 + [f"{CERVICAL}+{LUMBAR}"]
+
+
+def test_unknown_region_counts_all_sessions_of_the_type_together():
+    d = "2024-01-01"
+    known = [("p", days_after(d, 40 * k), "epidural_steroid", LUMBAR) for k in range(3)]
+    known.append(("p", days_after(d, 130), "epidural_steroid", CERVICAL))
+    # 3 lumbar + 1 cervical: not over
+    assert len(limit_windows(regional(known))) == 0
+    # + 1 session of unknown region on day 150: the windows holding it count all 5 together
+    w = limit_windows(regional(known + [("p", days_after(d, 150), "epidural_steroid", None)]))
+    assert w["region"].isna().all()
+    assert w["window_start"].tolist() == [pd.Timestamp(d)]  # from day 40: 4 sessions
+    assert w["sessions"].tolist() == [5]
+    over = patients_over_limit(w)
+    assert over["region"].isna().tolist() == [True] and over["max_sessions_365d"].tolist() == [5]
+    # an unknown-region session more than 364 days away does not merge the regions
+    far = known + [("p", days_after(d, 500), "epidural_steroid", None)]
+    assert len(limit_windows(regional(far))) == 0
+    # a day whose ESI lines include one without region but another with one is of known region
+    same_day = known + [("p", days_after(d, 130), "epidural_steroid", None)]
+    assert len(limit_windows(regional(same_day))) == 0
+    # a day with an unknown-region ESI also counts once with the lumbar session of that day
+    both = known + [("p", days_after(d, 40), "epidural_steroid", None),
+                    ("p", days_after(d, 60), "epidural_steroid", None)]
+    w = limit_windows(regional(both))
+    # known day 40 is lumbar; day 60 unknown -> windows from day 0 and 40 hold it:
+    # day 0: dates 0, 40, 60, 80, 130 = 5 sessions; day 40: 40, 60, 80, 130 = 4
+    assert w["window_start"].tolist() == [pd.Timestamp(d)]
+    assert w["sessions"].tolist() == [5]
+
+
+def test_regional_limits_per_type():
+    d = "2024-01-01"
+    rfa = [("p", days_after(d, 60 * k), "radiofrequency_ablation", LUMBAR) for k in range(3)]
+    w = limit_windows(regional(rfa))
+    assert w["sessions"].tolist() == [3] and w["limit"].tolist() == [2]
+    two_each = [("p", days_after(d, 60 * k), "radiofrequency_ablation", r)
+                for k in range(2) for r in (LUMBAR, CERVICAL)]
+    assert len(limit_windows(regional(two_each))) == 0  # 2 per region: allowed
 
 
 # ----------------------------------------------------------------- time to repeat
@@ -275,7 +381,7 @@ def test_empty_events_give_empty_frames_and_zero_summary():
     events = empty_events()
     s = injection_sessions(events)
     assert list(s.columns) == [
-        "patient_id", "session_date", "injection_types", "lines", "provider_id"
+        "patient_id", "session_date", "injection_types", "region", "lines", "provider_id"
     ]
     assert len(s) == 0
     assert len(sessions_per_patient(s)) == 0
@@ -284,7 +390,8 @@ def test_empty_events_give_empty_frames_and_zero_summary():
     ]
     assert len(limit_windows(events)) == 0
     assert list(patients_over_limit(limit_windows(events)).columns) == [
-        "patient_id", "injection_type", "max_sessions_365d", "limit", "first_window_start"
+        "patient_id", "injection_type", "region", "max_sessions_365d", "limit",
+        "first_window_start",
     ]
     assert list(time_to_repeat(s).columns) == [
         "patient_id", "first_session", "second_session", "days", "repeated"

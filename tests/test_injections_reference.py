@@ -29,6 +29,7 @@ event = st.tuples(
     st.sampled_from(["injection", "injection", "injection", "narcotic", "other"]),
     st.sampled_from([*INJECTION_TYPES, None, None]),
     st.sampled_from(["dr1", "dr2", None]),
+    st.sampled_from(["cervical_thoracic", "lumbar_sacral", None]),
 )
 
 
@@ -39,6 +40,7 @@ def build(rows) -> pd.DataFrame:
         "technique": [r[2] for r in rows],
         "injection_type": [r[3] for r in rows],
         "provider_id": [r[4] for r in rows],
+        "region": [r[5] if len(r) > 5 else None for r in rows],
     }))
 
 
@@ -70,10 +72,16 @@ def test_injections_equal_reference(rows):
 
 
 @settings(max_examples=100, derandomize=True, deadline=None)
-@given(st.lists(st.integers(0, 800), max_size=12), st.sampled_from([1, 2, 3]))
-def test_dense_limit_windows_equal_reference(offsets, limit):
-    # one patient, one type, many sessions: exercises the window counts themselves
-    rows = [("p", k, "injection", "trigger_point", None) for k in offsets]
+@given(
+    st.lists(st.tuples(st.integers(0, 800),
+                       st.sampled_from(["cervical_thoracic", "lumbar_sacral", None])),
+             max_size=12),
+    st.sampled_from([1, 2, 3]),
+)
+def test_dense_limit_windows_equal_reference(sessions, limit):
+    # one patient, one type, many sessions in two regions or none: exercises the window
+    # counts per region and the unknown-region fallback
+    rows = [("p", k, "injection", "trigger_point", None, region) for k, region in sessions]
     events = build(rows)
     limits = {"trigger_point": limit, "other": 4}
     assert norm(limit_windows(events, limits)) == norm(ref_limit_windows(events, limits))
