@@ -46,6 +46,7 @@ from analytics.intervals import (
     id_series,
     interval_arrays,
 )
+from analytics.schema import id_positions
 from analytics.survival import (
     CURVE_COLUMNS,
     LogRank,
@@ -109,10 +110,11 @@ def _first_value(frame: pd.DataFrame, column: str, pcode: np.ndarray, n: int) ->
     if column not in frame.columns:
         return out
     values = frame[column]
-    has = values.notna().to_numpy() & (pcode >= 0)
-    idx = np.flatnonzero(has)
-    first = idx[np.unique(pcode[idx], return_index=True)[1]] if len(idx) else idx
-    out[pcode[first]] = values.to_numpy(dtype=object)[first]
+    idx = np.flatnonzero(values.notna().to_numpy() & (pcode >= 0))[::-1]
+    row = np.full(n, -1, dtype=np.int64)
+    row[pcode[idx]] = idx  # assigned last to first: each patient keeps its first row
+    has = row >= 0
+    out[has] = values.iloc[row[has]].to_numpy(dtype=object)
     return out
 
 
@@ -160,26 +162,31 @@ def outcome_data(
     index_year = np.full(len(pids), np.nan)
     if index_dates is not None:
         idx = pd.Series(index_dates).dropna()
-        position = pd.Index(idx.index.astype("string")).get_indexer(pids)
+        position = id_positions(pids, pd.Index(idx.index, dtype="string"))
         has_index = position >= 0
         no_index = int((~has_index).sum())
         keep &= has_index
         years = pd.DatetimeIndex(idx.to_numpy()).year.to_numpy()
         index_year = np.where(has_index, years[np.maximum(position, 0)], np.nan)
-    surgery_first = np.array(["surgery" in str(v).split("+") for v in label], dtype=bool)
+    label_code, labels = pd.factorize(pd.Series(label, dtype="string"))
+    parts_of = [str(v).split("+") for v in labels]  # the few distinct step labels
+    surgery_first = np.array(["surgery" in p for p in parts_of], dtype=bool)[label_code]
+    combined = np.array([len(p) > 1 for p in parts_of], dtype=bool)[label_code]
     left_surgery = int((surgery_first & keep).sum())
     keep &= ~surgery_first
     pids, label, t0, index_year = pids[keep], label[keep], t0[keep], index_year[keep]
+    combined = combined[keep]
     n = len(pids)
     if n == 0:
         return OutcomeData(empty, 0, no_index, left_surgery, extract)
-    stratum = np.where(np.char.find(label.astype(str), "+") >= 0, COMBINATION, label)
+    stratum = np.where(combined, COMBINATION, label)
 
     # Patient codes for every event row; censoring day per patient.
     ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
     rows = events.loc[ok]
-    pcode = pids.get_indexer(pd.Index(rows["patient_id"].astype("string")))
-    start, end = interval_arrays(rows, extract) if len(rows) else (np.zeros(0, np.int64),) * 2
+    row_code, row_ids = pd.factorize(rows["patient_id"])
+    pcode = id_positions(pd.Index(row_ids, dtype="string"), pids)[row_code] if len(rows) \
+        else np.zeros(0, dtype=np.int64)
     big = np.iinfo(np.int64).max
     death_day = np.full(n, big, dtype=np.int64)
     if "ends_at_death" in rows.columns:
@@ -190,24 +197,28 @@ def outcome_data(
     if "death_year" in rows.columns:
         dy = rows["death_year"].notna().to_numpy() & (pcode >= 0)
         has_year[pcode[dy]] = True
+    # Only the year of death: the last recorded day (latest event date or covered day).
     last_record = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    year_only = has_year & (death_day == big)
     mine = pcode >= 0
-    np.maximum.at(last_record, pcode[mine], np.maximum(start[mine], end[mine] - 1))
+    if year_only.any():
+        sub = mine & year_only[np.maximum(pcode, 0)]
+        start, end = interval_arrays(rows.loc[sub], extract)
+        np.maximum.at(last_record, pcode[sub], np.maximum(start, end - 1))
     censor = np.full(n, extract_day, dtype=np.int64)
     reason = np.zeros(n, dtype=np.int64)
     by_day = death_day < censor
     censor = np.where(by_day, death_day, censor)
     reason = np.where(by_day, 1, reason)
-    by_year = has_year & (death_day == big) & (last_record < censor)
+    by_year = year_only & (last_record < censor)
     censor = np.where(by_year, last_record, censor)
     reason = np.where(by_year, 2, reason)
 
     # Outcome days.
-    tech = rows["technique"].astype("object").to_numpy()
-    surgery = (tech == "surgery") & mine
+    surgery = (rows["technique"] == "surgery").to_numpy(dtype=bool, na_value=False) & mine
     first_surgery = np.full(n, big, dtype=np.int64)
-    np.minimum.at(first_surgery, pcode[surgery], start[surgery])
-    c_code = pids.get_indexer(pd.Index(courses["patient_id"].astype("string")))
+    np.minimum.at(first_surgery, pcode[surgery], day_numbers(rows["event_date"])[surgery])
+    c_code = id_positions(courses["patient_id"], pids)
     c_ok = c_code >= 0
     c_start = day_numbers(courses["start"])
     c_end = day_numbers(courses["end"])
@@ -315,19 +326,33 @@ def outcome_curves(
         t = t.loc[t["patient_id"].isin(pd.Index(patients, dtype="string")).to_numpy()]
     if by:
         t = t.dropna(subset=list(by))
-    keys = ([tuple(r) for r in t[list(by)].astype("object").itertuples(index=False)]
-            if by else [()] * len(t))
+    # Group codes: the columns' codes combined into one integer, then renumbered in the
+    # order of the groups (strata in STRATA order, other values sorted).
     rank = {s: i for i, s in enumerate(STRATA)}
+    combined = np.zeros(len(t), dtype=np.int64)
+    column_values = []
+    for b in by:
+        code, values = pd.factorize(t[b].astype("object"))
+        combined = combined * (len(values) + 1) + code
+        column_values.append(list(values))
+    used, codes = np.unique(combined, return_inverse=True)
+    groups = []
+    for value in used:  # one per group (a handful)
+        parts = []
+        for values in reversed(column_values):
+            value, code = divmod(int(value), len(values) + 1)
+            parts.append(values[code])
+        groups.append(tuple(reversed(parts)))
 
     def order_key(group: tuple) -> tuple:
         return tuple((rank.get(v, len(rank)), str(v)) if b == "stratum" else (0, str(v))
                      for b, v in zip(by, group, strict=True))
 
-    codes, groups = pd.factorize(pd.Series(keys, dtype=object))
-    if len(groups):
+    if groups:
         sorted_groups = sorted(groups, key=order_key)
         remap = np.array([sorted_groups.index(g) for g in groups], dtype=np.int64)
-        codes, groups = remap[codes], sorted_groups
+        codes, groups = remap[codes.reshape(-1)], sorted_groups
+    codes = np.asarray(codes, dtype=np.int64).reshape(-1)
     curve_parts, median_rows, risk_rows = [], [], []
     days = t["days"].to_numpy(dtype="float64")
     observed = t["observed"].to_numpy(dtype=bool)

@@ -62,8 +62,6 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from analytics import narcotics
 from analytics.intervals import (
@@ -76,6 +74,7 @@ from analytics.intervals import (
     merge_intervals,
     stable_argsort,
 )
+from analytics.schema import id_positions
 from analytics.vocab import load_table
 
 FLAGGED_RELAXANTS_TABLE = "flagged_muscle_relaxants.csv"
@@ -188,27 +187,21 @@ PERIODS: tuple[str, ...] = ("year", "month")
 
 
 def _flags(frame: pd.DataFrame, column: str, value: str) -> np.ndarray:
+    """``frame[column] == value`` as a bool array (a code comparison on categoricals)."""
     if column not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    return np.asarray((frame[column].astype("object") == value), dtype=bool)
+    return (frame[column] == value).to_numpy(dtype=bool, na_value=False)
 
 
-def _arrow(values: pd.Series | pd.Index) -> pa.Array:
-    arrow = getattr(values.array, "_pa_array", None)
-    if arrow is None:
-        arrow = pa.array(np.asarray(values.astype("object"), dtype=object),
-                         type=pa.large_string(), from_pandas=True)
-    if isinstance(arrow, pa.ChunkedArray):
-        arrow = arrow.combine_chunks()
-    return arrow.cast(pa.large_string())
+def _unique(keys: np.ndarray) -> np.ndarray:
+    """Sorted distinct int64 keys (a sort, faster here than numpy's hash-based unique)."""
+    keys = np.sort(np.asarray(keys, dtype=np.int64))
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
 
 
 def _codes_in(values: pd.Series, uniques: pd.Index) -> np.ndarray:
     """Position of each value in ``uniques`` (−1 when absent or missing)."""
-    if len(values) == 0:
-        return np.zeros(0, dtype=np.int64)
-    found = pc.index_in(_arrow(values.astype("string")), value_set=_arrow(uniques))
-    return np.asarray(found.fill_null(-1), dtype=np.int64)
+    return id_positions(values, uniques)
 
 
 def _entity_codes(rows: pd.DataFrame, column: str) -> tuple[np.ndarray, pd.Index]:
@@ -316,17 +309,22 @@ class _Timeline:
             before = np.r_[0, running[:-1]] if n else running
             self.cumulative[name] = before - before[self._first_index]
 
-    def integral(self, name: str, keys: np.ndarray) -> np.ndarray:
-        """The running integral of ``name`` at each query key (0 before the patient's
-        first boundary)."""
+    def integrals(self, names: tuple[str, ...], keys: np.ndarray) -> list[np.ndarray]:
+        """The running integrals of ``names`` at each query key (0 before the patient's
+        first boundary); one search for all of them."""
         keys = np.asarray(keys, dtype=np.int64)
         if len(self.key) == 0:
-            return np.zeros(len(keys), dtype=np.int64)
+            return [np.zeros(len(keys), dtype=np.int64) for _ in names]
         i = np.searchsorted(self.key, keys, side="right") - 1
         safe = np.maximum(i, 0)
         same = (i >= 0) & (self.patient[safe] == keys // self.span)
-        value = self.cumulative[name][safe] + (keys - self.key[safe]) * self.slope[name][safe]
-        return np.where(same, value, 0)
+        offset = keys - self.key[safe]
+        return [np.where(same, self.cumulative[n][safe] + offset * self.slope[n][safe], 0)
+                for n in names]
+
+    def integral(self, name: str, keys: np.ndarray) -> np.ndarray:
+        """:meth:`integrals` of one name."""
+        return self.integrals((name,), keys)[0]
 
     def segment_owner(self, start_keys: np.ndarray, end_keys: np.ndarray) -> np.ndarray:
         """For every segment, the index of the range ``[start_keys, end_keys)`` (sorted,
@@ -339,6 +337,12 @@ class _Timeline:
 # --------------------------------------------------------------------------- prepared data
 
 
+_COVERAGE_COLUMNS = ("patient_id", "event_date", "end_date", "days_supply", "dispenses",
+                     "open_order", "ends_at_death")
+_NARCOTIC_COLUMNS = _COVERAGE_COLUMNS + ("provider_id", "pharmacy_id")
+_OTHER_COLUMNS = _COVERAGE_COLUMNS + ("detail",)
+
+
 class _Data:
     """The rows the measures read, reduced to integer arrays once."""
 
@@ -348,9 +352,8 @@ class _Data:
         self.params = params
         self.extract = extract_date(events, extract)
         ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
-        technique = events["technique"].astype("object")
-        is_narcotic = ok & np.asarray(technique == "narcotic", dtype=bool)
-        is_relaxant = ok & np.asarray(technique == "muscle_relaxant", dtype=bool)
+        is_narcotic = ok & _flags(events, "technique", "narcotic")
+        is_relaxant = ok & _flags(events, "technique", "muscle_relaxant")
         is_benzo = ok & _flags(events, "drug_class", "benzodiazepine")
         is_naloxone = ok & _flags(events, "drug_class", "naloxone")
         is_oud = ok & _flags(events, "drug_class", "oud_treatment")
@@ -359,7 +362,7 @@ class _Data:
         dated = events["event_date"].to_numpy()[ok]
         self.data_start_day = int(day_numbers(dated).min()) if ok.any() else self.extract_day
 
-        narc = events.loc[is_narcotic]
+        narc = events.loc[is_narcotic, [c for c in _NARCOTIC_COLUMNS if c in events.columns]]
         codes, uniques = pd.factorize(narc["patient_id"].astype("string"), sort=True)
         self.patients = pd.Index(uniques, dtype="string")
         self.n_patients = len(self.patients)
@@ -368,7 +371,7 @@ class _Data:
                                     else (np.zeros(0, np.int64), np.zeros(0, np.int64)))
         self.n_k = dispense_counts(narc)
         if fills is None:
-            fills = narcotics.fill_mme(narc, extract=self.extract) if len(narc) else None
+            fills = narcotics.fill_mme(events, extract=self.extract) if len(narc) else None
         mme = (np.full(len(narc), np.nan) if fills is None else
                fills["mme_per_day"].reindex(narc.index).to_numpy(dtype="float64",
                                                                     na_value=np.nan))
@@ -380,7 +383,7 @@ class _Data:
         self.has_pharmacy = bool((self.n_pharmacy >= 0).any())
 
         def other(mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-            rows = events.loc[mask]
+            rows = events.loc[mask, [c for c in _OTHER_COLUMNS if c in events.columns]]
             code = _codes_in(rows["patient_id"], self.patients)
             keep = code >= 0
             return rows.loc[keep], code[keep]
@@ -391,10 +394,13 @@ class _Data:
         relax, self.r_pcode = other(is_relaxant)
         self.r_start, self.r_end = self._intervals(relax)
         pattern = "|".join(f"(?:{p})" for p in load_table(FLAGGED_RELAXANTS_TABLE)["pattern"])
-        detail = (relax["detail"].astype("string") if "detail" in relax.columns
-                  else pd.Series(pd.NA, index=relax.index, dtype="string"))
-        self.r_carisoprodol = np.asarray(
-            detail.str.contains(pattern, case=False, regex=True).fillna(False), dtype=bool)
+        if "detail" in relax.columns and len(relax):
+            detail_code, details = pd.factorize(relax["detail"].astype("string"))
+            flagged = pd.Series(details, dtype="string").str.contains(
+                pattern, case=False, regex=True).fillna(False).to_numpy(dtype=bool)
+            self.r_carisoprodol = np.r_[flagged, False][detail_code]
+        else:
+            self.r_carisoprodol = np.zeros(len(relax), dtype=bool)
         nalox, self.x_pcode = other(is_naloxone)
         self.x_day = day_numbers(nalox["event_date"])
         oud, oud_pcode = other(is_oud)
@@ -413,18 +419,19 @@ class _Data:
         # date), else only the year is known.
         self.death_day = np.full(self.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
         self.death_year = np.full(self.n_patients, np.iinfo(np.int64).max, dtype=np.int64)
-        all_code = _codes_in(events.loc[ok, "patient_id"], self.patients)
-        known = all_code >= 0
-        if "ends_at_death" in events.columns:
-            at_death = events.loc[ok, "ends_at_death"].fillna(False).to_numpy(dtype=bool)
-            at_death = at_death & known & events.loc[ok, "end_date"].notna().to_numpy()
-            np.minimum.at(self.death_day, all_code[at_death],
-                          day_numbers(events.loc[ok, "end_date"].to_numpy()[at_death]))
+        if "ends_at_death" in events.columns and "end_date" in events.columns:
+            at_death = ok & events["ends_at_death"].fillna(False).to_numpy(dtype=bool) \
+                & events["end_date"].notna().to_numpy()
+            code = _codes_in(events.loc[at_death, "patient_id"], self.patients)
+            days = day_numbers(events.loc[at_death, "end_date"])
+            np.minimum.at(self.death_day, code[code >= 0], days[code >= 0])
         if "death_year" in events.columns:
-            year = pd.to_numeric(events.loc[ok, "death_year"], errors="coerce").to_numpy(
+            year = pd.to_numeric(events["death_year"], errors="coerce").to_numpy(
                 dtype="float64", na_value=np.nan)
-            has = known & ~np.isnan(year)
-            np.minimum.at(self.death_year, all_code[has], year[has].astype(np.int64))
+            has = ok & ~np.isnan(year)
+            code = _codes_in(events.loc[has, "patient_id"], self.patients)
+            np.minimum.at(self.death_year, code[code >= 0],
+                          year[has][code >= 0].astype(np.int64))
 
         # Day arithmetic: keys patient × span + (day − lo), every query day clipped to
         # [lo, hi] (no interval starts or ends outside, so the functions are flat there).
@@ -480,11 +487,11 @@ class _Data:
         self.d_key = key[order]
         self.d_row = row[order]
         self.d_without_mme = np.r_[0, np.cumsum(~self.n_has_mme[self.d_row])]
-        self.d_date_key = np.unique(self.d_key)
+        self.d_date_key = _unique(self.d_key)
         brow, bi = _expand(self.b_k)
         bday = self.b_start[brow] + (bi * (self.b_end - self.b_start)[brow]) // self.b_k[brow]
         bkeep = bday <= self.extract_day
-        self.b_date_key = np.unique(self.key(self.b_pcode[brow[bkeep]], bday[bkeep]))
+        self.b_date_key = _unique(self.key(self.b_pcode[brow[bkeep]], bday[bkeep]))
         self.x_key = np.sort(self.key(self.x_pcode, self.x_day))
 
     def _runs(self) -> None:
@@ -578,7 +585,7 @@ def _presence(d: _Data, w: _Windows, entity: np.ndarray, length: int
     m_lo = int(month.min()) - length
     m_span = int(month.max()) - m_lo + length + 1
     pair = p * n_entity + e[has]
-    key = np.unique(pair * m_span + (month - m_lo))
+    key = _unique(pair * m_span + (month - m_lo))
     pair, month = key // m_span, key % m_span + m_lo
     previous = np.r_[np.iinfo(np.int64).min, month[:-1]]
     previous = np.where(np.r_[False, pair[1:] == pair[:-1]], previous, np.iinfo(np.int64).min)
@@ -603,14 +610,16 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
     n = len(w.patient)
     tl = d.timeline
     ka, kb = d.key(w.patient, w.start), d.key(w.patient, w.end)
-    fills = _count_between(d.d_key, ka, kb)
-    fill_dates = _count_between(d.d_date_key, ka, kb)
     lo_i = np.searchsorted(d.d_key, ka)
     hi_i = np.searchsorted(d.d_key, kb)
+    fills = hi_i - lo_i
     without_mme = d.d_without_mme[hi_i] - d.d_without_mme[lo_i]
-    covered = tl.integral("N", kb) - tl.integral("N", ka)
-    # Treatment period: first dispensing in the window .. last covered day in the window.
     i = np.searchsorted(d.d_date_key, ka)
+    fill_dates = np.searchsorted(d.d_date_key, kb) - i
+    names = ("N", "NB", "NBR", "NBC")
+    at_a, at_b = tl.integrals(names, ka), tl.integrals(names, kb)
+    covered, both, triple, triple_c = (b - a for a, b in zip(at_a, at_b, strict=True))
+    # Treatment period: first dispensing in the window .. last covered day in the window.
     has_fill = fill_dates > 0
     first_key = np.where(has_fill, d.d_date_key[np.minimum(i, len(d.d_date_key) - 1)]
                          if len(d.d_date_key) else ka, ka)
@@ -624,9 +633,6 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(has_fill, total_mme / np.maximum(treatment_days, 1), np.nan)
     benzo_dates = _count_between(d.b_date_key, ka, kb)
-    both = tl.integral("NB", kb) - tl.integral("NB", ka)
-    triple = tl.integral("NBR", kb) - tl.integral("NBR", ka)
-    triple_c = tl.integral("NBC", kb) - tl.integral("NBC", ka)
 
     length = 12 if label == "year" else prm.trend_window_months
     credit_window, credit_provider = _presence(d, w, d.n_provider, length)
@@ -661,29 +667,7 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
         pharmacy_values[:] = pd.NA
         pharm_flag[:] = pd.NA
         both_flag[:] = pd.NA
-    period = {"year": w.label} if label == "year" else {
-        "month": date_series(_day_of_month(w.label))}
-    frame = pd.DataFrame({
-        "patient_id": id_series(d.patients, w.patient),
-        **period,
-        "window_start": date_series(w.start),
-        "window_end": date_series(w.end - 1),
-        "partial": w.partial,
-        "narcotic_fills": fills,
-        "fill_dates": fill_dates,
-        "fills_without_mme": without_mme.astype(np.int64),
-        "covered_days": covered.astype(np.int64),
-        "first_fill": date_series(d.day_of(first_key)).where(has_fill),
-        "last_covered_day": date_series(d.day_of(last_key)).where(has_fill),
-        "treatment_days": treatment_days.astype(np.int64),
-        "total_mme": total_mme,
-        "average_mme_per_day": average,
-        "prescribers": prescribers,
-        "pharmacies": pharmacy_values,
-        "benzodiazepine_fill_dates": benzo_dates,
-        "opioid_benzodiazepine_days": both.astype(np.int64),
-        "triple_days": triple.astype(np.int64),
-        "triple_carisoprodol_days": triple_c.astype(np.int64),
+    flags = {
         "opioid_users": opioid_users,
         "hdo": opioid_users & (average >= prm.high_dose_mme - _TOLERANCE),
         "uop_denominator": uop_den,
@@ -703,6 +687,37 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
         "rapid_taper": rapid,
         "stop_from_high_dose": stops,
         "abrupt_stop": abrupt,
+    }
+    if label == "month":  # the trend: the flags only
+        frame = pd.DataFrame({
+            "patient_id": id_series(d.patients, w.patient),
+            "month": date_series(_day_of_month(w.label)),
+            "partial": w.partial,
+            **flags,
+        })
+        return frame, credit_window, credit_provider
+    frame = pd.DataFrame({
+        "patient_id": id_series(d.patients, w.patient),
+        "year": w.label,
+        "window_start": date_series(w.start),
+        "window_end": date_series(w.end - 1),
+        "partial": w.partial,
+        "narcotic_fills": fills,
+        "fill_dates": fill_dates,
+        "fills_without_mme": without_mme.astype(np.int64),
+        "covered_days": covered.astype(np.int64),
+        "first_fill": date_series(d.day_of(first_key)).where(has_fill),
+        "last_covered_day": date_series(d.day_of(last_key)).where(has_fill),
+        "treatment_days": treatment_days.astype(np.int64),
+        "total_mme": total_mme,
+        "average_mme_per_day": average,
+        "prescribers": prescribers,
+        "pharmacies": pharmacy_values,
+        "benzodiazepine_fill_dates": benzo_dates,
+        "opioid_benzodiazepine_days": both.astype(np.int64),
+        "triple_days": triple.astype(np.int64),
+        "triple_carisoprodol_days": triple_c.astype(np.int64),
+        **flags,
     })
     return frame, credit_window, credit_provider
 
@@ -990,7 +1005,7 @@ def _naloxone(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray
     in_course = (j >= 0) & (d.d_key < ke[np.maximum(j, 0)])
     provider = d.n_provider[d.d_row]
     ok = in_course & (provider >= 0)
-    pairs = np.unique(j[ok] * max(len(d.providers), 1) + provider[ok])
+    pairs = _unique(j[ok] * max(len(d.providers), 1) + provider[ok])
     n_prov = max(len(d.providers), 1)
     return frame, pairs // n_prov, pairs % n_prov
 
@@ -1058,8 +1073,7 @@ def safety_measures(
     (``narcotics.narcotic_courses`` with ``parameters.course_gap_days``), when the caller
     has them cached, are not computed again.  ``monthly=False`` skips ``patient_months``.
 
-    Columns of ``patient_years`` (``year``, int) and ``patient_months`` (``month``: first
-    day of the window's last month): ``patient_id``, ``window_start``, ``window_end``
+    Columns of ``patient_years``: ``patient_id``, ``year`` (int), ``window_start``, ``window_end``
     (last day, ≤ the extract date), ``partial`` (the data start after the window start or
     the extract date falls before its end), ``narcotic_fills`` (dispenses),
     ``fill_dates`` (distinct dispensing dates), ``fills_without_mme``, ``covered_days``,
@@ -1071,7 +1085,9 @@ def safety_measures(
     ``uop_prescribers``, ``uop_pharmacies`` / ``uop_both`` (boolean, NA without pharmacy
     data), ``cou_30_evaluable``, ``cou_15_of_30``, ``cou_62_evaluable``, ``cou_31_of_62``,
     ``cob``, ``triple_therapy``, ``triple_carisoprodol``, ``stable_long_term``, ``taper``,
-    ``rapid_taper``, ``stop_from_high_dose``, ``abrupt_stop``.
+    ``rapid_taper``, ``stop_from_high_dose``, ``abrupt_stop``.  ``patient_months`` (the
+    trend) holds ``patient_id``, ``month`` (first day of the window's last month),
+    ``partial`` and the same flags.
     """
     prm = parameters or SafetyParameters()
     d = _Data(events, diagnoses, extract, prm, fills)
@@ -1086,8 +1102,10 @@ def safety_measures(
         months, m_rows, m_prov = _window_table(d, _month_windows(d), episode_keys,
                                                taper_keys, "month")
     else:
-        months, m_rows, m_prov = years.iloc[0:0].rename(columns={"year": "month"}), \
-            np.zeros(0, np.int64), np.zeros(0, np.int64)
+        empty = np.zeros(0, dtype=np.int64)
+        months, m_rows, m_prov = _window_table(
+            d, _Windows(empty, empty, empty, empty, empty, np.zeros(0, dtype=bool)),
+            episode_keys, taper_keys, "month")
     return SafetyMeasures(
         patient_years=years,
         patient_months=months,
@@ -1183,18 +1201,16 @@ def safety_rates(
                   if measures.data_start is not None else 0)
     extract_end = (int(day_numbers(np.array([measures.extract_date.to_datetime64()]))[0]) + 1
                    if measures.extract_date is not None else 0)
+    window_units = _Units(np.arange(len(windows)), w_key, w_credits)
+    course_units = _Units(c_rows, c_key, measures.course_credits)
     frames = []
     for name in names or tuple(MEASURES):
         den_col, num_col, _ = MEASURES[name]
-        if name in COURSE_MEASURES:
-            table, rows, keys = measures.naloxone_courses, c_rows, c_key
-            credits = measures.course_credits
-        else:
-            table, rows, keys = windows, np.arange(len(windows)), w_key
-            credits = w_credits
-        den = table[den_col].to_numpy(dtype=bool, na_value=False)[rows]
-        num = table[num_col].to_numpy(dtype=bool, na_value=False)[rows] & den
-        frames.append(_rates_of(name, den, num, keys, rows, credits, by_physician,
+        table, units = ((measures.naloxone_courses, course_units) if name in COURSE_MEASURES
+                        else (windows, window_units))
+        den = table[den_col].to_numpy(dtype=bool, na_value=False)[units.source]
+        num = table[num_col].to_numpy(dtype=bool, na_value=False)[units.source] & den
+        frames.append(_rates_of(name, den, num, units, by_physician,
                                 name in PHARMACY_MEASURES and bool(measures.pharmacy_note),
                                 measures.pharmacy_note, period, length, data_start,
                                 extract_end))
@@ -1203,26 +1219,42 @@ def safety_rates(
         {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
 
 
-def _rates_of(name: str, den: np.ndarray, num: np.ndarray, keys: np.ndarray,
-              rows: np.ndarray, credits: pd.DataFrame, by_physician: bool,
+class _Units:
+    """The units a measure counts (rows of a source table, each in a period) and the
+    physicians credited with each."""
+
+    def __init__(self, source: np.ndarray, keys: np.ndarray, credits: pd.DataFrame) -> None:
+        self.source = np.asarray(source, dtype=np.int64)
+        keys = np.asarray(keys, dtype=np.int64)
+        first = int(keys.min()) if len(keys) else 0
+        self.periods = np.arange(first, int(keys.max()) + 1 if len(keys) else first)
+        self.period_of = keys - first
+        self.providers = (pd.Index(credits["provider_id"].cat.categories, dtype="string")
+                          if len(credits) else pd.Index([], dtype="string"))
+        c_row = credits["row"].to_numpy(dtype=np.int64)
+        c_prov = credits["provider_id"].cat.codes.to_numpy().astype(np.int64)
+        if np.array_equal(self.source, np.arange(len(self.source))):
+            self.credit_unit, self.credit_provider = c_row, c_prov
+        else:  # several units per source row (a course in 12 monthly windows)
+            lo = np.searchsorted(c_row, self.source, side="left")
+            hi = np.searchsorted(c_row, self.source, side="right")
+            unit, pos = _expand(hi - lo)
+            self.credit_unit, self.credit_provider = unit, c_prov[lo[unit] + pos]
+
+
+def _rates_of(name: str, den: np.ndarray, num: np.ndarray, units: _Units, by_physician: bool,
               unavailable: bool, note: str, period: str, length: int, data_start: int,
               extract_end: int) -> pd.DataFrame:
-    periods, pcode = np.unique(keys, return_inverse=True)
+    periods, pcode = units.periods, units.period_of
     n_per = len(periods)
     clinic_den = np.bincount(pcode, weights=den, minlength=n_per).astype(np.int64)
     clinic_num = np.bincount(pcode, weights=num, minlength=n_per).astype(np.int64)
     parts = [(np.arange(n_per), np.full(n_per, -1), clinic_den, clinic_num)]
-    providers = credits["provider_id"].cat.categories if len(credits) else pd.Index([])
-    if by_physician and len(credits) and len(providers):
-        # Map each unit (a row of ``rows``) to the credits of its source row.
+    providers = units.providers
+    if by_physician and len(units.credit_unit) and len(providers):
         n_prov = len(providers)
-        c_row = credits["row"].to_numpy(dtype=np.int64)
-        c_prov = credits["provider_id"].cat.codes.to_numpy().astype(np.int64)
-        lo = np.searchsorted(c_row, rows, side="left")
-        hi = np.searchsorted(c_row, rows, side="right")
-        unit, pos = _expand(hi - lo)
-        src = lo[unit] + pos
-        combo = pcode[unit] * n_prov + c_prov[src]
+        unit = units.credit_unit
+        combo = pcode[unit] * n_prov + units.credit_provider
         p_den = np.bincount(combo, weights=den[unit], minlength=n_per * n_prov)
         p_num = np.bincount(combo, weights=num[unit], minlength=n_per * n_prov)
         listed = np.flatnonzero(p_den > 0)
@@ -1247,7 +1279,7 @@ def _rates_of(name: str, den: np.ndarray, num: np.ndarray, keys: np.ndarray,
         clinic_numerator[:] = pd.NA
         share = np.full(len(d), np.nan)
         clinic_share = np.full(len(d), np.nan)
-    provider_names = pd.Index(providers, dtype="string")
+    provider_names = providers
     return pd.DataFrame({
         "measure": name,
         "period": date_series(day),

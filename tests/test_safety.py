@@ -463,11 +463,13 @@ def test_monthly_trend_is_the_trailing_12_months_and_december_is_the_year():
             start = pd.Timestamp("2022-01-01") + pd.Timedelta(days=int(rng.integers(0, 1200)))
             rows.append(benzo(pid, start.strftime("%Y-%m-%d"), int(rng.integers(10, 60))))
     m = safety_measures(ev(rows), extract=pd.Timestamp("2025-06-30"))
-    years = m.patient_years.drop(columns="year").reset_index(drop=True)
+    flags = ["patient_id", "partial"] + [c for c in m.patient_months.columns
+                                         if c not in ("patient_id", "month", "partial")]
+    years = m.patient_years[flags + ["window_start"]].reset_index(drop=True)
     months = m.patient_months
-    december = months[months["month"].dt.month == 12].drop(columns="month")
+    december = months.loc[months["month"].dt.month == 12, flags]
     pd.testing.assert_frame_equal(december.reset_index(drop=True),
-                                  years[years["window_start"].dt.year < 2025]
+                                  years.loc[years["window_start"].dt.year < 2025, flags]
                                   .reset_index(drop=True))
     r_year = safety_rates(m, "year")
     r_month = safety_rates(m, "month")
