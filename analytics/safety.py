@@ -225,6 +225,20 @@ def _count_between(sorted_keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> n
             - np.searchsorted(sorted_keys, lo, side="left")).astype(np.int64)
 
 
+def _count_in_windows(keys: np.ndarray, span: int, n_patients: int, patient: np.ndarray,
+                      lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+    """:func:`_count_between` for windows of ``patient``, searching only the windows of
+    patients that have a key (``keys`` are patient × span + day, sorted)."""
+    out = np.zeros(len(lo), dtype=np.int64)
+    if len(keys) == 0:
+        return out
+    has = np.zeros(n_patients, dtype=bool)
+    has[keys // span] = True
+    sel = np.flatnonzero(has[patient])
+    out[sel] = _count_between(keys, lo[sel], hi[sel])
+    return out
+
+
 def _month_of_day(days: np.ndarray) -> np.ndarray:
     return np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
@@ -240,7 +254,9 @@ def _merged_ranges(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, gap: int =
     if len(group) == 0:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, empty
-    order = np.lexsort((lo, group))
+    base = int(lo.min())
+    order = stable_argsort(np.asarray(group, dtype=np.int64) * (int(lo.max()) - base + 1)
+                           + (lo - base))
     g, s, e = group[order], lo[order], hi[order]
     run = merge_intervals(g, s, e, gap)
     first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
@@ -290,6 +306,7 @@ class _Timeline:
         length = np.zeros(n, dtype=np.int64)
         if n:
             length[:-1] = self.key[1:] - self.key[:-1]
+        self.length = length
         self.patient = self.key // span
         first = np.r_[True, self.patient[1:] != self.patient[:-1]] if n else np.zeros(0, bool)
         self._first_index = np.maximum.accumulate(np.where(first, np.arange(n), 0)) if n else \
@@ -444,6 +461,10 @@ class _Data:
         self.lo = first - pad
         self.hi = last + pad
         self.span = self.hi - self.lo + 1
+        # Calendar lookups over [lo, hi]: the month of a day, the first day of a month.
+        self._months = _month_of_day(np.arange(self.lo, self.hi + 1))
+        self._month_lo = int(self._months[0])
+        self._first_days = _day_of_month(np.arange(self._month_lo, int(self._months[-1]) + 3))
 
         self.timeline = _Timeline(
             np.concatenate([self.key(self.n_pcode, self.n_start),
@@ -473,6 +494,14 @@ class _Data:
         day = np.clip(np.asarray(day, dtype=np.int64), self.lo, self.hi)
         return np.asarray(pcode, dtype=np.int64) * self.span + (day - self.lo)
 
+    def month_of(self, days: np.ndarray) -> np.ndarray:
+        """Month numbers (months since January 1970) of day numbers."""
+        return self._months[np.clip(days, self.lo, self.hi) - self.lo]
+
+    def first_day(self, months: np.ndarray) -> np.ndarray:
+        """Day number of the first day of month numbers."""
+        return self._first_days[np.asarray(months, dtype=np.int64) - self._month_lo]
+
     def day_of(self, key: np.ndarray) -> np.ndarray:
         return np.asarray(key, dtype=np.int64) % self.span + self.lo
 
@@ -487,6 +516,7 @@ class _Data:
         self.d_key = key[order]
         self.d_row = row[order]
         self.d_without_mme = np.r_[0, np.cumsum(~self.n_has_mme[self.d_row])]
+        self.d_month = self.month_of(self.day_of(self.d_key))
         self.d_date_key = _unique(self.d_key)
         brow, bi = _expand(self.b_k)
         bday = self.b_start[brow] + (bi * (self.b_end - self.b_start)[brow]) // self.b_k[brow]
@@ -520,124 +550,262 @@ class _Data:
 # --------------------------------------------------------------------------- windows
 
 
+class _Grid:
+    """One cell per (patient, calendar month), from ``length`` months before the patient's
+    first narcotic use to the last month a window can end in (``length − 1`` months after
+    the last use, at most the extract month), plus a closing cell; the patients' cells
+    laid end to end.  Per-cell counts become running totals, so the sum over any window —
+    a range of cells ``[first, last]`` — is one subtraction, and "the next cell with X at
+    or after the window's first cell" a precomputed pointer: no search per window.
+    """
+
+    def __init__(self, d: _Data) -> None:
+        self.d = d
+        self.length = max(12, d.params.trend_window_months)
+        self.extract_month = int(d.month_of(np.array([d.extract_day]))[0])
+        use_end = np.minimum(d.use_end, d.extract_day + 1)
+        keep = use_end > d.use_start
+        self.use_patient = d.use_patient[keep]
+        self.use_first = d.month_of(d.use_start[keep])
+        self.use_last = d.month_of(use_end[keep] - 1)
+        n_p = d.n_patients
+        big = np.iinfo(np.int64).max
+        first = np.full(n_p, big, dtype=np.int64)
+        last = np.full(n_p, -big, dtype=np.int64)
+        np.minimum.at(first, self.use_patient, self.use_first)
+        np.maximum.at(last, self.use_patient, self.use_last)
+        has = first != big
+        self.g0 = np.where(has, first - self.length, 0)
+        self.g1 = np.where(has, np.minimum(last + self.length - 1, self.extract_month), -1)
+        count = np.where(has, self.g1 - self.g0 + 2, 0)
+        self.offset = np.cumsum(count) - count
+        self.n = int(count.sum())
+        index = np.arange(self.n)
+        owner = np.repeat(np.arange(n_p), count)
+        self.patient = owner
+        self.month = self.g0[owner] + (index - self.offset[owner])
+        self.closing = self.month == self.g1[owner] + 1
+        self.prescriber_months = _pair_months(self, d.n_provider)
+        self.pharmacy_months = _pair_months(self, d.n_pharmacy)
+
+    def cell(self, patient: np.ndarray, month: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(cell index, inside the patient's grid) of months of patients."""
+        patient = np.asarray(patient, dtype=np.int64)
+        inside = (month >= self.g0[patient]) & (month <= self.g1[patient])
+        return self.offset[patient] + month - self.g0[patient], inside
+
+    def cells_of_keys(self, keys: np.ndarray) -> np.ndarray:
+        """The cells of day keys (patient × span + day) inside the grid."""
+        d = self.d
+        patient = keys // d.span
+        cell, inside = self.cell(patient, d.month_of(d.day_of(keys)))
+        return cell[inside]
+
+    def running(self, cells: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
+        """Running totals of per-cell counts (or sums of ``weights``)."""
+        return np.cumsum(np.bincount(cells, weights=weights, minlength=self.n))
+
+    def next_with(self, cells: np.ndarray) -> np.ndarray:
+        """For every cell, the first cell at or after it among ``cells`` (n: none)."""
+        marked = np.full(self.n + 1, self.n, dtype=np.int64)
+        marked[cells] = cells
+        return np.minimum.accumulate(marked[::-1])[::-1]
+
+    def previous_with(self, cells: np.ndarray) -> np.ndarray:
+        """For every cell, the last cell at or before it among ``cells`` (−1: none)."""
+        marked = np.full(self.n, -1, dtype=np.int64)
+        marked[cells] = cells
+        return np.maximum.accumulate(marked)
+
+
 @dataclass
 class _Windows:
+    """Patient-windows as cell ranges ``[first, last]`` of the grid, sorted by patient then
+    month; ``label``: the year, or the month number of the rolling window's last month."""
+
+    first: np.ndarray
+    last: np.ndarray
     patient: np.ndarray
+    label: np.ndarray
     start: np.ndarray  # first day
     end: np.ndarray  # exclusive, clipped at extract + 1
-    label: np.ndarray  # year, or month number of the window's last month
-    start_month: np.ndarray
     partial: np.ndarray
 
 
-def _year_windows(d: _Data) -> _Windows:
-    use_end = np.minimum(d.use_end, d.extract_day + 1)
-    keep = use_end > d.use_start
-    first_year = _month_of_day(d.use_start[keep]) // 12
-    last_year = _month_of_day(use_end[keep] - 1) // 12
-    p, lo, hi = _merged_ranges(d.use_patient[keep], first_year, last_year + 1)
-    owner, pos = _expand(hi - lo)
-    patient, year = p[owner], lo[owner] + pos
-    start_month = year * 12
-    start = _day_of_month(start_month)
-    full_end = _day_of_month(start_month + 12)
+def _windows(g: _Grid, kind: str) -> _Windows:
+    """The calendar-year windows (``kind`` "year": January to December, or to the extract
+    month) or the rolling windows (one ending with each month), of every patient with a
+    span of narcotic use touching them."""
+    d = g.d
+    touched = np.zeros(g.n, dtype=np.int64)
+    cell, _ = g.cell(g.use_patient, g.use_first)
+    np.add.at(touched, cell, 1)
+    after, _ = g.cell(g.use_patient, g.use_last + 1)
+    np.add.at(touched, after, -1)
+    in_use = np.cumsum(touched) > 0  # a span of use covers the cell's month
+    use_run = np.cumsum(in_use)
+    if kind == "year":
+        calendar_month = g.month % 12
+        # (January must lie after the patient's first cell: a year before any use.)
+        last = np.flatnonzero(~g.closing & ((calendar_month == 11)
+                                            | (g.month == g.extract_month))
+                              & (g.month - calendar_month > g.g0[g.patient]))
+        first = last - calendar_month[last]
+        label = g.month[last] // 12 + 1970
+    else:
+        length = d.params.trend_window_months
+        last = np.flatnonzero(~g.closing & (g.month >= g.g0[g.patient] + length))
+        first = last - length + 1
+        label = g.month[last]
+    keep = use_run[last] - use_run[first - 1] > 0
+    first, last, label = first[keep], last[keep], label[keep]
+    patient = g.patient[last]
+    start = d.first_day(g.month[first])
+    full_end = d.first_day(g.month[last] + 1)
     end = np.minimum(full_end, d.extract_day + 1)
     partial = (start < d.data_start_day) | (end < full_end)
-    return _Windows(patient, start, end, (year + 1970).astype(np.int64), start_month, partial)
+    return _Windows(first, last, patient, label.astype(np.int64), start, end, partial)
 
 
-def _month_windows(d: _Data) -> _Windows:
-    length = d.params.trend_window_months
-    use_end = np.minimum(d.use_end, d.extract_day + 1)
-    keep = use_end > d.use_start
-    m0 = _month_of_day(d.use_start[keep])
-    m1 = _month_of_day(use_end[keep] - 1)
-    last_month = int(_month_of_day(np.array([d.extract_day]))[0])
-    # A window ending with month M holds month m when M − length < m ≤ M.
-    p, lo, hi = _merged_ranges(d.use_patient[keep], m0, np.minimum(m1 + length, last_month + 1))
-    owner, pos = _expand(np.maximum(hi - lo, 0))
-    patient, month = p[owner], lo[owner] + pos
-    start_month = month - length + 1
-    start = _day_of_month(start_month)
-    full_end = _day_of_month(month + 1)
-    end = np.minimum(full_end, d.extract_day + 1)
-    partial = (start < d.data_start_day) | (end < full_end)
-    return _Windows(patient, start, end, month, start_month, partial)
-
-
-def _presence(d: _Data, w: _Windows, entity: np.ndarray, length: int
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct entities (prescribers, pharmacies) of narcotic dispenses per window.
-
-    Windows are ``length`` months starting at ``w.start_month``.  A pair (patient,
-    entity) dispensed in month m is present in the windows starting in
-    ``(previous month of the pair, m] ∩ [m − length + 1, m]``; these ranges are disjoint,
-    so expanding them lists every (window start, entity) once.  Returns (window index,
-    entity code) pairs.
-    """
+def _pair_months(g: _Grid, entity: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (patient, entity, month) of the narcotic dispenses with an entity, sorted:
+    (patient, entity code, month number)."""
+    d = g.d
     e = entity[d.d_row]
     has = e >= 0
-    if not has.any() or len(w.patient) == 0:
-        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    if not has.any():
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty, empty
     n_entity = int(entity.max()) + 1
-    p = d.n_pcode[d.d_row[has]]
-    month = _month_of_day(d.day_of(d.d_key[has]))
-    m_lo = int(month.min()) - length
-    m_span = int(month.max()) - m_lo + length + 1
-    pair = p * n_entity + e[has]
-    key = _unique(pair * m_span + (month - m_lo))
-    pair, month = key // m_span, key % m_span + m_lo
-    previous = np.r_[np.iinfo(np.int64).min, month[:-1]]
-    previous = np.where(np.r_[False, pair[1:] == pair[:-1]], previous, np.iinfo(np.int64).min)
-    lo = np.maximum(previous + 1, month - length + 1)
-    owner, pos = _expand(month - lo + 1)
-    start_month = lo[owner] + pos
-    pair = pair[owner]
-    patient, ent = pair // n_entity, pair % n_entity
-    w_key = w.patient * m_span + (w.start_month - m_lo)
-    order = np.argsort(w_key, kind="stable")
-    sorted_key = w_key[order]
-    q = patient * m_span + (start_month - m_lo)
-    i = np.searchsorted(sorted_key, q)
-    found = (i < len(sorted_key)) & (sorted_key[np.minimum(i, len(sorted_key) - 1)] == q)
-    return order[i[found]], ent[found]
+    month = d.d_month[has]
+    m_lo = int(month.min())
+    m_span = int(month.max()) - m_lo + 1
+    key = _unique(((d.d_key[has] // d.span) * n_entity + e[has]) * m_span + (month - m_lo))
+    pair = key // m_span
+    return pair // n_entity, pair % n_entity, key % m_span + m_lo
 
 
-def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: str
+def _presence(g: _Grid, w: _Windows, pairs: tuple[np.ndarray, np.ndarray, np.ndarray],
+              kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(window index, entity code) of every distinct prescriber / pharmacy of the narcotic
+    dispenses of each window, from :func:`_pair_months`.
+
+    A pair (patient, entity) dispensed in months m₁ < m₂ < … is present in a calendar year
+    when one of its months is in it; in the rolling window ending with month M when one is
+    in ``[M − length + 1, M]``: the latest such month m counts it, for M from m to the
+    month before the pair's next month or m + length − 1, so each (window, entity) is
+    listed once.
+    """
+    patient, ent, month = pairs
+    if len(patient) == 0 or len(w.first) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    same_pair = np.r_[(patient[1:] == patient[:-1]) & (ent[1:] == ent[:-1]), False]
+    window_of = np.full(g.n, -1, dtype=np.int64)
+    if kind == "year":
+        january = month - month % 12
+        # Sorted by pair then month: a pair's years come in order, one row per year.
+        keep = ~np.r_[False, same_pair[:-1] & (january[1:] == january[:-1])]
+        patient, ent, january = patient[keep], ent[keep], january[keep]
+        window_of[w.first] = np.arange(len(w.first))
+        cell, inside = g.cell(patient, january)
+        i = np.where(inside, window_of[np.where(inside, cell, 0)], -1)
+        return i[i >= 0], ent[i >= 0]
+    length = g.d.params.trend_window_months
+    following = np.where(same_pair, np.r_[month[1:], 0], np.iinfo(np.int64).max)
+    until = np.minimum(np.minimum(following, month + length), g.g1[patient] + 1)
+    owner, pos = _expand(np.maximum(until - month, 0))
+    cell, _ = g.cell(patient[owner], month[owner] + pos)
+    window_of[w.last] = np.arange(len(w.last))
+    i = window_of[cell]
+    return i[i >= 0], ent[owner][i >= 0]
+
+
+def _grid_sums(g: _Grid, episodes: dict[str, np.ndarray], tapers: dict[str, np.ndarray]
+               ) -> dict[str, np.ndarray]:
+    """Per-cell running totals and pointers the windows read."""
+    d = g.d
+    tl = d.timeline
+    out: dict[str, np.ndarray] = {}
+    cell, inside = g.cell(d.d_key // d.span, d.d_month)
+    out["fills"] = g.running(cell[inside])
+    out["without_mme"] = g.running(cell[inside],
+                                   (~d.n_has_mme[d.d_row][inside]).astype("float64"))
+    date_day = d.day_of(d.d_date_key)
+    date_cell, date_inside = g.cell(d.d_date_key // d.span, d.month_of(date_day))
+    date_cell, date_day = date_cell[date_inside], date_day[date_inside]
+    out["fill_dates"] = g.running(date_cell)
+    out["next_fill"] = g.next_with(date_cell)
+    first_day = np.zeros(g.n, dtype=np.int64)
+    first_day[date_cell[::-1]] = date_day[::-1]  # dates in order: the cell keeps its first
+    out["first_fill_day"] = first_day
+    out["benzo_dates"] = g.running(g.cells_of_keys(d.b_date_key))
+    for name, keys in tapers.items():
+        out[name] = g.running(g.cells_of_keys(keys))
+    for rate, key in (("rate30", "key30"), ("rate62", "key62")):
+        keys = episodes[key]
+        cell, inside = g.cell(keys // d.span, d.month_of(d.day_of(keys)))
+        out[f"next_{rate}"] = g.next_with(cell[inside])
+        flag = np.zeros(g.n, dtype=bool)
+        flag[cell[inside][::-1]] = episodes[rate][inside][::-1]  # the month's first episode
+        out[f"flag_{rate}"] = flag
+    # Covered days: the timeline's narcotic segments split at month boundaries.
+    seg = np.flatnonzero(tl.indicator["N"])
+    day0 = d.day_of(tl.key[seg])
+    day1 = np.minimum(day0 + tl.length[seg], d.extract_day + 1)
+    seg, day0, day1 = seg[day1 > day0], day0[day1 > day0], day1[day1 > day0]
+    m0 = d.month_of(day0)
+    piece, pos = _expand(d.month_of(day1 - 1) - m0 + 1)
+    month = m0[piece] + pos
+    lo = np.maximum(day0[piece], d.first_day(month))
+    hi = np.minimum(day1[piece], d.first_day(month + 1))
+    cell, _ = g.cell(tl.patient[seg][piece], month)
+    days = (hi - lo).astype("float64")
+    for name in ("N", "NB", "NBR", "NBC"):
+        out[name] = g.running(cell, days * tl.indicator[name][seg][piece])
+    last_day = np.zeros(g.n, dtype=np.int64)
+    last_day[cell] = hi - 1  # pieces in day order: the cell keeps its last
+    out["last_covered_day"] = last_day
+    out["previous_covered"] = g.previous_with(cell)
+    return out
+
+
+def _window_table(g: _Grid, w: _Windows, sums: dict[str, np.ndarray], kind: str
                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """The measures per window; also (window index, provider code) credit pairs."""
+    d = g.d
     prm = d.params
-    n = len(w.patient)
     tl = d.timeline
-    ka, kb = d.key(w.patient, w.start), d.key(w.patient, w.end)
-    lo_i = np.searchsorted(d.d_key, ka)
-    hi_i = np.searchsorted(d.d_key, kb)
-    fills = hi_i - lo_i
-    without_mme = d.d_without_mme[hi_i] - d.d_without_mme[lo_i]
-    i = np.searchsorted(d.d_date_key, ka)
-    fill_dates = np.searchsorted(d.d_date_key, kb) - i
-    names = ("N", "NB", "NBR", "NBC")
-    at_a, at_b = tl.integrals(names, ka), tl.integrals(names, kb)
-    covered, both, triple, triple_c = (b - a for a, b in zip(at_a, at_b, strict=True))
+    n = len(w.first)
+    first, last = w.first, w.last
+
+    def total(running: np.ndarray) -> np.ndarray:
+        return running[last] - running[first - 1]
+
+    fills = total(sums["fills"])
+    fill_dates = total(sums["fill_dates"])
+    without_mme = total(sums["without_mme"])
+    covered, both, triple, triple_c = (total(sums[name])
+                                       for name in ("N", "NB", "NBR", "NBC"))
+    benzo_dates = total(sums["benzo_dates"])
     # Treatment period: first dispensing in the window .. last covered day in the window.
-    has_fill = fill_dates > 0
-    first_key = np.where(has_fill, d.d_date_key[np.minimum(i, len(d.d_date_key) - 1)]
-                         if len(d.d_date_key) else ka, ka)
-    j = np.searchsorted(d.run_start_key, kb, side="left") - 1
-    last_key = np.where(has_fill & (j >= 0),
-                        np.minimum(d.run_end_key[np.maximum(j, 0)], kb) - 1, first_key)
-    last_key = np.maximum(last_key, first_key)
-    treatment_days = np.where(has_fill, last_key - first_key + 1, 0)
-    total_micro = tl.integral("MME", last_key + 1) - tl.integral("MME", first_key)
-    total_mme = np.where(has_fill, total_micro / 1e6, np.nan)
+    next_fill = sums["next_fill"][first]
+    has_fill = next_fill <= last
+    first_day = np.where(has_fill, sums["first_fill_day"][np.minimum(next_fill, g.n - 1)],
+                         0)
+    last_day = np.where(has_fill, sums["last_covered_day"][
+        np.maximum(sums["previous_covered"][last], 0)], 0)
+    last_day = np.maximum(last_day, first_day)
+    treatment_days = np.where(has_fill, last_day - first_day + 1, 0)
+    total_mme = np.full(n, np.nan)
+    sel = np.flatnonzero(has_fill)
+    total_mme[sel] = (tl.integral("MME", d.key(w.patient[sel], last_day[sel] + 1))
+                      - tl.integral("MME", d.key(w.patient[sel], first_day[sel]))) / 1e6
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(has_fill, total_mme / np.maximum(treatment_days, 1), np.nan)
-    benzo_dates = _count_between(d.b_date_key, ka, kb)
 
-    length = 12 if label == "year" else prm.trend_window_months
-    credit_window, credit_provider = _presence(d, w, d.n_provider, length)
+    credit_window, credit_provider = _presence(g, w, g.prescriber_months, kind)
     prescribers = np.bincount(credit_window, minlength=n).astype(np.int64)
-    ph_window, _ = _presence(d, w, d.n_pharmacy, length)
+    ph_window, _ = _presence(g, w, g.pharmacy_months, kind)
     pharmacies = np.bincount(ph_window, minlength=n).astype(np.int64)
 
     opioid_users = (fill_dates >= prm.min_fill_dates) & (covered >= prm.min_covered_days)
@@ -645,20 +813,19 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
     uop_presc = uop_den & (prescribers >= prm.multiple_providers)
     uop_pharm = uop_den & (pharmacies >= prm.multiple_providers)
 
-    def first_in_window(keys: np.ndarray, flag: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        k = np.searchsorted(keys, ka)
-        inside = (k < len(keys)) & (keys[np.minimum(k, max(len(keys) - 1, 0))] < kb) \
-            if len(keys) else np.zeros(n, dtype=bool)
-        value = flag[np.minimum(k, len(flag) - 1)] if len(flag) else np.zeros(n, dtype=bool)
-        return inside, inside & value
+    def first_episode(rate: str) -> tuple[np.ndarray, np.ndarray]:
+        """(a new episode starts in the window, the first one meets the rate)."""
+        nxt = sums[f"next_{rate}"][first]
+        inside = nxt <= last
+        return inside, inside & sums[f"flag_{rate}"][np.minimum(nxt, g.n - 1)]
 
-    cou30_den, cou30 = first_in_window(episodes["key30"], episodes["rate30"])
-    cou62_den, cou62 = first_in_window(episodes["key62"], episodes["rate62"])
-    taper = _count_between(tapers["taper_key"], ka, kb) > 0
-    rapid = _count_between(tapers["rapid_key"], ka, kb) > 0
-    stable = (_count_between(tapers["stable_key"], ka, kb) > 0) | taper
-    stops = _count_between(tapers["stop_key"], ka, kb) > 0
-    abrupt = _count_between(tapers["abrupt_key"], ka, kb) > 0
+    cou30_den, cou30 = first_episode("rate30")
+    cou62_den, cou62 = first_episode("rate62")
+    taper = total(sums["taper_key"]) > 0
+    rapid = total(sums["rapid_key"]) > 0
+    stable = (total(sums["stable_key"]) > 0) | taper
+    stops = total(sums["stop_key"]) > 0
+    abrupt = total(sums["abrupt_key"]) > 0
 
     pharmacy_values = pd.array(np.where(d.has_pharmacy, pharmacies, 0), dtype="Int64")
     pharm_flag = pd.array(uop_pharm, dtype="boolean")
@@ -688,7 +855,7 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
         "stop_from_high_dose": stops,
         "abrupt_stop": abrupt,
     }
-    if label == "month":  # the trend: the flags only
+    if kind == "month":  # the trend: the flags only
         frame = pd.DataFrame({
             "patient_id": id_series(d.patients, w.patient),
             "month": date_series(_day_of_month(w.label)),
@@ -706,8 +873,8 @@ def _window_table(d: _Data, w: _Windows, episodes: dict, tapers: dict, label: st
         "fill_dates": fill_dates,
         "fills_without_mme": without_mme.astype(np.int64),
         "covered_days": covered.astype(np.int64),
-        "first_fill": date_series(d.day_of(first_key)).where(has_fill),
-        "last_covered_day": date_series(d.day_of(last_key)).where(has_fill),
+        "first_fill": date_series(first_day).where(has_fill),
+        "last_covered_day": date_series(last_day).where(has_fill),
         "treatment_days": treatment_days.astype(np.int64),
         "total_mme": total_mme,
         "average_mme_per_day": average,
@@ -1013,12 +1180,15 @@ def _naloxone(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray
 # --------------------------------------------------------------------------- results
 
 
-def _credits(rows: np.ndarray, provider: np.ndarray, providers: pd.Index) -> pd.DataFrame:
-    order = np.lexsort((provider, rows))
+def _credits(rows: np.ndarray, provider: np.ndarray, providers: pd.Index,
+             ordered: bool = True) -> pd.DataFrame:
+    """Credit pairs as a frame, sorted by row then provider when ``ordered``."""
+    if ordered:
+        order = stable_argsort(rows * max(len(providers), 1) + provider)
+        rows, provider = rows[order], provider[order]
     return pd.DataFrame({
-        "row": rows[order].astype(np.int64),
-        "provider_id": pd.Categorical.from_codes(provider[order],
-                                                 categories=providers.astype(object)),
+        "row": rows.astype(np.int64),
+        "provider_id": pd.Categorical.from_codes(provider, categories=providers.astype(object)),
     })
 
 
@@ -1035,7 +1205,8 @@ class SafetyMeasures:
     - ``taper_courses``: courses with stable long-term use or a stop from ≥ 50 MME/day.
     - ``year_credits`` / ``month_credits`` / ``course_credits``: ``row`` (position in
       ``patient_years`` / ``patient_months`` / ``naloxone_courses``) and ``provider_id``
-      (categorical): every physician credited with that unit.
+      (categorical): every physician credited with that unit (sorted by row, except the
+      month credits).
     - ``pharmacy_note``: why the pharmacy rates cannot be computed ("" when they can).
     - ``parameters``, ``extract_date``, ``data_start`` (the earliest event date).
     """
@@ -1096,16 +1267,13 @@ def safety_measures(
     episodes, episode_keys = _episodes(d)
     tapers, taper_keys = _tapers(d, courses)
     nalox, course_rows, course_providers = _naloxone(d, courses)
-    years, y_rows, y_prov = _window_table(d, _year_windows(d), episode_keys, taper_keys,
-                                          "year")
-    if monthly:
-        months, m_rows, m_prov = _window_table(d, _month_windows(d), episode_keys,
-                                               taper_keys, "month")
-    else:
-        empty = np.zeros(0, dtype=np.int64)
-        months, m_rows, m_prov = _window_table(
-            d, _Windows(empty, empty, empty, empty, empty, np.zeros(0, dtype=bool)),
-            episode_keys, taper_keys, "month")
+    grid = _Grid(d)
+    sums = _grid_sums(grid, episode_keys, taper_keys)
+    years, y_rows, y_prov = _window_table(grid, _windows(grid, "year"), sums, "year")
+    month_windows = _windows(grid, "month")
+    if not monthly:
+        month_windows = _Windows(*(part[:0] for part in vars(month_windows).values()))
+    months, m_rows, m_prov = _window_table(grid, month_windows, sums, "month")
     return SafetyMeasures(
         patient_years=years,
         patient_months=months,
@@ -1113,7 +1281,7 @@ def safety_measures(
         naloxone_courses=nalox,
         taper_courses=tapers,
         year_credits=_credits(y_rows, y_prov, d.providers),
-        month_credits=_credits(m_rows, m_prov, d.providers),
+        month_credits=_credits(m_rows, m_prov, d.providers, ordered=False),
         course_credits=_credits(course_rows, course_providers, d.providers),
         pharmacy_note="" if d.has_pharmacy else NO_PHARMACY_NOTE,
         parameters=prm,
@@ -1240,6 +1408,8 @@ class _Units:
             hi = np.searchsorted(c_row, self.source, side="right")
             unit, pos = _expand(hi - lo)
             self.credit_unit, self.credit_provider = unit, c_prov[lo[unit] + pos]
+        self.credit_cell = (self.period_of[self.credit_unit] * max(len(self.providers), 1)
+                            + self.credit_provider)
 
 
 def _rates_of(name: str, den: np.ndarray, num: np.ndarray, units: _Units, by_physician: bool,
@@ -1247,16 +1417,15 @@ def _rates_of(name: str, den: np.ndarray, num: np.ndarray, units: _Units, by_phy
               extract_end: int) -> pd.DataFrame:
     periods, pcode = units.periods, units.period_of
     n_per = len(periods)
-    clinic_den = np.bincount(pcode, weights=den, minlength=n_per).astype(np.int64)
-    clinic_num = np.bincount(pcode, weights=num, minlength=n_per).astype(np.int64)
+    clinic_den = np.bincount(pcode[den], minlength=n_per).astype(np.int64)
+    clinic_num = np.bincount(pcode[num], minlength=n_per).astype(np.int64)
     parts = [(np.arange(n_per), np.full(n_per, -1), clinic_den, clinic_num)]
     providers = units.providers
     if by_physician and len(units.credit_unit) and len(providers):
         n_prov = len(providers)
-        unit = units.credit_unit
-        combo = pcode[unit] * n_prov + units.credit_provider
-        p_den = np.bincount(combo, weights=den[unit], minlength=n_per * n_prov)
-        p_num = np.bincount(combo, weights=num[unit], minlength=n_per * n_prov)
+        unit, cell = units.credit_unit, units.credit_cell
+        p_den = np.bincount(cell[den[unit]], minlength=n_per * n_prov)
+        p_num = np.bincount(cell[num[unit]], minlength=n_per * n_prov)
         listed = np.flatnonzero(p_den > 0)
         parts.append((listed // n_prov, listed % n_prov, p_den[listed].astype(np.int64),
                       p_num[listed].astype(np.int64)))
