@@ -70,15 +70,15 @@ CENSOR_REASONS: tuple[str, ...] = ("extract", "death", "last_record")
 
 DATA_COLUMNS = {
     "patient_id": "string",
-    "outcome": "string",
+    "outcome": "category",
     "days": "int64",
     "observed": "bool",
     "time_zero": "datetime64[s]",
-    "first_step": "string",
-    "stratum": "string",
-    "censored_at": "string",
-    "sex": "string",
-    "age_band": "string",
+    "first_step": "category",
+    "stratum": "category",
+    "censored_at": "category",
+    "sex": "category",
+    "age_band": "category",
     "index_year": "Int64",
 }
 
@@ -87,7 +87,8 @@ DATA_COLUMNS = {
 class OutcomeData:
     """Per-patient outcome times (the measure step; cache it per dataset and filter).
 
-    - ``table``: one row per (patient, outcome), columns :data:`DATA_COLUMNS`: ``days``
+    - ``table``: one row per (patient, outcome), columns :data:`DATA_COLUMNS` (the text
+      columns but ``patient_id`` are categoricals): ``days``
       from time zero to the event (``observed``) or to censoring (``censored_at``:
       ``extract``, ``death`` or ``last_record``); ``first_step`` (the step's label),
       ``stratum`` (:data:`STRATA`); ``sex``, ``age_band`` (age at time zero), ``index_year``
@@ -321,7 +322,7 @@ def outcome_curves(
     if unknown:
         raise ValueError(f"unknown grouping(s): {', '.join(unknown)}")
     t = data.table
-    t = t.loc[(t["outcome"] == outcome).to_numpy()]
+    t = t.loc[(t["outcome"] == outcome).to_numpy(dtype=bool, na_value=False)]
     if patients is not None:
         t = t.loc[t["patient_id"].isin(pd.Index(patients, dtype="string")).to_numpy()]
     if by:
@@ -332,7 +333,7 @@ def outcome_curves(
     combined = np.zeros(len(t), dtype=np.int64)
     column_values = []
     for b in by:
-        code, values = pd.factorize(t[b].astype("object"))
+        code, values = pd.factorize(t[b])
         combined = combined * (len(values) + 1) + code
         column_values.append(list(values))
     used, codes = np.unique(combined, return_inverse=True)

@@ -389,9 +389,13 @@ class _Data:
         self.n_k = dispense_counts(narc)
         if fills is None:
             fills = narcotics.fill_mme(events, extract=self.extract) if len(narc) else None
-        mme = (np.full(len(narc), np.nan) if fills is None else
-               fills["mme_per_day"].reindex(narc.index).to_numpy(dtype="float64",
-                                                                    na_value=np.nan))
+        if fills is None:
+            mme = np.full(len(narc), np.nan)
+        else:
+            per_day = fills["mme_per_day"]
+            if not per_day.index.equals(narc.index):
+                per_day = per_day.reindex(narc.index)
+            mme = per_day.to_numpy(dtype="float64", na_value=np.nan)
         self.n_has_mme = ~np.isnan(mme)
         self.n_rate = np.where(self.n_has_mme, np.rint(np.nan_to_num(mme) * 1e6), 0).astype(
             np.int64)
