@@ -283,8 +283,13 @@ def limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) ->
     region = _region_codes(rows)
     known = region >= 0
     by_type = group * span + (day - dmin)  # (patient, type, date)
-    all_keys = np.unique(by_type)
-    unknown_keys = np.setdiff1d(all_keys, by_type[known])
+    order = stable_argsort(by_type)
+    sorted_keys = by_type[order]
+    first = np.ones(len(sorted_keys), dtype=bool)
+    first[1:] = sorted_keys[1:] != sorted_keys[:-1]
+    starts = np.flatnonzero(first)
+    all_keys = sorted_keys[starts]
+    unknown_keys = all_keys[~np.logical_or.reduceat(known[order], starts)]
     by_region = np.unique((group[known] * n_regions + region[known]) * span + (day[known] - dmin))
     # Windows counted per type: they hold a session of unknown region.
     total = _window_counts(all_keys, all_keys)

@@ -274,6 +274,22 @@ def _parse_description(text: str, patterns: list[re.Pattern[str]], units: list[s
     return -1, float("nan")
 
 
+def _factor_table(factors: pd.DataFrame | None) -> pd.DataFrame:
+    return all_mme_factors() if factors is None else factors.reset_index(drop=True)
+
+
+def _parse_rows(details: pd.Series, table: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Row of ``table`` (−1 none) and parsed strength of each description, parsing each
+    distinct description once."""
+    codes, uniques = pd.factorize(details.astype("string"))
+    patterns = [re.compile(p, re.IGNORECASE) for p in table["pattern"]]
+    units = [str(u) for u in table["unit"]]
+    parsed = [_parse_description(str(u), patterns, units) for u in uniques]
+    row_u = np.array([p[0] for p in parsed] + [-1], dtype=np.int64)
+    strength_u = np.array([p[1] for p in parsed] + [np.nan], dtype="float64")
+    return row_u[codes], strength_u[codes]
+
+
 def parse_opioid_descriptions(
     details: pd.Series, factors: pd.DataFrame | None = None
 ) -> pd.DataFrame:
@@ -288,27 +304,21 @@ def parse_opioid_descriptions(
     USP 300 mg/30 mg``: 30), for a liquid per mL (``5 MG/5 ML``: 1; ``1 MG/ML``: 1).
     Parsed once per distinct description.  Indexed like ``details``.
     """
-    table = all_mme_factors() if factors is None else factors.reset_index(drop=True)
-    codes, uniques = pd.factorize(details.astype("string"))
-    patterns = [re.compile(p, re.IGNORECASE) for p in table["pattern"]]
-    units = [str(u) for u in table["unit"]]
-    parsed = [_parse_description(str(u), patterns, units) for u in uniques]
-    row_u = np.array([p[0] for p in parsed] + [-1], dtype=np.int64)
-    strength_u = np.array([p[1] for p in parsed] + [np.nan], dtype="float64")
-    row, strength = row_u[codes], strength_u[codes]
+    table = _factor_table(factors)
+    row, strength = _parse_rows(details, table)
 
-    def column(name: str, dtype: str) -> pd.Series:
-        values = pd.Series(table[name].to_numpy(), dtype=dtype)
-        return values.reindex(row).set_axis(details.index)
+    def column(name: str) -> pd.Series:
+        return id_series(pd.Index(table[name].astype(str), dtype="string"), row).set_axis(
+            details.index)
 
+    factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(
+        dtype="float64"), np.nan)[row]
     return pd.DataFrame(
         {
-            "ingredient": column("ingredient", "string"),
-            "factor": pd.to_numeric(column("factor", "object"), errors="coerce").astype(
-                "float64"
-            ),
-            "unit": column("unit", "string"),
-            "factor_source": column("factor_source", "string"),
+            "ingredient": column("ingredient"),
+            "factor": pd.Series(factor, index=details.index),
+            "unit": column("unit"),
+            "factor_source": column("factor_source"),
             "opioid_strength": pd.Series(strength, index=details.index),
         },
         index=details.index,
@@ -320,21 +330,25 @@ def parse_opioid_descriptions(
 
 def _fills(
     events: pd.DataFrame, factors: pd.DataFrame | None, extract: pd.Timestamp | None
-) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
-    """Narcotic rows and per-row arrays: start, end, fills (k), ingredient, factor source,
-    strength, mme (per day), status code (index into MME_STATUSES), ends_at_death."""
+) -> tuple[pd.DataFrame, dict]:
+    """Narcotic rows and per-row arrays: start, end, fills (k), ingredient (row of the
+    factor table, −1 none), source (code into ``sources``), strength, mme (per day),
+    status (index into MME_STATUSES), ends_at_death."""
     rows = _rows(events, "narcotic")
     n = len(rows)
-    details = rows["detail"] if "detail" in rows.columns else pd.Series(pd.NA, index=rows.index)
-    parsed = parse_opioid_descriptions(details, factors)
+    table = _factor_table(factors)
+    if "detail" in rows.columns:
+        row, parsed_strength = _parse_rows(rows["detail"], table)
+    else:
+        row, parsed_strength = np.full(n, -1, dtype=np.int64), np.full(n, np.nan)
     given_strength = _number(rows, "strength")
-    strength = np.where(np.isnan(given_strength),
-                        parsed["opioid_strength"].to_numpy(dtype="float64"), given_strength)
-    unit = parsed["unit"].to_numpy(dtype=object, na_value="")
-    factor = parsed["factor"].to_numpy(dtype="float64")
-    known = parsed["ingredient"].notna().to_numpy()
-    is_patch = unit == "mcg_per_hr"
-    has_factor = known & ~np.isnan(factor) & (unit != "none")
+    strength = np.where(np.isnan(given_strength), parsed_strength, given_strength)
+    units = np.append(table["unit"].to_numpy(dtype=object), "")[row]
+    factor = np.append(pd.to_numeric(table["factor"], errors="coerce").to_numpy(
+        dtype="float64"), np.nan)[row]
+    known = row >= 0
+    is_patch = units == "mcg_per_hr"
+    has_factor = known & ~np.isnan(factor) & (units != "none")
     start, end = _covered(rows, extract)
     k = dispense_counts(rows)
     quantity = _number(rows, "quantity")
@@ -362,18 +376,23 @@ def _fills(
     )
     mme = np.select([status == 0, status == 1], [np.where(is_patch, patch, prescribed),
                                                  estimated], default=np.nan)
-    source = parsed["factor_source"].to_numpy(dtype=object, na_value=None)
+    sources, source_of_row = np.unique(table["factor_source"].to_numpy(dtype=str),
+                                       return_inverse=True)
+    sources = pd.Index([*sources, EXPORT_SOURCE], dtype="string")
+    source = np.append(source_of_row, -1)[row]
     given = _number(rows, "mme_per_day")
     from_export = ~np.isnan(given)
     mme = np.where(from_export, given, mme)
     status = np.where(from_export, 0, status)
-    source = np.where(from_export, EXPORT_SOURCE, source)
+    source = np.where(from_export, len(sources) - 1, source)
     return rows, {
         "start": start,
         "end": end,
         "fills": k,
-        "ingredient": parsed["ingredient"].to_numpy(dtype=object, na_value=None),
-        "factor_source": source,
+        "ingredient": row,
+        "ingredients": pd.Index(table["ingredient"].astype(str), dtype="string"),
+        "source": source,
+        "sources": sources,
         "strength": strength,
         "mme": mme,
         "status": status.astype(np.int64),
@@ -382,7 +401,9 @@ def _fills(
 
 
 def fill_mme(
-    events: pd.DataFrame, factors: pd.DataFrame | None = None, extract: pd.Timestamp | None = None
+    events: pd.DataFrame,
+    extract: pd.Timestamp | None = None,
+    factors: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """MME per narcotic event row (a fill, or ``dispenses`` fills), indexed like those rows.
 
@@ -409,8 +430,8 @@ def fill_mme(
         {
             "patient_id": rows["patient_id"].astype("string"),
             "event_date": rows["event_date"].astype("datetime64[s]"),
-            "ingredient": pd.Series(f["ingredient"], index=index, dtype="string"),
-            "factor_source": pd.Series(f["factor_source"], index=index, dtype="string"),
+            "ingredient": id_series(f["ingredients"], f["ingredient"]).set_axis(index),
+            "factor_source": id_series(f["sources"], f["source"]).set_axis(index),
             "opioid_strength": pd.Series(f["strength"], index=index),
             "fills": pd.Series(f["fills"], index=index, dtype="int64"),
             "covered_days": pd.Series(covered, index=index, dtype="int64"),

@@ -4,9 +4,10 @@ Kept in the benchmark only: it is the slow, obviously-correct version that
 ``analytics.pathways`` must equal (benchmark comparison and the hypothesis
 test ``tests/test_pathways_reference.py``).  Plain Python loops over patients,
 eras and days; no numpy tricks.  It computes covered days itself (DESIGN.md:
-``end = end_date + 1`` when given, else ``event_date + days_supply``, else
-``event_date + 1``; an open order covers through the extract date) so it also
-checks ``analytics.intervals``.
+``end = end_date + 1`` when given, else ``event_date + days_supply × dispenses``,
+else ``event_date + 1``; an open order ends at the earliest of its dispensed supply,
+the day after death and the day after the extract date) so it also checks
+``analytics.intervals``.
 """
 
 from __future__ import annotations
@@ -51,26 +52,46 @@ def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> di
     pids, dates, techs = column("patient_id", None), column("event_date", None), \
         column("technique", None)
     supplies, stops = column("days_supply", math.nan), column("end_date", pd.NaT)
-    opens = column("open_order", False)
+    opens, counts = column("open_order", False), column("dispenses", math.nan)
     out: dict[str, list[tuple[str, int, int]]] = defaultdict(list)
-    for pid, date, tech, supply, stop, is_open in zip(pids, dates, techs, supplies, stops, opens,
-                                                     strict=True):
+    for pid, date, tech, supply, stop, is_open, count in zip(
+        pids, dates, techs, supplies, stops, opens, counts, strict=True
+    ):
         if pd.isna(pid) or pd.isna(date) or pd.isna(tech):
             continue
         tech = str(tech)
         if selected is not None and tech not in selected:
             continue
-        start = _day(date)
-        end = start + 1
-        if not pd.isna(supply) and supply >= 1:
-            end = start + int(supply)
+        out[str(pid)].append((tech, *_covered(date, supply, stop, is_open, count, extract_day)))
+    return out
+
+
+def _covered(date, supply, stop, is_open, count, extract_day) -> tuple[int, int]:
+    """[start, end) by DESIGN.md: dispenses (k) multiply the days supply; an open order
+    ends at the earliest of k x days supply (or k x 30 with only a count), the day after
+    its end date (death), the day after the extract date."""
+    start = _day(date)
+    has_count = not pd.isna(count) and count >= 1 and count == int(count)
+    k = int(count) if has_count else 1
+    has_supply = not pd.isna(supply) and supply >= 1
+    if not bool(is_open):
         if not pd.isna(stop):
             end = _day(stop) + 1
-        if bool(is_open) and extract_day is not None:
-            end = extract_day + 1
-        end = max(end, start + 1)
-        out[str(pid)].append((tech, start, end))
-    return out
+        elif has_supply:
+            end = start + int(supply * k)
+        else:
+            end = start + 1
+        return start, max(end, start + 1)
+    ends = []
+    if has_supply:
+        ends.append(start + int(supply * k))
+    elif has_count:
+        ends.append(start + 30 * k)
+    if not pd.isna(stop):
+        ends.append(_day(stop) + 1)
+    if extract_day is not None:
+        ends.append(extract_day + 1)
+    return start, max(min(ends, default=start + 1), start + 1)
 
 
 def _patient_eras(rows: list[tuple[str, int, int]], gap: int) -> list[list]:
