@@ -68,6 +68,10 @@ DEFAULT_AGE_EDGES: tuple[int, ...] = (18, 35, 50, 65, 80)
 DEFAULT_AT_RISK_TIMES: tuple[int, ...] = (0, 90, 180, 365, 730, 1095)
 CENSOR_REASONS: tuple[str, ...] = ("extract", "death", "last_record")
 
+_USED_COLUMNS = ("patient_id", "event_date", "technique", "end_date", "days_supply",
+                 "dispenses", "open_order", "ends_at_death", "death_year", "sex",
+                 "birth_year", "age")
+
 DATA_COLUMNS = {
     "patient_id": "string",
     "outcome": "category",
@@ -90,7 +94,8 @@ class OutcomeData:
     - ``table``: one row per (patient, outcome), columns :data:`DATA_COLUMNS` (the text
       columns but ``patient_id`` are categoricals): ``days``
       from time zero to the event (``observed``) or to censoring (``censored_at``:
-      ``extract``, ``death`` or ``last_record``); ``first_step`` (the step's label),
+      ``extract``, ``death`` or ``last_record``; NA when observed); ``first_step`` (the
+      step's label),
       ``stratum`` (:data:`STRATA`); ``sex``, ``age_band`` (age at time zero), ``index_year``
       for the optional strata.
     - ``patients``: patients with a time zero in a stratum; ``left_out_no_index``:
@@ -181,10 +186,11 @@ def outcome_data(
     if n == 0:
         return OutcomeData(empty, 0, no_index, left_surgery, extract)
     stratum = np.where(combined, COMBINATION, label)
+    step_code = label_code[keep]
 
     # Patient codes for every event row; censoring day per patient.
     ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
-    rows = events.loc[ok]
+    rows = events.loc[ok, [c for c in _USED_COLUMNS if c in events.columns]]
     row_code, row_ids = pd.factorize(rows["patient_id"])
     pcode = id_positions(pd.Index(row_ids, dtype="string"), pids)[row_code] if len(rows) \
         else np.zeros(0, dtype=np.int64)
@@ -246,32 +252,42 @@ def outcome_data(
                             errors="coerce").to_numpy(dtype="float64")
     t0_year = (t0.astype("datetime64[D]").astype("datetime64[Y]").astype(np.int64) + 1970)
     age = np.where(np.isnan(birth), age_col, np.minimum(t0_year - birth, 90))
-    labels = np.array(_age_labels(list(age_edges)), dtype=object)
+    age_labels = _age_labels(list(age_edges))
     band_idx = np.searchsorted(np.asarray(age_edges, dtype="float64"), age, side="right")
-    age_band = np.where(np.isnan(age), None, labels[np.minimum(band_idx, len(labels) - 1)])
 
-    parts = []
-    for name, event_day, who in (("spine_surgery", first_surgery, np.ones(n, bool)),
-                                 ("long_term_course", reach, np.ones(n, bool)),
-                                 ("opioid_free", free_day, has_course)):
-        observed = event_day <= censor
-        days = np.where(observed, event_day, censor) - t0
-        sel = np.flatnonzero(who)
-        parts.append(pd.DataFrame({
-            "patient_id": id_series(pids, sel),
-            "outcome": name,
-            "days": days[sel],
-            "observed": observed[sel],
-            "time_zero": date_series(t0[sel]),
-            "first_step": label[sel],
-            "stratum": stratum[sel],
-            "censored_at": np.where(observed[sel], "",
-                                    np.array(CENSOR_REASONS, dtype=object)[reason[sel]]),
-            "sex": sex[sel],
-            "age_band": age_band[sel],
-            "index_year": pd.array(index_year[sel], dtype="Float64").astype("Int64"),
-        }))
-    table = pd.concat(parts, ignore_index=True).astype(DATA_COLUMNS)
+    # One row per (patient, outcome), text columns as categoricals built from codes.
+    stratum_code, strata = pd.factorize(pd.Series(stratum, dtype="object"))
+    sex_code, sexes = pd.factorize(pd.Series(sex, dtype="object"))
+    band_code = np.where(np.isnan(age), -1, np.minimum(band_idx, len(age_labels) - 1))
+    who, outcome_code, day_parts, seen = [], [], [], []
+    for code, event_day, eligible in ((0, first_surgery, np.ones(n, bool)),
+                                      (1, reach, np.ones(n, bool)),
+                                      (2, free_day, has_course)):
+        sel = np.flatnonzero(eligible)
+        observed = event_day[sel] <= censor[sel]
+        who.append(sel)
+        outcome_code.append(np.full(len(sel), code, dtype=np.int64))
+        day_parts.append(np.where(observed, event_day[sel], censor[sel]) - t0[sel])
+        seen.append(observed)
+    who = np.concatenate(who)
+    observed = np.concatenate(seen)
+
+    def categories(codes: np.ndarray, values) -> pd.Categorical:
+        return pd.Categorical.from_codes(codes, categories=pd.Index(list(values), dtype=object))
+
+    table = pd.DataFrame({
+        "patient_id": id_series(pids, who),
+        "outcome": categories(np.concatenate(outcome_code), OUTCOMES),
+        "days": np.concatenate(day_parts).astype(np.int64),
+        "observed": observed,
+        "time_zero": date_series(t0[who]),
+        "first_step": categories(step_code[who], labels),
+        "stratum": categories(stratum_code[who], strata),
+        "censored_at": categories(np.where(observed, -1, reason[who]), CENSOR_REASONS),
+        "sex": categories(sex_code[who], sexes),
+        "age_band": categories(band_code[who], age_labels),
+        "index_year": pd.array(index_year[who], dtype="Float64").astype("Int64"),
+    })
     return OutcomeData(table, n, no_index, left_surgery, extract)
 
 

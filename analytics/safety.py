@@ -71,7 +71,6 @@ from analytics.intervals import (
     extract_date,
     id_series,
     interval_arrays,
-    merge_intervals,
     stable_argsort,
 )
 from analytics.schema import id_positions
@@ -219,48 +218,12 @@ def _expand(counts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return owner, position
 
 
-def _count_between(sorted_keys: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """How many ``sorted_keys`` lie in ``[lo, hi)`` (vectorised)."""
-    return (np.searchsorted(sorted_keys, hi, side="left")
-            - np.searchsorted(sorted_keys, lo, side="left")).astype(np.int64)
-
-
-def _count_in_windows(keys: np.ndarray, span: int, n_patients: int, patient: np.ndarray,
-                      lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
-    """:func:`_count_between` for windows of ``patient``, searching only the windows of
-    patients that have a key (``keys`` are patient × span + day, sorted)."""
-    out = np.zeros(len(lo), dtype=np.int64)
-    if len(keys) == 0:
-        return out
-    has = np.zeros(n_patients, dtype=bool)
-    has[keys // span] = True
-    sel = np.flatnonzero(has[patient])
-    out[sel] = _count_between(keys, lo[sel], hi[sel])
-    return out
-
-
 def _month_of_day(days: np.ndarray) -> np.ndarray:
     return np.asarray(days, dtype="datetime64[D]").astype("datetime64[M]").astype(np.int64)
 
 
 def _day_of_month(months: np.ndarray) -> np.ndarray:
     return np.asarray(months, dtype="datetime64[M]").astype("datetime64[D]").astype(np.int64)
-
-
-def _merged_ranges(group: np.ndarray, lo: np.ndarray, hi: np.ndarray, gap: int = 0
-                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Union of half-open integer ranges ``[lo, hi)`` per group, ranges less than ``gap``
-    apart joined: (group, lo, hi), sorted."""
-    if len(group) == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty, empty
-    base = int(lo.min())
-    order = stable_argsort(np.asarray(group, dtype=np.int64) * (int(lo.max()) - base + 1)
-                           + (lo - base))
-    g, s, e = group[order], lo[order], hi[order]
-    run = merge_intervals(g, s, e, gap)
-    first = np.flatnonzero(np.r_[True, run[1:] != run[:-1]])
-    return g[first], s[first], np.maximum.reduceat(e, first)
 
 
 # --------------------------------------------------------------------------- timeline
@@ -487,7 +450,6 @@ class _Data:
             self.span,
         )
         self._dispenses()
-        self._runs()
 
     def _intervals(self, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         if len(rows) == 0:
@@ -528,16 +490,6 @@ class _Data:
         self.b_date_key = _unique(self.key(self.b_pcode[brow[bkeep]], bday[bkeep]))
         self.x_key = np.sort(self.key(self.x_pcode, self.x_day))
 
-    def _runs(self) -> None:
-        """Union of narcotic coverage per patient, as sorted (start key, end key) runs."""
-        p, s, e = _merged_ranges(self.n_pcode, self.n_start, self.n_end)
-        self.run_start_key = self.key(p, s)
-        self.run_end_key = self.key(p, e)
-        # Spans of narcotic use (runs joined over gaps of up to course_gap_days, as courses
-        # are): every patient-window touching one is listed.
-        self.use_patient, self.use_start, self.use_end = _merged_ranges(
-            p, s, e, self.params.course_gap_days)
-
     def follow_limit(self, pcode: np.ndarray) -> np.ndarray:
         """First day a patient can no longer be followed: the day after the extract date,
         the day after death (when a row ends at death), else 1 January of the death year
@@ -563,14 +515,16 @@ class _Grid:
     or after the window's first cell" a precomputed pointer: no search per window.
     """
 
-    def __init__(self, d: _Data) -> None:
+    def __init__(self, d: _Data, courses: dict[str, np.ndarray]) -> None:
         self.d = d
         self.length = max(12, d.params.trend_window_months)
         self.extract_month = int(d.month_of(np.array([d.extract_day]))[0])
-        use_end = np.minimum(d.use_end, d.extract_day + 1)
-        keep = use_end > d.use_start
-        self.use_patient = d.use_patient[keep]
-        self.use_first = d.month_of(d.use_start[keep])
+        # Spans of narcotic use: the courses (coverage joined over gaps of up to
+        # course_gap_days); every patient-window one touches is listed.
+        use_end = np.minimum(courses["end"], d.extract_day + 1)
+        keep = (courses["p"] >= 0) & (use_end > courses["start"])
+        self.use_patient = courses["p"][keep]
+        self.use_first = d.month_of(courses["start"][keep])
         self.use_last = d.month_of(use_end[keep] - 1)
         n_p = d.n_patients
         big = np.iinfo(np.int64).max
@@ -974,12 +928,12 @@ _TAPER_COLUMNS = {
 }
 
 
-def _tapers(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def _tapers(d: _Data, courses: pd.DataFrame, c: dict[str, np.ndarray]
+            ) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Stable long-term use, tapers, rapid tapers and abrupt stops per course."""
     prm = d.params
     tl = d.timeline
     month, base_m, win_m = prm.month_days, prm.baseline_months, prm.taper_window_months
-    c = _course_arrays(d, courses)
     known = c["p"] >= 0
     p, s, e = np.maximum(c["p"], 0), c["start"], c["end"]
     n = len(p)
@@ -1129,11 +1083,11 @@ _NALOXONE_COLUMNS = {
 }
 
 
-def _naloxone(d: _Data, courses: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def _naloxone(d: _Data, courses: pd.DataFrame, c: dict[str, np.ndarray]
+              ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Naloxone when indicated, per course; also (course row, provider code) credits."""
     prm = d.params
     tl = d.timeline
-    c = _course_arrays(d, courses)
     idx = c["order"][c["p"][c["order"]] >= 0]
     p, s, e = c["p"][idx], c["start"][idx], c["end"][idx]
     ks, ke = d.key(p, s), d.key(p, e)
@@ -1268,10 +1222,11 @@ def safety_measures(
     d = _Data(events, diagnoses, extract, prm, fills)
     if courses is None:
         courses = narcotics.narcotic_courses(events, prm.course_gap_days, d.extract)
+    course_arrays = _course_arrays(d, courses)
     episodes, episode_keys = _episodes(d)
-    tapers, taper_keys = _tapers(d, courses)
-    nalox, course_rows, course_providers = _naloxone(d, courses)
-    grid = _Grid(d)
+    tapers, taper_keys = _tapers(d, courses, course_arrays)
+    nalox, course_rows, course_providers = _naloxone(d, courses, course_arrays)
+    grid = _Grid(d, course_arrays)
     sums = _grid_sums(grid, episode_keys, taper_keys)
     years, y_rows, y_prov = _window_table(grid, _windows(grid, "year"), sums, "year")
     month_windows = _windows(grid, "month")
@@ -1376,13 +1331,27 @@ def safety_rates(
     window_units = _Units(np.arange(len(windows)), w_key, w_credits)
     course_units = _Units(c_rows, c_key, measures.course_credits)
     frames = []
-    for name in names or tuple(MEASURES):
+    chosen = names or tuple(MEASURES)
+    packed = {}  # per table: its flag columns as bits, gathered once for the credits
+    for table, units in ((windows, window_units), (measures.naloxone_courses, course_units)):
+        columns = sorted({c for n in chosen for c in MEASURES[n][:2]} & set(table.columns))
+        bits = np.zeros(len(table), dtype=np.uint64)
+        for i, column in enumerate(columns):
+            bits |= table[column].to_numpy(dtype=bool, na_value=False).astype(np.uint64) << i
+        packed[id(table)] = (columns, bits[units.source], bits[units.source][
+            units.credit_unit] if by_physician else np.zeros(0, dtype=np.uint64))
+    for name in chosen:
         den_col, num_col, _ = MEASURES[name]
         table, units = ((measures.naloxone_courses, course_units) if name in COURSE_MEASURES
                         else (windows, window_units))
-        den = table[den_col].to_numpy(dtype=bool, na_value=False)[units.source]
-        num = table[num_col].to_numpy(dtype=bool, na_value=False)[units.source] & den
-        frames.append(_rates_of(name, den, num, units, by_physician,
+        columns, unit_bits, credit_bits = packed[id(table)]
+        i, j = np.uint64(columns.index(den_col)), np.uint64(columns.index(num_col))
+        one = np.uint64(1)
+        den = ((unit_bits >> i) & one).astype(bool)
+        num = ((unit_bits >> j) & one).astype(bool) & den
+        den_c = ((credit_bits >> i) & one).astype(bool)
+        num_c = ((credit_bits >> j) & one).astype(bool) & den_c
+        frames.append(_rates_of(name, den, num, den_c, num_c, units, by_physician,
                                 name in PHARMACY_MEASURES and bool(measures.pharmacy_note),
                                 measures.pharmacy_note, period, length, data_start,
                                 extract_end))
@@ -1416,9 +1385,11 @@ class _Units:
                             + self.credit_provider)
 
 
-def _rates_of(name: str, den: np.ndarray, num: np.ndarray, units: _Units, by_physician: bool,
-              unavailable: bool, note: str, period: str, length: int, data_start: int,
-              extract_end: int) -> pd.DataFrame:
+def _rates_of(name: str, den: np.ndarray, num: np.ndarray, den_credit: np.ndarray,
+              num_credit: np.ndarray, units: _Units, by_physician: bool, unavailable: bool,
+              note: str, period: str, length: int, data_start: int, extract_end: int
+              ) -> pd.DataFrame:
+    """One measure's rates; ``den``/``num`` per unit, ``*_credit`` per credit pair."""
     periods, pcode = units.periods, units.period_of
     n_per = len(periods)
     clinic_den = np.bincount(pcode[den], minlength=n_per).astype(np.int64)
@@ -1427,9 +1398,9 @@ def _rates_of(name: str, den: np.ndarray, num: np.ndarray, units: _Units, by_phy
     providers = units.providers
     if by_physician and len(units.credit_unit) and len(providers):
         n_prov = len(providers)
-        unit, cell = units.credit_unit, units.credit_cell
-        p_den = np.bincount(cell[den[unit]], minlength=n_per * n_prov)
-        p_num = np.bincount(cell[num[unit]], minlength=n_per * n_prov)
+        cell = units.credit_cell
+        p_den = np.bincount(cell[den_credit], minlength=n_per * n_prov)
+        p_num = np.bincount(cell[num_credit], minlength=n_per * n_prov)
         listed = np.flatnonzero(p_den > 0)
         parts.append((listed // n_prov, listed % n_prov, p_den[listed].astype(np.int64),
                       p_num[listed].astype(np.int64)))
