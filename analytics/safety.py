@@ -693,9 +693,14 @@ def _grid_sums(g: _Grid, episodes: dict[str, np.ndarray], tapers: dict[str, np.n
     date_cell, date_day = date_cell[date_inside], date_day[date_inside]
     out["fill_dates"] = g.running(date_cell)
     out["next_fill"] = g.next_with(date_cell)
+    # The running MME integral at every dispensing date (one search for all windows).
+    date_mme = tl.integral("MME", d.d_date_key[date_inside])
     first_day = np.zeros(g.n, dtype=np.int64)
+    first_mme = np.zeros(g.n, dtype=np.int64)
     first_day[date_cell[::-1]] = date_day[::-1]  # dates in order: the cell keeps its first
+    first_mme[date_cell[::-1]] = date_mme[::-1]
     out["first_fill_day"] = first_day
+    out["first_fill_mme"] = first_mme
     out["benzo_dates"] = g.running(g.cells_of_keys(d.b_date_key))
     for name, keys in tapers.items():
         out[name] = g.running(g.cells_of_keys(keys))
@@ -723,6 +728,13 @@ def _grid_sums(g: _Grid, episodes: dict[str, np.ndarray], tapers: dict[str, np.n
     last_day = np.zeros(g.n, dtype=np.int64)
     last_day[cell] = hi - 1  # pieces in day order: the cell keeps its last
     out["last_covered_day"] = last_day
+    # The running MME integral at the end of each piece: its segment's value at its start
+    # plus the segment's daily dose for the days up to the piece end.
+    piece_seg = seg[piece]
+    end_mme = np.zeros(g.n, dtype=np.int64)
+    end_mme[cell] = (tl.cumulative["MME"][piece_seg]
+                     + (hi - day0[piece]) * tl.slope["MME"][piece_seg])
+    out["last_covered_mme"] = end_mme
     out["previous_covered"] = g.previous_with(cell)
     return out
 
@@ -732,7 +744,6 @@ def _window_table(g: _Grid, w: _Windows, sums: dict[str, np.ndarray], kind: str
     """The measures per window; also (window index, provider code) credit pairs."""
     d = g.d
     prm = d.params
-    tl = d.timeline
     n = len(w.first)
     first, last = w.first, w.last
 
@@ -752,12 +763,10 @@ def _window_table(g: _Grid, w: _Windows, sums: dict[str, np.ndarray], kind: str
                          0)
     last_day = np.where(has_fill, sums["last_covered_day"][
         np.maximum(sums["previous_covered"][last], 0)], 0)
-    last_day = np.maximum(last_day, first_day)
     treatment_days = np.where(has_fill, last_day - first_day + 1, 0)
-    total_mme = np.full(n, np.nan)
-    sel = np.flatnonzero(has_fill)
-    total_mme[sel] = (tl.integral("MME", d.key(w.patient[sel], last_day[sel] + 1))
-                      - tl.integral("MME", d.key(w.patient[sel], first_day[sel]))) / 1e6
+    last_mme = sums["last_covered_mme"][np.maximum(sums["previous_covered"][last], 0)]
+    first_mme = sums["first_fill_mme"][np.minimum(next_fill, g.n - 1)]
+    total_mme = np.where(has_fill, (last_mme - first_mme) / 1e6, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
         average = np.where(has_fill, total_mme / np.maximum(treatment_days, 1), np.nan)
 
