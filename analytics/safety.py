@@ -320,7 +320,7 @@ class _Timeline:
 _COVERAGE_COLUMNS = ("patient_id", "event_date", "end_date", "days_supply", "dispenses",
                      "open_order", "ends_at_death")
 _NARCOTIC_COLUMNS = _COVERAGE_COLUMNS + ("provider_id", "pharmacy_id")
-_OTHER_COLUMNS = _COVERAGE_COLUMNS + ("detail",)
+_OTHER_COLUMNS = _COVERAGE_COLUMNS
 
 
 class _Data:
@@ -366,8 +366,9 @@ class _Data:
         self.n_pharmacy, _ = _entity_codes(narc, "pharmacy_id")
         self.has_pharmacy = bool((self.n_pharmacy >= 0).any())
 
-        def other(mask: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
-            rows = events.loc[mask, [c for c in _OTHER_COLUMNS if c in events.columns]]
+        def other(mask: np.ndarray, detail: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
+            wanted = _OTHER_COLUMNS + (("detail",) if detail else ())
+            rows = events.loc[mask, [c for c in wanted if c in events.columns]]
             code = _codes_in(rows["patient_id"], self.patients)
             keep = code >= 0
             return rows.loc[keep], code[keep]
@@ -375,7 +376,7 @@ class _Data:
         benzo, self.b_pcode = other(is_benzo)
         self.b_start, self.b_end = self._intervals(benzo)
         self.b_k = dispense_counts(benzo)
-        relax, self.r_pcode = other(is_relaxant)
+        relax, self.r_pcode = other(is_relaxant, detail=True)
         self.r_start, self.r_end = self._intervals(relax)
         pattern = "|".join(f"(?:{p})" for p in load_table(FLAGGED_RELAXANTS_TABLE)["pattern"])
         if "detail" in relax.columns and len(relax):
@@ -875,15 +876,26 @@ def _episodes(d: _Data) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """New narcotic episodes (HEDIS COU) and, for the windows, their sorted keys."""
     prm = d.params
     tl = d.timeline
+    # Coverage before a dispensing date ends at the latest end of the rows dispensed
+    # before that date (every row's first dispense is its start): a running maximum of
+    # end keys over the sorted dispenses (keys grow with the patient, so it never carries
+    # over from one patient to the next as a later end).
+    first_of_date = np.r_[True, d.d_key[1:] != d.d_key[:-1]] if len(d.d_key) else \
+        np.zeros(0, dtype=bool)
+    at = np.flatnonzero(first_of_date)  # aligned with d.d_date_key
+    running_end = np.maximum.accumulate(d.key(d.d_key // d.span, d.n_end[d.d_row])) \
+        if len(d.d_key) else np.zeros(0, dtype=np.int64)
     key = d.d_date_key
     p = key // d.span
     day = d.day_of(key)
-    uncovered_before = (tl.integral("N", key)
-                        - tl.integral("N", d.key(p, day - prm.washout_days))) == 0
+    before = np.where(at > 0, running_end[np.maximum(at - 1, 0)], -1)
+    covered_end = np.where(before // d.span == p, before, -1)  # another patient's: none
+    uncovered_before = covered_end <= d.key(p, day - prm.washout_days)
     new = uncovered_before & (day - prm.washout_days >= d.data_start_day)
     key, p, day = key[new], p[new], day[new]
-    short = tl.integral("N", d.key(p, day + prm.cou_short_window_days)) - tl.integral("N", key)
-    long = tl.integral("N", d.key(p, day + prm.cou_long_window_days)) - tl.integral("N", key)
+    at_start = tl.integral("N", key)
+    short = tl.integral("N", d.key(p, day + prm.cou_short_window_days)) - at_start
+    long = tl.integral("N", d.key(p, day + prm.cou_long_window_days)) - at_start
     limit = d.follow_limit(p)
     eval30 = day + prm.cou_short_window_days <= limit
     eval62 = day + prm.cou_long_window_days <= limit
