@@ -1353,26 +1353,21 @@ def safety_rates(
     course_units = _Units(c_rows, c_key, measures.course_credits)
     frames = []
     chosen = names or tuple(MEASURES)
-    packed = {}  # per table: its flag columns as bits, gathered once for the credits
+    tallies = {}  # per table: its flag columns as bits, units tallied by pattern of flags
     for table, units in ((windows, window_units), (measures.naloxone_courses, course_units)):
         columns = sorted({c for n in chosen for c in MEASURES[n][:2]} & set(table.columns))
         bits = np.zeros(len(table), dtype=np.uint64)
         for i, column in enumerate(columns):
             bits |= table[column].to_numpy(dtype=bool, na_value=False).astype(np.uint64) << i
-        packed[id(table)] = (columns, bits[units.source], bits[units.source][
-            units.credit_unit] if by_physician else np.zeros(0, dtype=np.uint64))
+        tallies[id(table)] = (columns, _Tally(bits[units.source], units, by_physician))
     for name in chosen:
         den_col, num_col, _ = MEASURES[name]
         table, units = ((measures.naloxone_courses, course_units) if name in COURSE_MEASURES
                         else (windows, window_units))
-        columns, unit_bits, credit_bits = packed[id(table)]
-        i, j = np.uint64(columns.index(den_col)), np.uint64(columns.index(num_col))
-        one = np.uint64(1)
-        den = ((unit_bits >> i) & one).astype(bool)
-        num = ((unit_bits >> j) & one).astype(bool) & den
-        den_c = ((credit_bits >> i) & one).astype(bool)
-        num_c = ((credit_bits >> j) & one).astype(bool) & den_c
-        frames.append(_rates_of(name, den, num, den_c, num_c, units, by_physician,
+        columns, tally = tallies[id(table)]
+        counts = tally.counts(columns.index(den_col), columns.index(num_col),
+                              len(units.periods), len(units.periods) * len(units.providers))
+        frames.append(_rates_of(name, counts, units, by_physician,
                                 name in PHARMACY_MEASURES and bool(measures.pharmacy_note),
                                 measures.pharmacy_note, period, length, data_start,
                                 extract_end))
@@ -1406,25 +1401,61 @@ class _Units:
                             + self.credit_provider)
 
 
-def _rates_of(name: str, den: np.ndarray, num: np.ndarray, den_credit: np.ndarray,
-              num_credit: np.ndarray, units: _Units, by_physician: bool, unavailable: bool,
+class _Tally:
+    """Units counted once per (period, pattern of flags) and credits once per (period ×
+    physician cell, pattern): every measure's counts are then sums over the few patterns
+    that have its bits."""
+
+    def __init__(self, unit_bits: np.ndarray, units: _Units, by_physician: bool) -> None:
+        code, patterns = pd.factorize(unit_bits)
+        self.patterns = np.asarray(patterns, dtype=np.uint64)
+        n_pat = max(len(self.patterns), 1)
+        self.clinic = self._group(units.period_of * n_pat + code, n_pat)
+        credited = by_physician and len(units.credit_unit) and len(units.providers)
+        self.physician = (self._group(units.credit_cell * n_pat + code[units.credit_unit],
+                                      n_pat) if credited else None)
+
+    @staticmethod
+    def _group(key: np.ndarray, n_pat: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(cell, pattern, count) of the distinct keys cell × n_pat + pattern."""
+        code, distinct = pd.factorize(key)
+        distinct = np.asarray(distinct, dtype=np.int64)
+        return distinct // n_pat, distinct % n_pat, np.bincount(code,
+                                                                minlength=len(distinct))
+
+    def counts(self, den_bit: int, num_bit: int, n_periods: int, n_cells: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, np.ndarray | None]:
+        """(clinic denominators, numerators per period; physician denominators, numerators
+        per period × physician cell, or None)."""
+        one = np.uint64(1)
+        has_den = ((self.patterns >> np.uint64(den_bit)) & one).astype(bool)
+        has_num = has_den & ((self.patterns >> np.uint64(num_bit)) & one).astype(bool)
+
+        def add(group, flag, size):
+            cell, pattern, count = group
+            return np.bincount(cell, weights=count * flag[pattern],
+                               minlength=size).astype(np.int64)
+
+        clinic = (add(self.clinic, has_den, n_periods), add(self.clinic, has_num, n_periods))
+        if self.physician is None:
+            return (*clinic, None, None)
+        return (*clinic, add(self.physician, has_den, n_cells),
+                add(self.physician, has_num, n_cells))
+
+
+def _rates_of(name: str, counts: tuple, units: _Units, by_physician: bool, unavailable: bool,
               note: str, period: str, length: int, data_start: int, extract_end: int
               ) -> pd.DataFrame:
-    """One measure's rates; ``den``/``num`` per unit, ``*_credit`` per credit pair."""
-    periods, pcode = units.periods, units.period_of
+    """One measure's rates from its :meth:`_Tally.counts`."""
+    periods = units.periods
     n_per = len(periods)
-    clinic_den = np.bincount(pcode[den], minlength=n_per).astype(np.int64)
-    clinic_num = np.bincount(pcode[num], minlength=n_per).astype(np.int64)
+    clinic_den, clinic_num, p_den, p_num = counts
     parts = [(np.arange(n_per), np.full(n_per, -1), clinic_den, clinic_num)]
     providers = units.providers
-    if by_physician and len(units.credit_unit) and len(providers):
+    if by_physician and p_den is not None:
         n_prov = len(providers)
-        cell = units.credit_cell
-        p_den = np.bincount(cell[den_credit], minlength=n_per * n_prov)
-        p_num = np.bincount(cell[num_credit], minlength=n_per * n_prov)
         listed = np.flatnonzero(p_den > 0)
-        parts.append((listed // n_prov, listed % n_prov, p_den[listed].astype(np.int64),
-                      p_num[listed].astype(np.int64)))
+        parts.append((listed // n_prov, listed % n_prov, p_den[listed], p_num[listed]))
     per = np.concatenate([p[0] for p in parts])
     prov = np.concatenate([p[1] for p in parts])
     d = np.concatenate([p[2] for p in parts])
