@@ -484,7 +484,8 @@ class _Data:
         self.d_row = row[order]
         self.d_without_mme = np.r_[0, np.cumsum(~self.n_has_mme[self.d_row])]
         self.d_month = self.month_of(self.day_of(self.d_key))
-        self.d_date_key = _unique(self.d_key)
+        self.d_date_key = self.d_key[np.r_[True, self.d_key[1:] != self.d_key[:-1]]] \
+            if len(self.d_key) else self.d_key  # d_key is sorted
         brow, bi = _expand(self.b_k)
         bday = self.b_start[brow] + (bi * (self.b_end - self.b_start)[brow]) // self.b_k[brow]
         bkeep = bday <= self.extract_day
