@@ -274,3 +274,13 @@ def isin_ids(values: pd.Series | pd.Index, allowed) -> np.ndarray:
         return np.zeros(0, dtype=bool)
     result = pc.is_in(_arrow_strings(values), value_set=_arrow_strings(allowed))
     return np.asarray(result.fill_null(False), dtype=bool)
+
+
+def id_positions(values: pd.Series | pd.Index, ids) -> np.ndarray:
+    """Position of each of ``values`` (ids as strings) in ``ids`` as int64; −1 when absent
+    or missing.  An Arrow hash lookup (``pyarrow.compute.index_in``), like
+    :func:`isin_ids`."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    result = pc.index_in(_arrow_strings(values), value_set=_arrow_strings(ids))
+    return np.asarray(result.fill_null(-1), dtype=np.int64)

@@ -103,3 +103,77 @@ def kaplan_meier(
     below = np.flatnonzero(surv <= 0.5 + 1e-12)  # tolerate rounding of products
     median = float(times[below[0]]) if len(below) else None
     return KaplanMeier(curve=curve, median=median, n=n, events=n_events)
+
+
+def median_confidence_interval(km: KaplanMeier) -> tuple[float | None, float | None]:
+    """Confidence interval of the median survival time from the pointwise band.
+
+    Lower limit: the first time where the band's lower edge is ≤ 0.5; upper limit: the
+    first time where its upper edge is ≤ 0.5 (the inversion of the band used by
+    Brookmeyer & Crowley 1982, and by R's ``survfit`` and lifelines); None where the band
+    never gets there.
+    """
+    curve = km.curve
+    if len(curve) == 0:
+        return None, None
+    time = curve["time"].to_numpy(dtype="float64")
+    lower = np.flatnonzero(curve["lower"].to_numpy(dtype="float64") <= 0.5 + 1e-12)
+    upper = np.flatnonzero(curve["upper"].to_numpy(dtype="float64") <= 0.5 + 1e-12)
+    return (float(time[lower[0]]) if len(lower) else None,
+            float(time[upper[0]]) if len(upper) else None)
+
+
+@dataclass
+class LogRank:
+    """A k-sample log-rank test: ``statistic`` (chi-square), ``df`` (groups − 1) and
+    ``p_value``; all None when fewer than two groups or no event."""
+
+    statistic: float | None = None
+    df: int | None = None
+    p_value: float | None = None
+
+
+def logrank_test(
+    durations: pd.Series | np.ndarray,
+    observed: pd.Series | np.ndarray,
+    groups: pd.Series | np.ndarray,
+) -> LogRank:
+    """Log-rank test that the survival curves of ``groups`` are equal (Mantel 1966).
+
+    With O_g the events of group g, E_g = Σ_t d_t n_gt / n_t the events expected at the
+    pooled hazard (n: at risk, d: events at each event time t) and V the hypergeometric
+    covariance Σ_t d_t (n_t − d_t) / (n_t − 1) · n_gt / n_t · (δ_gh − n_ht / n_t), the
+    statistic is (O − E)' V⁻ (O − E) over the first k − 1 groups, chi-square with k − 1
+    degrees of freedom.  For two groups it equals the square of
+    :func:`scipy.stats.logrank`'s statistic and has the same p-value.  Rows with a missing
+    duration are ignored; groups without subjects do not count.
+    """
+    d = np.asarray(pd.to_numeric(pd.Series(durations), errors="coerce"), dtype="float64")
+    o = np.asarray(pd.Series(observed).fillna(False), dtype=bool)
+    keep = ~np.isnan(d)
+    d, o = d[keep], o[keep]
+    codes, _ = pd.factorize(pd.Series(np.asarray(groups, dtype=object)[keep]))
+    k = int(codes.max()) + 1 if len(codes) else 0
+    if k < 2 or not o.any():
+        return LogRank()
+    times, t_idx = np.unique(d, return_inverse=True)
+    n_t = len(times)
+    # At risk at t: subjects with duration >= t, per group (reverse cumulative counts).
+    count = np.bincount(t_idx * k + codes, minlength=n_t * k).reshape(n_t, k)
+    at_risk = np.cumsum(count[::-1], axis=0)[::-1].astype("float64")
+    events = np.bincount(t_idx[o] * k + codes[o], minlength=n_t * k).reshape(n_t, k)
+    events = events.astype("float64")
+    d_t = events.sum(axis=1)
+    n_all = at_risk.sum(axis=1)
+    has = d_t > 0
+    at_risk, events, d_t, n_all = at_risk[has], events[has], d_t[has], n_all[has]
+    share = at_risk / n_all[:, None]
+    expected = (d_t[:, None] * share).sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        factor = np.where(n_all > 1, d_t * (n_all - d_t) / (n_all - 1), 0.0)
+    cov = (np.einsum("t,tg,th->gh", factor, share, -share)
+           + np.diag((factor[:, None] * share).sum(axis=0)))
+    diff = events.sum(axis=0) - expected
+    statistic = float(diff[:-1] @ np.linalg.pinv(cov[:-1, :-1]) @ diff[:-1])
+    return LogRank(statistic=statistic, df=k - 1,
+                   p_value=float(stats.chi2.sf(statistic, k - 1)))

@@ -2,7 +2,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analytics.survival import KaplanMeier, kaplan_meier
+from analytics.survival import (
+    KaplanMeier,
+    kaplan_meier,
+    logrank_test,
+    median_confidence_interval,
+)
 
 
 def test_hand_computed_kaplan_meier():
@@ -74,3 +79,54 @@ def test_all_events_reach_zero():
 def test_mismatched_lengths_rejected():
     with pytest.raises(ValueError):
         kaplan_meier([1, 2], [True])
+
+
+def test_median_confidence_interval_from_the_band():
+    # Hand example: at t=1 S = 0.8, Greenwood se = sqrt(0.032) -> lower edge 0.449 <= 0.5:
+    # the lower limit is 1.  The upper edge at t=3 is 0.3 + 1.96 * sqrt(0.09 * 0.6333)
+    # = 0.768 and stays there: no upper limit.
+    km = kaplan_meier([1, 2, 2, 3, 5], [1, 1, 0, 1, 0])
+    assert median_confidence_interval(km) == (1.0, None)
+    assert median_confidence_interval(kaplan_meier([], [])) == (None, None)
+
+
+def _reference_logrank(d, o, g):
+    """Textbook k-sample log-rank, one event time at a time."""
+    groups = sorted(set(g))
+    k = len(groups)
+    d, o, g = np.asarray(d, float), np.asarray(o, bool), np.asarray(g)
+    observed, expected, cov = np.zeros(k), np.zeros(k), np.zeros((k, k))
+    for t in np.unique(d[o]):
+        n_g = np.array([np.sum((d >= t) & (g == x)) for x in groups], float)
+        d_g = np.array([np.sum((d == t) & o & (g == x)) for x in groups], float)
+        n, dt = n_g.sum(), d_g.sum()
+        observed += d_g
+        expected += dt * n_g / n
+        if n > 1:
+            for i in range(k):
+                for j in range(k):
+                    cov[i, j] += dt * (n - dt) / (n - 1) * n_g[i] / n * ((i == j) - n_g[j] / n)
+    diff = observed - expected
+    return float(diff[:-1] @ np.linalg.inv(cov[:-1, :-1]) @ diff[:-1])
+
+
+def test_logrank_test_two_groups_equals_scipy_and_k_groups_the_textbook():
+    from scipy import stats
+
+    rng = np.random.default_rng(3)
+    d = rng.integers(1, 60, size=90).astype(float)
+    o = rng.random(90) < 0.7
+    g = np.array(["a"] * 40 + ["b"] * 50)
+    two = logrank_test(d, o, g)
+    ref = stats.logrank(stats.CensoredData(uncensored=d[:40][o[:40]], right=d[:40][~o[:40]]),
+                        stats.CensoredData(uncensored=d[40:][o[40:]], right=d[40:][~o[40:]]))
+    assert two.df == 1
+    assert two.statistic == pytest.approx(ref.statistic ** 2)
+    assert two.p_value == pytest.approx(ref.pvalue)
+    three = logrank_test(d, o, np.array(["a"] * 30 + ["b"] * 30 + ["c"] * 30))
+    assert three.df == 2
+    assert three.statistic == pytest.approx(_reference_logrank(
+        d, o, ["a"] * 30 + ["b"] * 30 + ["c"] * 30))
+    assert three.p_value == pytest.approx(stats.chi2.sf(three.statistic, 2))
+    assert logrank_test(d, o, np.array(["a"] * 90)).p_value is None
+    assert logrank_test(d, np.zeros(90, bool), g).p_value is None
