@@ -144,8 +144,9 @@ def logrank_test(
     pooled hazard (n: at risk, d: events at each event time t) and V the hypergeometric
     covariance Σ_t d_t (n_t − d_t) / (n_t − 1) · n_gt / n_t · (δ_gh − n_ht / n_t), the
     statistic is (O − E)' V⁻ (O − E) over the first k − 1 groups, chi-square with k − 1
-    degrees of freedom.  For two groups it equals the square of
-    :func:`scipy.stats.logrank`'s statistic and has the same p-value.  Rows with a missing
+    degrees of freedom.  Two groups go to :func:`scipy.stats.logrank` itself (its statistic
+    squared, its p-value); scipy has no k-sample version, so more groups use the formula
+    above, which reduces to scipy's for two.  Rows with a missing
     duration are ignored; groups without subjects do not count.
     """
     d = np.asarray(pd.to_numeric(pd.Series(durations), errors="coerce"), dtype="float64")
@@ -156,6 +157,14 @@ def logrank_test(
     k = int(codes.max()) + 1 if len(codes) else 0
     if k < 2 or not o.any():
         return LogRank()
+    from scipy import stats  # imported when a test is computed (start-up stays light)
+
+    if k == 2:
+        samples = [stats.CensoredData(uncensored=d[(codes == g) & o],
+                                      right=d[(codes == g) & ~o]) for g in (0, 1)]
+        result = stats.logrank(samples[0], samples[1])
+        return LogRank(statistic=float(result.statistic) ** 2, df=1,
+                       p_value=float(result.pvalue))
     times, t_idx = np.unique(d, return_inverse=True)
     n_t = len(times)
     # At risk at t: subjects with duration >= t, per group (reverse cumulative counts).

@@ -19,8 +19,11 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("store", ("analytics.store",)),
     # the per-patient definitions: the measures' functions, also used by cohort criteria
     ("definitions", ("analytics.intervals", "analytics.survival", "analytics.pathways",
-                     "analytics.injections", "analytics.narcotics", "analytics.timeline")),
-    ("population + cohort", ("analytics.cohorts", "analytics.population")),
+                     "analytics.injections", "analytics.narcotics", "analytics.timeline",
+                     "analytics.injection_response", "analytics.transitions",
+                     "analytics.safety", "analytics.outcomes")),
+    ("population + cohort", ("analytics.cohorts", "analytics.population",
+                             "analytics.attrition")),
     ("measures + results", ("analytics.results",)),
     ("pages / report / CLI", ("analytics.figures", "analytics.exports", "analytics.cli",
                               "analytics.__main__", "ui", "pages", "dashboard")),
