@@ -8,6 +8,7 @@ Code maps, drug lists, MME factors and payer limits live there, not in code.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -55,9 +56,16 @@ def injection_limits() -> dict[str, int]:
 
 
 def normalise_name(name: str) -> str:
-    """A column name reduced for matching: lower case, with spaces and ``_ - . / ( ) #``
-    removed (``"Patient ID"``, ``"patient_id"`` and ``"PATIENT-ID"`` all give ``"patientid"``)."""
-    return re.sub(r"[\s_\-./()#\\]+", "", str(name).strip().lower())
+    """A column name reduced for matching: accents removed (``é`` -> ``e``, ``ß`` ->
+    ``ss``), case folded, with spaces, apostrophes and ``_ - . / ( ) # \\`` removed
+    (``"Patient ID"``, ``"patient_id"`` and ``"PATIENT-ID"`` all give ``"patientid"``;
+    ``"Date de l'acte"`` gives ``"datedelacte"``)."""
+    text = unicodedata.normalize("NFKD", str(name).strip()).casefold()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _NAME_PUNCTUATION.sub("", text)
+
+
+_NAME_PUNCTUATION = re.compile(r"[\s_\-./()#\\'\u2019`]+")
 
 
 def normalise_label(label: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import readers, schema
+from analytics import schema
 from analytics.ingest import IngestError, classify, detect, ingest
 
 GENERIC = (
@@ -139,40 +139,6 @@ def test_uploaded_bytes_pair():
     check_generic(ingest(("upload.csv", GENERIC.encode())))
 
 
-def test_parse_dates_formats():
-    values = [
-        "2020-01-28T14:36:08Z",  # Synthea timestamp: calendar date as written
-        "2020-03-04T23:30:00-05:00",
-        "01/31/2021",
-        "2/3/2021",
-        "2021-06-15 00:00:00",
-        "2021-02-30",  # not a calendar date
-        "1899-12-31",  # before 1900
-        "2101-01-01",  # after 2100
-        "soon",
-        "",
-    ]
-    dates, status = readers.parse_dates(values)
-    assert list(dates[:5]) == [
-        np.datetime64("2020-01-28"),
-        np.datetime64("2020-03-04"),
-        np.datetime64("2021-01-31"),
-        np.datetime64("2021-02-03"),
-        np.datetime64("2021-06-15"),
-    ]
-    assert list(status) == [0, 0, 0, 0, 0, 2, 3, 3, 2, 1]
-    serial, st_ = readers.parse_dates(["44927"], excel_serial=True)
-    assert serial[0] == np.datetime64("2023-01-01") and st_[0] == 0
-    _, st_no = readers.parse_dates(["44927"])
-    assert st_no[0] == readers.DATE_UNPARSEABLE
-
-
-def test_sniff_delimiter():
-    assert readers.sniff_delimiter("a;b;c") == ";"
-    assert readers.sniff_delimiter("a\tb\tc") == "\t"
-    assert readers.sniff_delimiter('"x;y",b,c') == ","
-
-
 def test_folder_means_every_export_file(tmp_path):
     write(tmp_path, "one.csv", GENERIC)
     write(tmp_path, "two.csv", GENERIC.replace("P1", "P9"))
@@ -200,6 +166,48 @@ def test_synonyms_are_recognised(tmp_path):
     assert ev["event_date"].iloc[0] == day("2022-03-15")
     assert ev["technique"].iloc[0] == "narcotic"
     assert ev["quantity"].iloc[0] == 40
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [
+        ("Patienten-ID;Datum;Behandlung;Medikament;Tage", ";"),
+        ("ID patient;Date de l'acte;Traitement;Médicament;Jours", ";"),
+        ("ID paciente,Fecha,Tratamiento,Medicamento,Días", ","),
+    ],
+)
+def test_headers_in_german_french_and_spanish(header, delimiter):
+    row = delimiter.join(["P1", "13.02.2023", "Opioid", "Tramadol 50 MG Oral Tablet", "30"])
+    res = ingest(("clinic.csv", f"{header}\r\n{row}\r\n".encode("cp1252")))
+    f = res.report.files[0]
+    assert dict(zip(f.mapping.values(), f.mapping.keys(), strict=True)) == dict(
+        zip(header.split(delimiter), ["patient_id", "event_date", "technique", "detail",
+                                      "days_supply"], strict=True)
+    )  # fmt: skip
+    ev = res.events
+    assert (ev["patient_id"].iloc[0], ev["event_date"].iloc[0]) == ("P1", day("2023-02-13"))
+    assert (ev["technique"].iloc[0], ev["days_supply"].iloc[0]) == ("narcotic", 30)
+
+
+def test_day_month_order_is_decided_per_column_and_noted(tmp_path):
+    text = "Patient ID,Service Date,Treatment Type\nP1,01/02/2023,PT\nP2,03/04/2023,PT\n"
+    res = ingest(write(tmp_path, "us.csv", text))
+    assert list(res.events["event_date"]) == [day("2023-01-02"), day("2023-03-04")]
+    assert "2 with / or - read month first (MM/DD/YYYY)" in " ".join(res.report.files[0].notes)
+    text += "P3,13/04/2023,PT\n"  # a day over 12 first: the whole column is day first
+    res = ingest(write(tmp_path, "uk.csv", text))
+    assert list(res.events["event_date"]) == [
+        day("2023-02-01"), day("2023-04-03"), day("2023-04-13")
+    ]
+    assert "dates in 'Service Date' read day first" in " ".join(res.report.files[0].notes)
+
+
+def test_a_damaged_file_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path, "a.csv", "Patient ID,Service Date,Diagnose\nP1,2023-01-05,R\ufffdcken\n")
+    for fn in (ingest, detect):
+        with pytest.raises(IngestError, match=r"a.csv: holds the replacement character U\+FFFD "
+                                              r"\(line 2\)"):  # fmt: skip
+            fn(path)
 
 
 def test_explicit_mapping_overrides_the_guess(tmp_path):

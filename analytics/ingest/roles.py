@@ -51,7 +51,7 @@ def _diagnosis_frame(
     diag = pd.DataFrame(
         {
             "patient_id": string_series(patient[1], patient[0][sel]),
-            "date": start[0][sel]
+            "date": start.dates[sel]
             if start
             else np.full(len(sel), np.datetime64("NaT"), "datetime64[s]"),
             "diagnosis": string_series(text[1], text[0][sel]),

@@ -52,22 +52,27 @@ class _Rejections:
         return self.candidates & (self.reason < 0)
 
 
-def _check_dates(plan: FilePlan, cols: Columns, rej: _Rejections, excel: bool):
+def _check_dates(plan: FilePlan, cols: Columns, rej: _Rejections, excel: bool, notes: list):
+    """(start dates, end dates or None, True where the end date is valid)."""
     n = cols.n
     start = values.dates(plan, cols, "event_date", excel)
     if start is None:
         rej.reject(np.ones(n, bool), "missing event date")
-        start = (np.full(n, np.datetime64("NaT"), "datetime64[s]"), np.full(n, 1, np.int8))
-    rej.reject(start[1] == readers.DATE_EMPTY, "missing event date")
-    rej.reject(start[1] == readers.DATE_UNPARSEABLE, "unparseable event date")
-    rej.reject(start[1] == readers.DATE_OUT_OF_RANGE, "event date out of range")
+        start = values.DateColumn(
+            np.full(n, np.datetime64("NaT"), "datetime64[s]"), np.full(n, 1, np.int8)
+        )
+    rej.reject(start.status == readers.DATE_EMPTY, "missing event date")
+    rej.reject(start.status == readers.DATE_UNPARSEABLE, "unparseable event date")
+    rej.reject(start.status == readers.DATE_OUT_OF_RANGE, "event date out of range")
     end = values.dates(plan, cols, "end_date", excel)
+    notes.extend(c.note for c in (start, end) if c is not None and c.note)
     if end is None:
-        return start[0], None, np.zeros(n, bool)
-    rej.reject(end[1] == readers.DATE_UNPARSEABLE, "unparseable end date")
-    rej.reject(end[1] == readers.DATE_OUT_OF_RANGE, "end date out of range")
-    rej.reject((end[1] == readers.DATE_OK) & (end[0] < start[0]), "end before start")
-    return start[0], end[0], end[1] == readers.DATE_OK
+        return start.dates, None, np.zeros(n, bool)
+    rej.reject(end.status == readers.DATE_UNPARSEABLE, "unparseable end date")
+    rej.reject(end.status == readers.DATE_OUT_OF_RANGE, "end date out of range")
+    valid_end = end.status == readers.DATE_OK
+    rej.reject(valid_end & (end.dates < start.dates), "end before start")
+    return start.dates, end.dates, valid_end
 
 
 def _check_days(plan: FilePlan, cols: Columns, rej: _Rejections, has_end: np.ndarray):
@@ -101,7 +106,8 @@ def validate_events(
     file whose rows are classified as ``technique`` (see the module docstring)."""
     rej = _Rejections(candidates)
     rej.reject(patient[0] < 0 if patient else np.ones(cols.n, bool), "missing patient id")
-    start, end, has_end = _check_dates(plan, cols, rej, excel)
-    days, notes = _check_days(plan, cols, rej, has_end)
+    notes: list[str] = []
+    start, end, has_end = _check_dates(plan, cols, rej, excel, notes)
+    days, days_notes = _check_days(plan, cols, rej, has_end)
     rej.reject(technique == UNKNOWN, "unknown technique")
-    return Validation(rej.reason, start, end, days, notes)
+    return Validation(rej.reason, start, end, days, notes + days_notes)

@@ -6,6 +6,8 @@ unique values (see :mod:`analytics.ingest.columns`).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 
@@ -51,18 +53,30 @@ def numbers(plan: FilePlan, cols: Columns, canonical: str, sel: np.ndarray) -> n
     return take(readers.parse_numbers(uniques), codes[sel], np.nan)
 
 
-def dates(
-    plan: FilePlan, cols: Columns, canonical: str, excel: bool
-) -> tuple[np.ndarray, np.ndarray] | None:
-    """(datetime64[s] per row, ``readers.DATE_*`` status per row) of the mapped column."""
+@dataclass
+class DateColumn:
+    """A mapped date column read per row: ``dates`` (datetime64[s], NaT where not a
+    valid date), ``status`` (``readers.DATE_*``) and a ``note`` on how day-month dates
+    were read (None when no value was in doubt)."""
+
+    dates: np.ndarray
+    status: np.ndarray
+    note: str | None = None
+
+
+def dates(plan: FilePlan, cols: Columns, canonical: str, excel: bool) -> DateColumn | None:
+    """The mapped date column of ``canonical`` (None when not mapped); the order of day
+    and month is decided on the column's values (:func:`analytics.readers.date_order`)."""
     source = plan.mapping.get(canonical)
     if source is None:
         return None
     codes, uniques = cols.get(source)
-    parsed, status = readers.parse_dates(uniques, excel_serial=excel)
-    return (
+    order = readers.date_order(uniques)
+    parsed, status = readers.parse_dates(uniques, excel_serial=excel, day_first=order.day_first)
+    return DateColumn(
         take(parsed, codes, np.datetime64("NaT")),
         take(status, codes, readers.DATE_EMPTY).astype(np.int8),
+        order.note(source),
     )
 
 
