@@ -4,12 +4,19 @@ Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is, in order, the constr
 argument, the environment variable ``PAINPATH_DATA_DIR``, or ``./data`` (relative to the
 current working directory); it is created when missing.
 
-Tables (``schema_version`` 1, kept in ``meta``):
+Tables (``schema_version`` 2, kept in ``meta``):
 
 - ``meta(key, value)`` — ``schema_version``.
 - ``datasets(dataset_id, name UNIQUE, created_at, updated_at, version, events, patients,
-  source_files)`` — ``source_files`` is a JSON list of the file names whose rows make up the
-  dataset now (a replace starts the list again); times are UTC.
+  source_files, extract_date, population_source)`` — ``source_files`` is a JSON list of the
+  file names whose rows make up the dataset now (a replace starts the list again); times are
+  UTC.  ``extract_date`` (``DATE``, NULL when unknown) is the dataset version's extract date
+  as ingest fixed it before any filter (when a write gives none: the latest event or
+  diagnosis date it writes); ``population_source`` is where its diagnoses came
+  from: ``conditions``, ``diagnosis_column`` or ``none`` (``analytics.population``).
+- ``diagnoses(dataset_id, patient_id, diagnosis_date, code, description, kind)`` — the
+  dataset's spinal-pain, general-pain and opioid-use-disorder diagnoses
+  (``IngestResult.diagnoses``); ``diagnosis_date`` is ``DATE``.
 - ``events(dataset_id, row_hash, <every column of analytics.schema.CANONICAL_COLUMNS>)`` —
   dates are ``DATE``, ``technique`` / ``injection_type`` are ``ENUM`` of the schema
   vocabularies, numbers ``DOUBLE``, text ``VARCHAR``.  ``row_hash`` is DuckDB's ``hash`` over
@@ -28,8 +35,22 @@ Definitions:
   changes the dataset (an add that inserts at least one row, a replace, a rename).  An add
   that inserts nothing still records its upload report but keeps the version (and
   ``updated_at``, counts and file list), so caches keyed on the version stay valid.
+- **Diagnoses, extract date, population source.** ``create`` and ``replace`` store the ones
+  given (``replace`` drops the old diagnoses).  ``add`` inserts only the diagnoses rows not
+  already stored (equal in every column), keeps the later of the two extract dates, and the
+  stronger source: ``conditions`` over ``diagnosis_column`` over ``none``.  An add counts as
+  a change (new version) when it inserts an event or a diagnosis or changes the extract date
+  or the source.
 - **Transactions.** Every write is one DuckDB transaction (``BEGIN`` … ``COMMIT``,
   ``ROLLBACK`` on any error): a failure mid-write leaves the previous state.
+- **Migration.** A store of schema version 1 is migrated in place when opened, in one
+  transaction: the new canonical event columns are added (NULL; FALSE for
+  ``ends_at_death``), ``row_hash`` is recomputed over the new column set, the ``diagnoses``
+  table and the two dataset columns are created.  A version-1 dataset kept diagnoses only as
+  the events' ``diagnosis`` column, so its diagnoses are read from that column (each
+  distinct patient, date and value, classified by ``analytics.indications``), its source
+  becomes ``diagnosis_column`` when that column holds a value (else ``none``), and its
+  extract date the latest ``event_date``.
 
 Concurrency: DuckDB lets one *process* open the file (even read-only opens are refused while
 another process holds it); a second process gets :class:`StoreInUseError` ("the store … is
@@ -59,17 +80,20 @@ import re
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from analytics import schema
+from analytics import indications, schema
 
-# 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death
+# 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death;
+# the diagnoses table; datasets.extract_date and datasets.population_source
 SCHEMA_VERSION = 2
 DB_FILENAME = "painpath.duckdb"
 DATA_DIR_ENV = "PAINPATH_DATA_DIR"
@@ -85,6 +109,19 @@ DATASET_COLUMNS: tuple[str, ...] = (
     "events",
     "patients",
     "version",
+    "extract_date",
+    "population_source",
+)
+
+POPULATION_SOURCES: tuple[str, ...] = ("conditions", "diagnosis_column", "none")
+"""Where a dataset's diagnoses came from, strongest first (an add keeps the strongest)."""
+
+DIAGNOSIS_COLUMNS: tuple[str, ...] = (
+    "patient_id", "diagnosis_date", "code", "description", "kind",
+)
+_DATASET_SELECT = (
+    "SELECT dataset_id, name, created_at, updated_at, source_files, events, patients, "
+    "version, extract_date, population_source FROM datasets"
 )
 
 
@@ -240,7 +277,9 @@ CREATE TABLE IF NOT EXISTS datasets (
     version BIGINT NOT NULL,
     events BIGINT NOT NULL,
     patients BIGINT NOT NULL,
-    source_files VARCHAR NOT NULL
+    source_files VARCHAR NOT NULL,
+    extract_date DATE,
+    population_source VARCHAR NOT NULL DEFAULT 'none'
 );
 CREATE TABLE IF NOT EXISTS uploads (
     upload_id BIGINT PRIMARY KEY,
@@ -256,7 +295,18 @@ CREATE TABLE IF NOT EXISTS events (
     row_hash UBIGINT NOT NULL,
     {_EVENT_DDL}
 );
+CREATE TABLE IF NOT EXISTS diagnoses (
+    dataset_id BIGINT NOT NULL,
+    patient_id VARCHAR NOT NULL,
+    diagnosis_date DATE,
+    code VARCHAR,
+    description VARCHAR,
+    kind VARCHAR NOT NULL
+);
 """
+_SAME_DIAGNOSIS = " AND ".join(
+    f"d.{c} IS NOT DISTINCT FROM s.{c}" for c in DIAGNOSIS_COLUMNS
+)
 
 
 def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
@@ -274,6 +324,78 @@ def _to_arrow(events: pd.DataFrame) -> pa.Table:
     """Conform ``events`` and convert it to Arrow (NaN/NaT/NA become nulls)."""
     frame = schema.conform(events)
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _diagnoses_arrow(diagnoses: pd.DataFrame | None) -> pa.Table:
+    """``diagnoses`` (the columns of ``IngestResult.diagnoses``; None = none) as an Arrow
+    table of :data:`DIAGNOSIS_COLUMNS`; a missing ``code`` / ``description`` column is all
+    NULL.  Raises ``ValueError`` for a row without a patient id or of an unknown kind."""
+    if diagnoses is None:
+        diagnoses = pd.DataFrame({c: [] for c in DIAGNOSIS_COLUMNS})
+    missing = {"patient_id", "diagnosis_date", "kind"} - set(diagnoses.columns)
+    if missing:
+        raise ValueError(f"diagnoses lack column(s): {', '.join(sorted(missing))}")
+    n = len(diagnoses)
+
+    def text(name: str) -> pd.Series:
+        if name not in diagnoses.columns:
+            return pd.Series([None] * n, dtype="string")
+        col = diagnoses[name]
+        return col.astype("object").where(col.notna(), None).astype("string").reset_index(
+            drop=True)
+
+    frame = pd.DataFrame({
+        "patient_id": text("patient_id"),
+        "diagnosis_date": pd.to_datetime(diagnoses["diagnosis_date"]).reset_index(drop=True)
+        .astype(schema.DATE_DTYPE),
+        "code": text("code"),
+        "description": text("description"),
+        "kind": text("kind"),
+    })
+    if frame["patient_id"].isna().any():
+        raise ValueError("a diagnosis row has no patient id")
+    bad = sorted(set(frame["kind"].dropna()) - set(indications.KINDS))
+    if frame["kind"].isna().any() or bad:
+        raise ValueError(
+            f"diagnosis kinds must be {', '.join(indications.KINDS)}; got {bad or ['<missing>']}"
+        )
+    return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _extract_value(extract_date: Any) -> date | None:
+    """``extract_date`` (Timestamp, date, ISO text or None/NaT) as a date for DuckDB."""
+    if extract_date is None or (not isinstance(extract_date, str) and pd.isna(extract_date)):
+        return None
+    return pd.Timestamp(extract_date).normalize().to_pydatetime().date()
+
+
+def _extract_or_latest(extract_date: Any, incoming: pa.Table, diagnoses: pa.Table) -> date | None:
+    """The given extract date, else the latest ``event_date`` of the incoming events and
+    ``diagnosis_date`` of the incoming diagnoses (None when there is none)."""
+    given = _extract_value(extract_date)
+    if given is not None:
+        return given
+    latest = [pc.max(incoming.column("event_date")).as_py() if incoming.num_rows else None,
+              pc.max(diagnoses.column("diagnosis_date")).as_py() if diagnoses.num_rows else None]
+    found = [pd.Timestamp(d).date() for d in latest if d is not None]
+    return max(found) if found else None
+
+
+def _source_value(population_source: str) -> str:
+    if population_source not in POPULATION_SOURCES:
+        raise ValueError(
+            f"population_source must be one of {', '.join(POPULATION_SOURCES)}, not "
+            f"{population_source!r}"
+        )
+    return population_source
+
+
+def _dataset_meta(row: tuple) -> dict[str, Any]:
+    meta = dict(zip(DATASET_COLUMNS, row, strict=True))
+    meta["source_files"] = json.loads(meta["source_files"])
+    date = meta["extract_date"]
+    meta["extract_date"] = None if date is None else pd.Timestamp(date)
+    return meta
 
 
 def _report_json(report: dict[str, Any]) -> str:
@@ -372,6 +494,8 @@ class Store:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
             if row is None:
                 cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
+            elif int(row[0]) == 1:
+                self._migrate_from_1(cur)
             elif int(row[0]) != SCHEMA_VERSION:
                 raise StoreError(
                     f"The store {self.path} has store schema version {row[0]}; this PainPath "
@@ -379,6 +503,66 @@ class Store:
                     f"{DATA_DIR_ENV} at another folder.",
                     self.path,
                 )
+
+    @staticmethod
+    def _migrate_from_1(cur: duckdb.DuckDBPyConnection) -> None:
+        """Schema 1 -> 2 in the open transaction (see the module docstring)."""
+        present = {r[0] for r in cur.execute("DESCRIBE events").fetchall()}
+        for name in _COLS:
+            if name in present:
+                continue
+            extra = " NOT NULL DEFAULT FALSE" if name in schema.BOOL_COLUMNS else ""
+            cur.execute(f"ALTER TABLE events ADD COLUMN {_quote(name)} {_sql_type(name)}{extra}")
+        cur.execute(f"UPDATE events SET row_hash = {_HASH}")
+        columns = {r[0] for r in cur.execute("DESCRIBE datasets").fetchall()}
+        if "extract_date" not in columns:
+            cur.execute("ALTER TABLE datasets ADD COLUMN extract_date DATE")
+        if "population_source" not in columns:
+            cur.execute(
+                "ALTER TABLE datasets ADD COLUMN population_source VARCHAR NOT NULL "
+                "DEFAULT 'none'"
+            )
+        cur.execute(
+            "UPDATE datasets SET extract_date = (SELECT max(event_date) FROM events e "
+            "WHERE e.dataset_id = datasets.dataset_id)"
+        )
+        values = cur.sql(
+            "SELECT DISTINCT dataset_id, patient_id, CAST(event_date AS TIMESTAMP_S) AS "
+            "diagnosis_date, trim(diagnosis) AS diagnosis FROM events "
+            "WHERE diagnosis IS NOT NULL AND trim(diagnosis) <> ''"
+        ).to_df()
+        if len(values):
+            cur.execute(
+                "UPDATE datasets SET population_source = 'diagnosis_column' WHERE dataset_id IN "
+                "(SELECT DISTINCT dataset_id FROM events WHERE diagnosis IS NOT NULL AND "
+                "trim(diagnosis) <> '')"
+            )
+            text = values["diagnosis"].astype("string")
+            looks_like_code = text.str.fullmatch(r"[A-Za-z]?\d[0-9A-Za-z.]*").fillna(False)
+            kind = indications.condition_kind(text, text)
+            keep = np.isin(kind, list(indications.KINDS))
+            frame = pd.DataFrame({
+                "patient_id": values["patient_id"].astype("string"),
+                "diagnosis_date": values["diagnosis_date"],
+                "code": text.where(looks_like_code),
+                "description": text.where(~looks_like_code),
+                "kind": kind,
+            })[keep]
+            table = _diagnoses_arrow(frame)
+            dataset_ids = pa.array(values["dataset_id"].to_numpy()[keep], type=pa.int64())
+            cur.register("painpath_migrated", table.add_column(0, "dataset_id", dataset_ids))
+            try:
+                cur.execute(
+                    "INSERT INTO diagnoses SELECT dataset_id, patient_id, "
+                    "CAST(diagnosis_date AS DATE), code, description, kind "
+                    "FROM painpath_migrated"
+                )
+            finally:
+                with suppress(duckdb.Error):
+                    cur.unregister("painpath_migrated")
+        cur.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+        )
 
     # ---- reads ----------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -389,14 +573,13 @@ class Store:
 
     def list_datasets(self) -> pd.DataFrame:
         """All datasets, oldest first: dataset_id, name, created_at, updated_at (UTC),
-        source_files (file names joined with ``"; "``), events, patients, version."""
+        source_files (file names joined with ``"; "``), events, patients, version,
+        extract_date (``datetime64[s]``, NaT when unknown) and population_source."""
         with self._read() as cur:
-            rows = cur.execute(
-                "SELECT dataset_id, name, created_at, updated_at, source_files, events, "
-                "patients, version FROM datasets ORDER BY dataset_id"
-            ).fetchall()
+            rows = cur.execute(f"{_DATASET_SELECT} ORDER BY dataset_id").fetchall()
         frame = pd.DataFrame(rows, columns=list(DATASET_COLUMNS))
         frame["source_files"] = ["; ".join(json.loads(s)) for s in frame["source_files"]]
+        frame["extract_date"] = pd.to_datetime(frame["extract_date"]).astype(schema.DATE_DTYPE)
         return frame.astype(
             {
                 "dataset_id": "int64",
@@ -405,24 +588,19 @@ class Store:
                 "version": "int64",
                 "name": "string",
                 "source_files": "string",
+                "population_source": "string",
             }
         )
 
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
         """Metadata of one dataset (the keys of :meth:`list_datasets`; ``source_files`` as a
-        list).  Raises ``KeyError`` for an unknown id."""
+        list, ``extract_date`` a ``pd.Timestamp`` or None).  Raises ``KeyError`` for an
+        unknown id."""
         with self._read() as cur:
-            row = _one(
-                cur,
-                "SELECT dataset_id, name, created_at, updated_at, source_files, events, "
-                "patients, version FROM datasets WHERE dataset_id = ?",
-                [int(dataset_id)],
-            )
+            row = _one(cur, f"{_DATASET_SELECT} WHERE dataset_id = ?", [int(dataset_id)])
         if row is None:
             raise KeyError(f"no dataset with id {dataset_id}")
-        meta = dict(zip(DATASET_COLUMNS, row, strict=True))
-        meta["source_files"] = json.loads(meta["source_files"])
-        return meta
+        return _dataset_meta(row)
 
     def find_dataset(self, name: str) -> int | None:
         """The id of the dataset called ``name``, or None."""
@@ -444,6 +622,22 @@ class Store:
             ).to_arrow_table()
         frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
         return schema.conform(frame)
+
+    def load_diagnoses(self, dataset_id: int) -> pd.DataFrame:
+        """The dataset's diagnoses: ``patient_id``, ``diagnosis_date`` (``datetime64[s]``),
+        ``code``, ``description``, ``kind`` (``string``), sorted by patient, date, kind, code,
+        description.  Raises ``KeyError`` for an unknown id."""
+        with self._read() as cur:
+            self._require(cur, dataset_id)
+            table = cur.sql(
+                "SELECT patient_id, CAST(diagnosis_date AS TIMESTAMP_S) AS diagnosis_date, code, "
+                f"description, kind FROM diagnoses WHERE dataset_id = {int(dataset_id)} "
+                "ORDER BY patient_id, diagnosis_date NULLS LAST, kind, code NULLS FIRST, "
+                "description NULLS FIRST"
+            ).to_arrow_table()
+        frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
+        frame["diagnosis_date"] = frame["diagnosis_date"].astype(schema.DATE_DTYPE)
+        return frame.astype({c: "string" for c in DIAGNOSIS_COLUMNS if c != "diagnosis_date"})
 
     def ingest_reports(self, dataset_id: int) -> list[dict[str, Any]]:
         """Every upload of the dataset, oldest first: ``upload_id``, ``uploaded_at`` (UTC),
@@ -475,13 +669,24 @@ class Store:
         events: pd.DataFrame,
         report: dict[str, Any],
         source_files: list[str],
+        *,
+        diagnoses: pd.DataFrame | None = None,
+        extract_date: pd.Timestamp | date | str | None = None,
+        population_source: str = "none",
     ) -> int:
-        """Create dataset ``name`` holding ``events``; returns its id.  Raises ``ValueError``
-        when the name is empty or already taken."""
+        """Create dataset ``name`` holding ``events`` and ``diagnoses``; returns its id.
+
+        ``extract_date`` is the one ingest fixed (None: the latest ``event_date`` of
+        ``events`` or ``diagnosis_date`` of ``diagnoses``); ``population_source`` one of
+        :data:`POPULATION_SOURCES`.  Raises ``ValueError`` when the name is empty or already
+        taken, or for a bad diagnoses frame or source."""
         name = str(name).strip()
         if not name:
             raise ValueError("a dataset needs a name")
         incoming = _to_arrow(events)
+        diag = _diagnoses_arrow(diagnoses)
+        extract = _extract_or_latest(extract_date, incoming, diag)
+        source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:
             if _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [name]) is not None:
@@ -489,10 +694,13 @@ class Store:
             dataset_id = int(_one(cur, "SELECT nextval('dataset_id_seq')")[0])
             now = _now()
             cur.execute(
-                "INSERT INTO datasets VALUES (?, ?, ?, ?, 1, 0, 0, ?)",
-                [dataset_id, name, now, now, json.dumps(files)],
+                "INSERT INTO datasets (dataset_id, name, created_at, updated_at, version, events, "
+                "patients, source_files, extract_date, population_source) "
+                "VALUES (?, ?, ?, ?, 1, 0, 0, ?, ?, ?)",
+                [dataset_id, name, now, now, json.dumps(files), extract, source],
             )
             added = self._insert(cur, dataset_id, incoming, dedupe=False)
+            self._insert_diagnoses(cur, dataset_id, diag, dedupe=False)
             self._finish_write(cur, dataset_id, "create", files, added, report, now, bump=False)
         return dataset_id
 
@@ -502,15 +710,39 @@ class Store:
         events: pd.DataFrame,
         report: dict[str, Any],
         source_files: list[str],
+        *,
+        diagnoses: pd.DataFrame | None = None,
+        extract_date: pd.Timestamp | date | str | None = None,
+        population_source: str = "none",
     ) -> int:
-        """Add the rows of ``events`` not already in the dataset; returns how many were new.
-        Idempotent (see the module docstring)."""
+        """Add the rows of ``events`` and ``diagnoses`` not already in the dataset; returns
+        how many events were new.  The dataset keeps the later extract date and the stronger
+        population source.  Idempotent (see the module docstring)."""
         incoming = _to_arrow(events)
+        diag = _diagnoses_arrow(diagnoses)
+        extract = _extract_or_latest(extract_date, incoming, diag)
+        source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:
             self._require(cur, dataset_id)
-            added = self._insert(cur, dataset_id, incoming, dedupe=True)
-            self._finish_write(cur, dataset_id, "add", files, added, report, _now(), bump=added > 0)
+            did = int(dataset_id)
+            old_extract, old_source = _one(
+                cur, "SELECT extract_date, population_source FROM datasets WHERE dataset_id = ?",
+                [did],
+            )
+            new_extract = max((d for d in (old_extract, extract) if d is not None), default=None)
+            new_source = min(old_source, source, key=POPULATION_SOURCES.index)
+            added = self._insert(cur, did, incoming, dedupe=True)
+            added_diagnoses = self._insert_diagnoses(cur, did, diag, dedupe=True)
+            changed = (added > 0 or added_diagnoses > 0 or new_extract != old_extract
+                       or new_source != old_source)
+            if changed:
+                cur.execute(
+                    "UPDATE datasets SET extract_date = ?, population_source = ? "
+                    "WHERE dataset_id = ?",
+                    [new_extract, new_source, did],
+                )
+            self._finish_write(cur, did, "add", files, added, report, _now(), bump=changed)
         return added
 
     def replace_dataset(
@@ -519,25 +751,37 @@ class Store:
         events: pd.DataFrame,
         report: dict[str, Any],
         source_files: list[str],
+        *,
+        diagnoses: pd.DataFrame | None = None,
+        extract_date: pd.Timestamp | date | str | None = None,
+        population_source: str = "none",
     ) -> None:
-        """Replace all events of the dataset by ``events`` (name, id and upload history
-        kept; ``source_files`` starts again)."""
+        """Replace all events and diagnoses of the dataset, its extract date and population
+        source (name, id and upload history kept; ``source_files`` starts again)."""
         incoming = _to_arrow(events)
+        diag = _diagnoses_arrow(diagnoses)
+        extract = _extract_or_latest(extract_date, incoming, diag)
+        source = _source_value(population_source)
         files = _names(source_files)
         with self._transaction() as cur:
             self._require(cur, dataset_id)
-            cur.execute("DELETE FROM events WHERE dataset_id = ?", [int(dataset_id)])
+            did = int(dataset_id)
+            cur.execute("DELETE FROM events WHERE dataset_id = ?", [did])
+            cur.execute("DELETE FROM diagnoses WHERE dataset_id = ?", [did])
             cur.execute(
-                "UPDATE datasets SET source_files = '[]' WHERE dataset_id = ?", [int(dataset_id)]
+                "UPDATE datasets SET source_files = '[]', extract_date = ?, "
+                "population_source = ? WHERE dataset_id = ?",
+                [extract, source, did],
             )
-            added = self._insert(cur, dataset_id, incoming, dedupe=False)
-            self._finish_write(cur, dataset_id, "replace", files, added, report, _now(), bump=True)
+            added = self._insert(cur, did, incoming, dedupe=False)
+            self._insert_diagnoses(cur, did, diag, dedupe=False)
+            self._finish_write(cur, did, "replace", files, added, report, _now(), bump=True)
 
     def delete_dataset(self, dataset_id: int) -> None:
-        """Delete the dataset, its events and its upload reports."""
+        """Delete the dataset, its events, diagnoses and upload reports."""
         with self._transaction() as cur:
             self._require(cur, dataset_id)
-            for table in ("events", "uploads", "datasets"):
+            for table in ("events", "diagnoses", "uploads", "datasets"):
                 cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [int(dataset_id)])
 
     def rename_dataset(self, dataset_id: int, new_name: str) -> None:
@@ -563,8 +807,9 @@ class Store:
         """When the store holds no dataset, create ``"Sample clinic"`` from ``csv_path``.
 
         ``ingest_fn(csv_path)`` must return an object with ``.events`` (a DataFrame) and
-        ``.report`` (with ``.to_dict()``, or a dict).  Returns the id of the sample dataset
-        when it was just created, else of the most recently updated dataset.
+        ``.report`` (with ``.to_dict()``, or a dict); its ``.diagnoses``, ``.extract_date``
+        and ``.population_source`` are stored when it has them.  Returns the id of the sample
+        dataset when it was just created, else of the most recently updated dataset.
         """
         with self._write_lock:  # check-then-create is atomic among this process's writers
             existing = self.list_datasets()
@@ -575,7 +820,10 @@ class Store:
             report = result.report
             report = report.to_dict() if hasattr(report, "to_dict") else dict(report)
             return self.create_dataset(
-                SAMPLE_DATASET_NAME, result.events, report, [Path(csv_path).name]
+                SAMPLE_DATASET_NAME, result.events, report, [Path(csv_path).name],
+                diagnoses=getattr(result, "diagnoses", None),
+                extract_date=getattr(result, "extract_date", None),
+                population_source=getattr(result, "population_source", "none"),
             )
 
     # ---- internals ------------------------------------------------------------------
@@ -614,6 +862,39 @@ class Store:
                 cur.unregister(view)
         after = _one(cur, "SELECT count(*) FROM events WHERE dataset_id = ?", [int(dataset_id)])[0]
         return int(after - before)
+
+    @staticmethod
+    def _insert_diagnoses(
+        cur: duckdb.DuckDBPyConnection, dataset_id: int, incoming: pa.Table, dedupe: bool
+    ) -> int:
+        """Insert the distinct rows of ``incoming`` into ``diagnoses``; with ``dedupe`` only
+        those not stored for the dataset yet.  Returns the number of rows inserted."""
+        if incoming.num_rows == 0:
+            return 0
+        did = int(dataset_id)
+        count = "SELECT count(*) FROM diagnoses WHERE dataset_id = ?"
+        before = _one(cur, count, [did])[0]
+        view = "painpath_incoming_diagnoses"
+        cur.register(view, incoming)
+        try:
+            staged = (
+                f"SELECT DISTINCT {did} AS dataset_id, CAST(patient_id AS VARCHAR) AS patient_id, "
+                "CAST(diagnosis_date AS DATE) AS diagnosis_date, CAST(code AS VARCHAR) AS code, "
+                "CAST(description AS VARCHAR) AS description, CAST(kind AS VARCHAR) AS kind "
+                f"FROM {view}"
+            )
+            if dedupe:
+                sql = (
+                    f"INSERT INTO diagnoses SELECT s.* FROM ({staged}) s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM diagnoses d WHERE d.dataset_id = {did} AND {_SAME_DIAGNOSIS})"
+                )
+            else:
+                sql = f"INSERT INTO diagnoses {staged}"
+            cur.execute(sql)
+        finally:
+            with suppress(duckdb.Error):
+                cur.unregister(view)
+        return int(_one(cur, count, [did])[0] - before)
 
     @staticmethod
     def _finish_write(
