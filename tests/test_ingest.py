@@ -315,45 +315,99 @@ def test_cpt_shaped_code_outside_the_pain_codes_is_not_relevant():
 
 
 @pytest.mark.parametrize(
-    ("detail", "technique"),
+    ("detail", "technique", "drug_class"),
     [
-        ("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet [Percocet]", "narcotic"),
-        ("Percocet 10/325", "narcotic"),
-        ("OxyContin 20 MG", "narcotic"),
-        ("Norco 5-325", "narcotic"),
-        ("Vicodin", "narcotic"),
-        ("tramadol hydrochloride 50 MG Oral Tablet", "narcotic"),
-        ("Nucynta 50 MG", "narcotic"),
-        ("Acetaminophen 300 MG / Codeine Phosphate 30 MG Oral Tablet", "narcotic"),
-        ("Morphine Sulfate 15 MG Extended Release Oral Tablet", "narcotic"),
-        ("Dilaudid 2 MG Oral Tablet", "narcotic"),
-        ("Methadone Hydrochloride 10 MG Oral Tablet", "narcotic"),
-        ("72 HR Fentanyl 0.025 MG/HR Transdermal System", "narcotic"),
-        ("Meperidine Hydrochloride 50 MG Oral Tablet", "narcotic"),
-        ("Cyclobenzaprine Hydrochloride 10 MG Oral Tablet", "muscle_relaxant"),
-        ("Flexeril 5 MG", "muscle_relaxant"),
-        ("Robaxin 750 MG", "muscle_relaxant"),
-        ("tizanidine 4 MG Oral Tablet [Zanaflex]", "muscle_relaxant"),
-        ("Baclofen 10 MG Oral Tablet", "muscle_relaxant"),
-        ("Soma 350 MG", "muscle_relaxant"),
-        ("Skelaxin 800 MG", "muscle_relaxant"),
-        ("Orphenadrine Citrate 100 MG ER", "muscle_relaxant"),
-        ("Chlorzoxazone 500 MG", "muscle_relaxant"),
-        # not narcotic pain courses
-        ("fentanyl 0.05 MG/ML Injectable Solution", "not_relevant"),
-        ("1 ML Morphine Sulfate 4 MG/ML Injection", "not_relevant"),
-        ("remifentanil 2 MG Injection", "not_relevant"),
-        ("5 ML SUFentanil 0.05 MG/ML Injection", "not_relevant"),
-        ("10 ML Alfentanil 0.5 MG/ML Injection", "not_relevant"),
-        ("buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet", "not_relevant"),
-        ("Naloxone Hydrochloride 4 MG/ACTUAT Nasal Spray", "not_relevant"),
-        ("Promethazine / Codeine Oral Solution", "not_relevant"),
-        ("Diazepam 5 MG Oral Tablet", "not_relevant"),  # benzodiazepine, not an SMR
-        ("Amoxicillin 500 MG Oral Tablet", "not_relevant"),
+        ("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet [Percocet]", "narcotic",
+         "opioid"),
+        ("Percocet 10/325", "narcotic", "opioid"),
+        ("OxyContin 20 MG", "narcotic", "opioid"),
+        ("Norco 5-325", "narcotic", "opioid"),
+        ("Vicodin", "narcotic", "opioid"),
+        ("tramadol hydrochloride 50 MG Oral Tablet", "narcotic", "opioid"),
+        ("Nucynta 50 MG", "narcotic", "opioid"),
+        ("Acetaminophen 300 MG / Codeine Phosphate 30 MG Oral Tablet", "narcotic", "opioid"),
+        ("Morphine Sulfate 15 MG Extended Release Oral Tablet", "narcotic", "opioid"),
+        ("Dilaudid 2 MG Oral Tablet", "narcotic", "opioid"),
+        ("Methadone Hydrochloride 10 MG Oral Tablet", "narcotic", "opioid"),
+        ("72 HR Fentanyl 0.025 MG/HR Transdermal System", "narcotic", "opioid"),
+        ("Meperidine Hydrochloride 50 MG Oral Tablet", "narcotic", "opioid"),
+        # buprenorphine for pain and opioid + antagonist pain products are narcotics
+        ("buprenorphine 0.15 MG Buccal Film [Belbuca]", "narcotic", "opioid"),
+        ("7 DAY buprenorphine 0.005 MG/HR Transdermal System [Butrans]", "narcotic", "opioid"),
+        ("oxycodone hydrochloride 10 MG / naloxone hydrochloride 5 MG Extended Release Oral "
+         "Tablet", "narcotic", "opioid"),
+        ("morphine sulfate 30 MG / naltrexone hydrochloride 1.2 MG Extended Release Oral "
+         "Capsule [Embeda]", "narcotic", "opioid"),
+        ("naloxone 0.5 MG / pentazocine 50 MG Oral Tablet", "narcotic", "opioid"),
+        ("Cyclobenzaprine Hydrochloride 10 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("Flexeril 5 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Robaxin 750 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("tizanidine 4 MG Oral Tablet [Zanaflex]", "muscle_relaxant", "muscle_relaxant"),
+        ("Baclofen 10 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("carisoprodol 350 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("Soma 350 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Skelaxin 800 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Orphenadrine Citrate 100 MG ER", "muscle_relaxant", "muscle_relaxant"),
+        ("Chlorzoxazone 500 MG", "muscle_relaxant", "muscle_relaxant"),
+        # kept only for their drug class (safety measures)
+        ("buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet", "other", "oud_treatment"),
+        ("Suboxone 8 MG / 2 MG Sublingual Film", "other", "oud_treatment"),
+        ("buprenorphine 8 MG Sublingual Tablet", "other", "oud_treatment"),
+        ("Methadone Hydrochloride 10 MG/ML Oral Concentrate", "other", "oud_treatment"),
+        ("naltrexone 380 MG Injectable Suspension [Vivitrol]", "other", "oud_treatment"),
+        ("Naloxone Hydrochloride 4 MG/ACTUAT Nasal Spray", "other", "naloxone"),
+        ("Diazepam 5 MG Oral Tablet", "other", "benzodiazepine"),  # a benzodiazepine, not an SMR
+        ("alprazolam 0.5 MG Oral Tablet [Xanax]", "other", "benzodiazepine"),
+        ("gabapentin 300 MG Oral Capsule", "other", "gabapentinoid"),
+        ("Lyrica 75 MG", "other", "gabapentinoid"),
+        # not relevant: anaesthesia, cough and cold, other drugs
+        ("fentanyl 0.05 MG/ML Injectable Solution", "not_relevant", ""),
+        ("1 ML Morphine Sulfate 4 MG/ML Injection", "not_relevant", ""),
+        ("remifentanil 2 MG Injection", "not_relevant", ""),
+        ("5 ML SUFentanil 0.05 MG/ML Injection", "not_relevant", ""),
+        ("10 ML Alfentanil 0.5 MG/ML Injection", "not_relevant", ""),
+        ("midazolam 1 MG/ML Injectable Solution", "not_relevant", ""),
+        ("buprenorphine 0.3 MG/ML Injectable Solution [Buprenex]", "not_relevant", ""),
+        ("Promethazine / Codeine Oral Solution", "not_relevant", ""),
+        ("Amoxicillin 500 MG Oral Tablet", "not_relevant", ""),
+        ("Confirmation of diagnosis (procedure)", "not_relevant", ""),  # "onfi" is not Onfi
+    ],
+)  # fmt: skip
+def test_classify_drug_descriptions(detail, technique, drug_class):
+    got = classify(detail=detail)
+    assert (got.technique, got.drug_class) == (technique, drug_class)
+
+
+def test_drug_class_follows_the_technique_label():
+    assert classify("Opioid").drug_class == "opioid"
+    assert classify("Muscle relaxant").drug_class == "muscle_relaxant"
+    assert classify("Other", detail="Diazepam 5 MG Oral Tablet").drug_class == "benzodiazepine"
+    assert classify("PT").drug_class == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "detail", "region"),
+    [
+        ("62321", None, "cervical_thoracic"),
+        ("62323", None, "lumbar_sacral"),
+        ("64479", None, "cervical_thoracic"),
+        ("64484", None, "lumbar_sacral"),
+        ("64490", None, "cervical_thoracic"),
+        ("64495", None, "lumbar_sacral"),
+        ("64633", None, "cervical_thoracic"),
+        ("64636", None, "lumbar_sacral"),
+        ("27096", None, "lumbar_sacral"),
+        ("20552", None, ""),  # trigger points have no spinal region
+        ("64483", "Cervical transforaminal injection", "lumbar_sacral"),  # the code wins
+        (None, "Transforaminal epidural injection L4-L5", "lumbar_sacral"),
+        (None, "Cervical facet joint injection C5-6", "cervical_thoracic"),
+        (None, "Interlaminar epidural steroid injection T12-L1", ""),  # both regions
+        (None, "Epidural steroid injection", ""),
     ],
 )
-def test_classify_drug_descriptions(detail, technique):
-    assert classify(detail=detail)[0] == technique
+def test_region_from_the_code_else_the_description(code, detail, region):
+    got = classify(code=code, detail=detail)
+    assert (got.technique, got.region) == ("injection", region)
 
 
 @pytest.mark.parametrize(

@@ -19,11 +19,15 @@ Rules, in order:
    ``synthea_procedures.csv``, ...); one with ``DISPENSES`` or ``TOTALCOST`` and an
    unknown name is ``medications``; any other is ``not_used``;
 5. a file named like another Synthea table with ``PATIENT`` or ``Id`` is ``not_used``;
-6. anything else is a ``generic`` ``events`` file.
+6. anything else is a ``generic`` ``events`` file, or (:func:`generic_role`) a generic
+   ``diagnoses`` file: one whose mapped columns hold a diagnosis but nothing to classify
+   as a treatment, or one named like a diagnoses table (``diagnoses.csv``,
+   ``conditions.csv``, ``problem_list.csv``) without a technique column.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -34,8 +38,13 @@ EVENT_ROLES = frozenset(
     {"events", "medications", "procedures", "careplans", "drug_exposure", "procedure_occurrence"}
 )
 """Roles whose rows are treatment events."""
-CONDITION_ROLES = frozenset({"conditions", "condition_occurrence"})
+CONDITION_ROLES = frozenset({"conditions", "condition_occurrence", "diagnoses"})
+"""Roles whose rows are diagnoses (Synthea conditions, OMOP condition_occurrence, a
+generic diagnoses file)."""
 PATIENT_ROLES = frozenset({"patients", "person"})
+DEATH_ROLES = frozenset({"death"})
+_DIAGNOSIS_FILE = re.compile(r"diagnos|condition|problem|diagnose|diagnostic|diagnostico")
+_TREATMENT_COLUMNS = ("technique", "code", "detail", "injection_type")
 
 _OMOP_ID_COLUMNS = frozenset({"personid", "locationid", "providerid", "caresiteid"})
 _SYNTHEA_ID_COLUMNS = frozenset({"patient", "id"})
@@ -134,3 +143,14 @@ def detect_format(name: str, columns: list[str]) -> tuple[str, str]:
     if role is not None:
         return "synthea", role
     return "generic", "events"
+
+
+def generic_role(name: str, mapping: dict[str, str]) -> str:
+    """``diagnoses`` or ``events``: the role of a generic file given its guessed mapping
+    (rule 6 of the module docstring)."""
+    treatment = [c for c in _TREATMENT_COLUMNS if c in mapping]
+    if "diagnosis" in mapping and not treatment:
+        return "diagnoses"
+    if _DIAGNOSIS_FILE.search(file_stem(name)) and "technique" not in mapping:
+        return "diagnoses"
+    return "events"

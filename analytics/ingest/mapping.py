@@ -17,13 +17,32 @@ import pandas as pd
 
 from analytics import phi, schema, vocab
 from analytics.ingest.columns import Columns
-from analytics.ingest.formats import CONDITION_ROLES, EVENT_ROLES, PATIENT_ROLES, detect_format
+from analytics.ingest.formats import (
+    CONDITION_ROLES,
+    DEATH_ROLES,
+    EVENT_ROLES,
+    PATIENT_ROLES,
+    detect_format,
+    generic_role,
+)
 from analytics.ingest.report import IngestError
 from analytics.readers import RawTable
 
 PREVIEW_ROWS = 20
-EVENT_CANONICAL = tuple(c for c in schema.CANONICAL_COLUMNS if c != "open_order")
-"""Canonical columns a source column can be mapped to."""
+EVENT_CANONICAL = tuple(
+    c for c in schema.CANONICAL_COLUMNS if c not in ("open_order", "ends_at_death", "drug_class")
+)
+"""Canonical columns a source column can be mapped to (the flags and the drug class are
+computed by ingest)."""
+AUXILIARY_COLUMNS: dict[str, str] = {
+    "reason_code": "the code of the row's reason (reason holds its description)",
+    "refills": "refills authorised: dispenses = refills + 1",
+    "death_date": "the patient's death date: closes orders at death, kept as death_year",
+}
+"""Source columns ingest reads that are not canonical columns themselves."""
+MAPPING_KEYS = EVENT_CANONICAL + tuple(AUXILIARY_COLUMNS)
+"""Every key an explicit mapping may use."""
+_DIAGNOSIS_KEYS = ("patient_id", "event_date", "code", "detail", "diagnosis")
 OMOP_CONCEPT_COLUMN = {
     "drug_exposure": "drug_concept_id",
     "procedure_occurrence": "procedure_concept_id",
@@ -71,27 +90,50 @@ def _synonym_guess(
     return mapping
 
 
-def _wanted(role: str) -> tuple[str, ...]:
+def wanted(role: str) -> tuple[str, ...]:
+    """The mapping keys a file of this role uses."""
     if role in PATIENT_ROLES:
-        return ("patient_id", "sex", "birth_year")
+        return ("patient_id", "sex", "birth_year", "death_date")
     if role in CONDITION_ROLES:
-        return ("patient_id", "event_date", "code", "detail")
-    return EVENT_CANONICAL
+        return _DIAGNOSIS_KEYS
+    if role in DEATH_ROLES:
+        return ("patient_id", "death_date")
+    return MAPPING_KEYS
+
+
+def _word_guess(columns: list[str], refused: set[str], mapping: dict[str, str]) -> dict[str, str]:
+    """Columns for the canonical columns the synonyms left unmapped, from the words of
+    their headers (``column_words.csv``)."""
+    used = set(mapping.values()) | refused
+    words = {c: set(vocab.header_words(c)) for c in columns if c not in used}
+    out: dict[str, str] = {}
+    for canonical, any_a, any_b, exclude in vocab.column_words():
+        if canonical in mapping or canonical in out:
+            continue
+        for col, ws in words.items():
+            if col not in used and ws & any_a and (not any_b or ws & any_b) and not ws & exclude:
+                out[canonical] = col
+                used.add(col)
+                break
+    return out
 
 
 def guess_mapping(fmt: str, role: str, columns: list[str], refused: set[str]) -> dict[str, str]:
-    """The guessed mapping of a file of the given format and role (refused columns are
-    never guessed, except a birth date column for ``birth_year``)."""
+    """The guessed mapping of a file of the given format and role: synonyms, then (generic
+    files) header words; refused columns are never guessed, except a birth or death date
+    column for ``birth_year`` / ``death_date``."""
     if role in ("not_used", "concept"):
         return {}
     by_norm = {vocab.normalise_name(c): c for c in columns}
-    mapping = _synonym_guess(columns, refused, _wanted(role))
+    mapping = _synonym_guess(columns, refused, wanted(role))
+    if fmt == "generic":
+        mapping.update(_word_guess(columns, refused, mapping))
     if role == "patients" and "id" in by_norm:
         mapping["patient_id"] = by_norm["id"]
-    if (role in PATIENT_ROLES or role in EVENT_ROLES) and "birth_year" not in mapping:
-        births = phi.birth_date_columns(columns)
-        if births:
-            mapping["birth_year"] = births[0]
+    for key, found in (("birth_year", phi.birth_date_columns(columns)),
+                       ("death_date", phi.death_date_columns(columns))):
+        if key in wanted(role) and key not in mapping and found and role != "diagnoses":
+            mapping[key] = found[0]
     if fmt == "omop" and role in OMOP_CONCEPT_COLUMN:
         concept_col = by_norm.get(vocab.normalise_name(OMOP_CONCEPT_COLUMN[role]))
         if concept_col is not None:
@@ -109,9 +151,11 @@ def _required(role: str) -> list[tuple[str, tuple[str, ...]]]:
             ("technique", ("technique", "code", "detail", "injection_type")),
         ]
     if role in CONDITION_ROLES:
-        return [("patient_id", ("patient_id",)), ("detail", ("detail", "code"))]
+        return [("patient_id", ("patient_id",)), ("detail", ("detail", "code", "diagnosis"))]
     if role in PATIENT_ROLES:
         return [("patient_id", ("patient_id",))]
+    if role in DEATH_ROLES:
+        return [("patient_id", ("patient_id",)), ("death_date", ("death_date",))]
     return []
 
 
@@ -134,6 +178,10 @@ def check_required(plan: FilePlan) -> None:
         )
 
 
+_REFUSED_BUT_READ = {"birth_year": "birth_year", "death_date": "death_date"}
+"""Mapping keys that may read a refused column, and the PHI action that allows it."""
+
+
 def _check_override_source(
     name: str, columns: list[str], canonical: str, source: str, refused: dict[str, str]
 ) -> None:
@@ -144,7 +192,8 @@ def _check_override_source(
         )
     if source in refused:
         rule = phi.phi_rule(source)
-        if not (canonical == "birth_year" and rule is not None and rule[1] == "birth_year"):
+        allowed = _REFUSED_BUT_READ.get(canonical)
+        if not (allowed and rule is not None and rule[1] == allowed):
             raise IngestError(
                 f"{name}: column '{source}' is refused as PHI ({refused[source]}) "
                 f"and cannot be mapped to {canonical}"
@@ -165,10 +214,10 @@ def apply_override(
         return mapping
     mapping = dict(mapping)
     for canonical, source in override.items():
-        if canonical not in EVENT_CANONICAL:
+        if canonical not in MAPPING_KEYS:
             raise IngestError(
-                f"{name}: '{canonical}' is not a canonical column "
-                f"(one of: {', '.join(EVENT_CANONICAL)})"
+                f"{name}: '{canonical}' is not a column PainPath reads "
+                f"(one of: {', '.join(MAPPING_KEYS)})"
             )
         if source is None or source == "":
             mapping.pop(canonical, None)
@@ -192,6 +241,12 @@ def _value_refused(raw: RawTable, role: str, refused: dict[str, str], cols: Colu
     return value_refused, notes, cols
 
 
+def _final_role(fmt: str, role: str, name: str, mapping: dict[str, str]) -> str:
+    if fmt == "generic" and role == "events":
+        return generic_role(name, mapping)
+    return role
+
+
 def plan_file(raw: RawTable, override: dict[str, str] | None, cols: Columns | None) -> FilePlan:
     """Format, role, PHI-refused columns, mapping, missing required columns and a preview
     of one read file.  ``cols`` (optional) is the file's :class:`Columns`, reused."""
@@ -203,7 +258,9 @@ def plan_file(raw: RawTable, override: dict[str, str] | None, cols: Columns | No
     mapping = guess_mapping(fmt, role, columns, set(all_refused))
     mapping = apply_override(raw.name, columns, mapping, override, all_refused)
     mapping = {k: v for k, v in mapping.items() if v not in value_refused}
-    preview_cols = [c for c in columns if c not in all_refused]
+    role = _final_role(fmt, role, raw.name, mapping)
+    mapping = {k: v for k, v in mapping.items() if k in wanted(role)}
+    preview_cols = [c for c in columns if c not in all_refused and c != mapping.get("death_date")]
     return FilePlan(
         name=raw.name,
         format=fmt,

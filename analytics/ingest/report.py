@@ -36,13 +36,19 @@ REJECT_REASONS: tuple[str, ...] = (
     "days supply not a number",
     "days supply out of range",
     "unknown technique",
+    "missing death date",
+    "unparseable death date",
+    "death date out of range",
 )
-"""Rejection reasons, in the order they are checked (the first failing one is reported)."""
+"""Rejection reasons, in the order they are checked (the first failing one is reported);
+the death-date reasons are those of an OMOP ``death`` table's rows."""
 
 
 @dataclass
 class FileReport:
-    """Counts for one file; ``rows_read == accepted + rejected + not_relevant + duplicates``."""
+    """Counts for one file; ``rows_read == accepted + rejected + not_relevant + duplicates``.
+    ``open_orders``: how many of the file's open orders each rule closes (``dispenses``,
+    ``death``) and how many stay open through the extract date (``extract date``)."""
 
     name: str
     format: str
@@ -58,6 +64,7 @@ class FileReport:
     phi_value_columns: list[str] = field(default_factory=list)
     mapping: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    open_orders: dict[str, int] = field(default_factory=dict)
 
     @property
     def adds_up(self) -> bool:
@@ -119,19 +126,36 @@ class IngestReport:
 
 @dataclass
 class IngestResult:
-    """Canonical ``events`` (conformed, duplicates removed), the ``report`` and the
-    ``rejected`` rows (``file``, ``row`` = 1-based data row, ``reason``, then the row's
-    kept columns as text)."""
+    """What an ingest gives (docs/definitions.md section 1):
+
+    - ``events``: the canonical event table (conformed, duplicates removed);
+    - ``report``: the upload report;
+    - ``rejected``: the rejected rows (``file``, ``row`` = 1-based data row, ``reason``,
+      then the row's kept columns as text);
+    - ``diagnoses``: ``patient_id``, ``diagnosis_date`` (datetime64[s]), ``code``,
+      ``description``, ``kind`` (``spinal_pain``, ``general_pain``,
+      ``opioid_use_disorder``), from conditions tables and from the ``diagnosis`` column
+      of treatment rows (dated at their event date);
+    - ``extract_date``: the latest date among the accepted events, the diagnoses and the
+      rows set aside only for their indication (None when there is none);
+    - ``population_source``: ``"conditions"`` when a file was a conditions or diagnoses
+      table, else ``"diagnosis_column"`` when the events' ``diagnosis`` column holds a
+      value, else ``"none"``.
+    """
 
     events: pd.DataFrame
     report: IngestReport
     rejected: pd.DataFrame
+    diagnoses: pd.DataFrame = field(default_factory=pd.DataFrame)
+    extract_date: pd.Timestamp | None = None
+    population_source: str = "none"
 
 
 @dataclass
 class FileOut:
     """What one file contributed: its report, and (by role) its events, rejected rows,
-    demographics, diagnoses or concepts."""
+    demographics, diagnoses, concepts, death dates (``patient_id``, ``death_date``) and the
+    latest date of the rows set aside only for their indication."""
 
     report: FileReport
     events: pd.DataFrame | None = None
@@ -139,6 +163,8 @@ class FileOut:
     demographics: pd.DataFrame | None = None
     diagnoses: pd.DataFrame | None = None
     concepts: pd.DataFrame | None = None
+    deaths: pd.DataFrame | None = None
+    latest_set_aside: np.datetime64 | None = None
 
 
 def file_report(raw: readers.RawTable, plan) -> FileReport:
@@ -178,14 +204,16 @@ def finish_rejections(
     raw: readers.RawTable, plan, report: FileReport, reason_idx: np.ndarray, reasons: tuple
 ) -> pd.DataFrame | None:
     """Count the rejected rows (``reason_idx``: per row an index into ``reasons`` or -1)
-    in the report and return their frame (None when there are none)."""
+    in the report and return their frame (None when there are none): refused columns and
+    a death date (kept only as a year) are left out."""
     rej = np.flatnonzero(reason_idx >= 0)
     report.rejected = int(len(rej))
     if not len(rej):
         return None
     names = np.asarray(reasons, dtype=object)[reason_idx[rej]]
     report.rejected_by_reason = {k: int(v) for k, v in Counter(names.tolist()).items()}
-    kept = [c for c in plan.columns if c not in set(plan.refused_columns)]
+    hidden = set(plan.refused_columns) | {plan.mapping.get("death_date")}
+    kept = [c for c in plan.columns if c not in hidden]
     return rejected_frame(raw, kept, rej, names)
 
 

@@ -120,3 +120,43 @@ def birth_years(plan: FilePlan, cols: Columns, sel: np.ndarray, excel: bool) -> 
         years = readers.parse_numbers(uniques)
         years[(years < 1800) | (years > 2100)] = np.nan
     return take(years, codes[sel], np.nan)
+
+
+def reason_text(
+    plan: FilePlan, cols: Columns, concepts: pd.DataFrame | None, sel: np.ndarray
+) -> pd.Series | None:
+    """The rows' reason as exported (``string``): its description, else its code."""
+    description = text(plan, cols, "reason", concepts)
+    code = text(plan, cols, "reason_code", concepts)
+    parts = [p for p in (description, code) if p is not None]
+    if not parts:
+        return None
+    out = string_series(parts[0][1], parts[0][0][sel])
+    if len(parts) == 2:
+        out = out.fillna(string_series(parts[1][1], parts[1][0][sel]))
+    return out
+
+
+def death_dates(
+    plan: FilePlan, cols: Columns, patient: Part | None, rows: np.ndarray, excel: bool,
+    notes: list[str],
+) -> pd.DataFrame | None:
+    """(``patient_id``, ``death_date``) of the ``rows`` with a patient id and a readable
+    date in the column mapped to ``death_date``; unreadable dates are noted (without their
+    values: the column is refused as PHI)."""
+    column = dates(plan, cols, "death_date", excel)
+    if column is None or patient is None:
+        return None
+    given = rows & (patient[0] >= 0)
+    ok = given & (column.status == readers.DATE_OK)
+    bad = given & (column.status != readers.DATE_OK) & (column.status != readers.DATE_EMPTY)
+    if bad.any():
+        notes.append(
+            f"death date not readable on {int(bad.sum())} row(s) of "
+            f"'{plan.mapping['death_date']}': ignored"
+        )
+    sel = np.flatnonzero(ok)
+    return pd.DataFrame(
+        {"patient_id": string_series(patient[1], patient[0][sel]),
+         "death_date": column.dates[sel]}
+    )
