@@ -20,7 +20,6 @@ import pandas as pd
 from analytics import phi, schema
 from analytics.ingest import coverage, diagnoses, values
 from analytics.ingest.classify import (
-    CLASS_INDEX,
     NOT_RELEVANT,
     TECH_INDEX,
     RowClasses,
@@ -41,7 +40,9 @@ from analytics.ingest.validate import Validation, validate_events
 from analytics.readers import RawTable
 
 _TEXT_COLUMNS = ("detail", "code", "provider_id", "site", "diagnosis", "pharmacy_id")
-_SAFETY_ONLY = np.array([CLASS_INDEX[c] for c in schema.SAFETY_ONLY_CLASSES])
+_TREATMENTS = np.array([TECH_INDEX[t] for t in schema.DEFAULT_PATHWAY_TECHNIQUES])
+"""The techniques the indication rule applies to (never ``other``: the rows kept only for
+their drug class, acupuncture, ...)."""
 _SHOWN_VALUES = 5
 
 
@@ -80,13 +81,14 @@ def _shown(values_: list[str]) -> str:
 
 
 def _indications(plan, cols, concepts, classes: RowClasses, candidates) -> Indications:
-    """The rows' reasons; ``other`` is limited to treatment rows among ``candidates``."""
+    """The rows' reasons; ``other`` is limited to the treatment rows (physical therapy,
+    muscle relaxant, narcotic, injection, surgery) among ``candidates``."""
     found = read_indications(
         values.text(plan, cols, "reason_code", concepts),
         values.text(plan, cols, "reason", concepts),
         cols.n,
     )
-    treatment = (classes.technique >= 0) & ~np.isin(classes.drug_class, _SAFETY_ONLY)
+    treatment = np.isin(classes.technique, _TREATMENTS)
     found.other &= candidates & treatment
     found.unknown_code &= candidates & treatment
     return found

@@ -2,10 +2,11 @@
 
 A row's reason is read from a reason column (Synthea ``REASONDESCRIPTION``, a
 ``reason`` / ``indication`` column) and a reason-code column (Synthea ``REASONCODE``) and
-classified by :func:`analytics.indications.condition_kind`.  A treatment row (every row
-except those kept only for their drug class, such as a benzodiazepine) whose reason is
-present and is neither spinal pain nor pain in general — another condition, or opioid use
-disorder — is *not relevant* with the reason ``"other indication"``.  A row without a
+classified by :func:`analytics.indications.condition_kind`.  A treatment row (physical
+therapy, muscle relaxant, narcotic, injection, surgery; never a row of technique
+``other``, such as one kept only for its drug class) whose reason is present and is
+neither spinal pain nor pain in general — another condition, or opioid use disorder — is
+*not relevant* with the reason ``"other indication"``.  A row without a
 reason, or with a spinal-pain or general-pain reason, counts.
 
 A reason given only as a code that no table knows and that is not an ICD-10-CM code (a
