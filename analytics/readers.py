@@ -272,16 +272,30 @@ def _declared(name: str, data: bytes, partial: bool) -> DecodedText | None:
     return DecodedText(text.encode("utf-8"), encoding)
 
 
+def _valid_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8, checked by Arrow on the bytes in place (no
+    decoded copy)."""
+    if len(data) >= 2**31:
+        return False
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32).tobytes())
+    text = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
 def _undeclared(data: bytes, partial: bool) -> DecodedText:
     """UTF-8 when the bytes are valid UTF-8, else Windows-1252 when they decode as such,
     else Latin-1 (which decodes any byte)."""
-    if data.isascii():
+    if data.isascii() or (not partial and _valid_utf8(data)):
         return DecodedText(data, "utf-8")
-    try:
-        text = _strict(data, "utf-8", partial)
-        return DecodedText(text.encode("utf-8") if partial else data, "utf-8")
-    except UnicodeDecodeError:
-        pass
+    if partial:
+        try:
+            return DecodedText(_strict(data, "utf-8", partial).encode("utf-8"), "utf-8")
+        except UnicodeDecodeError:
+            pass
     for encoding in ("cp1252", "latin-1"):
         try:
             text = data.decode(encoding)

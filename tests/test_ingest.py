@@ -629,15 +629,19 @@ _CELL = st.one_of(
     st.sampled_from(
         ["", " ", "P1", "P2", "2023-01-05", "01/31/2023", "2023-02-30", "1800-01-01", "PT",
          "Opioid", "ESI", "Vaccine", "Yoga", "0", "30", "400", "-1", "abc", "64483", "99213",
-         "Oxycodone 5 MG", "naloxone", "é", '"', "a,b"]
+         "Oxycodone 5 MG", "naloxone", "é", '"', "a,b", "M54.5", "S93.401A", "Sprain of ankle",
+         "Chronic pain", "12345678", "2", "1.5", "L4-L5", "T12-L1", "hip", "2023-01-03",
+         "Diazepam 5 MG", "Belbuca"]
     ),  # fmt: skip
     st.text(alphabet=string.printable, max_size=8),
 )
-_COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Supply", "CPT"]
+_COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Supply", "CPT",
+            "Indication", "Refills", "Date of Death", "Level", "Diagnosis"]  # fmt: skip
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(rows=st.lists(st.tuples(*[_CELL] * len(_COLUMNS)), min_size=0, max_size=25))
 def test_report_always_adds_up(tmp_path, rows):
@@ -650,4 +654,7 @@ def test_report_always_adds_up(tmp_path, rows):
     assert len(res.events) == f.accepted
     assert len(res.rejected) == f.rejected
     assert sum(f.rejected_by_reason.values()) == f.rejected
+    assert sum(f.not_relevant_by_reason.values()) == f.not_relevant
+    assert set(res.diagnoses["patient_id"]) <= set(frame["Patient ID"].str.strip())
+    pd.testing.assert_frame_equal(res.events, schema.conform(res.events))
     json.dumps(res.report.to_dict())
