@@ -123,7 +123,8 @@ def process_events(
     if unknown.any():
         report.notes.append(
             f"{int(unknown.sum())} row(s) counted although PainPath does not know their reason "
-            f"code ({_shown(found.codes)}): a code alone does not say it is another condition"
+            f"code ({_shown(found.unknown_codes(accepted))}): a code alone does not say it is "
+            "another condition"
         )
     sel = np.flatnonzero(accepted)
     builder = _EventBuilder(plan, cols, concepts, report, sel, raw.kind == "xlsx")
@@ -202,7 +203,7 @@ class _EventBuilder:
             region = np.where(used & (column >= 0), column, region)
             bad = used & (column < 0)
             if bad.any():
-                shown = sorted({str(uniques[c]) for c in codes[sel][bad]})
+                shown = sorted(str(uniques[c]) for c in np.unique(codes[sel][bad]))
                 self.report.notes.append(
                     f"spinal region not readable on {int(bad.sum())} injection row(s) "
                     f"({_shown(shown)} in '{source}'): left missing"

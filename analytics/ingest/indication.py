@@ -34,12 +34,18 @@ _ICD10CM = re.compile(r"^[A-TV-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$", re.IGNORE
 @dataclass
 class Indications:
     """Per row: ``other`` (the reason names another indication) and ``unknown_code`` (the
-    reason is only a code PainPath does not know: the row counts); ``codes`` lists those
-    unknown codes."""
+    reason is only a code PainPath does not know: the row counts); ``group`` maps rows to
+    their distinct reason, whose code is in ``codes``."""
 
     other: np.ndarray
     unknown_code: np.ndarray
-    codes: list[str]
+    group: np.ndarray
+    codes: list[str | None]
+
+    def unknown_codes(self, rows: np.ndarray) -> list[str]:
+        """The distinct unknown reason codes of the rows where ``rows`` is True."""
+        groups = np.unique(self.group[rows & self.unknown_code])
+        return sorted({str(self.codes[g]).strip() for g in groups})
 
 
 def _value(part: Part | None, row: int) -> str | None:
@@ -53,7 +59,7 @@ def read_indications(code: Part | None, text: Part | None, n: int) -> Indication
     """Classify the reasons of ``n`` rows (each distinct (code, text) pair once)."""
     present = [p for p in (code, text) if p is not None]
     if not present or n == 0:
-        return Indications(np.zeros(n, bool), np.zeros(n, bool), [])
+        return Indications(np.zeros(n, bool), np.zeros(n, bool), np.zeros(n, np.int64), [])
     key = combine([(p[0], len(p[1])) for p in present], n)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     codes = [_value(code, row) for row in first]
@@ -65,7 +71,4 @@ def read_indications(code: Part | None, text: Part | None, n: int) -> Indication
         dtype=bool,
     )
     other = ~indications.counts_as_indication(kinds) & ~unknown
-    return Indications(
-        other[inverse], unknown[inverse],
-        sorted({c.strip() for c, u in zip(codes, unknown, strict=True) if u}),
-    )
+    return Indications(other[inverse], unknown[inverse], inverse, codes)
