@@ -324,7 +324,8 @@ def decode_text(name: str, data: bytes, partial: bool = False) -> DecodedText:
     Raises :class:`ReadError`.
     """
     decoded = _declared(name, data, partial) or _undeclared(data, partial)
-    at = decoded.data.find(_REPLACEMENT.encode("utf-8"))
+    ascii_only = decoded.data is data and data.isascii()  # no U+FFFD in ASCII
+    at = -1 if ascii_only else decoded.data.find(_REPLACEMENT.encode("utf-8"))
     if at >= 0:
         line = decoded.data.count(b"\n", 0, at) + 1
         raise ReadError(

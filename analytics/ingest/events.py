@@ -160,7 +160,7 @@ class _EventBuilder:
         out = self.out
         if self.m == 0:
             out = {k: (v.to_numpy() if isinstance(v, pd.Series) else v) for k, v in out.items()}
-        return pd.DataFrame(out, index=pd.RangeIndex(self.m))
+        return pd.DataFrame(out, index=pd.RangeIndex(self.m), copy=False)  # fresh arrays
 
     def _categorical(self, codes: np.ndarray, name: str) -> pd.Categorical:
         return pd.Categorical.from_codes(
