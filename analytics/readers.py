@@ -9,36 +9,43 @@ Size limit: a file larger than :data:`MAX_FILE_BYTES` (200 MB; environment varia
 ``PAINPATH_MAX_UPLOAD_MB`` overrides it) is refused with a message naming the limit,
 before a path is read into memory (its size on disk is checked first).
 
-Text files (CSV/TSV):
+Text files (CSV/TSV), in this order (:func:`read_source`):
 
-- encoding: UTF-8 with BOM, UTF-16 with BOM (Excel "Unicode text") or without one (when
-  every other byte of the start is zero), UTF-8, else Windows-1252 / Latin-1 (the first
-  that decodes; a note says when a file mixes UTF-8 with another encoding);
-- the header is the first line (ended by LF, CRLF or a lone CR); a header holding
+- **encoding**, decided on the bytes before any parsing (:func:`decode_text`): a UTF-8 or
+  UTF-16 byte-order mark (or UTF-16 without one) fixes it and bytes invalid in it refuse
+  the file; else UTF-8 when the bytes are valid UTF-8; else Windows-1252 when they
+  decode as such; else Latin-1.  A file holding U+FFFD (text damaged by an earlier
+  conversion) is refused: a replacement character is never stored;
+- the **header** is the first line (ended by LF, CRLF or a lone CR); a header holding
   control characters means binary data and is refused;
-- delimiter: ``,`` ``;`` or tab, whichever occurs most often (outside quotes) in
-  the header line;
-- quoted fields, including delimiters and line breaks inside quotes;
+- the **dialect** (delimiter ``,`` ``;`` tab or ``|``, quote and escape characters) comes
+  from DuckDB's CSV sniffer (:func:`sniff_dialect`);
+- the **rows** are read by PyArrow's CSV reader (multi-threaded), with quoted fields
+  holding delimiters and line breaks; a file with ragged rows is read again by Python's
+  ``csv`` module: short rows are padded, extra fields dropped (noted);
 - every field is kept verbatim as a string (an empty or blank field means missing).
 
 ``.xlsx`` (first sheet, openpyxl): date cells become ISO strings, numbers their
 shortest text (a whole number without ``.0``), so Excel serial dates in
-un-formatted cells arrive as digits and are recognised by the date parser of
-:mod:`analytics.ingest` for xlsx sources only.  Parquet: every column cast to
+un-formatted cells arrive as digits and are recognised by :func:`parse_dates` for xlsx
+sources only.  Parquet: every column cast to
 string (timestamps as ISO text).
 
 Date and number parsing of the string values is vectorised over unique values:
-:func:`parse_dates`, :func:`parse_numbers`.
+:func:`parse_dates` (one parser; the order of day and month is decided per column by
+:func:`date_order`), :func:`parse_numbers`.
 """
 
 from __future__ import annotations
 
+import codecs
 import csv
-import datetime as dt
 import io
 import math
 import os
 import re
+import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,29 +73,10 @@ DATE_MAX = np.datetime64("2100-12-31", "s")
 
 DATE_OK, DATE_EMPTY, DATE_UNPARSEABLE, DATE_OUT_OF_RANGE = 0, 1, 2, 3
 
-# (guard regex on the stripped value without time of day, strftime format); tried in order
-_DATE_FORMATS: tuple[tuple[str, str], ...] = (
-    (r"^\d{4}-\d{1,2}-\d{1,2}$", "%Y-%m-%d"),
-    (r"^\d{1,2}/\d{1,2}/\d{4}$", "%m/%d/%Y"),
-    (r"^\d{1,2}/\d{1,2}/\d{2}$", "%m/%d/%y"),
-    (r"^\d{4}/\d{1,2}/\d{1,2}$", "%Y/%m/%d"),
-    (r"^\d{1,2}-\d{1,2}-\d{4}$", "%m-%d-%Y"),
-    (r"^\d{1,2}\.\d{1,2}\.\d{4}$", "%d.%m.%Y"),
-    (r"^\d{8}$", "%Y%m%d"),
-    (r"^\d{1,2}-[A-Za-z]{3}-\d{4}$", "%d-%b-%Y"),
-)
-_TIME_SUFFIX = re.compile(
-    r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$"
-)
-_EXCEL_SERIAL = r"^\d{1,5}(?:\.0+)?$"
-_BINARY_HEADER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
 # numbers with thousands separators (see parse_numbers)
 _US_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?$"
 _EU_THOUSANDS = r"^[+-]?[1-9]\d{0,2}(?:\.\d{3})+,\d+$"
 _DECIMAL_COMMA = r"^([+-]?\d+),(\d+)$"
-_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
-_EXCEL_EPOCH_PY = dt.datetime(1899, 12, 30)
 
 
 @dataclass
@@ -190,19 +178,6 @@ def _source_bytes(source: Source) -> tuple[str, bytes, str]:
     return path.name, path.read_bytes(), str(path.resolve().parent)
 
 
-def sniff_delimiter(header: str) -> str:
-    """``,`` ``;`` or tab: the one occurring most often outside quotes in the header line."""
-    counts = {",": 0, ";": 0, "\t": 0}
-    quoted = False
-    for ch in header:
-        if ch == '"':
-            quoted = not quoted
-        elif not quoted and ch in counts:
-            counts[ch] += 1
-    best = max(counts, key=lambda k: counts[k])
-    return best if counts[best] > 0 else ","
-
-
 def _unique_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -217,91 +192,33 @@ def _unique_names(names: list[str]) -> list[str]:
     return out
 
 
-def _decode_head(data: bytes) -> tuple[str, str]:
-    """Decode a (small) byte string: UTF-8, else Windows-1252, else Latin-1."""
-    for encoding in ("utf-8", "cp1252"):
-        try:
-            return data.decode(encoding), encoding
-        except UnicodeDecodeError:
-            continue
-    return data.decode("latin-1"), "latin-1"
+# --- text encoding: decided on the bytes, before any parsing ----------------------------------
+
+_BOMS: tuple[tuple[bytes, str], ...] = (
+    (b"\xef\xbb\xbf", "utf-8"),
+    (b"\xff\xfe", "utf-16-le"),
+    (b"\xfe\xff", "utf-16-be"),
+)
+_ENCODING_NAMES = {
+    "utf-8": "UTF-8",
+    "utf-16-le": "UTF-16",
+    "utf-16-be": "UTF-16",
+    "cp1252": "Windows-1252",
+    "latin-1": "Latin-1 (ISO-8859-1)",
+}
+_REPLACEMENT = "\ufffd"
+_UTF8_SEQUENCE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}")
 
 
-def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
-    partial = max_bytes is not None and len(data) > max_bytes
-    utf16 = "utf-16" if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _utf16_without_bom(data)
-    if utf16:
-        if partial and max_bytes is not None:
-            data = data[: max_bytes - max_bytes % 2]
-        try:
-            text = data.decode(utf16, errors="replace" if partial else "strict")
-        except UnicodeDecodeError as exc:
-            what = "starts with a UTF-16 byte-order mark" if utf16 == "utf-16" else "looks UTF-16"
-            raise ReadError(
-                f"{name}: {what} but is not valid UTF-16 text ({exc.reason} at byte {exc.start})"
-            ) from exc
-        if partial:
-            text = text[: text.rfind("\n") + 1] or text
-        data, encoding, offset = text.encode("utf-8"), utf16, 0
-    else:
-        if partial and max_bytes is not None:
-            data = data[:max_bytes]
-            data = data[: data.rfind(b"\n") + 1] or data
-        encoding, offset = ("utf-8-sig", 3) if data.startswith(b"\xef\xbb\xbf") else ("utf-8", 0)
-    # the header ends at the first line break: LF, CRLF or a lone CR (old Mac files), as
-    # for PyArrow's reading of the body
-    breaks = [p for p in (data.find(b"\n", offset), data.find(b"\r", offset)) if p >= 0]
-    newline = min(breaks) if breaks else -1
-    header_bytes = data[offset:] if newline < 0 else data[offset:newline]
-    header, head_encoding = _decode_head(header_bytes)
-    if _BINARY_HEADER.search(header):
-        raise ReadError(
-            f"{name}: does not look like a text export (control characters in the header "
-            "line); expected CSV/TSV text, an .xlsx workbook or a Parquet file"
-        )
-    delimiter = sniff_delimiter(header)
-    names = _unique_names(_header_fields(name, header, delimiter))
-    if not names:
-        if not data[offset:].strip():
-            raise ReadError(f"{name}: the file is empty (no header line with column names)")
-        raise ReadError(
-            f"{name}: the first line is blank; it must be the header line with the column names"
-        )
-    if newline < 0:
-        body_start = len(data)
-    else:
-        body_start = newline + (2 if data[newline : newline + 2] == b"\r\n" else 1)
-    notes: list[str] = []
-    table: pa.Table | None = None
-    utf8 = head_encoding == "utf-8"
-    if utf8:
-        try:
-            table = _arrow_csv(pa.py_buffer(data).slice(body_start), names, delimiter)
-            body_text = None
-        except _NotUtf8:
-            utf8 = False
-    if not utf8:
-        raw_body = data[body_start:]
-        try:
-            body_text, encoding = raw_body.decode("cp1252"), "cp1252"
-            header = header_bytes.decode("cp1252")
-        except UnicodeDecodeError:
-            body_text, encoding = raw_body.decode("latin-1"), "latin-1"
-            header = header_bytes.decode("latin-1")
-        names = _unique_names(_header_fields(name, header, delimiter))
-        if _UTF8_SEQUENCE.search(raw_body) or _UTF8_SEQUENCE.search(header_bytes):
-            notes.append(
-                f"the file mixes encodings: it is not valid UTF-8 but holds UTF-8 sequences; "
-                f"read as {encoding}, so accented letters written in UTF-8 may look wrong"
-            )
-        table = _arrow_csv(pa.py_buffer(body_text.encode("utf-8")), names, delimiter)
-    if table is None:
-        if body_text is None:
-            body_text = data[body_start:].decode("utf-8", errors="replace")
-        table, note = _python_csv(body_text, names, delimiter)
-        if note:
-            notes.append(note)
-    return RawTable(name, table, "csv", encoding, delimiter, notes)
+@dataclass
+class DecodedText:
+    """A text file's bytes decoded: ``data`` is the text as UTF-8 bytes without any
+    byte-order mark, ``encoding`` the codec the bytes were read with, ``notes`` for the
+    upload report."""
+
+    data: bytes
+    encoding: str
+    notes: list[str] = field(default_factory=list)
 
 
 def _utf16_without_bom(data: bytes) -> str | None:
@@ -319,48 +236,258 @@ def _utf16_without_bom(data: bytes) -> str | None:
     return None
 
 
-def _header_fields(name: str, header: str, delimiter: str) -> list[str]:
+def _strict(data: bytes, encoding: str, partial: bool) -> str:
+    """Decode strictly; a ``partial`` read (a sample) may end inside a character, which is
+    then left out (an incremental decoder holds it back) and the text is cut after its
+    last line break."""
+    if not partial:
+        return data.decode(encoding)
+    text = codecs.getincrementaldecoder(encoding)().decode(data, final=False)
+    cut = text.rfind("\n")
+    return text[: cut + 1] if cut >= 0 else text
+
+
+def _declared(name: str, data: bytes, partial: bool) -> DecodedText | None:
+    """A file whose bytes declare their encoding (a byte-order mark, or UTF-16 without
+    one): decoded strictly, or refused."""
+    encoding, bom = None, b""
+    for mark, codec in _BOMS:
+        if data.startswith(mark):
+            encoding, bom = codec, mark
+            break
+    what = "starts with a {} byte-order mark"
+    if encoding is None:
+        encoding = _utf16_without_bom(data)
+        if encoding is None:
+            return None
+        what = "looks {} (every other byte is zero)"
+    label = _ENCODING_NAMES[encoding]
+    try:
+        text = _strict(data[len(bom) :], encoding, partial)
+    except UnicodeDecodeError as exc:
+        raise ReadError(
+            f"{name}: {what.format(label)} but is not valid {label} text "
+            f"({exc.reason} at byte {exc.start + len(bom)}); the file was not read"
+        ) from exc
+    return DecodedText(text.encode("utf-8"), encoding)
+
+
+def _valid_utf8(data: bytes) -> bool:
+    """True when ``data`` is valid UTF-8, checked by Arrow on the bytes in place (no
+    decoded copy)."""
+    if len(data) >= 2**31:
+        return False
+    offsets = pa.py_buffer(np.array([0, len(data)], dtype=np.int32).tobytes())
+    text = pa.Array.from_buffers(pa.string(), 1, [None, offsets, pa.py_buffer(data)])
+    try:
+        text.validate(full=True)
+    except pa.ArrowInvalid:
+        return False
+    return True
+
+
+def _undeclared(data: bytes, partial: bool) -> DecodedText:
+    """UTF-8 when the bytes are valid UTF-8, else Windows-1252 when they decode as such,
+    else Latin-1 (which decodes any byte)."""
+    if data.isascii() or (not partial and _valid_utf8(data)):
+        return DecodedText(data, "utf-8")
+    if partial:
+        try:
+            return DecodedText(_strict(data, "utf-8", partial).encode("utf-8"), "utf-8")
+        except UnicodeDecodeError:
+            pass
+    for encoding in ("cp1252", "latin-1"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        notes = [f"text encoding: {_ENCODING_NAMES[encoding]} (the file is not valid UTF-8)"]
+        if _UTF8_SEQUENCE.search(data):
+            notes.append(
+                "the file mixes encodings: it is not valid UTF-8 but holds UTF-8 sequences; "
+                f"read as {_ENCODING_NAMES[encoding]}, so accented letters written in UTF-8 "
+                "may look wrong"
+            )
+        return DecodedText(text.encode("utf-8"), encoding, notes)
+    raise AssertionError("Latin-1 decodes every byte")  # pragma: no cover
+
+
+def decode_text(name: str, data: bytes, partial: bool = False) -> DecodedText:
+    """Decide a text file's encoding on its bytes, before any parsing, and decode it.
+
+    In order: a UTF-8 or UTF-16 byte-order mark (or UTF-16 without one: every other byte
+    zero) fixes the encoding, and bytes that are not valid in it refuse the file; else
+    UTF-8 when every byte sequence is valid UTF-8; else Windows-1252 when the bytes decode
+    as such; else Latin-1.  A replacement character (U+FFFD, what an earlier conversion
+    leaves for bytes it could not read) is never stored: a file holding one is refused
+    with the line it is on.  ``partial``: the bytes are a sample cut anywhere.
+    Raises :class:`ReadError`.
+    """
+    decoded = _declared(name, data, partial) or _undeclared(data, partial)
+    ascii_only = decoded.data is data and data.isascii()  # no U+FFFD in ASCII
+    at = -1 if ascii_only else decoded.data.find(_REPLACEMENT.encode("utf-8"))
+    if at >= 0:
+        line = decoded.data.count(b"\n", 0, at) + 1
+        raise ReadError(
+            f"{name}: holds the replacement character U+FFFD (line {line}): its text was "
+            "damaged by an earlier conversion; export it again from the source system"
+        )
+    return decoded
+
+
+# --- CSV dialect (DuckDB's sniffer) and reading (PyArrow) --------------------------------------
+
+_SNIFF_BYTES = 1 << 20
+_BINARY_HEADER = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How a CSV file is written: field delimiter, quote character, escape character
+    (``""`` = quotes are escaped by doubling them)."""
+
+    delimiter: str = ","
+    quote: str = '"'
+    escape: str = ""
+
+
+_DUCKDB: dict[str, object] = {}
+_DUCKDB_LOCK = threading.Lock()
+
+
+def _duckdb_cursor():
+    """A cursor of one in-memory DuckDB connection kept for sniffing (a new connection
+    costs ~50 ms, a cursor nothing); nothing is installed or loaded from the network."""
+    import duckdb  # imported on first use: only text files need it
+
+    with _DUCKDB_LOCK:
+        if "con" not in _DUCKDB:
+            _DUCKDB["con"] = duckdb.connect(
+                config={"autoinstall_known_extensions": False,
+                        "autoload_known_extensions": False}
+            )
+        return _DUCKDB["con"].cursor()
+
+
+def _sniff_file(path: str) -> Dialect | None:
+    import duckdb
+
+    try:
+        with _duckdb_cursor() as cur:
+            row = cur.execute(
+                "SELECT Delimiter, Quote, Escape "
+                "FROM sniff_csv(?, header = true, null_padding = true)",
+                [path],
+            ).fetchone()
+    except duckdb.Error:
+        return None
+    if row is None:
+        return None
+    delimiter, quote, escape = (str(v) if v is not None else "(empty)" for v in row)
+    if len(delimiter) != 1:
+        return None
+    quote = quote if len(quote) == 1 else '"'
+    escape = escape if len(escape) == 1 and escape != quote else ""
+    return Dialect(delimiter, quote, escape)
+
+
+def sniff_dialect(data: bytes) -> Dialect:
+    """The CSV dialect of UTF-8 text (its first MB is enough), detected by DuckDB's CSV
+    sniffer (``sniff_csv``: delimiter among ``,`` ``;`` tab ``|``, quote and escape
+    characters, from the rows' consistency); RFC 4180 (``,`` and ``"``) when the sniffer
+    finds none.  The sample is handed to DuckDB through an anonymous in-memory file
+    (Linux ``memfd``), else a private temporary file deleted at once."""
+    sample = data[:_SNIFF_BYTES]
+    if len(data) > _SNIFF_BYTES:
+        sample = sample[: sample.rfind(b"\n") + 1] or sample
+    if not sample.strip():
+        return Dialect()
+    memfd = getattr(os, "memfd_create", None)
+    if memfd is not None:
+        fd = memfd("painpath-sniff")
+        try:
+            os.write(fd, sample)
+            return _sniff_file(f"/proc/self/fd/{fd}") or Dialect()
+        finally:
+            os.close(fd)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "sample.csv"
+        path.write_bytes(sample)
+        return _sniff_file(str(path)) or Dialect()
+
+
+def _header_fields(name: str, header: str, dialect: Dialect) -> list[str]:
     """The column names of a header line (one line, no line break)."""
     if not header.strip():
         return []
     try:
-        return next(csv.reader([header], delimiter=delimiter), [])
+        return next(csv.reader([header], **_csv_options(dialect)), [])
     except csv.Error as exc:
         raise ReadError(f"{name}: cannot read the header line ({exc})") from exc
 
 
-class _NotUtf8(Exception):
-    pass
+def _csv_options(dialect: Dialect) -> dict:
+    return {
+        "delimiter": dialect.delimiter,
+        "quotechar": dialect.quote,
+        "escapechar": dialect.escape or None,
+        "doublequote": True,
+    }
 
 
-def _arrow_csv(body: pa.Buffer, names: list[str], delimiter: str) -> pa.Table | None:
+def _split_header(name: str, data: bytes) -> tuple[str, int]:
+    """(header line, offset of the first body byte); the header ends at the first line
+    break (LF, CRLF or a lone CR, as PyArrow reads the body).  Raises :class:`ReadError`
+    for an empty file or a header with control characters (binary data)."""
+    breaks = [p for p in (data.find(b"\n"), data.find(b"\r")) if p >= 0]
+    newline = min(breaks) if breaks else -1
+    header = (data if newline < 0 else data[:newline]).decode("utf-8")
+    if _BINARY_HEADER.search(header):
+        raise ReadError(
+            f"{name}: does not look like a text export (control characters in the header "
+            "line); expected CSV/TSV text, an .xlsx workbook or a Parquet file"
+        )
+    if not header.strip():
+        if not data.strip():
+            raise ReadError(f"{name}: the file is empty (no header line with column names)")
+        raise ReadError(
+            f"{name}: the first line is blank; it must be the header line with the column names"
+        )
+    if newline < 0:
+        return header, len(data)
+    return header, newline + (2 if data[newline : newline + 2] == b"\r\n" else 1)
+
+
+def _arrow_csv(body: bytes, names: list[str], dialect: Dialect) -> pa.Table | None:
     """Read with PyArrow (multi-threaded); None when the rows are ragged."""
-    if body.size == 0:
+    if not body:
         return pa.table({n: pa.array([], pa.string()) for n in names})
     # empty fields stay "" here (cheaper than null conversion); ingest treats blank as missing
     convert = pa_csv.ConvertOptions(column_types={n: pa.string() for n in names})
     read = pa_csv.ReadOptions(column_names=names)
     for newlines in (False, True):
+        parse = pa_csv.ParseOptions(
+            delimiter=dialect.delimiter,
+            quote_char=dialect.quote,
+            escape_char=dialect.escape or False,
+            newlines_in_values=newlines,
+        )
         try:
             return pa_csv.read_csv(
-                pa.BufferReader(body),
-                read_options=read,
-                parse_options=pa_csv.ParseOptions(delimiter=delimiter, newlines_in_values=newlines),
+                pa.BufferReader(body), read_options=read, parse_options=parse,
                 convert_options=convert,
             )
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            if "utf8" in str(exc).lower() or "utf-8" in str(exc).lower():
-                raise _NotUtf8 from exc
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             continue
     return None
 
 
-def _python_csv(body: str, names: list[str], delimiter: str) -> tuple[pa.Table, str]:
+def _python_csv(body: str, names: list[str], dialect: Dialect) -> tuple[pa.Table, str]:
     """Slow path for ragged files: short rows are padded, extra fields dropped (noted)."""
     width = len(names)
     cols: list[list[str | None]] = [[] for _ in range(width)]
     long_rows = 0
-    for row in csv.reader(io.StringIO(body, newline=""), delimiter=delimiter):
+    for row in csv.reader(io.StringIO(body, newline=""), **_csv_options(dialect)):
         if not row:
             continue
         if len(row) > width:
@@ -375,6 +502,26 @@ def _python_csv(body: str, names: list[str], delimiter: str) -> tuple[pa.Table, 
         else ""
     )
     return table, note
+
+
+def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
+    partial = max_bytes is not None and len(data) > max_bytes
+    if partial and max_bytes is not None:
+        data = data[:max_bytes]
+    decoded = decode_text(name, data, partial)
+    text = decoded.data
+    if partial:
+        text = text[: text.rfind(b"\n") + 1] or text
+    header, body_start = _split_header(name, text)
+    dialect = sniff_dialect(text)
+    names = _unique_names(_header_fields(name, header, dialect))
+    notes = list(decoded.notes)
+    table = _arrow_csv(text[body_start:], names, dialect)
+    if table is None:
+        table, note = _python_csv(text[body_start:].decode("utf-8"), names, dialect)
+        if note:
+            notes.append(note)
+    return RawTable(name, table, "csv", decoded.encoding, dialect.delimiter, notes)
 
 
 def _cell_text(v: object) -> str | None:
@@ -460,122 +607,197 @@ def read_source(source: Source, sample_bytes: int | None = None) -> RawTable:
     return raw
 
 
-# --- vectorised value parsing (over unique values) -------------------------------------------
+# --- dates: one parser, vectorised over unique values ---------------------------------------
+
+_TIME_SUFFIX = (
+    r"[T ]\d{1,2}:\d{2}(?::\d{2}(?:\.\d+)?)?\s*(?:[AaPp][Mm])?\s*(?:Z|[+-]\d{2}:?\d{2}|UTC)?$"
+)
+# Shapes of a date without its time of day, tried in order.  Groups: y (year, 4 digits, or
+# 2 for the day-month shapes), m / d (month / day), a / b (day and month in the order
+# decided per column, see date_order), mon (English month abbreviation).
+_YMD, _MONTH_FIRST, _DAY_FIRST, _NAMED = "ymd", "month_first", "day_first", "named"
+_DATE_SHAPES: tuple[tuple[str, str], ...] = (
+    (r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})$", _YMD),
+    (r"^(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})$", _YMD),
+    (r"^(?P<y>\d{4})(?P<m>\d{2})(?P<d>\d{2})$", _YMD),
+    (r"^(?P<a>\d{1,2})/(?P<b>\d{1,2})/(?P<y>\d{4}|\d{2})$", _MONTH_FIRST),
+    (r"^(?P<a>\d{1,2})-(?P<b>\d{1,2})-(?P<y>\d{4})$", _MONTH_FIRST),
+    (r"^(?P<a>\d{1,2})\.(?P<b>\d{1,2})\.(?P<y>\d{4}|\d{2})$", _DAY_FIRST),
+    (r"^(?P<d>\d{1,2})[- ](?P<mon>[A-Za-z]{3})[- ](?P<y>\d{4})$", _NAMED),
+)
+_DAY_MONTH = r"^(?P<a>\d{1,2})[/.-](?P<b>\d{1,2})[/.-](?:\d{4}|\d{2})$"
+_MONTHS = {m: i for i, m in enumerate(
+    ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+)}
+_EXCEL_SERIAL = r"^\d{1,5}(?:\.0+)?$"
+_EXCEL_EPOCH = np.datetime64("1899-12-30", "D")
+_TWO_DIGIT_PIVOT = 69
+"""Two-digit years: 69-99 are 1969-1999, 00-68 are 2000-2068 (POSIX ``%y``)."""
 
 
-def strip_time(values: pd.Series) -> pd.Series:
-    """Values with a trailing time of day / zone removed (``2020-01-28T14:36:08Z`` ->
-    ``2020-01-28``): the calendar date as written, not converted to UTC."""
-    return values.str.strip().str.replace(_TIME_SUFFIX, "", regex=True)
+@dataclass(frozen=True)
+class DateOrder:
+    """How a column's day-month dates (``03/04/2023``, ``03.04.2023``) are read.
+
+    ``day_first`` is True / False when some value decides it (a first number over 12 is a
+    day: ``13/01/2023``; a second number over 12 is a day: ``01/13/2023``), None when no
+    value does (or values contradict each other equally).  ``ambiguous`` counts the
+    values whose reading depends on the order (both numbers 1..12 and different)."""
+
+    day_first: bool | None
+    ambiguous: int
+    ambiguous_dotted: int = 0
+
+    def note(self, column: str) -> str | None:
+        """A sentence for the upload report on how the column's day-month dates were read
+        (None when no value was in doubt)."""
+        if self.day_first is not None:
+            if (self.day_first and self.ambiguous) or (
+                not self.day_first and self.ambiguous_dotted
+            ):
+                order = "day first" if self.day_first else "month first"
+                return f"dates in '{column}' read {order}, as the values that tell show"
+            return None
+        parts = []
+        if self.ambiguous:
+            parts.append(f"{self.ambiguous} with / or - read month first (MM/DD/YYYY)")
+        if self.ambiguous_dotted:
+            parts.append(f"{self.ambiguous_dotted} with . read day first (DD.MM.YYYY)")
+        if not parts:
+            return None
+        return (
+            f"dates in '{column}' could be day/month or month/day (no value has a day over "
+            f"12): {'; '.join(parts)}"
+        )
+
+
+def _as_strings(values: np.ndarray | list) -> pa.Array:
+    try:
+        return pa.array(values, pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if _missing(v) else str(v) for v in values], pa.string())
+
+
+def _missing(value: object) -> bool:
+    return value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value))
+
+
+def _date_text(values: np.ndarray | list) -> tuple[pa.Array, np.ndarray]:
+    """(each value stripped and without a time of day, True where the value is empty)."""
+    stripped = pc.utf8_trim_whitespace(_as_strings(values))
+    empty = np.asarray(pc.fill_null(pc.equal(stripped, ""), True), dtype=bool)
+    if not pc.any(pc.match_substring(stripped, ":")).as_py():
+        return stripped, empty
+    core = pc.replace_substring_regex(stripped, pattern=_TIME_SUFFIX, replacement="")
+    return core, empty
+
+
+def _ints(parts: pa.StructArray, name: str) -> np.ndarray:
+    return np.asarray(pc.cast(parts.field(name), pa.int64()), dtype=np.int64)
+
+
+def _order(core: pa.Array) -> DateOrder:
+    """Evidence for the order of day and month among the day-month dates of a column."""
+    hit = np.asarray(pc.fill_null(pc.match_substring_regex(core, _DAY_MONTH), False), bool)
+    if not hit.any():
+        return DateOrder(None, 0)
+    matched = core.filter(pa.array(hit))
+    parts = pc.extract_regex(matched, _DAY_MONTH)
+    a, b = _ints(parts, "a"), _ints(parts, "b")
+    day_first = int(((a > 12) & (b <= 12)).sum())
+    month_first = int(((b > 12) & (a <= 12)).sum())
+    unsure = (a <= 12) & (b <= 12) & (a != b)
+    dotted = np.asarray(pc.match_substring(matched, "."), dtype=bool)
+    decided = None if day_first == month_first else day_first > month_first
+    return DateOrder(decided, int((unsure & ~dotted).sum()), int((unsure & dotted).sum()))
+
+
+def date_order(values: np.ndarray | list) -> DateOrder:
+    """The :class:`DateOrder` of a column's (unique) values: the order most values that
+    decide it show (a tie decides nothing)."""
+    return _order(_date_text(values)[0])
+
+
+def _year(parts: pa.StructArray) -> np.ndarray:
+    text = parts.field("y")
+    year = np.asarray(pc.cast(text, pa.int64()), dtype=np.int64)
+    two = np.asarray(pc.equal(pc.utf8_length(text), 2), dtype=bool)
+    return np.where(two, np.where(year < _TWO_DIGIT_PIVOT, 2000 + year, 1900 + year), year)
+
+
+def _shape_parts(parts: pa.StructArray, kind: str, day_first: bool | None):
+    """(year, month, day) of the values of one shape."""
+    year = _year(parts)
+    if kind == _YMD:
+        return year, _ints(parts, "m"), _ints(parts, "d")
+    if kind == _NAMED:
+        names = pc.utf8_lower(parts.field("mon")).to_pylist()
+        return year, np.array([_MONTHS.get(v, 0) for v in names], np.int64), _ints(parts, "d")
+    first = (kind == _DAY_FIRST) if day_first is None else day_first
+    a, b = _ints(parts, "a"), _ints(parts, "b")
+    return (year, b, a) if first else (year, a, b)
+
+
+def _calendar_dates(year, month, day) -> tuple[np.ndarray, np.ndarray]:
+    """(datetime64[s] dates, True where (year, month, day) is a calendar date)."""
+    ok = (year >= 1) & (year <= 9999) & (month >= 1) & (month <= 12) & (day >= 1)
+    months = np.where(ok, (year - 1970) * 12 + month - 1, 0).astype("datetime64[M]")
+    first = months.astype("datetime64[D]")
+    length = ((months + 1).astype("datetime64[D]") - first).astype(np.int64)
+    ok &= day <= length
+    dates = first + (np.where(ok, day, 1) - 1).astype("timedelta64[D]")
+    return dates.astype("datetime64[s]"), ok
 
 
 def parse_dates(
-    values: np.ndarray | list, excel_serial: bool = False
+    values: np.ndarray | list, excel_serial: bool = False, day_first: bool | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Parse date strings (typically the unique values of a column), vectorised per format.
+    """Parse date strings (typically the unique values of one column), vectorised.
 
-    Accepted: ISO ``YYYY-MM-DD`` (optionally with a time and zone, which is dropped),
-    ``MM/DD/YYYY``, ``MM/DD/YY``, ``YYYY/MM/DD``, ``MM-DD-YYYY``, ``DD.MM.YYYY``,
-    ``YYYYMMDD``, ``DD-Mon-YYYY`` and, when ``excel_serial``, Excel serial day numbers
-    (1900 date system).  Returns ``(dates datetime64[s] with NaT, status int8)`` where
-    status is ``DATE_OK``, ``DATE_EMPTY``, ``DATE_UNPARSEABLE`` (no format fits or not a
-    calendar date, e.g. 2021-02-30) or ``DATE_OUT_OF_RANGE`` (before 1900-01-01 or after
-    2100-12-31).
+    Accepted (a time of day and zone after the date are dropped: the calendar date as
+    written): ``YYYY-MM-DD``, ``YYYY/MM/DD``, ``YYYYMMDD``, day-month dates
+    ``MM/DD/YYYY``, ``MM/DD/YY``, ``MM-DD-YYYY``, ``DD.MM.YYYY``, ``DD.MM.YY`` (the order
+    of day and month is decided for the whole column by :func:`date_order`, or given as
+    ``day_first``; when no value decides it, ``/`` and ``-`` dates are month first (US)
+    and ``.`` dates day first), ``DD-Mon-YYYY`` and, when ``excel_serial``, Excel serial
+    day numbers (1900 date system).  Two-digit years: 69-99 -> 19xx, 00-68 -> 20xx.
+    Returns ``(dates datetime64[s] with NaT, status int8)``: ``DATE_OK``, ``DATE_EMPTY``,
+    ``DATE_UNPARSEABLE`` (no shape fits or not a calendar date, e.g. 2021-02-30) or
+    ``DATE_OUT_OF_RANGE`` (before 1900-01-01 or after 2100-12-31).
     """
-    if len(values) <= _SMALL_INPUT:
-        return _parse_dates_small(values, excel_serial)
-    return _parse_dates_vectorised(values, excel_serial)
-
-
-_SMALL_INPUT = 64
-"""Up to this many values, parse_dates runs a plain-Python loop (same rules, without the
-fixed cost of pandas' string methods); larger inputs are parsed vectorised."""
-# the same guards for Python's re: ASCII digits, "$" only at the very end (as in RE2)
-_DATE_FORMATS_PY = tuple(
-    (re.compile(guard.replace("$", r"\Z"), re.ASCII), fmt) for guard, fmt in _DATE_FORMATS
-)
-_TIME_SUFFIX_PY = re.compile(_TIME_SUFFIX.pattern.replace("$", r"\Z"), re.ASCII)
-_EXCEL_SERIAL_PY = re.compile(_EXCEL_SERIAL.replace("$", r"\Z"), re.ASCII)
-_DATE_MIN_PY = DATE_MIN.astype(dt.datetime)
-_DATE_MAX_PY = DATE_MAX.astype(dt.datetime)
-
-
-def _parse_dates_small(
-    values: np.ndarray | list, excel_serial: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    n = len(values)
+    core, empty = _date_text(values)
+    n = len(core)
     out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-    status = np.full(n, DATE_UNPARSEABLE, dtype=np.int8)
-    for i, value in enumerate(values):
-        if value is None or value is pd.NA or (isinstance(value, float) and np.isnan(value)):
-            status[i] = DATE_EMPTY
-            continue
-        text = str(value).strip()
-        if not text:
-            status[i] = DATE_EMPTY
-            continue
-        core = _TIME_SUFFIX_PY.sub("", text, count=1)
-        parsed: dt.datetime | None = None
-        matched = False
-        for guard, fmt in _DATE_FORMATS_PY:
-            if guard.match(core):
-                matched = True
-                try:
-                    parsed = dt.datetime.strptime(core, fmt)
-                except ValueError:
-                    parsed = None
-                break
-        if not matched and excel_serial and _EXCEL_SERIAL_PY.match(core):
-            parsed = _EXCEL_EPOCH_PY + dt.timedelta(days=int(float(core)))
-        if parsed is None:
-            continue
-        if parsed < _DATE_MIN_PY or parsed > _DATE_MAX_PY:
-            status[i] = DATE_OUT_OF_RANGE
-        else:
-            out[i] = np.datetime64(parsed, "s")
-            status[i] = DATE_OK
-    return out, status
-
-
-def _parse_dates_vectorised(
-    values: np.ndarray | list, excel_serial: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    s = pd.Series(values, dtype="object").astype("string")
-    n = len(s)
-    out = np.full(n, np.datetime64("NaT"), dtype="datetime64[s]")
-    status = np.full(n, DATE_UNPARSEABLE, dtype=np.int8)
-    if n == 0:
-        return out, status
-    empty = (s.isna() | (s.str.strip() == "")).to_numpy(dtype=bool, na_value=True)
-    status[empty] = DATE_EMPTY
-    core = strip_time(s.fillna(""))
+    status = np.where(empty, DATE_EMPTY, DATE_UNPARSEABLE).astype(np.int8)
+    if day_first is None:
+        day_first = _order(core).day_first if n else None
     todo = ~empty
-    for guard, fmt in _DATE_FORMATS:
-        if not todo.any():
-            break
-        hit = todo & core.str.match(guard).to_numpy(dtype=bool, na_value=False)
+    for pattern, kind in _DATE_SHAPES:
+        hit = todo & np.asarray(pc.fill_null(pc.match_substring_regex(core, pattern), False))
         if not hit.any():
             continue
-        parsed = pd.to_datetime(core[hit], format=fmt, errors="coerce")
-        ok = parsed.notna().to_numpy()
+        parts = pc.extract_regex(core.filter(pa.array(hit)), pattern)
+        dates, ok = _calendar_dates(*_shape_parts(parts, kind, day_first))
         idx = np.flatnonzero(hit)
-        # a value that fits the guard but is not a calendar date stays unparseable
-        years = parsed.dt.year.to_numpy(dtype=float, na_value=np.nan)
-        good = ok & (years >= 1) & (years <= 9999)
-        out[idx[good]] = parsed[good].to_numpy().astype("datetime64[s]")
-        status[idx[good]] = DATE_OK
+        out[idx[ok]] = dates[ok]
+        status[idx[ok]] = DATE_OK
         todo[idx] = False
     if excel_serial and todo.any():
-        hit = todo & core.str.match(_EXCEL_SERIAL).to_numpy(dtype=bool, na_value=False)
-        if hit.any():
-            days = pd.to_numeric(core[hit]).to_numpy(dtype=float).astype(np.int64)
-            idx = np.flatnonzero(hit)
-            out[idx] = (_EXCEL_EPOCH + days.astype("timedelta64[D]")).astype("datetime64[s]")
-            status[idx] = DATE_OK
+        _excel_serials(core, todo, out, status)
     bad_range = (status == DATE_OK) & ((out < DATE_MIN) | (out > DATE_MAX))
     status[bad_range] = DATE_OUT_OF_RANGE
     out[bad_range] = np.datetime64("NaT")
     return out, status
+
+
+def _excel_serials(core: pa.Array, todo: np.ndarray, out: np.ndarray, status: np.ndarray):
+    """Excel serial day numbers among the ``todo`` values, in place."""
+    hit = todo & np.asarray(pc.fill_null(pc.match_substring_regex(core, _EXCEL_SERIAL), False))
+    if hit.any():
+        days = np.asarray(pc.cast(core.filter(pa.array(hit)), pa.float64())).astype(np.int64)
+        idx = np.flatnonzero(hit)
+        out[idx] = (_EXCEL_EPOCH + days.astype("timedelta64[D]")).astype("datetime64[s]")
+        status[idx] = DATE_OK
 
 
 def parse_numbers(values: np.ndarray | list) -> np.ndarray:

@@ -8,6 +8,7 @@ Code maps, drug lists, MME factors and payer limits live there, not in code.
 from __future__ import annotations
 
 import re
+import unicodedata
 from functools import cache
 from pathlib import Path
 
@@ -83,9 +84,16 @@ def injection_limits() -> dict[str, int]:
 
 
 def normalise_name(name: str) -> str:
-    """A column name reduced for matching: lower case, with spaces and ``_ - . / ( ) #``
-    removed (``"Patient ID"``, ``"patient_id"`` and ``"PATIENT-ID"`` all give ``"patientid"``)."""
-    return re.sub(r"[\s_\-./()#\\]+", "", str(name).strip().lower())
+    """A column name reduced for matching: accents removed (``é`` -> ``e``, ``ß`` ->
+    ``ss``), case folded, with spaces, apostrophes and ``_ - . / ( ) # \\`` removed
+    (``"Patient ID"``, ``"patient_id"`` and ``"PATIENT-ID"`` all give ``"patientid"``;
+    ``"Date de l'acte"`` gives ``"datedelacte"``)."""
+    text = unicodedata.normalize("NFKD", str(name).strip()).casefold()
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return _NAME_PUNCTUATION.sub("", text)
+
+
+_NAME_PUNCTUATION = re.compile(r"[\s_\-./()#\\'\u2019`]+")
 
 
 def normalise_label(label: str) -> str:
@@ -105,14 +113,50 @@ def column_synonyms() -> tuple[tuple[str, str], ...]:
 
 
 @cache
-def phi_column_rules() -> tuple[tuple[re.Pattern[str], str, str], ...]:
-    """(compiled full-match pattern on the normalised name, category, action) rows of
-    ``phi_columns.csv``; action is ``refuse`` or ``birth_year``."""
+def phi_column_rules() -> tuple[tuple[re.Pattern[str], str, str, bool], ...]:
+    """(compiled full-match pattern on the normalised name, category, action, pseudonym
+    allowed) rows of ``phi_columns.csv``; action is ``refuse``, ``birth_year`` or
+    ``death_date``."""
     table = load_table("phi_columns.csv")
     return tuple(
-        (re.compile(f"(?:{p})"), cat, act)
-        for p, cat, act in zip(table["pattern"], table["category"], table["action"], strict=True)
+        (re.compile(f"(?:{p})"), cat, act, pseud.strip().lower() == "yes")
+        for p, cat, act, pseud in zip(
+            table["pattern"], table["category"], table["action"], table["pseudonym"],
+            strict=True,
+        )
     )
+
+
+@cache
+def pseudonym_markers() -> tuple[str, ...]:
+    """Markers of ``pseudonym_markers.csv`` (normalised): a name containing one holds a
+    pseudonym."""
+    return tuple(normalise_name(m) for m in load_table("pseudonym_markers.csv")["marker"])
+
+
+@cache
+def column_words() -> tuple[tuple[str, frozenset[str], frozenset[str], frozenset[str]], ...]:
+    """(canonical, words_a, words_b, exclude) rows of ``column_words.csv`` in order."""
+    table = load_table("column_words.csv")
+    return tuple(
+        (c, frozenset(a.split()), frozenset(b.split()), frozenset(x.split()))
+        for c, a, b, x in zip(
+            table["canonical"], table["words_a"], table["words_b"], table["exclude"],
+            strict=True,
+        )
+    )
+
+
+def header_words(name: str) -> tuple[str, ...]:
+    """The words of a column header: split at spaces, punctuation and digits and at
+    camel-case humps, accents removed, case folded (``"PatientID"`` -> ``patient, id``;
+    ``"pat_id_hash"`` -> ``pat, id, hash``; ``"ORDER_DATE"`` -> ``order, date``)."""
+    text = unicodedata.normalize("NFKD", str(name))
+    text = "".join(ch for ch in text if not unicodedata.combining(ch))
+    return tuple(w.casefold() for w in _WORD.findall(text))
+
+
+_WORD = re.compile(r"[A-Z]+(?=[A-Z][a-z])|[A-Z]?[a-z]+|[A-Z]+")
 
 
 @cache
@@ -129,32 +173,46 @@ def technique_labels() -> dict[str, tuple[str, str]]:
 
 
 @cache
-def cpt_codes() -> dict[str, tuple[str, str]]:
-    """CPT/HCPCS code -> (technique, injection_type or ``""``), ranges of ``cpt_codes.csv``
-    expanded; an earlier row wins over a later overlapping range."""
+def cpt_codes() -> dict[str, tuple[str, str, str]]:
+    """CPT/HCPCS code -> (technique, injection_type or ``""``, spinal region or ``""``),
+    ranges of ``cpt_codes.csv`` expanded; an earlier row wins over a later overlapping
+    range."""
     table = load_table("cpt_codes.csv")
-    out: dict[str, tuple[str, str]] = {}
-    for lo, hi, tech, inj in zip(
+    out: dict[str, tuple[str, str, str]] = {}
+    for lo, hi, tech, inj, region in zip(
         table["code_from"], table["code_to"], table["technique"], table["injection_type"],
-        strict=True,
+        table["region"], strict=True,
     ):
         if lo.isdigit() and hi.isdigit():
             codes = [str(c).zfill(len(lo)) for c in range(int(lo), int(hi) + 1)]
         else:
             codes = [lo] if lo == hi else [lo, hi]
         for code in codes:
-            out.setdefault(code.upper(), (tech, inj))
+            out.setdefault(code.upper(), (tech, inj, region))
     return out
 
 
 @cache
-def drug_classes() -> tuple[tuple[re.Pattern[str], str, str], ...]:
-    """(compiled case-insensitive pattern, technique, reason) rows of ``drug_classes.csv``
-    in order (first match wins)."""
+def drug_classes() -> tuple[tuple[re.Pattern[str], str, str, str], ...]:
+    """(compiled case-insensitive pattern, technique, drug_class, reason) rows of
+    ``drug_classes.csv`` in order (first match wins)."""
     table = load_table("drug_classes.csv")
     return tuple(
-        (re.compile(p, re.IGNORECASE), t, r)
-        for p, t, r in zip(table["pattern"], table["technique"], table["reason"], strict=True)
+        (re.compile(p, re.IGNORECASE), t, c, r)
+        for p, t, c, r in zip(
+            table["pattern"], table["technique"], table["drug_class"], table["reason"],
+            strict=True,
+        )
+    )
+
+
+@cache
+def spinal_regions() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """(compiled case-insensitive pattern, region) rows of ``spinal_regions.csv``."""
+    table = load_table("spinal_regions.csv")
+    return tuple(
+        (re.compile(p, re.IGNORECASE), r)
+        for p, r in zip(table["pattern"], table["region"], strict=True)
     )
 
 
@@ -170,14 +228,3 @@ def procedure_terms() -> tuple[tuple[str, re.Pattern[str] | None, str, str, str]
             table["reason"], strict=True,
         )
     )
-
-
-@cache
-def back_pain_diagnoses() -> tuple[tuple[str, ...], re.Pattern[str] | None]:
-    """(code prefixes without dots, upper case; combined description pattern) of
-    ``back_pain_diagnoses.csv``."""
-    table = load_table("back_pain_diagnoses.csv")
-    prefixes = tuple(p.replace(".", "").upper() for p in table["code_prefix"] if p)
-    pats = [p for p in table["pattern"] if p]
-    combined = re.compile("|".join(f"(?:{p})" for p in pats), re.IGNORECASE) if pats else None
-    return prefixes, combined

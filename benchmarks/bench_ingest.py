@@ -7,9 +7,12 @@ quantity, provider, site, sex, birth year, diagnosis, pain score), then times
 rows/s and the peak RSS (``resource.getrusage``) of a fresh interpreter that
 imports PainPath and ingests the file (generation is not measured).
 
-    python -m benchmarks.bench_ingest [--rows 1000000] [--keep FILE]
+    python -m benchmarks.bench_ingest [--rows 1000000] [--keep FILE] [--repeat N]
 
-Target (issue 2): < 3 s and < 1.5 GB peak on a 2-core machine.
+``--repeat N`` runs the ingest in N fresh interpreters and reports the fastest run (and the
+largest peak memory): on a shared machine the minimum is the ingest's own time.
+
+Target: < 3 s (the CLI's critical path) and < 1.5 GB peak on a 2-core machine.
 """
 
 from __future__ import annotations
@@ -112,6 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--keep", type=Path, default=None, help="write the CSV here and keep it")
+    parser.add_argument("--repeat", type=int, default=1, help="runs; the fastest is reported")
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -121,15 +125,19 @@ def main(argv: list[str] | None = None) -> int:
         # a fresh interpreter, so that peak RSS is the ingest's own (imports included)
         root = Path(__file__).resolve().parents[1]
         env = {**os.environ, "PYTHONPATH": str(root)}
-        proc = subprocess.run(
-            [sys.executable, "-c", _CHILD, str(path)],
-            capture_output=True,
-            text=True,
-            check=True,
-            env=env,
-            cwd=root,
-        )
-        stats = json.loads(proc.stdout.strip().splitlines()[-1])
+        runs = []
+        for _ in range(max(args.repeat, 1)):
+            proc = subprocess.run(
+                [sys.executable, "-c", _CHILD, str(path)],
+                capture_output=True,
+                text=True,
+                check=True,
+                env=env,
+                cwd=root,
+            )
+            runs.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+        stats = min(runs, key=lambda r: r["seconds"])
+        stats["peak_mb"] = max(r["peak_mb"] for r in runs)
     seconds = stats["seconds"]
     print("| rows | file MB | seconds | rows/s | peak RSS MB | cores |")
     print("|---:|---:|---:|---:|---:|---:|")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import readers, schema
+from analytics import schema
 from analytics.ingest import IngestError, classify, detect, ingest
 
 GENERIC = (
@@ -139,40 +139,6 @@ def test_uploaded_bytes_pair():
     check_generic(ingest(("upload.csv", GENERIC.encode())))
 
 
-def test_parse_dates_formats():
-    values = [
-        "2020-01-28T14:36:08Z",  # Synthea timestamp: calendar date as written
-        "2020-03-04T23:30:00-05:00",
-        "01/31/2021",
-        "2/3/2021",
-        "2021-06-15 00:00:00",
-        "2021-02-30",  # not a calendar date
-        "1899-12-31",  # before 1900
-        "2101-01-01",  # after 2100
-        "soon",
-        "",
-    ]
-    dates, status = readers.parse_dates(values)
-    assert list(dates[:5]) == [
-        np.datetime64("2020-01-28"),
-        np.datetime64("2020-03-04"),
-        np.datetime64("2021-01-31"),
-        np.datetime64("2021-02-03"),
-        np.datetime64("2021-06-15"),
-    ]
-    assert list(status) == [0, 0, 0, 0, 0, 2, 3, 3, 2, 1]
-    serial, st_ = readers.parse_dates(["44927"], excel_serial=True)
-    assert serial[0] == np.datetime64("2023-01-01") and st_[0] == 0
-    _, st_no = readers.parse_dates(["44927"])
-    assert st_no[0] == readers.DATE_UNPARSEABLE
-
-
-def test_sniff_delimiter():
-    assert readers.sniff_delimiter("a;b;c") == ";"
-    assert readers.sniff_delimiter("a\tb\tc") == "\t"
-    assert readers.sniff_delimiter('"x;y",b,c') == ","
-
-
 def test_folder_means_every_export_file(tmp_path):
     write(tmp_path, "one.csv", GENERIC)
     write(tmp_path, "two.csv", GENERIC.replace("P1", "P9"))
@@ -200,6 +166,48 @@ def test_synonyms_are_recognised(tmp_path):
     assert ev["event_date"].iloc[0] == day("2022-03-15")
     assert ev["technique"].iloc[0] == "narcotic"
     assert ev["quantity"].iloc[0] == 40
+
+
+@pytest.mark.parametrize(
+    ("header", "delimiter"),
+    [
+        ("Patienten-ID;Datum;Behandlung;Medikament;Tage", ";"),
+        ("ID patient;Date de l'acte;Traitement;Médicament;Jours", ";"),
+        ("ID paciente,Fecha,Tratamiento,Medicamento,Días", ","),
+    ],
+)
+def test_headers_in_german_french_and_spanish(header, delimiter):
+    row = delimiter.join(["P1", "13.02.2023", "Opioid", "Tramadol 50 MG Oral Tablet", "30"])
+    res = ingest(("clinic.csv", f"{header}\r\n{row}\r\n".encode("cp1252")))
+    f = res.report.files[0]
+    assert dict(zip(f.mapping.values(), f.mapping.keys(), strict=True)) == dict(
+        zip(header.split(delimiter), ["patient_id", "event_date", "technique", "detail",
+                                      "days_supply"], strict=True)
+    )  # fmt: skip
+    ev = res.events
+    assert (ev["patient_id"].iloc[0], ev["event_date"].iloc[0]) == ("P1", day("2023-02-13"))
+    assert (ev["technique"].iloc[0], ev["days_supply"].iloc[0]) == ("narcotic", 30)
+
+
+def test_day_month_order_is_decided_per_column_and_noted(tmp_path):
+    text = "Patient ID,Service Date,Treatment Type\nP1,01/02/2023,PT\nP2,03/04/2023,PT\n"
+    res = ingest(write(tmp_path, "us.csv", text))
+    assert list(res.events["event_date"]) == [day("2023-01-02"), day("2023-03-04")]
+    assert "2 with / or - read month first (MM/DD/YYYY)" in " ".join(res.report.files[0].notes)
+    text += "P3,13/04/2023,PT\n"  # a day over 12 first: the whole column is day first
+    res = ingest(write(tmp_path, "uk.csv", text))
+    assert list(res.events["event_date"]) == [
+        day("2023-02-01"), day("2023-04-03"), day("2023-04-13")
+    ]
+    assert "dates in 'Service Date' read day first" in " ".join(res.report.files[0].notes)
+
+
+def test_a_damaged_file_is_refused_with_its_line(tmp_path):
+    path = write(tmp_path, "a.csv", "Patient ID,Service Date,Diagnose\nP1,2023-01-05,R\ufffdcken\n")
+    for fn in (ingest, detect):
+        with pytest.raises(IngestError, match=r"a.csv: holds the replacement character U\+FFFD "
+                                              r"\(line 2\)"):  # fmt: skip
+            fn(path)
 
 
 def test_explicit_mapping_overrides_the_guess(tmp_path):
@@ -307,45 +315,99 @@ def test_cpt_shaped_code_outside_the_pain_codes_is_not_relevant():
 
 
 @pytest.mark.parametrize(
-    ("detail", "technique"),
+    ("detail", "technique", "drug_class"),
     [
-        ("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet [Percocet]", "narcotic"),
-        ("Percocet 10/325", "narcotic"),
-        ("OxyContin 20 MG", "narcotic"),
-        ("Norco 5-325", "narcotic"),
-        ("Vicodin", "narcotic"),
-        ("tramadol hydrochloride 50 MG Oral Tablet", "narcotic"),
-        ("Nucynta 50 MG", "narcotic"),
-        ("Acetaminophen 300 MG / Codeine Phosphate 30 MG Oral Tablet", "narcotic"),
-        ("Morphine Sulfate 15 MG Extended Release Oral Tablet", "narcotic"),
-        ("Dilaudid 2 MG Oral Tablet", "narcotic"),
-        ("Methadone Hydrochloride 10 MG Oral Tablet", "narcotic"),
-        ("72 HR Fentanyl 0.025 MG/HR Transdermal System", "narcotic"),
-        ("Meperidine Hydrochloride 50 MG Oral Tablet", "narcotic"),
-        ("Cyclobenzaprine Hydrochloride 10 MG Oral Tablet", "muscle_relaxant"),
-        ("Flexeril 5 MG", "muscle_relaxant"),
-        ("Robaxin 750 MG", "muscle_relaxant"),
-        ("tizanidine 4 MG Oral Tablet [Zanaflex]", "muscle_relaxant"),
-        ("Baclofen 10 MG Oral Tablet", "muscle_relaxant"),
-        ("Soma 350 MG", "muscle_relaxant"),
-        ("Skelaxin 800 MG", "muscle_relaxant"),
-        ("Orphenadrine Citrate 100 MG ER", "muscle_relaxant"),
-        ("Chlorzoxazone 500 MG", "muscle_relaxant"),
-        # not narcotic pain courses
-        ("fentanyl 0.05 MG/ML Injectable Solution", "not_relevant"),
-        ("1 ML Morphine Sulfate 4 MG/ML Injection", "not_relevant"),
-        ("remifentanil 2 MG Injection", "not_relevant"),
-        ("5 ML SUFentanil 0.05 MG/ML Injection", "not_relevant"),
-        ("10 ML Alfentanil 0.5 MG/ML Injection", "not_relevant"),
-        ("buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet", "not_relevant"),
-        ("Naloxone Hydrochloride 4 MG/ACTUAT Nasal Spray", "not_relevant"),
-        ("Promethazine / Codeine Oral Solution", "not_relevant"),
-        ("Diazepam 5 MG Oral Tablet", "not_relevant"),  # benzodiazepine, not an SMR
-        ("Amoxicillin 500 MG Oral Tablet", "not_relevant"),
+        ("Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet [Percocet]", "narcotic",
+         "opioid"),
+        ("Percocet 10/325", "narcotic", "opioid"),
+        ("OxyContin 20 MG", "narcotic", "opioid"),
+        ("Norco 5-325", "narcotic", "opioid"),
+        ("Vicodin", "narcotic", "opioid"),
+        ("tramadol hydrochloride 50 MG Oral Tablet", "narcotic", "opioid"),
+        ("Nucynta 50 MG", "narcotic", "opioid"),
+        ("Acetaminophen 300 MG / Codeine Phosphate 30 MG Oral Tablet", "narcotic", "opioid"),
+        ("Morphine Sulfate 15 MG Extended Release Oral Tablet", "narcotic", "opioid"),
+        ("Dilaudid 2 MG Oral Tablet", "narcotic", "opioid"),
+        ("Methadone Hydrochloride 10 MG Oral Tablet", "narcotic", "opioid"),
+        ("72 HR Fentanyl 0.025 MG/HR Transdermal System", "narcotic", "opioid"),
+        ("Meperidine Hydrochloride 50 MG Oral Tablet", "narcotic", "opioid"),
+        # buprenorphine for pain and opioid + antagonist pain products are narcotics
+        ("buprenorphine 0.15 MG Buccal Film [Belbuca]", "narcotic", "opioid"),
+        ("7 DAY buprenorphine 0.005 MG/HR Transdermal System [Butrans]", "narcotic", "opioid"),
+        ("oxycodone hydrochloride 10 MG / naloxone hydrochloride 5 MG Extended Release Oral "
+         "Tablet", "narcotic", "opioid"),
+        ("morphine sulfate 30 MG / naltrexone hydrochloride 1.2 MG Extended Release Oral "
+         "Capsule [Embeda]", "narcotic", "opioid"),
+        ("naloxone 0.5 MG / pentazocine 50 MG Oral Tablet", "narcotic", "opioid"),
+        ("Cyclobenzaprine Hydrochloride 10 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("Flexeril 5 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Robaxin 750 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("tizanidine 4 MG Oral Tablet [Zanaflex]", "muscle_relaxant", "muscle_relaxant"),
+        ("Baclofen 10 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("carisoprodol 350 MG Oral Tablet", "muscle_relaxant", "muscle_relaxant"),
+        ("Soma 350 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Skelaxin 800 MG", "muscle_relaxant", "muscle_relaxant"),
+        ("Orphenadrine Citrate 100 MG ER", "muscle_relaxant", "muscle_relaxant"),
+        ("Chlorzoxazone 500 MG", "muscle_relaxant", "muscle_relaxant"),
+        # kept only for their drug class (safety measures)
+        ("buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet", "other", "oud_treatment"),
+        ("Suboxone 8 MG / 2 MG Sublingual Film", "other", "oud_treatment"),
+        ("buprenorphine 8 MG Sublingual Tablet", "other", "oud_treatment"),
+        ("Methadone Hydrochloride 10 MG/ML Oral Concentrate", "other", "oud_treatment"),
+        ("naltrexone 380 MG Injectable Suspension [Vivitrol]", "other", "oud_treatment"),
+        ("Naloxone Hydrochloride 4 MG/ACTUAT Nasal Spray", "other", "naloxone"),
+        ("Diazepam 5 MG Oral Tablet", "other", "benzodiazepine"),  # a benzodiazepine, not an SMR
+        ("alprazolam 0.5 MG Oral Tablet [Xanax]", "other", "benzodiazepine"),
+        ("gabapentin 300 MG Oral Capsule", "other", "gabapentinoid"),
+        ("Lyrica 75 MG", "other", "gabapentinoid"),
+        # not relevant: anaesthesia, cough and cold, other drugs
+        ("fentanyl 0.05 MG/ML Injectable Solution", "not_relevant", ""),
+        ("1 ML Morphine Sulfate 4 MG/ML Injection", "not_relevant", ""),
+        ("remifentanil 2 MG Injection", "not_relevant", ""),
+        ("5 ML SUFentanil 0.05 MG/ML Injection", "not_relevant", ""),
+        ("10 ML Alfentanil 0.5 MG/ML Injection", "not_relevant", ""),
+        ("midazolam 1 MG/ML Injectable Solution", "not_relevant", ""),
+        ("buprenorphine 0.3 MG/ML Injectable Solution [Buprenex]", "not_relevant", ""),
+        ("Promethazine / Codeine Oral Solution", "not_relevant", ""),
+        ("Amoxicillin 500 MG Oral Tablet", "not_relevant", ""),
+        ("Confirmation of diagnosis (procedure)", "not_relevant", ""),  # "onfi" is not Onfi
+    ],
+)  # fmt: skip
+def test_classify_drug_descriptions(detail, technique, drug_class):
+    got = classify(detail=detail)
+    assert (got.technique, got.drug_class) == (technique, drug_class)
+
+
+def test_drug_class_follows_the_technique_label():
+    assert classify("Opioid").drug_class == "opioid"
+    assert classify("Muscle relaxant").drug_class == "muscle_relaxant"
+    assert classify("Other", detail="Diazepam 5 MG Oral Tablet").drug_class == "benzodiazepine"
+    assert classify("PT").drug_class == ""
+
+
+@pytest.mark.parametrize(
+    ("code", "detail", "region"),
+    [
+        ("62321", None, "cervical_thoracic"),
+        ("62323", None, "lumbar_sacral"),
+        ("64479", None, "cervical_thoracic"),
+        ("64484", None, "lumbar_sacral"),
+        ("64490", None, "cervical_thoracic"),
+        ("64495", None, "lumbar_sacral"),
+        ("64633", None, "cervical_thoracic"),
+        ("64636", None, "lumbar_sacral"),
+        ("27096", None, "lumbar_sacral"),
+        ("20552", None, ""),  # trigger points have no spinal region
+        ("64483", "Cervical transforaminal injection", "lumbar_sacral"),  # the code wins
+        (None, "Transforaminal epidural injection L4-L5", "lumbar_sacral"),
+        (None, "Cervical facet joint injection C5-6", "cervical_thoracic"),
+        (None, "Interlaminar epidural steroid injection T12-L1", ""),  # both regions
+        (None, "Epidural steroid injection", ""),
     ],
 )
-def test_classify_drug_descriptions(detail, technique):
-    assert classify(detail=detail)[0] == technique
+def test_region_from_the_code_else_the_description(code, detail, region):
+    got = classify(code=code, detail=detail)
+    assert (got.technique, got.region) == ("injection", region)
 
 
 @pytest.mark.parametrize(
@@ -567,15 +629,19 @@ _CELL = st.one_of(
     st.sampled_from(
         ["", " ", "P1", "P2", "2023-01-05", "01/31/2023", "2023-02-30", "1800-01-01", "PT",
          "Opioid", "ESI", "Vaccine", "Yoga", "0", "30", "400", "-1", "abc", "64483", "99213",
-         "Oxycodone 5 MG", "naloxone", "é", '"', "a,b"]
+         "Oxycodone 5 MG", "naloxone", "é", '"', "a,b", "M54.5", "S93.401A", "Sprain of ankle",
+         "Chronic pain", "12345678", "2", "1.5", "L4-L5", "T12-L1", "hip", "2023-01-03",
+         "Diazepam 5 MG", "Belbuca"]
     ),  # fmt: skip
     st.text(alphabet=string.printable, max_size=8),
 )
-_COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Supply", "CPT"]
+_COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Supply", "CPT",
+            "Indication", "Refills", "Date of Death", "Level", "Diagnosis"]  # fmt: skip
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=150, deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
 @given(rows=st.lists(st.tuples(*[_CELL] * len(_COLUMNS)), min_size=0, max_size=25))
 def test_report_always_adds_up(tmp_path, rows):
@@ -588,4 +654,7 @@ def test_report_always_adds_up(tmp_path, rows):
     assert len(res.events) == f.accepted
     assert len(res.rejected) == f.rejected
     assert sum(f.rejected_by_reason.values()) == f.rejected
+    assert sum(f.not_relevant_by_reason.values()) == f.not_relevant
+    assert set(res.diagnoses["patient_id"]) <= set(frame["Patient ID"].str.strip())
+    pd.testing.assert_frame_equal(res.events, schema.conform(res.events))
     json.dumps(res.report.to_dict())

@@ -62,39 +62,103 @@ def test_opioid_analgesic_orders_become_narcotic_events(export):
     # nothing given during anaesthesia or for opioid use disorder is a narcotic course
     for word in ("naloxone", "remifentanil", "sufentanil", "alfentanil", "inject"):
         assert not text.str.contains(word).any(), word
+    assert set(result.events.loc[result.events["technique"] == "narcotic", "drug_class"]) == {
+        "opioid"
+    }
 
 
-def test_anaesthesia_and_oud_products_are_not_relevant():
+def test_anaesthesia_opioids_not_relevant_and_use_disorder_products_kept_for_their_class():
     result = ingest(EXPORTS / "synthea-105")
     meds = _file(result, "medications.csv")
-    assert meds.not_relevant_by_reason["opioid use-disorder or reversal product"] == 12
     # remifentanil 3 + sufentanil 1 + alfentanil 2 (named anaesthesia opioids)
     assert meds.not_relevant_by_reason["anaesthesia opioid"] == 6
     # 2 ML morphine sulfate 1 MG/ML Injection
     assert meds.not_relevant_by_reason["anaesthesia / procedural opioid injection"] == 1
-    details = set(result.events["detail"].dropna())
-    assert "buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet" not in details
-    assert "2 ML morphine sulfate 1 MG/ML Injection" not in details
+    assert meds.not_relevant_by_reason[
+        "procedural sedation / anaesthesia benzodiazepine injection"
+    ] == 6  # midazolam injections
+    ev = result.events
+    bup = ev["detail"] == "buprenorphine 2 MG / naloxone 0.5 MG Sublingual Tablet"
+    assert bup.sum() == 12  # accepted for the safety measures, never a narcotic
+    assert set(ev.loc[bup, "technique"]) == {"other"}
+    assert set(ev.loc[bup, "drug_class"]) == {"oud_treatment"}
+    # their reason (opioid abuse) is not "other indication": the rule skips them
+    assert set(ev.loc[bup, "reason"]) == {"Opioid abuse (disorder)"}
+    benzo = ev["drug_class"] == "benzodiazepine"  # Diazepam 3 + clonazePAM 3
+    assert benzo.sum() == 6 and set(ev.loc[benzo, "technique"]) == {"other"}
+    assert "2 ML morphine sulfate 1 MG/ML Injection" not in set(ev["detail"].dropna())
     # the 72-hour fentanyl patch is a narcotic (transdermal)
-    patch = result.events["detail"] == "72 HR Fentanyl 0.025 MG/HR Transdermal System"
+    patch = ev["detail"] == "72 HR Fentanyl 0.025 MG/HR Transdermal System"
     assert patch.sum() == 22
-    assert set(result.events.loc[patch, "technique"]) == {"narcotic"}
+    assert set(ev.loc[patch, "technique"]) == {"narcotic"}
 
 
-def test_movement_therapy_is_physical_therapy():
+@pytest.mark.parametrize(("name", "sprains"), [("synthea-105", 20), ("synthea-27", 2)])
+def test_physical_therapy_for_a_sprain_or_knee_injury_is_another_indication(name, sprains):
+    """synthea-105: 20 physiotherapy care plans (ankle sprain 15, wrist sprain 3, knee
+    ligament injury 1, meniscus tear 1); synthea-27: 2 physical-therapy care plans for an
+    ankle sprain."""
+    result = ingest(EXPORTS / name)
+    careplans = _file(result, "careplans.csv")
+    assert careplans.not_relevant_by_reason["other indication"] == sprains
+    raw = pd.read_csv(EXPORTS / name / "careplans.csv", dtype=str)
+    therapy = raw["DESCRIPTION"].str.contains("hysiotherapy|hysical therapy", regex=True)
+    reasons = set(raw.loc[therapy, "REASONDESCRIPTION"])
+    assert reasons <= {"Sprain of ankle (disorder)", "Sprain of wrist (disorder)",
+                       "Injury of medial collateral ligament of knee (disorder)",
+                       "Tear of meniscus of knee (disorder)", "Sprain of ankle"}  # fmt: skip
+    assert therapy.sum() == sprains
+    pt = result.events[result.events["technique"] == "physical_therapy"]
+    assert pt["reason"].isna().all()  # what remains has no reason (or a pain reason)
+
+
+def test_the_2014_hydrocodone_orders_are_open_with_three_dispenses():
     result = ingest(EXPORTS / "synthea-105")
     ev = result.events
-    movement = ev["detail"] == "Movement therapy (regime/therapy)"
-    assert movement.sum() == 10
-    assert set(ev.loc[movement, "technique"]) == {"physical_therapy"}
-    careplan = ev["detail"] == "Physiotherapy care plan (record artifact)"
-    assert careplan.sum() == 20
-    assert set(ev.loc[careplan, "technique"]) == {"physical_therapy"}
-    # the labour epidural is not a spinal injection
-    assert (ev["technique"] == "injection").sum() == 0
-    assert _file(result, "procedures.csv").not_relevant_by_reason[
-        "labour / anaesthesia epidural (not a back-pain injection)"
-    ] == 3
+    hydro = ev[(ev["event_date"].dt.year == 2014) & ev["detail"].str.contains("Hydrocodone")
+               & ev["end_date"].isna()]
+    assert sorted(hydro["patient_id"].str[:8]) == ["328e2105", "4c3af03d"]
+    assert list(hydro["dispenses"]) == [3, 3]
+    assert hydro["open_order"].all() and hydro["end_date"].isna().all()
+    meds = _file(result, "medications.csv")
+    # 28 open medication orders; the extract date is 2025-06-09.  Left open through it: 8
+    # orders of 3 dispenses (90 days) started after 2025-03-11, the 2018 oxycodone order of
+    # 181 dispenses and a clonazepam order of 1 dispense started on 2025-06-09; the other
+    # 18 end with their dispensed supply
+    assert meds.open_orders == {"dispenses": 18, "death": 0, "extract date": 10}
+    assert result.extract_date == pd.Timestamp("2025-06-09")
+
+
+@pytest.mark.parametrize("name", SYNTHEA)
+def test_deceased_patients_orders_end_at_death(name):
+    result = ingest(EXPORTS / name)
+    raw = pd.read_csv(EXPORTS / name / "patients.csv", dtype=str).set_index("Id")
+    deaths = pd.to_datetime(raw["DEATHDATE"].dropna())
+    ev = result.events
+    dead = ev[ev["patient_id"].isin(deaths.index)]
+    assert (dead["death_year"] == dead["patient_id"].map(deaths).dt.year).all()
+    assert ev.loc[~ev["patient_id"].isin(deaths.index), "death_year"].isna().all()
+    last = dead["end_date"].fillna(dead["event_date"])
+    assert (last <= dead["patient_id"].map(deaths)).all()  # nothing covers past death
+    assert "DEATHDATE" in _file(result, "patients.csv").refused_columns
+
+
+@pytest.mark.parametrize(("name", "rows", "first"), [("synthea-105", 20, "2014-01-30"),
+                                                     ("synthea-27", 1, "2014-02-06")])
+def test_diagnoses_hold_the_chronic_low_back_pain_rows_with_dates(name, rows, first):
+    result = ingest(EXPORTS / name)
+    assert result.population_source == "conditions"
+    dx = result.diagnoses
+    lbp = dx[dx["code"] == "278860009"]
+    raw = pd.read_csv(EXPORTS / name / "conditions.csv", dtype=str)
+    expected = raw[raw["CODE"] == "278860009"]
+    assert len(lbp) == len(expected) == rows
+    assert set(lbp["kind"]) == {"spinal_pain"}
+    assert sorted(lbp["diagnosis_date"].astype(str)) == sorted(expected["START"])
+    assert lbp["diagnosis_date"].min() == pd.Timestamp(first)
+    kinds = set(dx["kind"])
+    assert kinds == {"spinal_pain", "general_pain", "opioid_use_disorder"}
+    assert _file(result, "conditions.csv").accepted == len(dx)
 
 
 @pytest.mark.parametrize("name", SYNTHEA)
@@ -141,17 +205,6 @@ def test_synthea_dates_and_stop_dates():
     assert (ev.loc[open_orders, "end_date"].isna()).all()
 
 
-def test_conditions_give_back_pain_diagnoses():
-    result = ingest(EXPORTS / "synthea-105")
-    conditions = _file(result, "conditions.csv")
-    raw = pd.read_csv(EXPORTS / "synthea-105" / "conditions.csv", dtype=str)
-    lbp = raw["DESCRIPTION"].str.contains("back pain|Chronic pain", case=False)
-    assert conditions.accepted == int(lbp.sum())
-    with_dx = result.events["diagnosis"].dropna()
-    assert len(with_dx) > 0
-    assert with_dx.str.contains("pain", case=False).all()
-
-
 def test_omop_concepts_name_the_drugs():
     result = ingest(EXPORTS / "omop-synthea27nj")
     ev = result.events
@@ -164,3 +217,9 @@ def test_omop_concepts_name_the_drugs():
     assert person.accepted == 28
     assert set(ev["sex"].dropna()) <= {"F", "M"}
     assert ev["birth_year"].notna().all()
+    dx = result.diagnoses
+    assert sorted(dx["code"]) == ["1121000119107"] * 4 + ["278860009"] * 5 + ["55680006"]
+    assert result.population_source == "conditions"
+    drugs = _file(result, "DRUG_EXPOSURE.csv")
+    assert drugs.mapping["refills"] == "refills"
+    assert set(ev["dispenses"].dropna()) == {1}  # refills 0 + 1

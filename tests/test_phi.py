@@ -76,3 +76,30 @@ def test_value_phi_columns():
 def test_cap_age():
     got = phi.cap_age(np.array([89.0, 90.0, 95.0, 120.0, -1.0, 131.0, np.nan]))
     np.testing.assert_array_equal(got, [89.0, 90.0, 90.0, 90.0, np.nan, np.nan, np.nan])
+
+
+def test_death_dates_are_read_then_kept_as_the_year_only():
+    for name in ("DEATHDATE", "Date of Death", "deceased_date", "DOD"):
+        assert phi.phi_rule(name) == ("death date", "death_date"), name
+    assert phi.death_date_columns(["Patient ID", "DEATHDATE", "DOB"]) == ["DEATHDATE"]
+    assert phi.birth_date_columns(["Patient ID", "DEATHDATE", "DOB"]) == ["DOB"]
+
+
+@pytest.mark.parametrize("name", ["MRN_pseudo", "mrn_hash", "MRN (de-identified)",
+                                  "mrn_deid", "MRN pseudonymised", "chart_number_token"])
+def test_a_pseudonymised_mrn_is_a_patient_key(name):
+    assert phi.is_pseudonym_name(name)
+    assert phi.phi_rule(name) is None
+
+
+@pytest.mark.parametrize("name", ["MRN", "Medical Record Number", "SSN_hash", "email_hash",
+                                  "phone_masked", "first_name"])  # fmt: skip
+def test_other_identifiers_stay_refused_whatever_their_name_adds(name):
+    assert phi.phi_rule(name) is not None
+
+
+def test_value_check_finds_phi_among_many_values():
+    values = np.array([f"P{i}" for i in range(50_000)] + ["x 123-45-6789"], dtype=object)
+    assert phi.values_look_like_phi(values) == "ssn"
+    assert phi.values_look_like_phi(np.array(["0093-0058-01", "64483"], dtype=object)) is None
+    assert phi.values_look_like_phi([None, 5, "a@b.co"]) == "email"

@@ -1,0 +1,65 @@
+"""Ingest: clinic exports -> the canonical event table of DESIGN.md, with a report.
+
+Public API: :func:`detect` (headers and a sample only, for the upload page),
+:func:`ingest`, :class:`IngestResult` (``events``, ``report``, ``rejected``,
+``diagnoses``, ``extract_date``, ``population_source``), :class:`IngestReport`,
+:class:`FileReport`, :class:`FilePlan`, :class:`IngestError`, :func:`classify`, and
+:data:`MAPPING_KEYS` (every key an explicit mapping may use).  ``Source`` is a path (file
+or folder: a folder means every export file in it) or a ``(file_name, bytes)`` pair.
+
+One module per job, run in this order for each file (docs/definitions.md section 1):
+
+1. **Read** (:mod:`analytics.readers`): CSV/TSV text (encoding decided on the bytes,
+   DuckDB's dialect sniffer, PyArrow), ``.xlsx``, Parquet; every value as text.
+   Unreadable input gives an :class:`IngestError` with a one-line message.
+2. **Format and role** (:mod:`.formats`): OMOP CDM, Synthea or a generic clinic file, and
+   what each file is (events, patients, death, conditions / diagnoses, concept, unused).
+3. **PHI guard and column mapping** (:mod:`analytics.phi`, :mod:`.mapping`): refused
+   columns, the mapping from synonyms and header words or an explicit one, required
+   columns.
+4. **Event files** (:mod:`.events`): duplicates (:mod:`.columns`), classification with
+   drug class and spinal region (:mod:`.classify`, :mod:`.regions`), indication
+   (:mod:`.indication`), validation (:mod:`.validate`), typed values (:mod:`.values`),
+   dispenses and open orders (:mod:`.coverage`), diagnoses of the diagnosis column.
+5. **Auxiliary files** (:mod:`.roles`): patients, death, conditions (:mod:`.diagnoses`),
+   concept, unused tables.
+6. **Report** (:mod:`.report`): every row of every file lands in exactly one bucket, so
+   ``rows_read == accepted + rejected + not_relevant + duplicates`` for every file.
+
+:mod:`.pipeline` runs the steps, joins the files of one export (demographics, death dates,
+diagnoses), ends coverage at death, and computes the extract date, the open-order counts
+and the population source.
+"""
+
+from analytics.ingest.classify import Classification, classify
+from analytics.ingest.formats import CONDITION_ROLES, DEATH_ROLES, EVENT_ROLES, PATIENT_ROLES
+from analytics.ingest.mapping import AUXILIARY_COLUMNS, MAPPING_KEYS, FilePlan
+from analytics.ingest.pipeline import detect, ingest
+from analytics.ingest.report import (
+    REJECT_REASONS,
+    FileReport,
+    IngestError,
+    IngestReport,
+    IngestResult,
+)
+from analytics.readers import Source
+
+__all__ = [
+    "AUXILIARY_COLUMNS",
+    "CONDITION_ROLES",
+    "DEATH_ROLES",
+    "EVENT_ROLES",
+    "MAPPING_KEYS",
+    "PATIENT_ROLES",
+    "REJECT_REASONS",
+    "Classification",
+    "FilePlan",
+    "FileReport",
+    "IngestError",
+    "IngestReport",
+    "IngestResult",
+    "Source",
+    "classify",
+    "detect",
+    "ingest",
+]

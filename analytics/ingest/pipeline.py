@@ -1,0 +1,307 @@
+"""The two entry points, :func:`detect` and :func:`ingest`: read every file, plan it, then
+process the files of each export together.
+
+Files of one Synthea or OMOP export (same folder, or all uploaded bytes) are ingested
+together, the concept table first, then patients / death and conditions, then the event
+files: demographics, death dates and diagnoses are joined to the events by patient id
+within that export.  After every export: the extract date (over everything), the
+open-order counts of each event file, and the result.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from analytics import phi, readers, schema
+from analytics.ingest import coverage, diagnoses
+from analytics.ingest.columns import Columns
+from analytics.ingest.events import process_events
+from analytics.ingest.formats import CONDITION_ROLES, DEATH_ROLES, EVENT_ROLES, PATIENT_ROLES
+from analytics.ingest.mapping import FilePlan, check_required, plan_file
+from analytics.ingest.report import (
+    FileOut,
+    IngestError,
+    IngestReport,
+    IngestResult,
+    empty_rejected,
+)
+from analytics.ingest.roles import (
+    process_concepts,
+    process_conditions,
+    process_death,
+    process_patients,
+    process_unused,
+)
+from analytics.readers import RawTable, Source
+
+SAMPLE_BYTES = 256 * 1024
+"""How much of a text file :func:`detect` reads."""
+_ROLE_ORDER = {"concept": 0, "person": 1, "patients": 1, "death": 1, "conditions": 2,
+               "condition_occurrence": 2, "diagnoses": 2}
+
+Mapping = dict[str, dict[str, str]]
+"""Explicit mapping per file name: ``{file name: {canonical column: source column}}``."""
+
+
+def _read(source: Source, sample: bool) -> RawTable:
+    try:
+        return readers.read_source(source, sample_bytes=SAMPLE_BYTES if sample else None)
+    except readers.ReadError as exc:
+        raise IngestError(str(exc)) from exc
+    except OSError as exc:
+        raise IngestError(f"{readers.source_name(source)}: cannot read ({exc})") from exc
+
+
+def _files(sources: Source | list[Source], mapping: Mapping | None) -> list[Source]:
+    files = readers.expand_sources(sources)
+    if not files:
+        raise IngestError("no export files given")
+    unknown = sorted(set(mapping or {}) - {readers.source_name(f) for f in files})
+    if unknown:
+        raise IngestError(
+            f"the mapping names file(s) not given: {', '.join(unknown)}; the files are: "
+            + ", ".join(readers.source_name(f) for f in files)
+        )
+    return files
+
+
+def detect(sources: Source | list[Source], mapping: Mapping | None = None) -> list[FilePlan]:
+    """Plan each file from its header and a sample (no full read): format, role, the
+    guessed (or overridden) mapping, refused columns, missing required columns and a
+    preview without refused columns.  Raises :class:`IngestError` for unreadable files or
+    an invalid explicit mapping (a missing required column is reported, not raised)."""
+    plans = []
+    for source in _files(sources, mapping):
+        raw = _read(source, sample=True)
+        plans.append(plan_file(raw, (mapping or {}).get(raw.name), None))
+    return plans
+
+
+@dataclass
+class _Loaded:
+    raw: RawTable
+    plan: FilePlan
+    cols: Columns
+
+
+def _load(sources: Source | list[Source], mapping: Mapping | None) -> list[_Loaded]:
+    loaded = []
+    for source in _files(sources, mapping):
+        raw = _read(source, sample=False)
+        cols = Columns(raw.table)
+        plan = plan_file(raw, (mapping or {}).get(raw.name), cols)
+        if plan.role != "not_used":
+            check_required(plan)
+        loaded.append(_Loaded(raw, plan, cols))
+    if all(f.plan.role == "not_used" for f in loaded):
+        raise IngestError(
+            "none of the files is a usable export: "
+            + ", ".join(f"{f.plan.name} ({f.plan.format} {f.plan.role})" for f in loaded)
+        )
+    return loaded
+
+
+def _groups(loaded: list[_Loaded]) -> list[list[int]]:
+    """Indices of the files of each export: Synthea/OMOP files of one folder together,
+    every generic file alone."""
+    groups: dict[tuple, list[int]] = {}
+    for i, f in enumerate(loaded):
+        fmt = f.plan.format
+        key = (fmt, f.raw.parent) if fmt in ("synthea", "omop") else ("generic", i)
+        groups.setdefault(key, []).append(i)
+    return list(groups.values())
+
+
+@dataclass
+class _Export:
+    """What the files of one export gave so far (``column_diagnoses``: those of the event
+    files' own diagnosis column)."""
+
+    concepts: pd.DataFrame | None = None
+    demographics: list[pd.DataFrame] = field(default_factory=list)
+    diagnoses: list[pd.DataFrame] = field(default_factory=list)
+    deaths: list[pd.DataFrame] = field(default_factory=list)
+    event_files: list[FileOut] = field(default_factory=list)
+    column_diagnoses: list[pd.DataFrame] = field(default_factory=list)
+
+    def add(self, out: FileOut) -> None:
+        if out.concepts is not None:
+            both = [c for c in (self.concepts, out.concepts) if c is not None]
+            self.concepts = pd.concat(both) if len(both) > 1 else both[0]
+        own = self.column_diagnoses if out.events is not None else self.diagnoses
+        for found, parts in ((out.demographics, self.demographics),
+                             (out.diagnoses, own), (out.deaths, self.deaths)):
+            if found is not None and len(found):
+                parts.append(found)
+        if out.events is not None:
+            self.event_files.append(out)
+
+
+def _process_file(f: _Loaded, export: _Export) -> FileOut:
+    raw, plan, cols = f.raw, f.plan, f.cols
+    if plan.role == "concept":
+        return process_concepts(raw, plan, cols)
+    if plan.role in PATIENT_ROLES:
+        return process_patients(raw, plan, cols)
+    if plan.role in DEATH_ROLES:
+        return process_death(raw, plan, cols)
+    if plan.role in CONDITION_ROLES:
+        return process_conditions(raw, plan, cols, export.concepts)
+    if plan.role in EVENT_ROLES:
+        if plan.format == "omop" and export.concepts is None:
+            plan.notes.append("no OMOP concept table given: concept ids cannot be named")
+        return process_events(raw, plan, cols, export.concepts)
+    return process_unused(raw, plan)
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+
+def _death_dates(export: _Export) -> pd.Series:
+    """patient_id -> the patient's earliest death date among the export's files."""
+    if not export.deaths:
+        return pd.Series([], dtype=schema.DATE_DTYPE)
+    deaths = _concat(export.deaths).dropna()
+    return deaths.groupby("patient_id", sort=False)["death_date"].min()
+
+
+def _finish_export(export: _Export) -> None:
+    """Conform each event file's rows, end them at death, fill demographics and the
+    diagnosis from the export's other files (in place on ``export.event_files``)."""
+    deaths = _death_dates(export)
+    demo = _concat(export.demographics) if export.demographics else None
+    dx = _concat(export.diagnoses) if export.diagnoses else None
+    for out in export.event_files:
+        events = schema.conform(out.events)
+        cut, after, patients = coverage.apply_deaths(events, deaths)
+        if cut:
+            out.report.notes.append(
+                f"{cut} row(s) run past the patient's death date: they end at death"
+            )
+        if after:
+            out.report.notes.append(
+                f"{after} row(s) of {patients} patient(s) start after the patient's death "
+                "date: kept as exported (check the death dates)"
+            )
+        _broadcast(events, demo, dx)
+        out.events = events
+
+
+def _all_diagnoses(exports: list[_Export]) -> pd.DataFrame:
+    """The diagnoses of conditions tables and of the treatment rows' own diagnosis column
+    (before the conditions' diagnosis was filled in), without exact duplicates."""
+    parts = [d for e in exports for d in (*e.diagnoses, *e.column_diagnoses)]
+    return _concat(parts).drop_duplicates(ignore_index=True) if parts else diagnoses.empty()
+
+
+def _extract_date(events: pd.DataFrame, dx: pd.DataFrame, outs: list[FileOut]):
+    candidates = [events["event_date"].max(), dx["diagnosis_date"].max(),
+                  *(o.latest_set_aside for o in outs if o.latest_set_aside is not None)]
+    known = [pd.Timestamp(c) for c in candidates if c is not None and not pd.isna(c)]
+    return max(known).normalize() if known else None
+
+
+def _count_open_orders(exports: list[_Export], extract: pd.Timestamp | None) -> None:
+    for export in exports:
+        for out in export.event_files:
+            counts = coverage.count_open_orders(out.events, extract)
+            out.report.open_orders = counts
+            if counts:
+                total = sum(counts.values())
+                out.report.notes.append(
+                    f"{total} medication order(s) without a stop date are open: "
+                    f"{counts['dispenses']} end with their dispensed supply, {counts['death']} "
+                    f"at the patient's death, {counts['extract date']} stay open through the "
+                    f"extract date"
+                    + (f" ({extract.date().isoformat()})" if extract is not None else "")
+                )
+
+
+def _population_source(loaded: list[_Loaded], exports: list[_Export]) -> str:
+    if any(f.plan.role in CONDITION_ROLES for f in loaded):
+        return "conditions"
+    own = any(out.events["diagnosis"].notna().any() for e in exports for out in e.event_files
+              if out.report.mapping.get("diagnosis"))
+    return "diagnosis_column" if own else "none"
+
+
+def ingest(sources: Source | list[Source], mapping: Mapping | None = None) -> IngestResult:
+    """Read, map, classify, validate and PHI-guard the given exports (see
+    :mod:`analytics.ingest` for every rule).  ``mapping`` is
+    ``{file name: {canonical column or reason_code / refills / death_date: source
+    column}}``, one entry per file it changes.  Raises :class:`IngestError` (one line)
+    when a file cannot be read, a required column is missing, a mapping is invalid, or
+    none of the files is a usable export."""
+    loaded = _load(sources, mapping)
+    outs: list[FileOut | None] = [None] * len(loaded)
+    exports = []
+    for members in _groups(loaded):
+        export = _Export()
+        for i in sorted(members, key=lambda j: _ROLE_ORDER.get(loaded[j].plan.role, 9)):
+            outs[i] = _process_file(loaded[i], export)
+            export.add(outs[i])
+        _finish_export(export)
+        exports.append(export)
+    done = [o for o in outs if o is not None]
+    frames = [o.events for e in exports for o in e.event_files]
+    events = _concat(frames) if frames else schema.empty_events()
+    _finish_demographics(events)
+    dx = _all_diagnoses(exports)
+    extract = _extract_date(events, dx, done)
+    _count_open_orders(exports, extract)
+    return IngestResult(
+        events=events, report=IngestReport(files=[o.report for o in done]),
+        rejected=_rejected(done), diagnoses=dx, extract_date=extract,
+        population_source=_population_source(loaded, exports),
+    )
+
+
+def _rejected(outs: list[FileOut]) -> pd.DataFrame:
+    parts = [o.rejected for o in outs if o.rejected is not None]
+    if not parts:
+        return empty_rejected()
+    rejected = pd.concat(parts, ignore_index=True)
+    for c in rejected.columns:
+        if c != "row":
+            rejected[c] = rejected[c].astype("string")
+    return rejected
+
+
+def _broadcast(events: pd.DataFrame, demo: pd.DataFrame | None, dx: pd.DataFrame | None) -> None:
+    """Fill sex / birth year from patients, and the diagnosis from conditions (the
+    patient's first spinal-pain, else general-pain diagnosis: for the cohort filter), by
+    patient id (in place, on a conformed frame)."""
+    if demo is not None:
+        demo = demo.drop_duplicates("patient_id").set_index("patient_id")
+        if "sex" in demo.columns:
+            looked = events["patient_id"].map(demo["sex"]).astype("string")
+            events["sex"] = events["sex"].fillna(looked)
+        if "birth_year" in demo.columns:
+            looked = events["patient_id"].map(demo["birth_year"]).astype("float64")
+            events["birth_year"] = events["birth_year"].fillna(looked)
+    if dx is not None:
+        looked = events["patient_id"].map(diagnoses.first_per_patient(dx)).astype("string")
+        events["diagnosis"] = events["diagnosis"].fillna(looked)
+
+
+def _finish_demographics(events: pd.DataFrame) -> None:
+    """Compute age from birth year when absent; ages over 89 -> 90 and their birth year
+    dropped (Safe Harbor: a birth year implying 90+ is itself an identifier).  In place,
+    on a conformed frame."""
+    birth = events["birth_year"].to_numpy(dtype=float)
+    if not np.isfinite(birth).any():
+        return
+    age = events["age"].to_numpy(dtype=float).copy()
+    fill = np.isnan(age) & np.isfinite(birth)
+    if fill.any():
+        year = events["event_date"].dt.year.to_numpy(dtype=float, na_value=np.nan)
+        age[fill] = year[fill] - birth[fill]
+    age = phi.cap_age(age)
+    old = age >= phi.AGE_CAP
+    events["age"] = age
+    if old.any():
+        events["birth_year"] = np.where(old, np.nan, birth)
