@@ -59,9 +59,13 @@ def imports(path: Path) -> set[str]:
         if isinstance(node, ast.Import):
             out.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            out.add(node.module)
-            out.update(f"{node.module}.{alias.name}" for alias in node.names
-                       if f"{node.module}.{alias.name}" in known)
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names
+                          if f"{node.module}.{alias.name}" in known}
+            out.update(submodules)
+            # ``from package import submodule`` depends on the submodule, not on the
+            # package's ``__init__`` (which Python runs first whatever is imported)
+            if len(submodules) < len(node.names):
+                out.add(node.module)
     return {m for m in out if m in known and m != "analytics"}
 
 
