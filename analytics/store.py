@@ -1,29 +1,46 @@
-"""The dataset store of PainPath: canonical events in a DuckDB file, one dataset per name.
+"""The dataset store of PainPath: a small DuckDB catalog and immutable Parquet files per
+dataset version, shared by every PainPath process on one folder.
 
-Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is the constructor argument, else
-the setting :func:`analytics.settings.data_dir` (``PAINPATH_DATA_DIR``, default the
-checkout's ``data/`` folder); it is created when missing.
+Location: ``<data_dir>``, the constructor argument, else the setting
+:func:`analytics.settings.data_dir` (``PAINPATH_DATA_DIR``, default the checkout's
+``data/`` folder); it is created when missing.  It holds:
 
-Tables (``schema_version`` 2, kept in ``meta``):
+- ``painpath.duckdb`` — the **catalog** (DuckDB, ``schema_version`` 3): which datasets
+  exist, their metadata, which data files make up each version, the upload reports;
+- ``painpath.data/`` — the **data files**: per dataset version one Parquet file of its
+  canonical events and one of its diagnoses, written once and never changed
+  (``<dataset_id>-<version>-<random>.events.parquet`` / ``.diagnoses.parquet``);
+- ``painpath.lock`` — the writers' cross-process lock (``flock``; empty);
+- ``painpath.generation`` — a random token that every write replaces after its commit:
+  the cheap cross-process "has anything changed?" check of the readers.
 
-- ``meta(key, value)`` — ``schema_version``.
+Catalog tables:
+
+- ``meta(key, value)`` — ``schema_version`` and ``generation`` (the token of the last
+  committed write, equal to ``painpath.generation`` except after a crash between the two,
+  which the next open or write repairs).
 - ``datasets(dataset_id, name UNIQUE, created_at, updated_at, version, events, patients,
-  source_files, extract_date, population_source)`` — ``source_files`` is a JSON list of the
-  file names whose rows make up the dataset now (a replace starts the list again); times are
-  UTC.  ``extract_date`` (``DATE``, NULL when unknown) is the dataset version's extract date
-  as ingest fixed it before any filter (when a write gives none: the latest event or
-  diagnosis date it writes); ``population_source`` is where its diagnoses came
-  from: ``conditions``, ``diagnosis_column`` or ``none`` (``analytics.population``).
-- ``diagnoses(dataset_id, patient_id, diagnosis_date, code, description, kind)`` — the
-  dataset's spinal-pain, general-pain and opioid-use-disorder diagnoses
-  (``IngestResult.diagnoses``); ``diagnosis_date`` is ``DATE``.
-- ``events(dataset_id, row_hash, <every column of analytics.schema.CANONICAL_COLUMNS>)`` —
-  dates are ``DATE``, ``technique`` / ``injection_type`` are ``ENUM`` of the schema
-  vocabularies, numbers ``DOUBLE``, text ``VARCHAR``.  ``row_hash`` is DuckDB's ``hash`` over
-  all canonical columns (NULL-safe) and speeds up the de-duplication join.
-- ``uploads(upload_id, dataset_id, uploaded_at, action, source_files, rows_added, report)`` —
-  one row per write that came with an ingest report (``create`` / ``add`` / ``replace``);
-  ``report`` is the report dict as JSON text.  Kept as an audit trail across replaces.
+  source_files, extract_date, population_source)`` — the current version of each dataset.
+  ``source_files`` is a JSON list of the file names whose rows make up the dataset now (a
+  replace starts the list again); times are UTC.  ``extract_date`` (``DATE``, NULL when
+  unknown) is the dataset version's extract date as ingest fixed it before any filter
+  (when a write gives none: the latest event or diagnosis date it writes);
+  ``population_source`` is where its diagnoses came from: ``conditions``,
+  ``diagnosis_column`` or ``none`` (``analytics.population``).
+- ``versions(dataset_id, version, events_file, diagnoses_file, superseded_at)`` — the data
+  files of every version still kept: the current one (``superseded_at`` NULL) and those
+  superseded less than :data:`KEEP_SUPERSEDED` ago (a reader that looked the version up
+  just before a write can still read it).  A version whose events did not change (a
+  rename, a diagnoses-only add) shares the previous version's events file.
+- ``uploads(upload_id, dataset_id, uploaded_at, action, source_files, rows_added, report)``
+  — one row per write that came with an ingest report (``create`` / ``add`` /
+  ``replace``); ``report`` is the report dict as JSON text.  Kept as an audit trail
+  across replaces.
+
+Data files: events in the columns of :data:`analytics.schema.CANONICAL_COLUMNS` (dates
+``DATE``, ``technique`` / ``injection_type`` text of the schema vocabularies, numbers
+``DOUBLE``, text ``VARCHAR``), in insertion order; diagnoses in
+:data:`DIAGNOSIS_COLUMNS`.
 
 Definitions:
 
@@ -41,46 +58,68 @@ Definitions:
   stronger source: ``conditions`` over ``diagnosis_column`` over ``none``.  An add counts as
   a change (new version) when it inserts an event or a diagnosis or changes the extract date
   or the source.
-- **Transactions.** Every write is one DuckDB transaction (``BEGIN`` … ``COMMIT``,
-  ``ROLLBACK`` on any error): a failure mid-write leaves the previous state.
-- **Migration.** A store of schema version 1 is migrated in place when opened, in one
+- **Writes.** A write builds the new version in a private in-memory DuckDB (the current
+  version's rows, then the incoming ones with the same ``NOT NULL`` and vocabulary checks
+  as before: a frame breaking one is refused whole), writes the new data files under
+  temporary names, flushes them to disk (``fsync``) and renames them into place, and only
+  then commits the catalog in one DuckDB transaction (``BEGIN`` … ``COMMIT``, ``ROLLBACK``
+  on any error).  Until that commit nobody sees the new files; after it everybody does.
+- **Migration.** A store of schema version 1 is first brought to version 2 in place, in one
   transaction: the new canonical event columns are added (NULL; FALSE for
   ``ends_at_death``), ``row_hash`` is recomputed over the new column set, the ``diagnoses``
   table and the two dataset columns are created.  A version-1 dataset kept diagnoses only as
   the events' ``diagnosis`` column, so its diagnoses are read from that column (each
   distinct patient, date and value, classified by ``analytics.indications``), its source
   becomes ``diagnosis_column`` when that column holds a value (else ``none``), and its
-  extract date the latest ``event_date``.
+  extract date the latest ``event_date``.  A store of schema version 2 (events and
+  diagnoses in the DuckDB file) gets, in the same transaction, each dataset's events
+  (in insertion order) and diagnoses written to data files of its current version, the
+  ``versions`` table, and the two tables dropped.  The version numbers do not change.
 
-Concurrency: DuckDB lets one *process* open the file (even read-only opens are refused while
-another process holds it); a second process gets :class:`StoreInUseError` ("the store … is
-in use by another PainPath process (PID n)").  Within the process, one :class:`Store` holds
-one DuckDB connection and every operation runs on its own cursor (a separate DuckDB
-connection to the same database), so threads (Streamlit sessions) may share a Store.  Writes
-are serialised by a lock per store file, shared by every ``Store`` of this process on that
-file, so concurrent uploads to one dataset run one after the other (an idempotent add sees
-the rows the other committed) instead of failing with DuckDB's transaction conflict or both
-inserting the same rows.  Reads are not locked (DuckDB gives each a consistent snapshot).
-Opening several ``Store`` objects on the same file in one process is fine: a second
-``duckdb.connect`` to the path is a new connection to the same database instance.
+Several processes (:doc:`README` "Several app processes behind nginx"): DuckDB lets one
+process write a database file or several read it, never both.  So no process keeps the
+catalog open: each catalog read opens it read-only for a few milliseconds, and each write
+opens it read-write only for its final transaction.  When another process has it open at
+that moment, the open is retried every few milliseconds (up to ``wait_seconds``, default
+:data:`LOCK_WAIT_SECONDS`; only a program holding it that long, e.g. a DuckDB shell, gives
+:class:`StoreInUseError`).  The data files need no lock at all: they never change once
+written.  Writers serialise on ``painpath.lock`` (an exclusive ``flock``, held for the
+whole write, including the minutes a large upload may take) and, within a process, on a
+lock per store file shared by every ``Store`` on it; readers never take either, so a
+write never makes a reader wait for more than one catalog commit.  Concurrent uploads to
+one dataset from any processes thus run one after the other (an idempotent add sees the
+rows the other committed).  Readers keep the catalog in memory and read it again only when
+``painpath.generation`` holds another token: checking costs one small file read, so a rerun
+of the app can ask for the dataset versions every time and see an upload made through
+another process at once.  Within a process, one ``Store`` may be shared by threads
+(Streamlit sessions).
 
-Durability: a write is committed through DuckDB's write-ahead log (``painpath.duckdb.wal``);
-a process killed at any point (even mid-COMMIT or mid-checkpoint) leaves the file with the
-last committed state, which the next open replays.  A file that DuckDB cannot read (random
-bytes, truncated, checksum failure) raises :class:`StoreDamagedError`;
-:func:`move_aside` renames it (and its WAL) to ``painpath.duckdb.broken-<UTC time>`` so
-that a new, empty store can be started without deleting anything.
+Durability: the data files are durable before the catalog commit refers to them; the
+commit goes through DuckDB's write-ahead log (``painpath.duckdb.wal``), and the catalog is
+checkpointed when the write closes it.  A process killed at any point (while building the
+files, mid-COMMIT, mid-checkpoint) leaves the last committed state, which the next open
+replays; data files of a write that never committed, and those of versions superseded
+more than :data:`KEEP_SUPERSEDED` ago, are deleted by the next write.  A catalog file
+that DuckDB cannot read (random bytes, truncated, checksum failure), or a data file that
+cannot be read, raises :class:`StoreDamagedError`; :func:`move_aside` renames the catalog
+(with its WAL and data folder) to ``painpath.duckdb.broken-<UTC time>`` (and
+``painpath.data.broken-<same time>``) so that a new, empty store can be started without
+deleting anything.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
+import secrets
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from datetime import UTC, date, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -94,10 +133,18 @@ from analytics import indications, schema, settings
 
 # 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death;
 # the diagnoses table; datasets.extract_date and datasets.population_source
-SCHEMA_VERSION = 2
+# 3 moved events and diagnoses to immutable Parquet files per version (the versions table)
+SCHEMA_VERSION = 3
 DB_FILENAME = "painpath.duckdb"
+DATA_DIRNAME = "painpath.data"
+LOCK_FILENAME = "painpath.lock"
+GENERATION_FILENAME = "painpath.generation"
 DATA_DIR_ENV = settings.DATA_DIR_ENV
 SAMPLE_DATASET_NAME = "Sample clinic"
+LOCK_WAIT_SECONDS = 120.0
+"""How long an open of the catalog is retried while another program holds it."""
+KEEP_SUPERSEDED = timedelta(minutes=10)
+"""How long the data files of a superseded (or deleted) version are kept for readers."""
 
 DATASET_COLUMNS: tuple[str, ...] = (
     "dataset_id",
@@ -133,21 +180,27 @@ class StoreError(RuntimeError):
 
 
 class StoreInUseError(StoreError):
-    """Another process holds the store file (DuckDB's file lock)."""
+    """Another program held the catalog file (DuckDB's file lock) longer than the wait."""
 
 
 class StoreDamagedError(StoreError):
-    """The store file is not a readable DuckDB database (corrupt, truncated, foreign)."""
+    """The catalog or a data file is not readable (corrupt, truncated, foreign, missing)."""
 
 
-def _damaged(path: Path, exc: BaseException) -> StoreDamagedError:
+def _damaged(path: Path, exc: BaseException, data_file: Path | None = None) -> StoreDamagedError:
     reason = " ".join(str(exc).split())[:300]
+    what = "" if data_file is None else f" (its data file {data_file.name})"
     return StoreDamagedError(
-        f"The PainPath store {path} cannot be read: it is damaged or not a PainPath store "
-        f"({reason}). Move it aside and start a new, empty store (the app offers this; the "
-        "file is kept), or restore it from a backup.",
+        f"The PainPath store {path} cannot be read{what}: it is damaged or not a PainPath "
+        f"store ({reason}). Move it aside and start a new, empty store (the app offers this; "
+        "the files are kept), or restore it from a backup.",
         path,
     )
+
+
+def _is_lock_conflict(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, duckdb.IOException) and "lock" in text and "conflicting" in text
 
 
 def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
@@ -157,8 +210,9 @@ def _open_error(path: Path, exc: duckdb.Error) -> StoreError:
         pid = re.search(r"PID (\d+)", text)
         who = f" (PID {pid.group(1)})" if pid else ""
         return StoreInUseError(
-            f"The store {path} is in use by another PainPath process{who}; close that app or "
-            f"point {DATA_DIR_ENV} at another folder, then try again.",
+            f"The store {path} is held by another program{who} and was not released in "
+            f"time; close that program (PainPath processes never hold it) or point "
+            f"{DATA_DIR_ENV} at another folder, then try again.",
             path,
         )
     if isinstance(exc, duckdb.IOException) and any(
@@ -181,10 +235,11 @@ def _is_corruption(exc: BaseException) -> bool:
 
 
 def move_aside(path: str | Path, when: datetime | None = None) -> Path:
-    """Rename a (damaged) store file to ``<name>.broken-<UTC yyyymmddThhmmssZ>`` — and its
-    WAL, when there is one, to ``<name>.wal.broken-<same time>`` — so that a new store can
-    be created in its place; nothing is deleted.  Returns the new path of the store file.
-    Close every ``Store`` on the file first."""
+    """Rename a (damaged) store's catalog file to ``<name>.broken-<UTC yyyymmddThhmmssZ>`` —
+    and its WAL, when there is one, to ``<name>.wal.broken-<same time>``, and its data
+    folder, when there is one, to ``painpath.data.broken-<same time>`` — so that a new
+    store can be created in its place; nothing is deleted.  Returns the new path of the
+    catalog file."""
     path = Path(path)
     stamp = (when or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
     target = path.with_name(f"{path.name}.broken-{stamp}")
@@ -196,19 +251,69 @@ def move_aside(path: str | Path, when: datetime | None = None) -> Path:
     wal = path.with_name(path.name + ".wal")
     if wal.exists():
         wal.rename(wal.with_name(wal.name + suffix))
+    folder = path.with_name(DATA_DIRNAME)
+    if folder.exists():
+        folder.rename(folder.with_name(folder.name + suffix))
     path.rename(target)
     return target
 
 
-# One write lock per store file, shared by every Store of this process on that file.
-_WRITE_LOCKS: dict[str, threading.RLock] = {}
-_WRITE_LOCKS_GUARD = threading.Lock()
+class _WriteLock:
+    """The write lock of one store file in this process: a re-entrant thread lock plus,
+    while held, an exclusive ``flock`` on ``painpath.lock`` (other processes' writers)."""
+
+    def __init__(self, lock_path: Path) -> None:
+        self._path = lock_path
+        self._thread_lock = threading.RLock()
+        self._depth = 0
+        self._fd: int | None = None
+
+    def __enter__(self) -> _WriteLock:
+        self._thread_lock.acquire()
+        try:
+            if self._depth == 0:
+                fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o644)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX)  # waits for another process's write
+                except BaseException:
+                    os.close(fd)
+                    raise
+                self._fd = fd
+            self._depth += 1
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        return self
+
+    @property
+    def depth(self) -> int:
+        """How many times the holding thread entered (0 when free)."""
+        return self._depth
+
+    def __exit__(self, *exc: object) -> None:
+        self._depth -= 1
+        if self._depth == 0 and self._fd is not None:
+            fd, self._fd = self._fd, None
+            with suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+        self._thread_lock.release()
 
 
-def _write_lock(path: Path) -> threading.RLock:
+# One write lock and one catalog lock per store file, shared by every Store of this
+# process on that file.  The catalog lock keeps this process to one catalog connection at a
+# time (DuckDB refuses a read-only and a read-write connection to one file in one process).
+_WRITE_LOCKS: dict[str, _WriteLock] = {}
+_CATALOG_LOCKS: dict[str, threading.RLock] = {}
+_LOCKS_GUARD = threading.Lock()
+
+
+def _locks(path: Path) -> tuple[_WriteLock, threading.RLock]:
     key = os.path.realpath(path)
-    with _WRITE_LOCKS_GUARD:
-        return _WRITE_LOCKS.setdefault(key, threading.RLock())
+    with _LOCKS_GUARD:
+        write = _WRITE_LOCKS.setdefault(key, _WriteLock(path.with_name(LOCK_FILENAME)))
+        catalog = _CATALOG_LOCKS.setdefault(key, threading.RLock())
+    return write, catalog
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> Path:
@@ -236,11 +341,12 @@ def _quote(name: str) -> str:
 
 
 _COLS = schema.CANONICAL_COLUMNS
+_COLUMN_LIST = ", ".join(_quote(c) for c in _COLS)
 _NOT_NULL = set(schema.REQUIRED_COLUMNS) | set(schema.BOOL_COLUMNS)
 _EVENT_DDL = ",\n    ".join(
     f"{_quote(c)} {_sql_type(c)}{' NOT NULL' if c in _NOT_NULL else ''}" for c in _COLS
 )
-# Incoming frame (registered Arrow table) -> stored column types.
+# Incoming frame (registered Arrow table) or data file -> stored column types.
 _STAGE_SELECT = ",\n        ".join(
     f"CAST({_quote(c)} AS {_sql_type(c)}) AS {_quote(c)}" for c in _COLS
 )
@@ -259,7 +365,7 @@ _LOAD_SELECT = ", ".join(
     for c in _COLS
 )
 
-_DDL = f"""
+_DDL = """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS dataset_id_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS upload_id_seq START 1;
@@ -284,6 +390,19 @@ CREATE TABLE IF NOT EXISTS uploads (
     rows_added BIGINT NOT NULL,
     report VARCHAR NOT NULL
 );
+"""
+_VERSIONS_DDL = """
+CREATE TABLE IF NOT EXISTS versions (
+    dataset_id BIGINT NOT NULL,
+    version BIGINT NOT NULL,
+    events_file VARCHAR NOT NULL,
+    diagnoses_file VARCHAR NOT NULL,
+    superseded_at TIMESTAMP,
+    PRIMARY KEY (dataset_id, version)
+);
+"""
+# Schema 2 kept the rows in the catalog; only a migration from schema 1 creates them.
+_DDL_2_ROWS = f"""
 CREATE TABLE IF NOT EXISTS events (
     dataset_id BIGINT NOT NULL,
     row_hash UBIGINT NOT NULL,
@@ -298,9 +417,21 @@ CREATE TABLE IF NOT EXISTS diagnoses (
     kind VARCHAR NOT NULL
 );
 """
+# The private in-memory database a write builds a version in.
+_STAGE_DDL = f"""
+CREATE TABLE events (row_hash UBIGINT NOT NULL, {_EVENT_DDL});
+CREATE TABLE diagnoses (
+    patient_id VARCHAR NOT NULL,
+    diagnosis_date DATE,
+    code VARCHAR,
+    description VARCHAR,
+    kind VARCHAR NOT NULL
+);
+"""
 _SAME_DIAGNOSIS = " AND ".join(
     f"d.{c} IS NOT DISTINCT FROM s.{c}" for c in DIAGNOSIS_COLUMNS
 )
+_DIAGNOSIS_LIST = ", ".join(DIAGNOSIS_COLUMNS)
 
 
 def _one(cur: duckdb.DuckDBPyConnection, sql: str, params: list | None = None) -> tuple | None:
@@ -404,37 +535,174 @@ def _names(source_files: list[str] | tuple[str, ...] | str | None) -> list[str]:
     return [str(s) for s in source_files]
 
 
-class Store:
-    """A DuckDB-backed store of canonical event datasets (see the module docstring).
+_DATA_FILE = re.compile(r"[0-9a-f]{16}\.(events|diagnoses)\.parquet(\.tmp)?")
 
-    ``Store(data_dir=None)`` opens (creating if needed) ``<data_dir>/painpath.duckdb``.
-    Use as a context manager or call :meth:`close`.
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_data_file(con: duckdb.DuckDBPyConnection, query: str, folder: Path,
+                     kind: str) -> str:
+    """Write the rows of ``query`` (run on ``con``) to a new Parquet data file in
+    ``folder``, durably: a temporary name, ``fsync``, rename, ``fsync`` of the folder.
+    Returns the file's name."""
+    folder.mkdir(parents=True, exist_ok=True)
+    name = f"{secrets.token_hex(8)}.{kind}.parquet"
+    final = folder / name
+    temporary = folder / (name + ".tmp")
+    try:
+        literal = "'" + str(temporary).replace("'", "''") + "'"
+        con.execute(f"COPY ({query}) TO {literal} (FORMAT parquet)")
+        fd = os.open(temporary, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(temporary, final)
+        _fsync_dir(folder)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        final.unlink(missing_ok=True)
+        raise
+    return name
+
+
+class _Stage:
+    """A dataset version being built: its rows in a private in-memory DuckDB (with the
+    catalog's column types and ``NOT NULL`` checks) and the data files written from it.
+    :meth:`discard` deletes the files written so far (a write that failed)."""
+
+    def __init__(self, folder: Path, store_path: Path) -> None:
+        self.folder = folder
+        self.store_path = store_path
+        self.written: list[str] = []
+        self.con = duckdb.connect()
+        self.con.execute(_STAGE_DDL)
+
+    def load(self, events_file: str, diagnoses_file: str) -> None:
+        """Start from the rows of a stored version."""
+        for name, sql in (
+            (events_file, f"INSERT INTO events SELECT {_HASH} AS row_hash, * FROM "
+                          f"(SELECT {_STAGE_SELECT} FROM read_parquet(?))"),
+            (diagnoses_file, f"INSERT INTO diagnoses SELECT {_DIAGNOSIS_LIST} FROM "
+                             "read_parquet(?)"),
+        ):
+            path = self.folder / name
+            try:
+                self.con.execute(sql, [str(path)])
+            except duckdb.Error as exc:
+                raise _damaged(self.store_path, exc, path) from exc
+
+    def count(self, table: str) -> int:
+        return int(_one(self.con, f"SELECT count(*) FROM {table}")[0])
+
+    def insert_events(self, incoming: pa.Table, dedupe: bool) -> int:
+        """Insert ``incoming``; with ``dedupe`` only rows that have no identical row in the
+        version yet.  Returns the number of rows inserted."""
+        before = self.count("events")
+        self.con.register("painpath_incoming", incoming)
+        try:
+            staged = (f"SELECT {_HASH} AS row_hash, * FROM "
+                      f"(SELECT {_STAGE_SELECT} FROM painpath_incoming)")
+            if dedupe:
+                self.con.execute(
+                    f"INSERT INTO events SELECT s.* FROM ({staged}) s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM events e WHERE e.row_hash = s.row_hash AND {_SAME_ROW})")
+            else:
+                self.con.execute(f"INSERT INTO events {staged}")
+        finally:
+            self.con.unregister("painpath_incoming")
+        return self.count("events") - before
+
+    def insert_diagnoses(self, incoming: pa.Table, dedupe: bool) -> int:
+        """Insert the distinct rows of ``incoming``; with ``dedupe`` only those not in the
+        version yet.  Returns the number of rows inserted."""
+        if incoming.num_rows == 0:
+            return 0
+        before = self.count("diagnoses")
+        self.con.register("painpath_incoming_diagnoses", incoming)
+        try:
+            staged = (
+                "SELECT DISTINCT CAST(patient_id AS VARCHAR) AS patient_id, "
+                "CAST(diagnosis_date AS DATE) AS diagnosis_date, CAST(code AS VARCHAR) AS code, "
+                "CAST(description AS VARCHAR) AS description, CAST(kind AS VARCHAR) AS kind "
+                "FROM painpath_incoming_diagnoses"
+            )
+            if dedupe:
+                self.con.execute(
+                    f"INSERT INTO diagnoses SELECT s.* FROM ({staged}) s WHERE NOT EXISTS "
+                    f"(SELECT 1 FROM diagnoses d WHERE {_SAME_DIAGNOSIS})")
+            else:
+                self.con.execute(f"INSERT INTO diagnoses {staged}")
+        finally:
+            self.con.unregister("painpath_incoming_diagnoses")
+        return self.count("diagnoses") - before
+
+    def event_counts(self) -> tuple[int, int]:
+        """(events, distinct patients) of the version."""
+        events, patients = _one(self.con,
+                                "SELECT count(*), count(DISTINCT patient_id) FROM events")
+        return int(events), int(patients)
+
+    def write(self, table: str) -> str:
+        """Write ``events`` or ``diagnoses`` to a new data file; returns its name."""
+        columns = _COLUMN_LIST if table == "events" else _DIAGNOSIS_LIST
+        name = _write_data_file(self.con, f"SELECT {columns} FROM {table}", self.folder, table)
+        self.written.append(name)
+        return name
+
+    def discard(self) -> None:
+        for name in self.written:
+            (self.folder / name).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with suppress(duckdb.Error):
+            self.con.close()
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """What a reader keeps of the catalog, read again when the generation token changes."""
+
+    token: str | None
+    datasets: tuple[tuple, ...]  # rows of _DATASET_SELECT, by dataset_id
+    files: dict[tuple[int, int], tuple[str, str]]  # (id, version) -> (events, diagnoses)
+
+    def row(self, dataset_id: int) -> tuple | None:
+        return next((r for r in self.datasets if r[0] == int(dataset_id)), None)
+
+
+class Store:
+    """The PainPath store (see the module docstring), safe to share between threads and to
+    open from several processes at once.
+
+    ``Store(data_dir=None, wait_seconds=LOCK_WAIT_SECONDS)`` opens (creating or migrating
+    if needed) the store in ``data_dir``.  Use as a context manager or call :meth:`close`.
     """
 
-    def __init__(self, data_dir: str | Path | None = None) -> None:
+    def __init__(self, data_dir: str | Path | None = None, *,
+                 wait_seconds: float = LOCK_WAIT_SECONDS) -> None:
         self.data_dir = resolve_data_dir(data_dir)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.path = self.data_dir / DB_FILENAME
-        self._write_lock = _write_lock(self.path)
-        self._cursor_lock = threading.Lock()
-        self._con: duckdb.DuckDBPyConnection | None = None
-        try:
-            self._con = duckdb.connect(str(self.path))
-            self._init_schema()
-        except StoreError:
-            self.close()
-            raise
-        except duckdb.Error as exc:
-            self.close()
-            raise _open_error(self.path, exc) from exc
+        self.files_dir = self.data_dir / DATA_DIRNAME
+        self._generation_path = self.data_dir / GENERATION_FILENAME
+        self._write_lock, self._catalog_lock = _locks(self.path)
+        self._wait_seconds = wait_seconds
+        self._cache_lock = threading.Lock()
+        self._cached: _Catalog | None = None
+        self._closed = False
+        self._init_schema()
 
     # ---- life cycle -----------------------------------------------------------------
     def close(self) -> None:
-        """Close the connection (idempotent)."""
-        if self._con is not None:
-            with suppress(duckdb.Error):
-                self._con.close()
-            self._con = None
+        """Close the store (idempotent): no file stays open between operations anyway."""
+        self._closed = True
 
     def __enter__(self) -> Store:
         return self
@@ -442,61 +710,170 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _cursor(self) -> duckdb.DuckDBPyConnection:
-        with self._cursor_lock:
-            if self._con is None:
-                raise RuntimeError("the store is closed")
-            return self._con.cursor()
+    def _phase(self, name: str) -> None:
+        """Called when a write starts (``BEGIN``, write lock taken) and right before its
+        catalog ``COMMIT``; does nothing (a hook for the crash tests)."""
 
-    @contextmanager
-    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        cur = self._cursor()
-        try:
-            yield cur
-        except duckdb.Error as exc:
-            if _is_corruption(exc):
-                raise _damaged(self.path, exc) from exc
-            raise
-        finally:
-            cur.close()
-
-    @contextmanager
-    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """One write transaction: COMMIT on success, ROLLBACK on any exception.  Holds the
-        file's write lock, so writes of this process never interleave."""
-        with self._write_lock:
-            cur = self._cursor()
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        """Connect to the catalog, retrying while another process holds it."""
+        deadline = time.monotonic() + self._wait_seconds
+        pause = 0.002
+        while True:
             try:
-                cur.execute("BEGIN TRANSACTION")
-                try:
-                    yield cur
-                except BaseException:
-                    with suppress(duckdb.Error):  # keep the original error; closing also aborts
-                        cur.execute("ROLLBACK")
-                    raise
-                cur.execute("COMMIT")
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except duckdb.Error as exc:
+                if _is_lock_conflict(exc) and time.monotonic() < deadline:
+                    time.sleep(pause)
+                    pause = min(2 * pause, 0.05)
+                    continue
+                raise _open_error(self.path, exc) from exc
+
+    @contextmanager
+    def _connect(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A catalog connection for the block only (this process's catalog lock held)."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        if read_only and not self.path.exists():  # moved aside by another process
+            self._init_schema()
+        with self._catalog_lock:
+            con = self._open(read_only)
+            try:
+                yield con
             except duckdb.Error as exc:
                 if _is_corruption(exc):
                     raise _damaged(self.path, exc) from exc
                 raise
             finally:
-                cur.close()
+                with suppress(duckdb.Error):
+                    con.close()  # read-write: checkpoints the committed write
+
+    @contextmanager
+    def _read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with self._connect(read_only=True) as con:
+            yield con
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        """Hold the write lock (this process's and, across processes, ``painpath.lock``)."""
+        if self._closed:
+            raise RuntimeError("the store is closed")
+        with self._write_lock:
+            if self._write_lock.depth == 1:
+                self._phase("BEGIN")
+            yield
+
+    @contextmanager
+    def _transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One catalog write transaction under the write lock: COMMIT on success (with a new
+        generation token, the expired versions dropped), ROLLBACK on any exception.  After
+        the commit the token is published and unreferenced data files are deleted."""
+        with self._writing():
+            with self._connect(read_only=False) as cur:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                    token = secrets.token_hex(8)
+                    cur.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)", [token])
+                    kept = self._expire_versions(cur)
+                    self._phase("COMMIT")
+                    cur.execute("COMMIT")
+                except BaseException:
+                    with suppress(duckdb.Error):  # keep the original error; closing aborts
+                        cur.execute("ROLLBACK")
+                    raise
+            self._publish(token)
+            self._sweep(kept)
+
+    @staticmethod
+    def _expire_versions(cur: duckdb.DuckDBPyConnection) -> set[str]:
+        """Drop the versions superseded longer than :data:`KEEP_SUPERSEDED` ago; the names of
+        the data files the remaining versions use."""
+        cur.execute("DELETE FROM versions WHERE superseded_at < ?", [_now() - KEEP_SUPERSEDED])
+        rows = cur.execute("SELECT events_file, diagnoses_file FROM versions").fetchall()
+        return {name for row in rows for name in row}
+
+    def _publish(self, token: str) -> None:
+        """Replace ``painpath.generation`` with ``token`` (atomically, durably)."""
+        temporary = self._generation_path.with_name(GENERATION_FILENAME + ".tmp")
+        with open(temporary, "w", encoding="ascii") as handle:
+            handle.write(token)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self._generation_path)
+        _fsync_dir(self.data_dir)
+
+    def _sweep(self, kept: set[str]) -> None:
+        """Delete the data files no kept version uses (called under the write lock, after
+        a commit, so no other write has files in progress)."""
+        if not self.files_dir.is_dir():
+            return
+        for path in self.files_dir.iterdir():
+            if _DATA_FILE.fullmatch(path.name) and path.name not in kept:
+                path.unlink(missing_ok=True)
+
+    def _token(self) -> str | None:
+        try:
+            return self._generation_path.read_text(encoding="ascii").strip() or None
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def _catalog(self, fresh: bool = False) -> _Catalog:
+        """The catalog's datasets and version files: kept in memory while
+        ``painpath.generation`` holds the same token (``fresh``: read it anyway)."""
+        token = self._token()
+        with self._cache_lock:
+            cached = self._cached
+        if not fresh and token is not None and cached is not None and cached.token == token:
+            return cached
+        with self._read() as con:
+            rows = con.execute(f"{_DATASET_SELECT} ORDER BY dataset_id").fetchall()
+            files = con.execute(
+                "SELECT dataset_id, version, events_file, diagnoses_file FROM versions"
+            ).fetchall()
+        catalog = _Catalog(token, tuple(rows), {(int(d), int(v)): (e, g) for d, v, e, g in files})
+        with self._cache_lock:
+            self._cached = catalog
+        return catalog
 
     def _init_schema(self) -> None:
-        with self._transaction() as cur:
-            cur.execute(_DDL)
-            row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
-            if row is None:
-                cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            elif int(row[0]) == 1:
-                self._migrate_from_1(cur)
-            elif int(row[0]) != SCHEMA_VERSION:
-                raise StoreError(
-                    f"The store {self.path} has store schema version {row[0]}; this PainPath "
-                    f"expects {SCHEMA_VERSION}: use a matching PainPath version or point "
-                    f"{DATA_DIR_ENV} at another folder.",
-                    self.path,
-                )
+        """Create, migrate or check the catalog; repair a generation token a crash left
+        stale."""
+        with self._writing():
+            with self._connect(read_only=False) as cur:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    cur.execute(_DDL)
+                    row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
+                    if row is None:
+                        cur.execute(_VERSIONS_DDL)
+                        cur.execute("INSERT INTO meta VALUES ('schema_version', ?)",
+                                    [str(SCHEMA_VERSION)])
+                    elif int(row[0]) in (1, 2):
+                        if int(row[0]) == 1:
+                            cur.execute(_DDL_2_ROWS)
+                            self._migrate_from_1(cur)
+                        self._migrate_from_2(cur)
+                    elif int(row[0]) != SCHEMA_VERSION:
+                        raise StoreError(
+                            f"The store {self.path} has store schema version {row[0]}; this "
+                            f"PainPath expects {SCHEMA_VERSION}: use a matching PainPath "
+                            f"version or point {DATA_DIR_ENV} at another folder.",
+                            self.path,
+                        )
+                    stored = _one(cur, "SELECT value FROM meta WHERE key = 'generation'")
+                    token = stored[0] if stored else None
+                    if token is None or row is None or int(row[0]) != SCHEMA_VERSION:
+                        token = secrets.token_hex(8)  # created or migrated: a change
+                        cur.execute("INSERT OR REPLACE INTO meta VALUES ('generation', ?)",
+                                    [token])
+                    self._phase("COMMIT")
+                    cur.execute("COMMIT")
+                except BaseException:
+                    with suppress(duckdb.Error):
+                        cur.execute("ROLLBACK")
+                    raise
+            if self._token() != token:
+                self._publish(token)
 
     @staticmethod
     def _migrate_from_1(cur: duckdb.DuckDBPyConnection) -> None:
@@ -555,23 +932,39 @@ class Store:
                 with suppress(duckdb.Error):
                     cur.unregister("painpath_migrated")
         cur.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
+            "UPDATE meta SET value = '2' WHERE key = 'schema_version'"
         )
+
+    def _migrate_from_2(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Schema 2 -> 3 in the open transaction: every dataset's rows to data files of its
+        current version (files of a transaction that does not commit are swept later)."""
+        cur.execute(_VERSIONS_DDL)
+        datasets = cur.execute("SELECT dataset_id, version FROM datasets").fetchall()
+        for dataset_id, version in datasets:
+            did = int(dataset_id)
+            events_file = _write_data_file(
+                cur, f"SELECT {_COLUMN_LIST} FROM events WHERE dataset_id = {did}",
+                self.files_dir, "events")
+            diagnoses_file = _write_data_file(
+                cur, f"SELECT {_DIAGNOSIS_LIST} FROM diagnoses WHERE dataset_id = {did}",
+                self.files_dir, "diagnoses")
+            cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, NULL)",
+                        [did, int(version), events_file, diagnoses_file])
+        cur.execute("DROP TABLE events")
+        cur.execute("DROP TABLE diagnoses")
+        cur.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                    [str(SCHEMA_VERSION)])
 
     # ---- reads ----------------------------------------------------------------------
     def schema_version(self) -> int:
-        """The store schema version recorded in the file."""
+        """The store schema version recorded in the catalog."""
         with self._read() as cur:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
         return int(row[0])
 
-    def list_datasets(self) -> pd.DataFrame:
-        """All datasets, oldest first: dataset_id, name, created_at, updated_at (UTC),
-        source_files (file names joined with ``"; "``), events, patients, version,
-        extract_date (``datetime64[s]``, NaT when unknown) and population_source."""
-        with self._read() as cur:
-            rows = cur.execute(f"{_DATASET_SELECT} ORDER BY dataset_id").fetchall()
-        frame = pd.DataFrame(rows, columns=list(DATASET_COLUMNS))
+    @staticmethod
+    def _frame(rows: tuple[tuple, ...]) -> pd.DataFrame:
+        frame = pd.DataFrame(list(rows), columns=list(DATASET_COLUMNS))
         frame["source_files"] = ["; ".join(json.loads(s)) for s in frame["source_files"]]
         frame["extract_date"] = pd.to_datetime(frame["extract_date"]).astype(schema.DATE_DTYPE)
         return frame.astype(
@@ -586,49 +979,81 @@ class Store:
             }
         )
 
+    def list_datasets(self) -> pd.DataFrame:
+        """All datasets, oldest first: dataset_id, name, created_at, updated_at (UTC),
+        source_files (file names joined with ``"; "``), events, patients, version,
+        extract_date (``datetime64[s]``, NaT when unknown) and population_source.  Cheap
+        when nothing changed since the last call (one small file read): call it on every
+        rerun to see the writes of other processes."""
+        return self._frame(self._catalog().datasets)
+
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
         """Metadata of one dataset (the keys of :meth:`list_datasets`; ``source_files`` as a
         list, ``extract_date`` a ``pd.Timestamp`` or None).  Raises ``KeyError`` for an
         unknown id."""
-        with self._read() as cur:
-            row = _one(cur, f"{_DATASET_SELECT} WHERE dataset_id = ?", [int(dataset_id)])
+        row = self._catalog().row(dataset_id)
         if row is None:
             raise KeyError(f"no dataset with id {dataset_id}")
         return _dataset_meta(row)
 
     def find_dataset(self, name: str) -> int | None:
         """The id of the dataset called ``name``, or None."""
-        with self._read() as cur:
-            row = _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [name])
-        return None if row is None else int(row[0])
+        found = next((r for r in self._catalog().datasets if r[1] == name), None)
+        return None if found is None else int(found[0])
 
     def dataset_version(self, dataset_id: int) -> int:
         """The dataset's version: grows on every write that changes it (cache key)."""
         return int(self.get_dataset(dataset_id)["version"])
 
-    def load_events(self, dataset_id: int) -> pd.DataFrame:
-        """The dataset's events as a canonical frame (``schema.conform``ed), in insertion
-        order with a fresh RangeIndex.  Raises ``KeyError`` for an unknown id."""
-        with self._read() as cur:
-            self._require(cur, dataset_id)
-            table = cur.sql(
-                f"SELECT {_LOAD_SELECT} FROM events WHERE dataset_id = {int(dataset_id)}"
-            ).to_arrow_table()
+    def _version_files(self, dataset_id: int, version: int | None) -> tuple[str, str]:
+        """(events file, diagnoses file) of the dataset's current version or of
+        ``version`` while it is kept.  Raises ``KeyError`` otherwise."""
+        catalog = self._catalog()
+        if version is None:
+            row = catalog.row(dataset_id)
+            if row is None:
+                raise KeyError(f"no dataset with id {dataset_id}")
+            version = int(row[7])
+        files = catalog.files.get((int(dataset_id), int(version)))
+        if files is None:  # a version newer than this process has seen
+            files = self._catalog(fresh=True).files.get((int(dataset_id), int(version)))
+        if files is None:
+            raise KeyError(f"dataset {dataset_id} has no version {version} (any more)")
+        return files
+
+    def _read_data(self, name: str, query: str) -> pa.Table:
+        """``query`` (with one ``?``: the file) over the data file ``name``."""
+        path = self.files_dir / name
+        con = duckdb.connect()
+        try:
+            return con.sql(query, params=[str(path)]).to_arrow_table()
+        except duckdb.Error as exc:
+            raise _damaged(self.path, exc, path) from exc
+        finally:
+            con.close()
+
+    def load_events(self, dataset_id: int, version: int | None = None) -> pd.DataFrame:
+        """The events of the dataset's current version (or of ``version``, which stays
+        readable for :data:`KEEP_SUPERSEDED` after a write replaced it) as a canonical frame
+        (``schema.conform``ed), in insertion order with a fresh RangeIndex.  Raises
+        ``KeyError`` for an unknown id or version."""
+        events_file, _ = self._version_files(dataset_id, version)
+        table = self._read_data(events_file, f"SELECT {_LOAD_SELECT} FROM read_parquet(?)")
         frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
         return schema.conform(frame)
 
-    def load_diagnoses(self, dataset_id: int) -> pd.DataFrame:
-        """The dataset's diagnoses: ``patient_id``, ``diagnosis_date`` (``datetime64[s]``),
+    def load_diagnoses(self, dataset_id: int, version: int | None = None) -> pd.DataFrame:
+        """The dataset's diagnoses (current version, or ``version`` as in
+        :meth:`load_events`): ``patient_id``, ``diagnosis_date`` (``datetime64[s]``),
         ``code``, ``description``, ``kind`` (``string``), sorted by patient, date, kind, code,
-        description.  Raises ``KeyError`` for an unknown id."""
-        with self._read() as cur:
-            self._require(cur, dataset_id)
-            table = cur.sql(
-                "SELECT patient_id, CAST(diagnosis_date AS TIMESTAMP_S) AS diagnosis_date, code, "
-                f"description, kind FROM diagnoses WHERE dataset_id = {int(dataset_id)} "
-                "ORDER BY patient_id, diagnosis_date NULLS LAST, kind, code NULLS FIRST, "
-                "description NULLS FIRST"
-            ).to_arrow_table()
+        description.  Raises ``KeyError`` for an unknown id or version."""
+        _, diagnoses_file = self._version_files(dataset_id, version)
+        table = self._read_data(
+            diagnoses_file,
+            "SELECT patient_id, CAST(diagnosis_date AS TIMESTAMP_S) AS diagnosis_date, code, "
+            "description, kind FROM read_parquet(?) "
+            "ORDER BY patient_id, diagnosis_date NULLS LAST, kind, code NULLS FIRST, "
+            "description NULLS FIRST")
         frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype()}.get)
         frame["diagnosis_date"] = frame["diagnosis_date"].astype(schema.DATE_DTYPE)
         return frame.astype({c: "string" for c in DIAGNOSIS_COLUMNS if c != "diagnosis_date"})
@@ -657,6 +1082,18 @@ class Store:
         ]
 
     # ---- writes ---------------------------------------------------------------------
+    @contextmanager
+    def _staging(self) -> Iterator[_Stage]:
+        """A new version being built; its files are deleted when the write fails."""
+        stage = _Stage(self.files_dir, self.path)
+        try:
+            yield stage
+        except BaseException:
+            stage.discard()
+            raise
+        finally:
+            stage.close()
+
     def create_dataset(
         self,
         name: str,
@@ -682,20 +1119,24 @@ class Store:
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
-        with self._transaction() as cur:
-            if _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [name]) is not None:
+        with self._writing(), self._staging() as stage:
+            if any(row[1] == name for row in self._catalog(fresh=True).datasets):
                 raise ValueError(f"a dataset called {name!r} already exists; choose another name")
-            dataset_id = int(_one(cur, "SELECT nextval('dataset_id_seq')")[0])
-            now = _now()
-            cur.execute(
-                "INSERT INTO datasets (dataset_id, name, created_at, updated_at, version, events, "
-                "patients, source_files, extract_date, population_source) "
-                "VALUES (?, ?, ?, ?, 1, 0, 0, ?, ?, ?)",
-                [dataset_id, name, now, now, json.dumps(files), extract, source],
-            )
-            added = self._insert(cur, dataset_id, incoming, dedupe=False)
-            self._insert_diagnoses(cur, dataset_id, diag, dedupe=False)
-            self._finish_write(cur, dataset_id, "create", files, added, report, now, bump=False)
+            added = stage.insert_events(incoming, dedupe=False)
+            stage.insert_diagnoses(diag, dedupe=False)
+            data_files = (stage.write("events"), stage.write("diagnoses"))
+            counts = stage.event_counts()
+            with self._transaction() as cur:
+                dataset_id = int(_one(cur, "SELECT nextval('dataset_id_seq')")[0])
+                now = _now()
+                cur.execute(
+                    "INSERT INTO datasets (dataset_id, name, created_at, updated_at, version, "
+                    "events, patients, source_files, extract_date, population_source) "
+                    "VALUES (?, ?, ?, ?, 1, 0, 0, ?, ?, ?)",
+                    [dataset_id, name, now, now, json.dumps(files), extract, source],
+                )
+                self._finish_write(cur, dataset_id, "create", files, added, report, now,
+                                   counts=counts, data_files=data_files, bump=False)
         return dataset_id
 
     def add_to_dataset(
@@ -717,26 +1158,37 @@ class Store:
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
-        with self._transaction() as cur:
-            self._require(cur, dataset_id)
+        with self._writing(), self._staging() as stage:
+            catalog = self._catalog(fresh=True)
+            row = catalog.row(dataset_id)
+            if row is None:
+                raise KeyError(f"no dataset with id {dataset_id}")
             did = int(dataset_id)
-            old_extract, old_source = _one(
-                cur, "SELECT extract_date, population_source FROM datasets WHERE dataset_id = ?",
-                [did],
-            )
+            meta = _dataset_meta(row)
+            base_events, base_diagnoses = catalog.files[(did, meta["version"])]
+            stage.load(base_events, base_diagnoses)
+            old_extract = _extract_value(meta["extract_date"])
+            old_source = meta["population_source"]
             new_extract = max((d for d in (old_extract, extract) if d is not None), default=None)
             new_source = min(old_source, source, key=POPULATION_SOURCES.index)
-            added = self._insert(cur, did, incoming, dedupe=True)
-            added_diagnoses = self._insert_diagnoses(cur, did, diag, dedupe=True)
+            added = stage.insert_events(incoming, dedupe=True)
+            added_diagnoses = stage.insert_diagnoses(diag, dedupe=True)
             changed = (added > 0 or added_diagnoses > 0 or new_extract != old_extract
                        or new_source != old_source)
+            data_files = None
             if changed:
-                cur.execute(
-                    "UPDATE datasets SET extract_date = ?, population_source = ? "
-                    "WHERE dataset_id = ?",
-                    [new_extract, new_source, did],
-                )
-            self._finish_write(cur, did, "add", files, added, report, _now(), bump=changed)
+                data_files = (stage.write("events") if added else base_events,
+                              stage.write("diagnoses") if added_diagnoses else base_diagnoses)
+            counts = stage.event_counts()
+            with self._transaction() as cur:
+                if changed:
+                    cur.execute(
+                        "UPDATE datasets SET extract_date = ?, population_source = ? "
+                        "WHERE dataset_id = ?",
+                        [new_extract, new_source, did],
+                    )
+                self._finish_write(cur, did, "add", files, added, report, _now(),
+                                   counts=counts, data_files=data_files, bump=changed)
         return added
 
     def replace_dataset(
@@ -757,45 +1209,53 @@ class Store:
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
+        with self._writing(), self._staging() as stage:
+            if self._catalog(fresh=True).row(dataset_id) is None:
+                raise KeyError(f"no dataset with id {dataset_id}")
+            did = int(dataset_id)
+            added = stage.insert_events(incoming, dedupe=False)
+            stage.insert_diagnoses(diag, dedupe=False)
+            data_files = (stage.write("events"), stage.write("diagnoses"))
+            counts = stage.event_counts()
+            with self._transaction() as cur:
+                cur.execute(
+                    "UPDATE datasets SET source_files = '[]', extract_date = ?, "
+                    "population_source = ? WHERE dataset_id = ?",
+                    [extract, source, did],
+                )
+                self._finish_write(cur, did, "replace", files, added, report, _now(),
+                                   counts=counts, data_files=data_files, bump=True)
+
+    def delete_dataset(self, dataset_id: int) -> None:
+        """Delete the dataset and its upload reports; its data files go after
+        :data:`KEEP_SUPERSEDED`."""
         with self._transaction() as cur:
             self._require(cur, dataset_id)
             did = int(dataset_id)
-            cur.execute("DELETE FROM events WHERE dataset_id = ?", [did])
-            cur.execute("DELETE FROM diagnoses WHERE dataset_id = ?", [did])
-            cur.execute(
-                "UPDATE datasets SET source_files = '[]', extract_date = ?, "
-                "population_source = ? WHERE dataset_id = ?",
-                [extract, source, did],
-            )
-            added = self._insert(cur, did, incoming, dedupe=False)
-            self._insert_diagnoses(cur, did, diag, dedupe=False)
-            self._finish_write(cur, did, "replace", files, added, report, _now(), bump=True)
-
-    def delete_dataset(self, dataset_id: int) -> None:
-        """Delete the dataset, its events, diagnoses and upload reports."""
-        with self._transaction() as cur:
-            self._require(cur, dataset_id)
-            for table in ("events", "diagnoses", "uploads", "datasets"):
-                cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [int(dataset_id)])
+            for table in ("uploads", "datasets"):
+                cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [did])
+            cur.execute("UPDATE versions SET superseded_at = ? WHERE dataset_id = ? AND "
+                        "superseded_at IS NULL", [_now(), did])
 
     def rename_dataset(self, dataset_id: int, new_name: str) -> None:
-        """Rename the dataset.  Raises ``ValueError`` when the name is empty or taken."""
+        """Rename the dataset (a new version with the same data files).  Raises
+        ``ValueError`` when the name is empty or taken."""
         new_name = str(new_name).strip()
         if not new_name:
             raise ValueError("a dataset needs a name")
         with self._transaction() as cur:
             self._require(cur, dataset_id)
+            did = int(dataset_id)
             other = _one(cur, "SELECT dataset_id FROM datasets WHERE name = ?", [new_name])
-            if other is not None and int(other[0]) != int(dataset_id):
+            if other is not None and int(other[0]) != did:
                 raise ValueError(
                     f"a dataset called {new_name!r} already exists; choose another name"
                 )
             if other is None:
-                cur.execute(
-                    "UPDATE datasets SET name = ?, version = version + 1, updated_at = ? "
-                    "WHERE dataset_id = ?",
-                    [new_name, _now(), int(dataset_id)],
-                )
+                now = _now()
+                self._new_version(cur, did, None, now)
+                cur.execute("UPDATE datasets SET name = ?, version = version + 1, "
+                            "updated_at = ? WHERE dataset_id = ?", [new_name, now, did])
 
     def ensure_sample_dataset(self, csv_path: str | Path, ingest_fn: Callable[[Any], Any]) -> int:
         """When the store holds no dataset, create ``"Sample clinic"`` from ``csv_path``.
@@ -804,9 +1264,10 @@ class Store:
         ``.report`` (with ``.to_dict()``, or a dict); its ``.diagnoses``, ``.extract_date``
         and ``.population_source`` are stored when it has them.  Returns the id of the sample
         dataset when it was just created, else of the most recently updated dataset.
+        Check and create are atomic across processes (under the write lock).
         """
-        with self._write_lock:  # check-then-create is atomic among this process's writers
-            existing = self.list_datasets()
+        with self._writing():
+            existing = self._frame(self._catalog(fresh=True).datasets)
             if len(existing):
                 latest = existing.sort_values(["updated_at", "dataset_id"]).iloc[-1]
                 return int(latest["dataset_id"])
@@ -828,70 +1289,23 @@ class Store:
             raise KeyError(f"no dataset with id {dataset_id}")
 
     @staticmethod
-    def _insert(
-        cur: duckdb.DuckDBPyConnection, dataset_id: int, incoming: pa.Table, dedupe: bool
-    ) -> int:
-        """Insert ``incoming`` into ``events``; with ``dedupe`` only rows that have no
-        identical row in the dataset yet.  Returns the number of rows inserted."""
-        before = _one(cur, "SELECT count(*) FROM events WHERE dataset_id = ?", [int(dataset_id)])[0]
-        view = "painpath_incoming"
-        cur.register(view, incoming)
-        try:
-            staged = (
-                f"SELECT {int(dataset_id)} AS dataset_id, {_HASH} AS row_hash, * FROM "
-                f"(SELECT {_STAGE_SELECT} FROM {view})"
-            )
-            columns = "dataset_id, row_hash, " + ", ".join(_quote(c) for c in _COLS)
-            if dedupe:
-                sql = (
-                    f"INSERT INTO events ({columns}) SELECT s.* FROM ({staged}) s "
-                    f"WHERE NOT EXISTS (SELECT 1 FROM events e WHERE e.dataset_id = "
-                    f"{int(dataset_id)} AND e.row_hash = s.row_hash AND {_SAME_ROW})"
-                )
-            else:
-                sql = f"INSERT INTO events ({columns}) {staged}"
-            cur.execute(sql)
-        finally:
-            with suppress(duckdb.Error):  # fails in an aborted transaction; the cursor closes
-                cur.unregister(view)
-        after = _one(cur, "SELECT count(*) FROM events WHERE dataset_id = ?", [int(dataset_id)])[0]
-        return int(after - before)
+    def _new_version(cur: duckdb.DuckDBPyConnection, dataset_id: int,
+                     data_files: tuple[str, str] | None, when: datetime) -> None:
+        """Record the next version's data files (None: the current version's) and mark the
+        current version superseded at ``when``."""
+        current = int(_one(cur, "SELECT version FROM datasets WHERE dataset_id = ?",
+                           [dataset_id])[0])
+        if data_files is None:
+            data_files = _one(cur, "SELECT events_file, diagnoses_file FROM versions WHERE "
+                              "dataset_id = ? AND version = ?", [dataset_id, current])
+        cur.execute("UPDATE versions SET superseded_at = ? WHERE dataset_id = ? AND "
+                    "version = ?", [when, dataset_id, current])
+        cur.execute("INSERT INTO versions VALUES (?, ?, ?, ?, NULL)",
+                    [dataset_id, current + 1, *data_files])
 
-    @staticmethod
-    def _insert_diagnoses(
-        cur: duckdb.DuckDBPyConnection, dataset_id: int, incoming: pa.Table, dedupe: bool
-    ) -> int:
-        """Insert the distinct rows of ``incoming`` into ``diagnoses``; with ``dedupe`` only
-        those not stored for the dataset yet.  Returns the number of rows inserted."""
-        if incoming.num_rows == 0:
-            return 0
-        did = int(dataset_id)
-        count = "SELECT count(*) FROM diagnoses WHERE dataset_id = ?"
-        before = _one(cur, count, [did])[0]
-        view = "painpath_incoming_diagnoses"
-        cur.register(view, incoming)
-        try:
-            staged = (
-                f"SELECT DISTINCT {did} AS dataset_id, CAST(patient_id AS VARCHAR) AS patient_id, "
-                "CAST(diagnosis_date AS DATE) AS diagnosis_date, CAST(code AS VARCHAR) AS code, "
-                "CAST(description AS VARCHAR) AS description, CAST(kind AS VARCHAR) AS kind "
-                f"FROM {view}"
-            )
-            if dedupe:
-                sql = (
-                    f"INSERT INTO diagnoses SELECT s.* FROM ({staged}) s WHERE NOT EXISTS "
-                    f"(SELECT 1 FROM diagnoses d WHERE d.dataset_id = {did} AND {_SAME_DIAGNOSIS})"
-                )
-            else:
-                sql = f"INSERT INTO diagnoses {staged}"
-            cur.execute(sql)
-        finally:
-            with suppress(duckdb.Error):
-                cur.unregister(view)
-        return int(_one(cur, count, [did])[0] - before)
-
-    @staticmethod
+    @classmethod
     def _finish_write(
+        cls,
         cur: duckdb.DuckDBPyConnection,
         dataset_id: int,
         action: str,
@@ -899,30 +1313,32 @@ class Store:
         added: int,
         report: dict[str, Any],
         when: datetime,
+        *,
+        counts: tuple[int, int],
+        data_files: tuple[str, str] | None,
         bump: bool,
     ) -> None:
-        """Refresh the dataset's counts and file list, bump the version, record the upload."""
+        """Refresh the dataset's counts and file list, record the version's data files
+        (bumping the version), record the upload."""
         did = int(dataset_id)
         current = json.loads(
             _one(cur, "SELECT source_files FROM datasets WHERE dataset_id = ?", [did])[0]
         )
         merged = current + [f for f in files if f not in current]
-        events, patients = _one(
-            cur,
-            "SELECT count(*), count(DISTINCT patient_id) FROM events WHERE dataset_id = ?",
-            [did],
-        )
+        events, patients = counts
         if bump:
+            cls._new_version(cur, did, data_files, when)
             cur.execute(
                 "UPDATE datasets SET events = ?, patients = ?, source_files = ?, "
                 "version = version + 1, updated_at = ? WHERE dataset_id = ?",
-                [int(events), int(patients), json.dumps(merged), when, did],
+                [events, patients, json.dumps(merged), when, did],
             )
-        elif action != "add":  # an add that inserted nothing leaves the dataset as it was
+        elif action != "add":  # a create: version 1
+            cur.execute("INSERT INTO versions VALUES (?, 1, ?, ?, NULL)", [did, *data_files])
             cur.execute(
                 "UPDATE datasets SET events = ?, patients = ?, source_files = ? "
                 "WHERE dataset_id = ?",
-                [int(events), int(patients), json.dumps(merged), did],
+                [events, patients, json.dumps(merged), did],
             )
         cur.execute(
             "INSERT INTO uploads VALUES (nextval('upload_id_seq'), ?, ?, ?, ?, ?, ?)",

@@ -8,8 +8,10 @@ the test, so that every run spends its time writing, not parsing).  The script p
 marker line per phase, flushed at once, so that the test can SIGKILL it at a chosen moment:
 
 - ``READY`` — store open, events loaded; the write starts right after;
-- ``BEGIN`` — the write transaction started;
-- ``COMMIT`` — the ``COMMIT`` statement is about to run (WAL write, checkpoint);
+- ``BEGIN`` — the write started (write lock taken; the new version's data files are built
+  next, then the catalog transaction);
+- ``COMMIT`` — the catalog's ``COMMIT`` statement is about to run (WAL write, checkpoint,
+  the generation token, the sweep of unused data files);
 - ``DONE <rows>`` — the write returned (committed); ``CLOSED`` — the store was closed.
 """
 
@@ -30,25 +32,11 @@ def mark(text: str) -> None:
     sys.stdout.flush()
 
 
-class _MarkingCursor:
-    """A DuckDB cursor that announces BEGIN and COMMIT before running them."""
-
-    def __init__(self, cursor) -> None:
-        self._cursor = cursor
-
-    def execute(self, sql: str, *args, **kwargs):
-        word = sql.strip().split()[0].upper() if sql.strip() else ""
-        if word in ("BEGIN", "COMMIT"):
-            mark(word)
-        return self._cursor.execute(sql, *args, **kwargs)
-
-    def __getattr__(self, name: str):
-        return getattr(self._cursor, name)
-
-
 class MarkingStore(Store):
-    def _cursor(self):
-        return _MarkingCursor(super()._cursor())
+    """A store that announces the start of each write and its catalog COMMIT."""
+
+    def _phase(self, name: str) -> None:
+        mark(name)
 
 
 def main(argv: list[str]) -> int:

@@ -7,15 +7,17 @@
   exactly the previous state or exactly the complete new one.
 - Concurrency: two threads adding overlapping uploads to one dataset (shared Store, two
   Stores on one file, and through ui.data.with_store) end with the union, each row once;
-  a second process gets a one-line StoreInUseError.
-- Damaged or missing file: StoreDamagedError naming the file (never a raw DuckDB error),
-  move_aside keeps the file, a missing file gives a new empty store; in the app, the error
-  is shown with a button that moves the file aside and starts a new store.
+  a second process reads and writes while the first has the store open; only a foreign
+  program holding the catalog gives a one-line StoreInUseError (after a wait).  Several
+  processes at once: tests/test_multiprocess.py.
+- Damaged or missing file: StoreDamagedError naming the file (never a raw DuckDB error) for
+  the catalog or a data file, move_aside keeps the files (with the data folder), a missing
+  file gives a new empty store; in the app, the error is shown with a button that moves the
+  store aside and starts a new one.
 """
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import shutil
@@ -34,6 +36,7 @@ import pytest
 from analytics import schema
 from analytics.ingest import ingest
 from analytics.store import (
+    DATA_DIRNAME,
     DB_FILENAME,
     SCHEMA_VERSION,
     Store,
@@ -106,6 +109,23 @@ def snapshot(data_dir: Path) -> dict[str, tuple]:
                              len(store.ingest_reports(row.dataset_id)), row.source_files,
                              fingerprint(events))
     return out
+
+
+def data_files_in_use(data_dir: Path) -> set[str]:
+    """The data files the catalog's kept versions refer to."""
+    import duckdb
+
+    with duckdb.connect(str(data_dir / DB_FILENAME), read_only=True) as con:
+        rows = con.execute("SELECT events_file, diagnoses_file FROM versions").fetchall()
+    return {name for row in rows for name in row}
+
+
+def data_files_on_disk_after_a_write(data_dir: Path) -> set[str]:
+    """Write once more (a rename: a new version sharing the data files), then list
+    painpath.data/."""
+    with Store(data_dir) as store:
+        store.rename_dataset(store.find_dataset("Clinic A"), "Clinic A (renamed)")
+    return {p.name for p in (data_dir / DATA_DIRNAME).iterdir()}
 
 
 # ---- the kill test ----------------------------------------------------------------------
@@ -231,6 +251,8 @@ def test_sigkill_during_a_large_write_leaves_the_old_or_the_whole_new_state(
             assert state == after, f"kill {i} ({aim}, seen {phases}) lost a committed write"
         stored = sum(v[0] for v in state.values())
         assert stored in ({base_n, base_n + new_n} if action != "replace" else {base_n, new_n})
+        # the next write sweeps the data files the killed write left unused
+        assert data_files_on_disk_after_a_write(work) == data_files_in_use(work)
         outcomes.append((aim, code == -signal.SIGKILL and "CLOSED" not in phases,
                          "new" if state == after else "old"))
     print(action, durations, outcomes)
@@ -353,30 +375,55 @@ def _close_app_store(data_dir: Path) -> None:
     st.cache_resource.clear()
 
 
-def test_a_second_process_gets_a_clear_one_line_error(tmp_path: Path) -> None:
+def test_a_second_process_reads_and_writes_while_this_one_has_the_store_open(
+        tmp_path: Path) -> None:
+    """No PainPath process holds the store: a second one opens it, sees this one's data,
+    writes, and this one sees that write at once (tests/test_multiprocess.py goes further)."""
     code = (
         "import sys\n"
         f"sys.path.insert(0, {str(ROOT)!r})\n"
-        "from analytics.store import Store, StoreInUseError\n"
-        "try:\n"
-        f"    Store({str(tmp_path)!r})\n"
-        "except StoreInUseError as exc:\n"
-        "    print(exc)\n"
-        "    sys.exit(3)\n"
+        "from analytics import schema\n"
+        "from analytics.store import Store\n"
+        f"with Store({str(tmp_path)!r}) as store:\n"
+        "    print(store.list_datasets()['name'].tolist())\n"
+        "    store.create_dataset('Clinic B', schema.empty_events(), {}, [])\n"
     )
     with Store(tmp_path) as store:
         store.create_dataset("Clinic A", schema.empty_events(), {}, [])
         done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                               timeout=CHILD_TIMEOUT)
-        assert store.list_datasets()["name"].tolist() == ["Clinic A"]  # the holder is fine
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "['Clinic A']"
+        assert store.list_datasets()["name"].tolist() == ["Clinic A", "Clinic B"]
+
+
+def test_a_program_holding_the_catalog_gives_a_clear_one_line_error(tmp_path: Path) -> None:
+    """Only another program (here a raw DuckDB connection in a child process) can hold the
+    catalog; PainPath waits for it, then says so in one line naming the file and the PID."""
+    with Store(tmp_path) as store:
+        store.create_dataset("Clinic A", schema.empty_events(), {}, [])
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import duckdb, sys, time\n"
+         f"con = duckdb.connect({str(tmp_path / DB_FILENAME)!r})\n"
+         "print('held', flush=True)\ntime.sleep(60)\n"],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        with pytest.raises(StoreInUseError) as caught:
+            Store(tmp_path, wait_seconds=0.5)
+        assert time.monotonic() - started >= 0.5  # it did wait before giving up
+    finally:
+        holder.kill()
+        holder.wait()
     assert issubclass(StoreInUseError, StoreError)
-    assert done.returncode == 3, done.stderr
-    assert done.stderr == ""
-    message = done.stdout.strip()
+    message = str(caught.value)
     assert "\n" not in message
-    assert message.startswith(f"The store {tmp_path / DB_FILENAME} is in use by another "
-                              f"PainPath process (PID {os.getpid()})")
+    assert message.startswith(f"The store {tmp_path / DB_FILENAME} is held by another "
+                              f"program (PID {holder.pid})")
     assert "PAINPATH_DATA_DIR" in message
+    with Store(tmp_path) as store:  # released: usable again
+        assert store.list_datasets()["name"].tolist() == ["Clinic A"]
 
 
 # ---- damaged or missing store file -------------------------------------------------------
@@ -433,21 +480,51 @@ def test_a_damaged_store_file_raises_a_clear_store_error(uploads: Uploads, tmp_p
 
 def test_damaged_data_blocks_raise_a_store_error_when_read(uploads: Uploads,
                                                            tmp_path: Path) -> None:
-    """Random bytes over the data blocks of a real store: DuckDB may open it (the catalog is
-    intact) but reading the events fails its block checksum -> StoreDamagedError, on open
-    or on read, never a raw duckdb error.  Several spans are damaged, so the test does not
-    depend on which block one offset happens to fall in."""
+    """Random bytes over the data blocks of a real store — the version's events file in
+    painpath.data/, where the rows live: the catalog opens, but reading the events (or
+    adding to them) fails -> StoreDamagedError naming the store and the data file, never a
+    raw duckdb error.  Several spans are damaged, so the test does not depend on which
+    block one offset happens to fall in.  A missing data file is reported the same way."""
     big = tmp_path / "big"
     with Store(big) as store:
-        store.create_dataset("Upload", uploads.new, {}, ["upload.csv"])
-    data = bytearray((big / DB_FILENAME).read_bytes())
+        did = store.create_dataset("Upload", uploads.new, {}, ["upload.csv"])
+    (events_file,) = (big / DATA_DIRNAME).glob("*.events.parquet")
+    data = bytearray(events_file.read_bytes())
     noise = np.random.default_rng(5).integers(0, 256, 200_000, dtype=np.uint8).tobytes()
     for share in (0.3, 0.4, 0.5, 0.6, 0.7):
         at = int(len(data) * share)
         data[at:at + len(noise)] = noise
-    (big / DB_FILENAME).write_bytes(bytes(data))
-    with pytest.raises(StoreDamagedError, match="cannot be read"), Store(big) as store:
-        store.load_events(store.find_dataset("Upload"))
+    events_file.write_bytes(bytes(data))
+    expected = (f"The PainPath store {big / DB_FILENAME} cannot be read (its data file "
+                f"{events_file.name}): it is damaged")
+    with Store(big) as store:
+        assert store.get_dataset(did)["events"] == len(uploads.new)  # the catalog is fine
+        for action in (lambda: store.load_events(did),
+                       lambda: store.add_to_dataset(did, uploads.base, {}, [])):
+            with pytest.raises(StoreDamagedError) as caught:
+                action()
+            assert str(caught.value).startswith(expected)
+            assert caught.value.path == big / DB_FILENAME
+            assert "\n" not in str(caught.value)
+        events_file.unlink()
+        with pytest.raises(StoreDamagedError, match="its data file"):
+            store.load_events(did)
+
+
+def test_move_aside_takes_the_data_folder_along(uploads: Uploads, tmp_path: Path) -> None:
+    store_dir = tmp_path / "s"
+    shutil.copytree(uploads.base_dir, store_dir)
+    files = sorted(p.name for p in (store_dir / DATA_DIRNAME).iterdir())
+    moved = move_aside(store_dir / DB_FILENAME,
+                       when=pd.Timestamp("2025-01-02 03:04:05").to_pydatetime())
+    assert moved.name == "painpath.duckdb.broken-20250102T030405Z"
+    folder = store_dir / "painpath.data.broken-20250102T030405Z"
+    assert sorted(p.name for p in folder.iterdir()) == files
+    assert not (store_dir / DATA_DIRNAME).exists()
+    with Store(store_dir) as store:  # a new, empty store; the old files untouched
+        assert store.list_datasets().empty
+        store.create_dataset("New", uploads.base.iloc[:10], {}, [])
+    assert sorted(p.name for p in folder.iterdir()) == files
 
 
 def test_move_aside_takes_the_wal_along_and_never_overwrites(tmp_path: Path) -> None:
