@@ -1,11 +1,15 @@
 # PainPath: two commands.  `make run` starts the app on the sample data;
 # `make test` installs the test dependencies and runs the whole suite.
+# `make serve` runs several app processes behind nginx (README "Several app processes").
 PYTHON ?= python3.11
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
+# make serve: nginx on SERVE_PORT, PROCESSES app processes on SERVE_PORT+1, +2, ...
+PROCESSES  ?= 2
+SERVE_PORT ?= 8600
 
-.PHONY: run test lint bench clean chromium fuzz
+.PHONY: run serve test lint bench clean chromium nginx fuzz
 
 # `run` needs only the app's own dependencies; `test` adds the test tools on top.
 $(VENV)/.app-installed: requirements.txt
@@ -30,7 +34,20 @@ chromium:
 	    echo "note: install Chromium (sudo apt-get install -y chromium) to run the browser tests"; \
 	  fi; }
 
-test: $(VENV)/.installed chromium
+# Several app processes behind Debian's nginx (its own configuration from deploy/; the
+# system's nginx service and /etc/nginx are left alone).
+nginx:
+	@[ -x "$${PAINPATH_NGINX:-/usr/sbin/nginx}" ] || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+	  else \
+	    echo "note: install nginx (sudo apt-get install -y nginx) for make serve and the proxy tests"; \
+	  fi; }
+
+serve: $(VENV)/.app-installed nginx
+	$(PY) deploy/serve.py --processes $(PROCESSES) --port $(SERVE_PORT) --first-port $$(( $(SERVE_PORT) + 1 ))
+
+test: $(VENV)/.installed chromium nginx
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -50,4 +67,4 @@ fuzz: $(VENV)/.installed
 	  $(PY) -m pytest -q -p no:cacheprovider tests/test_ingest_fuzz.py
 
 clean:
-	rm -rf $(VENV) data .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) data .run .pytest_cache .ruff_cache .hypothesis

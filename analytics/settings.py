@@ -18,6 +18,11 @@ Tests and benchmarks:
 
 - ``PAINPATH_CHROMIUM`` — the Chromium the browser tests and the load test
   drive (:func:`chromium_path`); default ``/usr/bin/chromium``.
+
+Deployment (``make serve``, ``deploy/serve.py``):
+
+- ``PAINPATH_NGINX`` — the nginx binary that fronts several app processes
+  (:func:`nginx_path`); default Debian's ``/usr/sbin/nginx``.
 - ``PAINPATH_FUZZ_SEED`` / ``PAINPATH_FUZZ_EXAMPLES`` — seed and total number of
   generated cases of the ingest fuzz tests (:func:`fuzz_seed`,
   :func:`fuzz_examples`; ``make fuzz`` sets them).
@@ -34,6 +39,7 @@ DEFAULT_DATA_DIR = ROOT / "data"
 DATA_DIR_ENV = "PAINPATH_DATA_DIR"
 DEFAULT_MAX_UPLOAD_MB = 200
 DEFAULT_CHROMIUM = "/usr/bin/chromium"
+DEFAULT_NGINX = "/usr/sbin/nginx"
 DEFAULT_FUZZ_SEED = 20260526
 _OFF = ("off", "0", "false", "no")
 
@@ -68,6 +74,11 @@ def max_upload_bytes() -> int:
 def chromium_path() -> Path:
     """The Chromium binary for browser tests: ``PAINPATH_CHROMIUM`` or /usr/bin/chromium."""
     return Path(_env("PAINPATH_CHROMIUM") or DEFAULT_CHROMIUM)
+
+
+def nginx_path() -> Path:
+    """The nginx binary of ``make serve``: ``PAINPATH_NGINX`` or /usr/sbin/nginx."""
+    return Path(_env("PAINPATH_NGINX") or DEFAULT_NGINX)
 
 
 def fuzz_seed() -> int:

@@ -60,8 +60,16 @@ def test_no_other_module_reads_a_painpath_variable():
     readers = []
     for path in [*ROOT.glob("analytics/**/*.py"), *ROOT.glob("ui/*.py"),
                  *ROOT.glob("pages/*.py"), ROOT / "dashboard.py",
-                 *ROOT.glob("benchmarks/*.py"), *ROOT.glob("tests/**/*.py")]:
+                 *ROOT.glob("benchmarks/*.py"), *ROOT.glob("deploy/*.py"),
+                 *ROOT.glob("tests/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         if re.search(r"environ(\.get)?\(\s*[\"']PAINPATH_|getenv\(\s*[\"']PAINPATH_", text):
             readers.append(str(path.relative_to(ROOT)))
     assert set(readers) <= {"analytics/readers.py"}, readers
+
+
+def test_nginx_path(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.delenv("PAINPATH_NGINX", raising=False)
+    assert settings.nginx_path() == Path("/usr/sbin/nginx")
+    monkeypatch.setenv("PAINPATH_NGINX", "/opt/nginx/sbin/nginx")
+    assert settings.nginx_path() == Path("/opt/nginx/sbin/nginx")
