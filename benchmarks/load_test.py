@@ -5,6 +5,7 @@ Usage::
     python benchmarks/load_test.py                       # ws mode, 20 sessions, 120 s
     python benchmarks/load_test.py --sessions 5 --seconds 30 --events 100000
     python benchmarks/load_test.py --mode browser        # 20 headless Chromium sessions
+    python benchmarks/load_test.py --proxy --processes 2 # through nginx (`make serve`)
 
 Not part of CI.  Steps: load about ``--events`` generated events (the cached
 Parquet of ``bench_analytics.dataset``) into a fresh store in a temporary data
@@ -30,6 +31,14 @@ Two modes:
   ``notRunning`` and no ``stSkeleton`` left — i.e. until the user sees the
   result.  On a 2-core machine the 20 browsers' rendering dominates.
 
+``--proxy``: the same against the deployment of ``make serve`` (deploy/serve.py): nginx
+on a free port in front of ``--processes`` app processes sharing the store.  Each ws
+session first fetches the page through nginx to get its affinity cookie and sends it with
+its websocket, as a browser does; the figures sum the app processes' memory and CPU, and
+the table says how many sessions nginx sent to each process (from its access log).
+The machine's load average before and after is printed with the figures: the machine may
+be shared.
+
 Errors: exception elements (``stException`` / ``ForwardMsg`` ``new_element.exception``;
 in ws mode also ``st.error`` alerts and compile errors), actions not finished within
 ``--timeout`` s, websocket disconnects.  The server's resident memory (VmRSS of
@@ -52,6 +61,8 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -75,6 +86,7 @@ PAGES = ["Overview", "Pathways", "Injections", "Narcotic courses", "Compare coho
          "Patient timeline", "Data"]
 COHORT_KEYS = ("providers", "sexes", "tried")  # the URL parameters the actions change
 WARM_UP_S = 20.0
+AFFINITY_COOKIE = "painpath_affinity"  # deploy/nginx.conf.template
 DONE_JS = """() => {
   const app = document.querySelector('[data-testid=stApp]');
   return app !== null
@@ -100,17 +112,33 @@ def _healthy(url: str) -> bool:
         return False
 
 
-def rss_mb(pid: int) -> float:
-    """Resident memory of process ``pid`` in MB (VmRSS)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+def rss_mb(pids: list[int]) -> float:
+    """Resident memory of the server processes ``pids`` in MB (VmRSS, summed)."""
+    total = 0.0
+    for pid in pids:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
-def cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def cpu_seconds(pids: list[int]) -> float:
+    """CPU time (user + system) of the server processes ``pids``, summed."""
+    total = 0.0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
+def affinity_cookie(server: str) -> str | None:
+    """The session-affinity cookie nginx sets on a first request (``--proxy``), as a
+    browser gets it with the page; None without a proxy."""
+    with urllib.request.urlopen(f"{server}/", timeout=60) as response:
+        for key, value in response.getheaders():
+            if key.lower() == "set-cookie" and value.startswith(AFFINITY_COOKIE + "="):
+                return value.split(";")[0]
+    return None
 
 
 def make_store(n_events: int) -> tuple[str, pd.DataFrame]:
@@ -119,6 +147,60 @@ def make_store(n_events: int) -> tuple[str, pd.DataFrame]:
     with Store(data_dir) as store:
         store.create_dataset(DATASET, events, {"files": []}, ["load_test.parquet"])
     return data_dir, events
+
+
+@contextmanager
+def app_server(args, data_dir: str) -> Iterator[tuple[str, list[int], Path]]:
+    """Start the server on ``data_dir``: one ``streamlit run`` on a free port, or with
+    ``--proxy`` nginx in front of ``--processes`` of them (deploy/serve.py).  Yields the
+    URL the sessions use, the app processes' pids and where their logs are."""
+    if args.proxy:
+        from deploy.serve import deployment
+
+        run_dir = Path(data_dir).parent / f"{Path(data_dir).name}-serve"
+        try:
+            with deployment(args.processes, port=_free_port(),
+                            backend_ports=[_free_port() for _ in range(args.processes)],
+                            run_dir=run_dir, data_dir=Path(data_dir)) as deployed:
+                yield deployed.url, deployed.app_pids(), run_dir
+        except RuntimeError as exc:
+            sys.exit(str(exc))
+        return
+    port = _free_port()
+    server = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PAINPATH_DATA_DIR": data_dir}
+    log_path = Path(data_dir).parent / f"{Path(data_dir).name}-streamlit.log"
+    with open(log_path, "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "dashboard.py",
+             "--server.address", "127.0.0.1", "--server.port", str(port),
+             "--server.headless", "true", "--browser.gatherUsageStats", "false",
+             "--server.fileWatcherType", "none"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while not _healthy(server):
+            if process.poll() is not None or time.monotonic() > deadline:
+                sys.exit("streamlit did not start:\n" + log_path.read_text()[-3000:])
+            time.sleep(0.2)
+        yield server, [process.pid], log_path
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def sessions_per_process(run_dir: Path) -> dict[str, int]:
+    """App process (address) -> websocket sessions nginx sent it (its access log)."""
+    counts: dict[str, int] = {}
+    for line in (run_dir / "access.log").read_text().splitlines():
+        if "/_stcore/stream" in line and " 101 " in line:
+            upstream = line.split("upstream=")[1].split()[0]
+            counts[upstream] = counts.get(upstream, 0) + 1
+    return dict(sorted(counts.items()))
 
 
 # --- sessions -----------------------------------------------------------------------------
@@ -318,8 +400,10 @@ class WsSession:
     the one the server last sent (``page_info_changed``), as the browser's URL bar would.
     """
 
-    def __init__(self, number: int, url: str, stats: Stats, args):
+    def __init__(self, number: int, url: str, stats: Stats, args, front: str | None = None):
         self.number, self.url, self.stats, self.args = number, url, stats, args
+        self.front = front  # --proxy: nginx's URL, where the affinity cookie comes from
+        self.cookie: str | None = None
         self.rng = random.Random(args.seed * 1000 + number)
         self.closing = False
         self.ws = None
@@ -343,8 +427,12 @@ class WsSession:
         import websockets
 
         self.closing = False
+        if self.front is not None and self.cookie is None:  # the page load sets it
+            self.cookie = await asyncio.to_thread(affinity_cookie, self.front)
+        headers = {"Cookie": self.cookie} if self.cookie else None
         self.ws = await websockets.connect(
             self.url, subprotocols=["streamlit"], max_size=None, open_timeout=60,
+            additional_headers=headers,
             ping_interval=None)  # the server keeps the connection alive; no client pings
         self.reader = asyncio.create_task(self._read())
 
@@ -494,7 +582,7 @@ class WsSession:
 
 # --- driver -------------------------------------------------------------------------------
 
-async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> dict:
+async def drive(args, server: str, pids: list[int], choices: dict[str, list[str]]) -> dict:
     stats = Stats()
     samples: list[tuple[float, float, float]] = []  # (seconds since loop start, MB, cpu s)
     phase = {"start": None}
@@ -502,23 +590,23 @@ async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> d
     async def sample() -> None:
         while True:
             t = time.monotonic() - phase["start"] if phase["start"] else -1.0
-            samples.append((t, rss_mb(pid), cpu_seconds(pid)))
+            samples.append((t, rss_mb(pids), cpu_seconds(pids)))
             await asyncio.sleep(1.0)
 
     async def exercise(sessions) -> dict:
         await sessions[0].open()  # cold: reads the dataset from the store
         cold = stats.first_load.pop() if stats.first_load else float("nan")
-        after_one = rss_mb(pid)
+        after_one = rss_mb(pids)
         t0 = time.perf_counter()
         await asyncio.gather(*(s.open() for s in sessions[1:]))
         all_loaded = time.perf_counter() - t0
-        after_load = rss_mb(pid)
+        after_load = rss_mb(pids)
         phase["start"] = time.monotonic()
-        cpu_start, own_start = cpu_seconds(pid), _own_cpu_seconds()
+        cpu_start, own_start = cpu_seconds(pids), _own_cpu_seconds()
         until = phase["start"] + args.seconds
         await asyncio.gather(*(s.run(until) for s in sessions))
         elapsed = time.monotonic() - phase["start"]
-        cpu_used, own_used = cpu_seconds(pid) - cpu_start, _own_cpu_seconds() - own_start
+        cpu_used, own_used = cpu_seconds(pids) - cpu_start, _own_cpu_seconds() - own_start
         for s in sessions:
             await s.close()
         return {"cold_load_s": cold, "after_one_mb": after_one, "all_loaded_s": all_loaded,
@@ -527,10 +615,12 @@ async def drive(args, server: str, pid: int, choices: dict[str, list[str]]) -> d
                 "client_cpu_pct": 100 * own_used / elapsed if elapsed else float("nan")}
 
     sampler = asyncio.create_task(sample())
-    idle = rss_mb(pid)
+    idle = rss_mb(pids)
     if args.mode == "ws":
         url = server.replace("http://", "ws://") + "/_stcore/stream"
-        result = await exercise([WsSession(i, url, stats, args) for i in range(args.sessions)])
+        front = server if args.proxy else None
+        result = await exercise([WsSession(i, url, stats, args, front)
+                                 for i in range(args.sessions)])
     else:
         from playwright.async_api import async_playwright
 
@@ -580,12 +670,22 @@ def report(args, n_events: int, result: dict) -> str:
     else:
         how = (f"One headless Chromium with {args.sessions} browser contexts (one Streamlit "
                f"session each; rerun latency = action → result rendered)")
+    if args.proxy:
+        served = result.get("sessions_per_process") or {}
+        where = (f" through nginx in front of {args.processes} app processes (sessions per "
+                 f"process: {' / '.join(str(n) for n in served.values()) or '–'}); server "
+                 "figures are the processes' sums")
+    else:
+        where = " against one app process"
     lines = [
-        f"### Load test ({args.mode} mode): {args.sessions} concurrent sessions, "
-        f"{n_events:,} events, {result['elapsed_s']:.0f} s",
+        f"### Load test ({args.mode} mode{', --proxy' if args.proxy else ''}): "
+        f"{args.sessions} concurrent sessions, {n_events:,} events, "
+        f"{result['elapsed_s']:.0f} s",
         "",
-        f"{how}, on {os.cpu_count()} CPUs shared with the server; think time "
-        f"0–{args.think:g} s.",
+        f"{how}{where}, on {os.cpu_count()} CPUs shared with the server; think time "
+        f"0–{args.think:g} s. Machine load average (1 / 5 / 15 min) before: "
+        f"{' / '.join(f'{x:.2f}' for x in result['load_before'])}, after: "
+        f"{' / '.join(f'{x:.2f}' for x in result['load_after'])}.",
         "",
         "| measure | value |",
         "|---|---:|",
@@ -650,9 +750,17 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=90.0,
                         help="seconds before an action counts as timed out")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--proxy", action="store_true",
+                        help="serve through nginx in front of --processes app processes "
+                        "(deploy/serve.py, as `make serve`); sessions get nginx's affinity "
+                        "cookie first, as a browser does")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="app processes behind nginx with --proxy (default 2)")
     args = parser.parse_args()
     if not 1 <= args.sessions <= 50 or not 0 < args.seconds <= 3600:
         parser.error("bounded: 1–50 sessions, at most 3600 seconds")
+    if not 1 <= args.processes <= 8:
+        parser.error("--processes: 1 to 8")
 
     data_dir, events = make_store(args.events)
     choices = {
@@ -663,37 +771,21 @@ def main() -> None:
     n_events = len(events)
     del events
 
-    port = _free_port()
-    server = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PAINPATH_DATA_DIR": data_dir}
-    log_path = Path(data_dir).parent / f"{Path(data_dir).name}-streamlit.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "dashboard.py",
-             "--server.address", "127.0.0.1", "--server.port", str(port),
-             "--server.headless", "true", "--browser.gatherUsageStats", "false",
-             "--server.fileWatcherType", "none"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    load_before = os.getloadavg()
     try:
-        deadline = time.monotonic() + 60
-        while not _healthy(server):
-            if process.poll() is not None or time.monotonic() > deadline:
-                sys.exit("streamlit did not start:\n" + log_path.read_text()[-3000:])
-            time.sleep(0.2)
-        result = asyncio.run(drive(args, server, process.pid, choices))
+        with app_server(args, data_dir) as (server, pids, logs):
+            result = asyncio.run(drive(args, server, pids, choices))
+            if args.proxy:
+                result["sessions_per_process"] = sessions_per_process(logs)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
         shutil.rmtree(data_dir, ignore_errors=True)
+    result["load_before"], result["load_after"] = load_before, os.getloadavg()
     table = report(args, n_events, result)
     print("\n" + table)
     stats: Stats = result["stats"]
     OUT.mkdir(parents=True, exist_ok=True)
-    (OUT / f"load_test_{args.mode}.json").write_text(json.dumps({
+    name = args.mode + ("_proxy" if args.proxy else "")
+    (OUT / f"load_test_{name}.json").write_text(json.dumps({
         "args": vars(args), "events": n_events, "latencies": stats.latencies,
         "first_load": stats.first_load, "cold_load_s": result["cold_load_s"],
         "cohorts": len(stats.cohorts),
@@ -701,8 +793,9 @@ def main() -> None:
         "exceptions": stats.exceptions,
         "timeouts": stats.timeouts, "disconnects": stats.disconnects,
         "error_notes": stats.error_notes, "rss_samples": result["samples"],
-        "server_log": str(log_path)}, indent=1))
-    print(f"\nServer log: {log_path}; raw figures: {OUT / f'load_test_{args.mode}.json'}")
+        "server_log": str(logs), "load_average": [result["load_before"], result["load_after"]],
+        "sessions_per_process": result.get("sessions_per_process")}, indent=1))
+    print(f"\nServer logs: {logs}; raw figures: {OUT / f'load_test_{name}.json'}")
     if stats.exceptions + stats.timeouts + stats.disconnects:
         sys.exit(1)
 
