@@ -45,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.injections import injection_sessions
+from analytics.intervals import day_numbers
 from analytics.narcotics import narcotic_courses
 from analytics.pathways import pathway_steps
 from analytics.schema import TECHNIQUES, isin_ids
@@ -185,8 +186,140 @@ def patient_attributes(events: pd.DataFrame) -> pd.DataFrame:
     return out[cols]
 
 
-def _patients_with(events: pd.DataFrame, mask: pd.Series | np.ndarray) -> pd.Index:
-    return pd.Index(events.loc[mask, "patient_id"].unique())
+@dataclass(frozen=True)
+class CohortCriteria:
+    """What every cohort criterion reads, per patient, for one set of events (a
+    population's, or its events inside a date window): computed once
+    (:func:`cohort_criteria`), so that a cohort is a boolean selection
+    (:meth:`select`) instead of a new computation.
+
+    ``patients``: the patients with an event (sorted ids); per patient, aligned with it:
+    ``attributes`` (sex, age band, physician, site over the whole record),
+    ``techniques`` / ``first_step`` (bit ``i`` = ``TECHNIQUES[i]`` used at all / in the
+    first pathway step, mode "first" over every technique), ``first_injection`` /
+    ``first_surgery`` (day numbers; :data:`NO_DAY` when none), ``narcotic_course`` /
+    ``long_term_course`` (a narcotic course / one ≥ 90 days), ``sessions`` (injection
+    sessions).  ``diagnosis_patients`` / ``diagnosis_values``: the distinct pairs of a
+    patient (position) and a lower-cased ``diagnosis`` value of its events.
+    """
+
+    patients: pd.Index
+    attributes: pd.DataFrame
+    techniques: np.ndarray
+    first_step: np.ndarray
+    first_injection: np.ndarray
+    first_surgery: np.ndarray
+    narcotic_course: np.ndarray
+    long_term_course: np.ndarray
+    sessions: np.ndarray
+    diagnosis_patients: np.ndarray
+    diagnosis_values: pd.Categorical
+
+    def select(self, cohort: Cohort) -> np.ndarray:
+        """Boolean mask over :attr:`patients`: those meeting every criterion of ``cohort``
+        except its date window (these criteria were computed for the window's events)."""
+        keep = np.ones(len(self.patients), dtype=bool)
+        attrs = self.attributes
+        for column, wanted in (("sex", cohort.sexes), ("age_band", cohort.age_bands),
+                               ("provider_id", cohort.providers), ("site", cohort.sites)):
+            if wanted:
+                keep &= attrs[column].isin(wanted).to_numpy(dtype=bool, na_value=False)
+        if cohort.diagnosis.strip():
+            needle = cohort.diagnosis.strip().lower()
+            categories = pd.Series(self.diagnosis_values.categories, dtype="string")
+            hit_value = categories.str.contains(needle, regex=False).to_numpy(
+                dtype=bool, na_value=False)
+            hit = np.zeros(len(self.patients), dtype=bool)
+            codes = self.diagnosis_values.codes
+            hit[self.diagnosis_patients[(codes >= 0) & hit_value[codes]]] = True
+            keep &= hit
+        bit = {t: np.uint8(1 << i) for i, t in enumerate(TECHNIQUES)}
+        for technique in cohort.tried:
+            keep &= (self.techniques & bit.get(technique, 0)) > 0
+        for technique in cohort.never_tried:
+            keep &= (self.techniques & bit.get(technique, 0)) == 0
+        if cohort.pathway_starts_with:
+            keep &= (self.first_step & bit.get(cohort.pathway_starts_with, 0)) > 0
+        if cohort.surgery_before_injection is not None:
+            injected = self.first_injection != NO_DAY
+            before = injected & (self.first_surgery < self.first_injection)
+            keep &= before if cohort.surgery_before_injection else injected & ~before
+        if cohort.long_term_narcotic is not None:
+            keep &= (self.long_term_course if cohort.long_term_narcotic
+                     else self.narcotic_course & ~self.long_term_course)
+        if cohort.min_sessions is not None:
+            keep &= self.sessions >= cohort.min_sessions
+        if cohort.max_sessions is not None:
+            keep &= self.sessions <= cohort.max_sessions
+        return keep
+
+
+NO_DAY = np.iinfo(np.int64).max
+"""Day number of "never" in :class:`CohortCriteria`."""
+
+
+def _first_day(codes: np.ndarray, days: np.ndarray, n: int) -> np.ndarray:
+    first = np.full(n, NO_DAY, dtype=np.int64)
+    np.minimum.at(first, codes, days)
+    return first
+
+
+def cohort_criteria(
+    events: pd.DataFrame,
+    *,
+    course_gap_days: int = 30,
+    extract: pd.Timestamp | None = None,
+    attributes: pd.DataFrame | None = None,
+) -> CohortCriteria:
+    """:class:`CohortCriteria` of ``events`` (already cut to the date window, if any):
+    pathway steps (mode "first", every technique), narcotic courses (``course_gap_days``,
+    ``extract``) and injection sessions of these events, each computed once.
+    ``attributes``: :func:`patient_attributes` of the patients' whole record (computed
+    from ``events`` when not given)."""
+    ids = pd.Index(events["patient_id"].unique(), dtype="string", name="patient_id").sort_values()
+    n = len(ids)
+    codes = ids.get_indexer(events["patient_id"])
+    attrs = patient_attributes(events) if attributes is None else attributes
+    attrs = attrs.reindex(ids)[["sex", "age_band", "provider_id", "site"]]
+    technique = pd.Categorical(events["technique"], categories=TECHNIQUES).codes
+    used = np.zeros(n, dtype=np.uint8)
+    known = technique >= 0
+    np.bitwise_or.at(used, codes[known], (1 << technique[known]).astype(np.uint8))
+    days = day_numbers(events["event_date"])
+    injection, surgery = technique == TECHNIQUES.index("injection"), technique == TECHNIQUES.index(
+        "surgery")
+    first_injection = _first_day(codes[injection], days[injection], n)
+    first_surgery = _first_day(codes[surgery], days[surgery], n)
+    first_step = np.zeros(n, dtype=np.uint8)
+    if n:
+        steps = pathway_steps(events, mode="first", techniques=TECHNIQUES, extract=extract)
+        first = steps.loc[steps["step"] == 1]
+        padded = "+" + first["label"].astype("string") + "+"
+        at = ids.get_indexer(first["patient_id"])
+        for i, name in enumerate(TECHNIQUES):
+            has = padded.str.contains(f"+{name}+", regex=False).to_numpy(dtype=bool,
+                                                                         na_value=False)
+            first_step[at[has]] |= np.uint8(1 << i)
+    courses = narcotic_courses(events, course_gap_days=course_gap_days, extract=extract)
+    narcotic_course = np.zeros(n, dtype=bool)
+    long_term_course = np.zeros(n, dtype=bool)
+    course_at = ids.get_indexer(courses["patient_id"])
+    narcotic_course[course_at] = True
+    long_term_course[course_at[courses["long_term"].to_numpy(dtype=bool)]] = True
+    sessions = injection_sessions(events)
+    session_count = np.bincount(ids.get_indexer(sessions["patient_id"]), minlength=n)
+    diagnosis = events["diagnosis"].str.lower()
+    present = diagnosis.notna().to_numpy()
+    pairs = pd.DataFrame({"patient": codes[present],
+                          "value": diagnosis[present].to_numpy(dtype=object)}).drop_duplicates()
+    return CohortCriteria(
+        patients=ids, attributes=attrs, techniques=used, first_step=first_step,
+        first_injection=first_injection, first_surgery=first_surgery,
+        narcotic_course=narcotic_course, long_term_course=long_term_course,
+        sessions=session_count.astype(np.int64),
+        diagnosis_patients=pairs["patient"].to_numpy(dtype=np.int64),
+        diagnosis_values=pd.Categorical(pairs["value"]),
+    )
 
 
 def select_patients(
@@ -197,7 +330,8 @@ def select_patients(
     extract: pd.Timestamp | None = None,
     attributes: pd.DataFrame | None = None,
 ) -> pd.Index:
-    """Patient ids of the cohort, sorted (see the module docstring for each criterion).
+    """Patient ids of the cohort, sorted (see the module docstring for each criterion):
+    :func:`cohort_criteria` of the window's events, selected by :meth:`CohortCriteria.select`.
 
     ``attributes`` is :func:`patient_attributes` of ``events`` when the caller
     has it already (it is computed otherwise).
@@ -206,61 +340,9 @@ def select_patients(
     if window.empty:
         return pd.Index([], dtype="string", name="patient_id")
     attrs = patient_attributes(events) if attributes is None else attributes
-    in_window = pd.Index(window["patient_id"].unique())
-    attrs = attrs.loc[isin_ids(attrs.index, in_window)]
-    keep = pd.Series(True, index=attrs.index)
-
-    if cohort.sexes:
-        keep &= attrs["sex"].isin(cohort.sexes).fillna(False)
-    if cohort.age_bands:
-        keep &= attrs["age_band"].isin(cohort.age_bands).fillna(False)
-    if cohort.providers:
-        keep &= attrs["provider_id"].isin(cohort.providers).fillna(False)
-    if cohort.sites:
-        keep &= attrs["site"].isin(cohort.sites).fillna(False)
-    if cohort.diagnosis.strip():
-        needle = cohort.diagnosis.strip().lower()
-        diag = window["diagnosis"].str.lower()
-        hit = diag.str.startswith(needle) | diag.str.contains(needle, regex=False)
-        keep &= isin_ids(keep.index, _patients_with(window, hit.fillna(False)))
-    for technique in cohort.tried:
-        keep &= isin_ids(keep.index, _patients_with(window, window["technique"] == technique))
-    for technique in cohort.never_tried:
-        keep &= ~isin_ids(keep.index, _patients_with(window, window["technique"] == technique))
-    if cohort.pathway_starts_with:
-        steps = pathway_steps(window, mode="first", techniques=TECHNIQUES, extract=extract)
-        first = steps.loc[steps["step"] == 1]
-        padded = "+" + first["label"].astype("string") + "+"
-        has_it = padded.str.contains(f"+{cohort.pathway_starts_with}+", regex=False)
-        starts = first.loc[has_it.fillna(False).to_numpy(dtype=bool), "patient_id"]
-        keep &= isin_ids(keep.index, starts)
-    if cohort.surgery_before_injection is not None:
-        first_inj = (
-            window.loc[window["technique"] == "injection"].groupby("patient_id")["event_date"].min()
-        )
-        first_surg = (
-            window.loc[window["technique"] == "surgery"].groupby("patient_id")["event_date"].min()
-        )
-        before = first_surg.reindex(first_inj.index) < first_inj
-        wanted = before if cohort.surgery_before_injection else ~before
-        keep &= isin_ids(keep.index, wanted.index[wanted.to_numpy()])
-    if cohort.long_term_narcotic is not None:
-        courses = narcotic_courses(window, course_gap_days=course_gap_days, extract=extract)
-        long_term = pd.Index(courses.loc[courses["long_term"], "patient_id"].unique())
-        if cohort.long_term_narcotic:
-            keep &= isin_ids(keep.index, long_term)
-        else:
-            on_narcotics = pd.Index(courses["patient_id"].unique())
-            keep &= isin_ids(keep.index, on_narcotics) & ~isin_ids(keep.index, long_term)
-    if cohort.min_sessions is not None or cohort.max_sessions is not None:
-        sessions = injection_sessions(window).groupby("patient_id").size()
-        counts = sessions.reindex(keep.index, fill_value=0)
-        if cohort.min_sessions is not None:
-            keep &= counts >= cohort.min_sessions
-        if cohort.max_sessions is not None:
-            keep &= counts <= cohort.max_sessions
-    ids = keep.index[keep.to_numpy(dtype=bool)]
-    return pd.Index(ids, dtype="string", name="patient_id").sort_values()
+    criteria = cohort_criteria(window, course_gap_days=course_gap_days, extract=extract,
+                               attributes=attrs)
+    return criteria.patients[criteria.select(cohort)]
 
 
 def window_events(events: pd.DataFrame, cohort: Cohort) -> pd.DataFrame:
