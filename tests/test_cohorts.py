@@ -151,3 +151,42 @@ def test_attributes_describe_the_whole_record_not_the_window(events):
     assert select_patients(events, cohort).tolist() == ["p1", "p3"]
     given = patient_attributes(events)
     assert select_patients(events, cohort, attributes=given).tolist() == ["p1", "p3"]
+
+
+# ---- selection from criteria computed once = the criteria one by one (the oracle) --------
+
+@pytest.fixture(scope="module")
+def sample_events() -> pd.DataFrame:
+    from analytics.ingest import ingest
+    from analytics.settings import ROOT
+
+    return ingest([ROOT / "sample_data" / "painpath_sample.csv"]).events
+
+
+def test_selection_from_criteria_equals_the_criteria_one_by_one(sample_events) -> None:
+    """For 60 random cohorts on the sample clinic: :func:`select_patients` (every
+    criterion's per-patient values computed once, the cohort a selection over them) gives
+    exactly the patients of the criteria computed one by one for the cohort
+    (tests/oracles/reference_cohorts.py, the first implementation)."""
+    from hypothesis import HealthCheck, given, settings
+
+    from tests.cohort_strategy import cohorts
+    from tests.oracles.reference_cohorts import reference_select_patients
+
+    attributes = patient_attributes(sample_events)
+    extract = sample_events["event_date"].max()
+    sizes = []
+
+    @settings(max_examples=60, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(cohorts(sample_events))
+    def check(cohort: Cohort) -> None:
+        got = select_patients(sample_events, cohort, course_gap_days=30, extract=extract,
+                              attributes=attributes)
+        expected = reference_select_patients(sample_events, cohort, course_gap_days=30,
+                                             extract=extract, attributes=attributes)
+        assert got.tolist() == expected.tolist(), cohort
+        sizes.append(len(got))
+
+    check()
+    assert sum(0 < n < len(attributes) for n in sizes) >= 15  # most cohorts select someone
