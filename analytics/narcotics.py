@@ -626,30 +626,32 @@ def relaxant_overlap(
     )
 
 
-def active_patients_by_month(
+def narcotic_months(
     events: pd.DataFrame, extract: pd.Timestamp | None = None
 ) -> pd.DataFrame:
-    """Patients with at least one narcotic-covered day in each calendar month.
+    """The calendar months in which each patient had at least one narcotic-covered day
+    (patient-local; :func:`active_patients_by_month` counts them).
 
     Covered days after the extract date are not counted (a fill's supply running past the
-    data's "today" is not history).  One row per month from the first to the last month
-    with coverage (months without any are listed with 0).  Columns: ``month``
-    (datetime64[s], first of the month), ``patients``.
+    data's "today" is not history).  Columns: ``patient_id``, ``month`` (int64: months
+    since 1970-01); one row per patient and month, sorted by patient (in order of first
+    appearance), then month.
     """
-    columns = {"month": "datetime64[s]", "patients": "int64"}
+    empty = pd.DataFrame({"patient_id": pd.Series([], dtype="string"),
+                          "month": pd.Series([], dtype="int64")})
     if len(events) == 0:
-        return _empty(columns)
+        return empty
     extract = extract_date(events, extract)
     rows = _rows(events, "narcotic")
     if len(rows) == 0:
-        return _empty(columns)
-    pcode, _ = pd.factorize(rows["patient_id"])
+        return empty
+    pcode, ids = pd.factorize(rows["patient_id"])
     pcode = pcode.astype(np.int64)
     start, end = _covered(rows, extract)
     end = np.minimum(end, _day(extract) + 1)
     keep = end > start
     if not keep.any():
-        return _empty(columns)
+        return empty
     pcode, start, end = pcode[keep], start[keep], end[keep]
     # Union per patient first (gap 0 joins touching intervals): fewer months to expand.
     order = _order(pcode, start)
@@ -668,13 +670,38 @@ def active_patients_by_month(
     # Runs are sorted by patient then start, so each patient's months are non-decreasing.
     new = np.ones(len(month), dtype=bool)
     new[1:] = (rp[1:] != rp[:-1]) | (month[1:] != month[:-1])
-    month = month[new]
+    return pd.DataFrame({
+        "patient_id": pd.Series(np.asarray(ids, dtype=object)[rp[new]], dtype="string"),
+        "month": month[new].astype(np.int64),
+    })
+
+
+def patients_by_month(months: pd.DataFrame) -> pd.DataFrame:
+    """Patients per calendar month of :func:`narcotic_months` rows (of any set of
+    patients): one row per month from the first to the last (months without any are listed
+    with 0).  Columns: ``month`` (datetime64[s], first of the month), ``patients``."""
+    if len(months) == 0:
+        return _empty({"month": "datetime64[s]", "patients": "int64"})
+    month = months["month"].to_numpy(dtype=np.int64)
     lo = int(month.min())
     counts = np.bincount(month - lo)
-    months = (np.arange(len(counts)) + lo).astype("datetime64[M]").astype("datetime64[s]")
+    first = (np.arange(len(counts)) + lo).astype("datetime64[M]").astype("datetime64[s]")
     return pd.DataFrame(
-        {"month": pd.Series(months, dtype="datetime64[s]"), "patients": counts.astype(np.int64)}
+        {"month": pd.Series(first, dtype="datetime64[s]"), "patients": counts.astype(np.int64)}
     )
+
+
+def active_patients_by_month(
+    events: pd.DataFrame, extract: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """Patients with at least one narcotic-covered day in each calendar month
+    (:func:`patients_by_month` of :func:`narcotic_months`).
+
+    Covered days after the extract date are not counted.  One row per month from the
+    first to the last month with coverage (months without any are listed with 0).
+    Columns: ``month`` (datetime64[s], first of the month), ``patients``.
+    """
+    return patients_by_month(narcotic_months(events, extract))
 
 
 # --------------------------------------------------------------------------- summary

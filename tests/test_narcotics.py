@@ -9,7 +9,9 @@ from analytics.narcotics import (
     fill_mme,
     mme_band,
     narcotic_courses,
+    narcotic_months,
     narcotic_summary,
+    patients_by_month,
     relaxant_overlap,
 )
 from analytics.schema import conform, empty_events
@@ -286,6 +288,13 @@ def test_active_patients_by_month():
     assert out["patients"].tolist() == [1, 1, 0, 2]
     later = active_patients_by_month(events, extract=pd.Timestamp("2024-05-15"))
     assert later["patients"].tolist() == [1, 1, 0, 2, 1]
+    # the per-patient rows they count (months since 1970-01: 2024-01 is 648)
+    months = narcotic_months(events, extract=pd.Timestamp("2024-05-15"))
+    assert list(zip(months["patient_id"], months["month"], strict=True)) == [
+        ("a", 648), ("a", 649), ("b", 651), ("c", 651), ("c", 652)]
+    # any set of patients' rows count the same way: b and c only (April: b, c; May: c)
+    assert patients_by_month(months.iloc[2:])["patients"].tolist() == [2, 1]
+    assert patients_by_month(months.iloc[:0]).empty
 
 
 # ----------------------------------------------------------------- empty and missing
