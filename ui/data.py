@@ -32,12 +32,12 @@ import scipy.stats  # noqa: F401  (~1 s: paid at start-up, not by the first Kapl
 import streamlit as st
 
 from analytics import settings
-from analytics.cohorts import Cohort, apply_cohort, patient_attributes
+from analytics.cohorts import Cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
 from analytics.results.compare import CompareResult, compare_counts
 from analytics.results.injections import InjectionsResult, injections_counts
-from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.measures import CohortMeasures, Definitions, PopulationMeasures
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
 from analytics.results.overview import OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
@@ -174,16 +174,23 @@ class Params:
 MeasuresKey = tuple[int, int, tuple[tuple[str, str], ...], Definitions, str | None]
 
 
-@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
+@st.cache_resource(show_spinner="Computing the measures…", max_entries=2, ttl=3600)
+def _population_measures(dataset_id: int, version: int, definitions: Definitions,
+                         chosen: str | None) -> PopulationMeasures:
+    """The per-patient tables of a dataset version under ``definitions`` and the extract
+    date, computed once for every cohort (shared, read-only; two kept: memory)."""
+    return PopulationMeasures(dataset_events(dataset_id, version), definitions,
+                              _extract(dataset_id, version, chosen),
+                              attributes=dataset_attributes(dataset_id, version))
+
+
+@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=64, ttl=3600)
 def _measures(key: MeasuresKey) -> CohortMeasures:
+    """A cohort's measures: a selection of the population's rows (nothing recomputed,
+    except the tables of a date window not used yet)."""
     dataset_id, version, cohort_items, definitions, chosen = key
-    events = dataset_events(dataset_id, version)
-    extract = _extract(dataset_id, version, chosen)
-    attributes = dataset_attributes(dataset_id, version)
-    cohort_events = apply_cohort(events, Cohort.from_params(dict(cohort_items)),
-                                 course_gap_days=definitions.course_gap_days, extract=extract,
-                                 attributes=attributes)
-    return CohortMeasures(cohort_events, definitions, extract, attributes)
+    return _population_measures(dataset_id, version, definitions, chosen).cohort(
+        Cohort.from_params(dict(cohort_items)))
 
 
 def _name(builder: Callable) -> str:
@@ -234,9 +241,6 @@ class View:
 
     def measures(self) -> CohortMeasures:
         return _measures(self.key)
-
-    def events(self) -> pd.DataFrame:
-        return self.measures().events
 
     def patients(self) -> pd.Index:
         return self.measures().patients

@@ -119,7 +119,7 @@ def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
     view = sidebar()
     if view is None:
         st.stop()
-    if needs_events and view.events().empty:
+    if needs_events and len(view.patients()) == 0:
         st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
         st.stop()
     return view

@@ -1,33 +1,46 @@
-"""The measure step of the results layer: a cohort's per-patient tables, computed once.
+"""The measure step of the results layer: per-patient tables computed once per population,
+a cohort a selection of their rows.
 
-:class:`CohortMeasures` holds one cohort's events under one set of
-:class:`Definitions` and hands out the patient-local measure tables (pathway
-steps, narcotic courses and fills, injection sessions and intervals, payer-limit
-windows, concordance, overlap) computed on first use and kept.  Result builders
-(:mod:`analytics.results`) aggregate these tables; they never see the privacy
-threshold's effect on a measure, because no measure depends on it.
+:class:`PopulationMeasures` holds a population's events (one dataset version, population
+and lookback) under one set of :class:`Definitions` and one extract date, and hands out
+the patient-local measure tables — pathway steps, narcotic courses and fills, injection
+sessions and intervals, payer-limit windows, concordance, overlap, each patient's first
+and last event, patients per month and technique, the cohort criteria — each computed on
+first use and kept.  Every table is patient-local (one patient's rows need only that
+patient's events), so a cohort's tables are the rows of its patients:
+:meth:`PopulationMeasures.cohort` selects them (:class:`CohortMeasures`), and choosing a
+physician, a sex or any other criterion computes nothing again.  Only a date window
+changes which events count (docs/definitions.md section 4): the tables of a window are
+those of the population's events inside it (:meth:`PopulationMeasures.window`, the last
+:data:`WINDOWS_KEPT` windows kept), and so are the Overview's periods.
 
-Every table here is patient-local (one patient's rows need only that patient's
-events), so the same object can later be built once per dataset version and a
-cohort taken as a selection of its rows.
+Result builders (:mod:`analytics.results`) aggregate a :class:`CohortMeasures`' tables;
+they never see the privacy threshold's effect on a measure, because no measure depends on
+it.  ``CohortMeasures(events, …)`` still computes a cohort's tables from its own events
+(the CLI, the tests' fresh computation): it is the selection of everyone from a
+population of those events.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import numpy as np
 import pandas as pd
 
 from analytics import injections, narcotics, pathways
-from analytics.cohorts import patient_attributes
-from analytics.intervals import extract_date
-from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, isin_ids
+from analytics.cohorts import Cohort, CohortCriteria, cohort_criteria, patient_attributes
+from analytics.intervals import day_numbers, extract_date
+from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUES, id_positions, isin_ids
 
 T = TypeVar("T")
+
+WINDOWS_KEPT = 6
+"""Date windows (a cohort's, the Overview's periods) whose tables a population keeps."""
 
 
 @dataclass(frozen=True)
@@ -45,14 +58,69 @@ class Definitions:
     max_steps: int = 6
 
 
-class CohortMeasures:
-    """The per-patient measure tables of one cohort (computed lazily, kept, read-only).
+def patient_spans(events: pd.DataFrame) -> pd.DataFrame:
+    """One row per patient (sorted ids): ``patient_id``, ``first_day`` / ``last_day`` (day
+    numbers of the first and last event), ``events`` (rows), ``narcotic`` (a narcotic
+    event)."""
+    ids = _sorted_ids(events)
+    codes = id_positions(events["patient_id"], ids)
+    n = len(ids)
+    days = day_numbers(events["event_date"])
+    first = np.full(n, np.iinfo(np.int64).max, dtype=np.int64)
+    last = np.full(n, np.iinfo(np.int64).min, dtype=np.int64)
+    np.minimum.at(first, codes, days)
+    np.maximum.at(last, codes, days)
+    narcotic = np.zeros(n, dtype=bool)
+    narcotic[codes[(events["technique"] == "narcotic").to_numpy(dtype=bool, na_value=False)]] = (
+        True)
+    return pd.DataFrame({"patient_id": pd.Series(ids, dtype="string"), "first_day": first,
+                         "last_day": last, "events": np.bincount(codes, minlength=n),
+                         "narcotic": narcotic})
 
-    ``events``: the cohort's canonical events.  ``extract``: the dataset's extract
-    date (default: the latest event date of ``events``).  ``attributes``: per-patient
-    attributes over each patient's whole record (:func:`analytics.cohorts.
-    patient_attributes` of the dataset), so that attribution does not change with the
-    cohort; computed from ``events`` when not given.
+
+def technique_months(events: pd.DataFrame) -> pd.DataFrame:
+    """Events per patient, calendar month and technique: ``patient_id``, ``month`` (months
+    since 1970-01), ``technique`` (position in :data:`analytics.schema.TECHNIQUES`),
+    ``events``; one row per patient, month and technique with an event, sorted so."""
+    columns = {"patient_id": "string", "month": "int64", "technique": "int64",
+               "events": "int64"}
+    if events.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=d) for c, d in columns.items()})
+    ids = _sorted_ids(events)
+    codes = id_positions(events["patient_id"], ids)
+    month = day_numbers(events["event_date"]).astype("datetime64[D]").astype(
+        "datetime64[M]").astype(np.int64)
+    technique = pd.Categorical(events["technique"], categories=TECHNIQUES).codes.astype(
+        np.int64)
+    lo, n_tech = int(month.min()), len(TECHNIQUES)
+    span = int(month.max()) - lo + 1
+    cell, count = np.unique((codes * span + (month - lo)) * n_tech + technique,
+                            return_counts=True)
+    patient, rest = np.divmod(cell, span * n_tech)
+    return pd.DataFrame({
+        "patient_id": pd.Series(np.asarray(ids, dtype=object)[patient], dtype="string"),
+        "month": rest // n_tech + lo, "technique": rest % n_tech,
+        "events": count.astype(np.int64)}).astype(columns)
+
+
+def _sorted_ids(events: pd.DataFrame) -> pd.Index:
+    return pd.Index(events["patient_id"].unique(), dtype="string",
+                    name="patient_id").sort_values()
+
+
+def _day(value: object) -> pd.Timestamp | None:
+    return None if value is None else pd.Timestamp(value)
+
+
+class PopulationMeasures:
+    """The per-patient measure tables of a population's events, each computed once (on
+    first use) and kept; read-only, shared by every cohort (see the module docstring).
+
+    ``events``: the population's canonical events (or a window's).  ``extract``: the
+    extract date (default: the latest event date of ``events``).  ``attributes``:
+    :func:`analytics.cohorts.patient_attributes` over each patient's whole record (of the
+    dataset), so that attribution does not change with the cohort; computed from
+    ``events`` when not given.
     """
 
     def __init__(
@@ -60,6 +128,7 @@ class CohortMeasures:
         events: pd.DataFrame,
         definitions: Definitions = Definitions(),
         extract: pd.Timestamp | None = None,
+        *,
         attributes: pd.DataFrame | None = None,
     ) -> None:
         self.events = events
@@ -67,6 +136,7 @@ class CohortMeasures:
         self.extract = extract_date(events, extract)
         self._attributes = attributes
         self._memo: dict[tuple, object] = {}
+        self._windows: OrderedDict[tuple, PopulationMeasures] = OrderedDict()
         self._lock = threading.RLock()
 
     def _kept(self, key: tuple, compute: Callable[[], T]) -> T:
@@ -78,36 +148,52 @@ class CohortMeasures:
     # ------------------------------------------------------------------ patients
 
     @property
-    def patient_codes(self) -> tuple[np.ndarray, pd.Index]:
-        """``(codes, ids)``: for every event row the position of its patient in ``ids``, the
-        distinct patient ids in order of appearance (for fast per-patient aggregation)."""
-        def compute() -> tuple[np.ndarray, pd.Index]:
-            codes, ids = pd.factorize(self.events["patient_id"])
-            return codes.astype(np.int64), pd.Index(ids)
-        return self._kept(("patient_codes",), compute)
+    def patients(self) -> pd.Index:
+        """Distinct patient ids of the events, sorted."""
+        return self._kept(("patients",), lambda: _sorted_ids(self.events))
 
     @property
-    def patients(self) -> pd.Index:
-        """Distinct patient ids of the cohort."""
-        return self.patient_codes[1]
+    def codes(self) -> np.ndarray:
+        """For every event row, the position of its patient in :attr:`patients`."""
+        return self._kept(("codes",), lambda: id_positions(self.events["patient_id"],
+                                                           self.patients))
+
+    def positions(self, key: tuple, table: pd.DataFrame) -> np.ndarray:
+        """For every row of ``table`` (the table kept under ``key``), the position of its
+        patient in :attr:`patients`."""
+        return self._kept(("positions", *key), lambda: id_positions(table["patient_id"],
+                                                                    self.patients))
 
     @property
     def attributes(self) -> pd.DataFrame:
-        """Per-patient attributes (index ``patient_id``) of the cohort's patients."""
+        """Per-patient attributes (index ``patient_id``), one row per patient of
+        :attr:`patients`, in that order."""
         def compute() -> pd.DataFrame:
             if self._attributes is None:
                 return patient_attributes(self.events)
             return self._attributes.loc[isin_ids(self._attributes.index, self.patients)]
         return self._kept(("attributes",), compute)
 
-    def physician_of(self, patient_ids: pd.Series) -> pd.Series:
-        """The attributed physician of each id (``"(unknown)"`` when none), as a Series
-        aligned with ``patient_ids``."""
-        provider = self.attributes["provider_id"]
-        mapped = provider.reindex(pd.Index(patient_ids)).fillna("(unknown)")
-        return pd.Series(mapped.to_numpy(dtype=object), index=patient_ids.index, dtype="string")
+    @property
+    def spans(self) -> pd.DataFrame:
+        """Each patient's first and last event and whether one is narcotic
+        (:func:`patient_spans`)."""
+        return self._kept(("spans",), lambda: patient_spans(self.events))
 
-    # ------------------------------------------------------------------ pathways
+    @property
+    def technique_months(self) -> pd.DataFrame:
+        """Events per patient, month and technique (:func:`technique_months`)."""
+        return self._kept(("technique_months",), lambda: technique_months(self.events))
+
+    @property
+    def criteria(self) -> CohortCriteria:
+        """What the cohort criteria read, per patient (:func:`analytics.cohorts.
+        cohort_criteria`, with the courses' gap and the extract date)."""
+        return self._kept(("criteria",), lambda: cohort_criteria(
+            self.events, course_gap_days=self.definitions.course_gap_days,
+            extract=self.extract, attributes=self._attributes))
+
+    # ------------------------------------------------------------------ tables
 
     def steps(self, mode: str = "first",
               techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
@@ -125,8 +211,6 @@ class CohortMeasures:
         """Step-therapy concordance per patient."""
         return self._kept(("concordance",),
                           lambda: pathways.step_therapy_concordance(self.events))
-
-    # ------------------------------------------------------------------ narcotics
 
     @property
     def courses(self) -> pd.DataFrame:
@@ -149,12 +233,11 @@ class CohortMeasures:
                           lambda: narcotics.relaxant_overlap(self.events, extract=self.extract))
 
     @property
-    def active_by_month(self) -> pd.DataFrame:
-        """Patients with a narcotic-covered day, per month."""
-        return self._kept(("active_by_month",), lambda: narcotics.active_patients_by_month(
+    def narcotic_months(self) -> pd.DataFrame:
+        """The months with a narcotic-covered day, per patient
+        (:func:`analytics.narcotics.narcotic_months`)."""
+        return self._kept(("narcotic_months",), lambda: narcotics.narcotic_months(
             self.events, extract=self.extract))
-
-    # ------------------------------------------------------------------ injections
 
     @property
     def sessions(self) -> pd.DataFrame:
@@ -182,13 +265,248 @@ class CohortMeasures:
         return self._kept(("pain_change",),
                           lambda: injections.pain_score_change(self.events, self.sessions))
 
+    # ------------------------------------------------------------------ windows, cohorts
+
+    def window(self, start: pd.Timestamp | None, end: pd.Timestamp | None,
+               extract: pd.Timestamp | None = None) -> PopulationMeasures:
+        """The measures of the events dated ``start`` .. ``end`` (inclusive; None: open),
+        with ``extract`` as their extract date (default this one's).  The last
+        :data:`WINDOWS_KEPT` windows are kept."""
+        extract = self.extract if extract is None else pd.Timestamp(extract)
+        key = (start, end, extract)
+        with self._lock:
+            if key in self._windows:
+                self._windows.move_to_end(key)
+                return self._windows[key]
+        dates = self.events["event_date"]
+        inside = np.ones(len(dates), dtype=bool)
+        if start is not None:
+            inside &= (dates >= start).to_numpy(dtype=bool)
+        if end is not None:
+            inside &= (dates <= end).to_numpy(dtype=bool)
+        window = PopulationMeasures(self.events.loc[inside], self.definitions, extract,
+                                    attributes=self._attributes)
+        with self._lock:
+            window = self._windows.setdefault(key, window)
+            self._windows.move_to_end(key)
+            while len(self._windows) > WINDOWS_KEPT:
+                self._windows.popitem(last=False)
+        return window
+
+    def select(self, selected: np.ndarray | None = None) -> CohortMeasures:
+        """The cohort of the patients ``selected`` (a boolean mask over :attr:`patients`;
+        None: everyone)."""
+        return CohortMeasures.selection(self, selected)
+
+    def cohort(self, cohort: Cohort) -> CohortMeasures:
+        """The cohort's measures: the rows of its patients, in the tables of its date
+        window (docs/definitions.md section 4) — the same as computing them afresh from
+        :func:`analytics.cohorts.apply_cohort`'s events."""
+        source = self
+        if cohort.date_from is not None or cohort.date_to is not None:
+            source = self.window(_day(cohort.date_from), _day(cohort.date_to))
+        rest = replace(cohort, date_from=None, date_to=None)
+        return source.select(None if rest.is_everyone() else source.criteria.select(rest))
+
+    def memory_bytes(self) -> int:
+        """Memory held by the tables computed so far and by the kept windows (the events
+        themselves not counted: they are the population's)."""
+        def size(value: object) -> int:
+            if isinstance(value, pd.DataFrame | pd.Series | pd.Index):
+                used = value.memory_usage(deep=True)
+                return int(used.sum() if hasattr(used, "sum") else used)
+            if isinstance(value, np.ndarray):
+                return int(value.nbytes)
+            if isinstance(value, CohortCriteria):
+                return sum(size(getattr(value, f)) for f in value.__dataclass_fields__)
+            if isinstance(value, pd.Categorical):
+                return int(value.nbytes)
+            return 0
+
+        with self._lock:
+            tables = list(self._memo.values())
+            windows = list(self._windows.values())
+        return (sum(size(v) for v in tables)
+                + sum(w.memory_bytes() + size(w.events) for w in windows))
+
+
+class CohortMeasures:
+    """The per-patient measure tables of one cohort: the rows of its patients in a
+    :class:`PopulationMeasures`' tables (read-only, selected on first use and kept).
+
+    ``CohortMeasures(events, definitions, extract, attributes)`` takes ``events`` as the
+    cohort's events and computes its tables from them; the app selects cohorts with
+    :meth:`PopulationMeasures.cohort` instead.  ``extract``: the dataset's extract date
+    (default: the latest event date of ``events``).  ``attributes``: per-patient
+    attributes over each patient's whole record.
+    """
+
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        definitions: Definitions = Definitions(),
+        extract: pd.Timestamp | None = None,
+        attributes: pd.DataFrame | None = None,
+    ) -> None:
+        self._setup(PopulationMeasures(events, definitions, extract, attributes=attributes),
+                    None)
+
+    @classmethod
+    def selection(cls, base: PopulationMeasures,
+                  selected: np.ndarray | None) -> CohortMeasures:
+        """The cohort of the patients ``selected`` (boolean mask over ``base.patients``;
+        None: everyone) of ``base``."""
+        cohort = cls.__new__(cls)
+        cohort._setup(base, selected)
+        return cohort
+
+    def _setup(self, base: PopulationMeasures, selected: np.ndarray | None) -> None:
+        self.base = base
+        self.definitions = base.definitions
+        self.extract = base.extract
+        everyone = selected is None or bool(np.all(selected))
+        self._selected = None if everyone else np.asarray(selected, dtype=bool)
+        self._memo: dict[tuple, object] = {}
+        self._lock = threading.RLock()
+
+    def _kept(self, key: tuple, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]  # type: ignore[return-value]
+
+    def _rows(self, key: tuple, table: pd.DataFrame) -> pd.DataFrame:
+        """The rows of ``table`` (the population's table kept under ``key``) whose patient
+        is selected, renumbered from 0 like a table computed afresh."""
+        if self._selected is None:
+            return table
+
+        def compute() -> pd.DataFrame:
+            chosen = table.loc[self._selected[self.base.positions(key, table)]]
+            return chosen.reset_index(drop=True) if isinstance(
+                table.index, pd.RangeIndex) else chosen
+        return self._kept(("rows", *key), compute)
+
+    # ------------------------------------------------------------------ patients
+
+    @property
+    def patients(self) -> pd.Index:
+        """Distinct patient ids of the cohort, sorted."""
+        if self._selected is None:
+            return self.base.patients
+        return self._kept(("patients",), lambda: self.base.patients[self._selected])
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The cohort's events (the population's rows of its patients; costly for a large
+        cohort: the builders use the per-patient tables instead)."""
+        if self._selected is None:
+            return self.base.events
+        return self._kept(("events",),
+                          lambda: self.base.events.loc[self._selected[self.base.codes]])
+
+    def patient_events(self, patient_id: str) -> pd.DataFrame:
+        """The events of one patient of the cohort (none when not in it)."""
+        position = self.base.patients.get_indexer([patient_id])[0]
+        if position < 0 or (self._selected is not None and not self._selected[position]):
+            return self.base.events.iloc[:0]
+        return self.base.events.loc[self.base.codes == position]
+
+    @property
+    def attributes(self) -> pd.DataFrame:
+        """Per-patient attributes (index ``patient_id``) of the cohort's patients."""
+        if self._selected is None:
+            return self.base.attributes
+        return self._kept(("attributes",), lambda: self.base.attributes.loc[
+            isin_ids(self.base.attributes.index, self.patients)])
+
+    def physician_of(self, patient_ids: pd.Series) -> pd.Series:
+        """The attributed physician of each id (``"(unknown)"`` when none), as a Series
+        aligned with ``patient_ids``."""
+        provider = self.attributes["provider_id"]
+        mapped = provider.reindex(pd.Index(patient_ids)).fillna("(unknown)")
+        return pd.Series(mapped.to_numpy(dtype=object), index=patient_ids.index, dtype="string")
+
+    @property
+    def spans(self) -> pd.DataFrame:
+        """Each patient's first and last event and narcotic flag (:func:`patient_spans`)."""
+        return self._rows(("spans",), self.base.spans)
+
+    @property
+    def technique_months(self) -> pd.DataFrame:
+        """Events per patient, month and technique (:func:`technique_months`)."""
+        return self._rows(("technique_months",), self.base.technique_months)
+
+    # ------------------------------------------------------------------ tables
+
+    def steps(self, mode: str = "first",
+              techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Pathway steps (:func:`analytics.pathways.pathway_steps`) of the chosen techniques
+        (default: the pathway techniques)."""
+        techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
+        return self._rows(("steps", mode, techniques), self.base.steps(mode, techniques))
+
+    @property
+    def concordance(self) -> pd.DataFrame:
+        """Step-therapy concordance per patient."""
+        return self._rows(("concordance",), self.base.concordance)
+
+    @property
+    def courses(self) -> pd.DataFrame:
+        """Narcotic courses (:func:`analytics.narcotics.narcotic_courses`)."""
+        return self._rows(("courses",), self.base.courses)
+
+    @property
+    def fills(self) -> pd.DataFrame:
+        """MME per narcotic fill (:func:`analytics.narcotics.fill_mme`)."""
+        return self._rows(("fills",), self.base.fills)
+
+    @property
+    def overlap(self) -> pd.DataFrame:
+        """Narcotic + muscle-relaxant overlap days per patient."""
+        return self._rows(("overlap",), self.base.overlap)
+
+    @property
+    def active_by_month(self) -> pd.DataFrame:
+        """Patients with a narcotic-covered day, per month
+        (:func:`analytics.narcotics.patients_by_month`)."""
+        return self._kept(("active_by_month",), lambda: narcotics.patients_by_month(
+            self._rows(("narcotic_months",), self.base.narcotic_months)))
+
+    @property
+    def sessions(self) -> pd.DataFrame:
+        """Injection sessions (:func:`analytics.injections.injection_sessions`)."""
+        return self._rows(("sessions",), self.base.sessions)
+
+    @property
+    def sessions_per_patient(self) -> pd.DataFrame:
+        return self._rows(("sessions_per_patient",), self.base.sessions_per_patient)
+
+    @property
+    def intervals(self) -> pd.DataFrame:
+        """Repeat intervals between consecutive sessions."""
+        return self._rows(("intervals",), self.base.intervals)
+
+    @property
+    def limit_windows(self) -> pd.DataFrame:
+        """365-day windows over a payer limit."""
+        return self._rows(("limit_windows",), self.base.limit_windows)
+
+    @property
+    def pain_change(self) -> pd.DataFrame:
+        """Pain-score change around each session."""
+        return self._rows(("pain_change",), self.base.pain_change)
+
     # ------------------------------------------------------------------ periods
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> CohortMeasures:
         """The measures of the cohort's events dated ``start`` .. ``end`` (inclusive), with
-        ``end`` as their extract date (a period of the Overview)."""
+        ``end`` as their extract date (a period of the Overview): the same patients'
+        rows in the population's tables of that window."""
         def compute() -> CohortMeasures:
-            dates = self.events["event_date"]
-            inside = self.events.loc[(dates >= start) & (dates <= end)]
-            return CohortMeasures(inside, self.definitions, end, self._attributes)
+            window = self.base.window(start, end, end)
+            if self._selected is None:
+                return window.select(None)
+            inside = id_positions(window.patients, self.base.patients)
+            return window.select(self._selected[inside])
         return self._kept(("window", start, end), compute)

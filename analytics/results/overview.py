@@ -13,11 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics.intervals import day_numbers
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Column, Kind, Table, count, derived, label, patients
-from analytics.schema import TECHNIQUES, isin_ids
+from analytics.schema import TECHNIQUES, id_positions, isin_ids
 
 UNKNOWN_PHYSICIAN = "(unknown)"
 ALL_PHYSICIANS = "All physicians"
@@ -65,11 +64,9 @@ def _pct(part: int, whole: int) -> float | None:
 
 def key_measures(m: CohortMeasures) -> KeyMeasures:
     """:class:`KeyMeasures` of a cohort's measures (see its docstring for each definition)."""
-    events = m.events
-    codes, ids = m.patient_codes
-    n_patients = len(ids)
-    narcotic_rows = (events["technique"] == "narcotic").to_numpy(dtype=bool, na_value=False)
-    narcotic = int(len(np.unique(codes[narcotic_rows])))
+    spans = m.spans
+    n_patients = len(spans)
+    narcotic = int(spans["narcotic"].sum())
     courses = m.courses
     long_term = int(courses["long_term"].sum()) if len(courses) else 0
     median_course = float(courses["duration_days"].median()) if len(courses) else None
@@ -77,13 +74,10 @@ def key_measures(m: CohortMeasures) -> KeyMeasures:
     injection_patients = int(sessions["patient_id"].nunique())
     per_year = None
     if injection_patients:
-        day = day_numbers(events["event_date"])
-        first = np.full(n_patients, np.iinfo(np.int64).max)
-        last = np.full(n_patients, np.iinfo(np.int64).min)
-        np.minimum.at(first, codes, day)
-        np.maximum.at(last, codes, day)
-        mine = isin_ids(ids, sessions["patient_id"].unique())
-        years = float((last[mine] - first[mine] + 1).sum() / 365.25)
+        mine = isin_ids(spans["patient_id"], sessions["patient_id"].unique())
+        first = spans["first_day"].to_numpy(dtype=np.int64)[mine]
+        last = spans["last_day"].to_numpy(dtype=np.int64)[mine]
+        years = float((last - first + 1).sum() / 365.25)
         per_year = round(len(sessions) / years, 2) if years > 0 else None
     over = m.limit_windows
     over_patients = int(over["patient_id"].nunique()) if len(over) else 0
@@ -143,14 +137,12 @@ def _month_dates(months: np.ndarray) -> pd.Series:
 
 def new_patients_by_month(m: CohortMeasures) -> pd.DataFrame:
     """Patients by the month of their first event: columns ``month`` (first day), ``patients``."""
-    events = m.events
-    if events.empty:
+    spans = m.spans
+    if spans.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"),
                              "patients": pd.Series(dtype="int64")})
-    codes, ids = m.patient_codes
-    first = np.full(len(ids), np.iinfo(np.int64).max)
-    np.minimum.at(first, codes, day_numbers(events["event_date"]))
-    month, patients = np.unique(_months(first), return_counts=True)
+    month, patients = np.unique(_months(spans["first_day"].to_numpy(dtype=np.int64)),
+                                return_counts=True)
     return pd.DataFrame({"month": _month_dates(month), "patients": patients.astype(np.int64)})
 
 
@@ -160,28 +152,26 @@ def monthly_events(m: CohortMeasures) -> pd.DataFrame:
     Columns ``month`` (first day of the month), ``technique``, ``events``, ``patients``;
     sorted by month, then technique in the order of :data:`analytics.schema.TECHNIQUES`.
     """
-    events = m.events
-    if events.empty:
+    rows = m.technique_months
+    if rows.empty:
         return pd.DataFrame({"month": pd.Series(dtype="datetime64[s]"),
                              "technique": pd.Series(dtype="string"),
                              "events": pd.Series(dtype="int64"),
                              "patients": pd.Series(dtype="int64")})
-    month = _months(day_numbers(events["event_date"]))
-    tcode = pd.Categorical(events["technique"], categories=TECHNIQUES).codes.astype(np.int64)
-    pcode, ids = m.patient_codes
-    n_tech, n_patients = len(TECHNIQUES), max(len(ids), 1)
+    month = rows["month"].to_numpy(dtype=np.int64)
+    n_tech = len(TECHNIQUES)
     lo = int(month.min())
-    cell = (month - lo) * n_tech + tcode
-    n_events = np.bincount(cell)
-    distinct = pd.unique(cell * n_patients + pcode) // n_patients
-    n_distinct = np.bincount(distinct, minlength=len(n_events))
-    cells = np.flatnonzero(n_events)
+    cell = (month - lo) * n_tech + rows["technique"].to_numpy(dtype=np.int64)
+    n_events = np.bincount(cell, weights=rows["events"].to_numpy(dtype=np.int64)).astype(
+        np.int64)
+    n_patients = np.bincount(cell, minlength=len(n_events))  # one row per patient and cell
+    cells = np.flatnonzero(n_patients)
     return pd.DataFrame({
         "month": _month_dates(cells // n_tech + lo),
         "technique": pd.Series(np.asarray(TECHNIQUES, dtype=object)[cells % n_tech],
                                dtype="string"),
-        "events": n_events[cells].astype(np.int64),
-        "patients": n_distinct[cells].astype(np.int64),
+        "events": n_events[cells],
+        "patients": n_patients[cells].astype(np.int64),
     })
 
 
@@ -204,7 +194,8 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
     attrs = m.attributes
     if attrs.empty or attrs["provider_id"].isna().all():
         return pd.DataFrame(columns=list(PHYSICIAN_COLUMNS))
-    codes, ids = m.patient_codes
+    spans = m.spans
+    ids = pd.Index(spans["patient_id"])
     provider = attrs["provider_id"].reindex(ids).fillna(UNKNOWN_PHYSICIAN)
     doctor, names = pd.factorize(provider, sort=True)
     n = len(names)
@@ -214,17 +205,15 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
 
     def rows_of(patient_ids: pd.Series) -> np.ndarray:
         """The physician of each row's patient."""
-        return doctor[ids.get_indexer(patient_ids)]
+        return doctor[id_positions(patient_ids, ids)]
 
     def flagged(patient_ids) -> np.ndarray:
         mask = np.zeros(len(ids), dtype=bool)
-        positions = ids.get_indexer(pd.Index(patient_ids))
+        positions = id_positions(pd.Index(patient_ids), ids)
         mask[positions[positions >= 0]] = True
         return mask
 
-    narcotic_rows = (m.events["technique"] == "narcotic").to_numpy(dtype=bool, na_value=False)
-    narcotic = np.zeros(len(ids), dtype=bool)
-    narcotic[codes[narcotic_rows]] = True
+    narcotic = spans["narcotic"].to_numpy(dtype=bool)
     courses = m.courses
     by_course = rows_of(courses["patient_id"])
     n_courses = np.bincount(by_course, minlength=n)

@@ -43,9 +43,8 @@ def build_timeline(m: CohortMeasures, patient_id: str) -> TimelineResult:
     """The timeline of ``patient_id`` (a patient of the cohort) under the cohort's
     definitions."""
     d = m.definitions
-    events = m.events
-    mine = events.loc[events["patient_id"] == patient_id]
-    segments = patient_timeline(events, patient_id, era_gap_days=d.era_gap_days,
+    mine = m.patient_events(patient_id)
+    segments = patient_timeline(mine, patient_id, era_gap_days=d.era_gap_days,
                                 course_gap_days=d.course_gap_days, extract=m.extract)
     attrs = m.attributes
     row = attrs.loc[patient_id] if patient_id in attrs.index else None

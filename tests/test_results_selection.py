@@ -1,0 +1,183 @@
+"""The cached per-patient tables give the same results as a fresh computation.
+
+The app computes a population's per-patient tables once (analytics/results/measures.py:
+:class:`PopulationMeasures`) and takes a cohort as a selection of their rows
+(:meth:`PopulationMeasures.cohort`); the date window recomputes on the window's events,
+cached per window (docs/definitions.md section 4).  For 50 random cohorts on the sample
+clinic (every criterion, date windows included), every result builder's aggregates from
+the selection equal those computed afresh from the cohort's own events
+(:func:`analytics.cohorts.apply_cohort`), the Overview's periods and Compare included.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+
+from analytics.cohorts import Cohort, apply_cohort, patient_attributes
+from analytics.results.compare import compare_counts
+from analytics.results.injections import injections_counts
+from analytics.results.measures import (
+    WINDOWS_KEPT,
+    CohortMeasures,
+    Definitions,
+    PopulationMeasures,
+    patient_spans,
+    technique_months,
+)
+from analytics.results.narcotics import narcotics_counts
+from analytics.results.overview import overview_counts
+from analytics.results.pathways import pathways_counts
+from analytics.results.summary import summary_counts
+from analytics.results.timeline import build_timeline
+from analytics.schema import conform
+from tests.cohort_strategy import cohorts
+
+DEFINITIONS = Definitions(era_gap_days=45, course_gap_days=20)
+
+
+@pytest.fixture(scope="module")
+def sample() -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
+    from analytics.ingest import ingest
+    from analytics.settings import ROOT
+
+    events = ingest([ROOT / "sample_data" / "painpath_sample.csv"]).events
+    return events, patient_attributes(events), events["event_date"].max()
+
+
+@pytest.fixture(scope="module")
+def population(sample) -> PopulationMeasures:
+    events, attributes, extract = sample
+    return PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes)
+
+
+def assert_same(got: object, expected: object, where: str = "") -> None:
+    """Equal aggregates: frames and series exactly (values, dtypes, index), dataclasses
+    field by field, floats to the last bit (NaN equal to NaN)."""
+    if isinstance(expected, pd.DataFrame):
+        pd.testing.assert_frame_equal(got, expected, obj=where)
+    elif isinstance(expected, pd.Series):
+        pd.testing.assert_series_equal(got, expected, obj=where)
+    elif dataclasses.is_dataclass(expected):
+        assert type(got) is type(expected), where
+        for f in dataclasses.fields(expected):
+            assert_same(getattr(got, f.name), getattr(expected, f.name), f"{where}.{f.name}")
+    elif isinstance(expected, tuple | list):
+        assert len(got) == len(expected), where
+        for i, (g, e) in enumerate(zip(got, expected, strict=True)):
+            assert_same(g, e, f"{where}[{i}]")
+    elif isinstance(expected, float) and np.isnan(expected):
+        assert isinstance(got, float) and np.isnan(got), where
+    else:
+        assert got == expected, (where, got, expected)
+
+
+def fresh(sample, cohort: Cohort) -> CohortMeasures:
+    events, attributes, extract = sample
+    chosen = apply_cohort(events, cohort, course_gap_days=DEFINITIONS.course_gap_days,
+                          extract=extract, attributes=attributes)
+    return CohortMeasures(chosen, DEFINITIONS, extract, attributes)
+
+
+def all_results(m: CohortMeasures, other: CohortMeasures) -> dict[str, object]:
+    out: dict[str, object] = {
+        "patients": m.patients.tolist(),
+        "overview_365": overview_counts(m, 365),
+        "overview_90": overview_counts(m, 90),
+        "pathways_first": pathways_counts(m, "first"),
+        "pathways_eras": pathways_counts(m, "eras", ("narcotic", "injection", "surgery")),
+        "injections": injections_counts(m),
+        "narcotics": narcotics_counts(m),
+        "compare": compare_counts(m, other),
+        "summary": summary_counts(m, "first"),
+    }
+    if len(m.patients):
+        out["timeline"] = build_timeline(m, str(m.patients[len(m.patients) // 2]))
+    return out
+
+
+def test_cached_tables_give_the_results_of_a_fresh_computation(sample, population) -> None:
+    """50 random cohorts: the selection of the population's cached rows gives exactly the
+    aggregates of every builder computed afresh from the cohort's events."""
+    women = Cohort(sexes=("F",))
+    other_fresh, other_cached = fresh(sample, women), population.cohort(women)
+    sizes: list[int] = []
+
+    @settings(max_examples=50, deadline=None, derandomize=True,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+    @given(cohorts(sample[0]))
+    def check(cohort: Cohort) -> None:
+        cached = population.cohort(cohort)
+        expected = all_results(fresh(sample, cohort), other_fresh)
+        got = all_results(cached, other_cached)
+        assert got.keys() == expected.keys(), cohort
+        for name in expected:
+            assert_same(got[name], expected[name], f"{cohort.describe()}: {name}")
+        sizes.append(len(cached.patients))
+
+    check()
+    n_all = len(population.patients)
+    assert sum(0 < n < n_all for n in sizes) >= 15  # mostly real cohorts, not all or none
+
+
+def test_a_cohort_selects_rows_and_computes_nothing(population) -> None:
+    """Choosing cohorts only selects rows: the population's tables are computed once."""
+    population.cohort(Cohort(sexes=("F",))).courses  # noqa: B018 - computes the table
+    courses = population.courses
+    for cohort in (Cohort(sexes=("M",)), Cohort(tried=("injection",)),
+                   Cohort(long_term_narcotic=True)):
+        m = population.cohort(cohort)
+        assert population.courses is courses
+        assert set(m.courses["patient_id"]) <= set(m.patients)
+        assert len(m.courses) < len(courses)
+
+
+def test_windows_are_kept_and_bounded(population) -> None:
+    """A date window's tables are computed once per window; the last WINDOWS_KEPT
+    windows are kept, older ones dropped."""
+    start = pd.Timestamp("2023-01-01")
+    first = population.cohort(Cohort(date_from=start.date(), sexes=("F",)))
+    again = population.cohort(Cohort(date_from=start.date(), sexes=("M",)))
+    assert first.base is again.base  # one window, two selections
+    assert first.base is population.window(start, None)
+    for month in range(1, WINDOWS_KEPT + 1):
+        population.window(start + pd.DateOffset(months=month), None)
+    assert population.window(start, None) is not first.base  # dropped, computed again
+    assert len(population._windows) == WINDOWS_KEPT
+
+
+def test_memory_of_the_cached_tables_is_measured(sample) -> None:
+    events, attributes, extract = sample
+    measures = PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes)
+    assert measures.memory_bytes() == 0
+    courses = measures.courses
+    assert measures.memory_bytes() == int(courses.memory_usage(deep=True).sum())
+    measures.window(pd.Timestamp("2024-01-01"), None)
+    window = measures.window(pd.Timestamp("2024-01-01"), None)
+    assert measures.memory_bytes() == (int(courses.memory_usage(deep=True).sum())
+                                       + int(window.events.memory_usage(deep=True).sum()))
+
+
+def test_patient_spans_and_technique_months_by_hand() -> None:
+    events = conform(pd.DataFrame({
+        "patient_id": ["b", "a", "a", "a", "b"],
+        "event_date": pd.to_datetime(["2024-03-05", "2024-01-31", "2024-02-01", "2024-02-20",
+                                      "2024-03-01"]),
+        "technique": ["narcotic", "physical_therapy", "physical_therapy", "narcotic",
+                      "injection"],
+    }))
+    spans = patient_spans(events)
+    assert spans["patient_id"].tolist() == ["a", "b"]
+    day = lambda d: (pd.Timestamp(d) - pd.Timestamp("1970-01-01")).days  # noqa: E731
+    assert spans["first_day"].tolist() == [day("2024-01-31"), day("2024-03-01")]
+    assert spans["last_day"].tolist() == [day("2024-02-20"), day("2024-03-05")]
+    assert spans["events"].tolist() == [3, 2]
+    assert spans["narcotic"].tolist() == [True, True]
+    months = technique_months(events)  # 2024-01 is month 648; PT 0, narcotic 2, injection 3
+    assert list(months.itertuples(index=False, name=None)) == [
+        ("a", 648, 0, 1), ("a", 649, 0, 1), ("a", 649, 2, 1), ("b", 650, 2, 1),
+        ("b", 650, 3, 1)]
