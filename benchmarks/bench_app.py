@@ -57,8 +57,15 @@ def main() -> None:
         if at.exception:
             raise RuntimeError(f"{label}: {at.exception[0].message}")
 
+    from ui.data import wait_for_warm_up
+
+    load_before = os.getloadavg()
     at = AppTest.from_file(str(ROOT / "dashboard.py"), default_timeout=600)
     timed("first load (store open, dataset read, Overview computed)", at.run)
+    t0, c0 = time.perf_counter(), time.process_time()
+    wait_for_warm_up()
+    rows.append(("the other per-patient tables, computed in the background after the first "
+                 "load (waited for here)", time.perf_counter() - t0, time.process_time() - c0))
     timed("Overview, rerun with nothing changed", at.run)
     for threshold in (12, 20, 11):
         at.number_input(key="min_cell").set_value(threshold)
@@ -81,7 +88,12 @@ def main() -> None:
             at.number_input(key="min_cell").set_value(threshold)
             timed(f"{name}, threshold change to {threshold}", at.run)
 
+    load_after = os.getloadavg()
     print(f"\n### App reruns over {len(events):,} events (AppTest, server-side script time)\n")
+    print("Machine load average (1 / 5 / 15 min) before: "
+          + " / ".join(f"{x:.2f}" for x in load_before) + ", after: "
+          + " / ".join(f"{x:.2f}" for x in load_after) + " (2 cores: above ~1 the elapsed "
+          "times include waiting for a core).\n")
     print("CPU = the process's CPU time during the rerun (all threads): it changes little when "
           "other processes compete for the cores, unlike the elapsed time.\n")
     print("| action | seconds | CPU seconds |")
@@ -98,8 +110,18 @@ def main() -> None:
     print("\n" + ". ".join([
         summary("Filter change", lambda label: "filter change" in label),
         summary("Page switch", lambda label: label.startswith("switch")),
+        summary("Compare cohorts' first visit", lambda label: label.startswith(
+            "switch to Compare")),
         summary("Threshold change", lambda label: "threshold change" in label),
     ]) + ".")
+    from ui.data import cached_tables_bytes
+
+    rss = next(int(line.split()[1]) / 1024 for line in Path("/proc/self/status").read_text()
+               .splitlines() if line.startswith("VmRSS:"))
+    print(f"\nMemory: the cached per-patient tables {cached_tables_bytes() / 2**20:,.0f} MB "
+          f"(PopulationMeasures.memory_bytes; the events themselves not counted: "
+          f"{events.memory_usage(deep=True).sum() / 2**20:,.0f} MB); this process's RSS at "
+          f"the end {rss:,.0f} MB.")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +40,7 @@ from analytics.results.compare import CompareResult, compare_counts
 from analytics.results.injections import InjectionsResult, injections_counts
 from analytics.results.measures import CohortMeasures, Definitions, PopulationMeasures
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
-from analytics.results.overview import OverviewResult, overview_counts
+from analytics.results.overview import PERIODS, OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
@@ -179,9 +180,49 @@ def _population_measures(dataset_id: int, version: int, definitions: Definitions
                          chosen: str | None) -> PopulationMeasures:
     """The per-patient tables of a dataset version under ``definitions`` and the extract
     date, computed once for every cohort (shared, read-only; two kept: memory)."""
-    return PopulationMeasures(dataset_events(dataset_id, version), definitions,
-                              _extract(dataset_id, version, chosen),
-                              attributes=dataset_attributes(dataset_id, version))
+    measures = PopulationMeasures(dataset_events(dataset_id, version), definitions,
+                                  _extract(dataset_id, version, chosen),
+                                  attributes=dataset_attributes(dataset_id, version))
+    warming = threading.Thread(target=_warm, args=(measures,), name="painpath-warm-up",
+                               daemon=True)
+    with _WARMING_LOCK:
+        _WARMING[:] = [t for t in _WARMING if t.is_alive()] + [warming]
+        _POPULATIONS.add(measures)
+    warming.start()
+    return measures
+
+
+_WARMING: list[threading.Thread] = []
+_WARMING_LOCK = threading.Lock()
+_POPULATIONS: weakref.WeakSet[PopulationMeasures] = weakref.WeakSet()  # to measure them
+
+
+def _warm(measures: PopulationMeasures) -> None:
+    """Compute the population's remaining tables in the background, so that the first
+    visit of another page or cohort only selects rows (a failure shows on the page that
+    asks for the table, where it is computed again)."""
+    try:
+        measures.warm(period_days=(PERIODS[-1],))  # the Overview's default period
+    except Exception:  # noqa: BLE001 - logged; the page computing it reports it
+        _LOG.exception("computing the per-patient tables in the background failed")
+
+
+def cached_tables_bytes() -> int:
+    """Memory held by the per-patient tables of the populations this process keeps
+    (:meth:`PopulationMeasures.memory_bytes`; bounded: two populations, each with its
+    last few date windows)."""
+    with _WARMING_LOCK:
+        populations = list(_POPULATIONS)
+    return sum(p.memory_bytes() for p in populations)
+
+
+def wait_for_warm_up(timeout: float | None = None) -> None:
+    """Wait until the background computations of the population tables have ended (the
+    benchmarks measure the steady state)."""
+    with _WARMING_LOCK:
+        threads = list(_WARMING)
+    for thread in threads:
+        thread.join(timeout)
 
 
 @st.cache_resource(show_spinner="Selecting the cohort…", max_entries=64, ttl=3600)

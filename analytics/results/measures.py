@@ -103,6 +103,18 @@ def technique_months(events: pd.DataFrame) -> pd.DataFrame:
         "events": count.astype(np.int64)}).astype(columns)
 
 
+def period_bounds(extract: pd.Timestamp, period_days: int) -> tuple[pd.Timestamp, ...]:
+    """(previous_start, current_start, current_end): two adjacent periods ending at ``extract``.
+
+    The current period is ``[extract − period_days + 1, extract]``, the previous
+    one the ``period_days`` before it.
+    """
+    current_end = pd.Timestamp(extract).normalize()
+    current_start = current_end - pd.Timedelta(days=period_days - 1)
+    previous_start = current_start - pd.Timedelta(days=period_days)
+    return previous_start, current_start, current_end
+
+
 def _sorted_ids(events: pd.DataFrame) -> pd.Index:
     return pd.Index(events["patient_id"].unique(), dtype="string",
                     name="patient_id").sort_values()
@@ -136,14 +148,49 @@ class PopulationMeasures:
         self.extract = extract_date(events, extract)
         self._attributes = attributes
         self._memo: dict[tuple, object] = {}
+        self._computing: dict[tuple, threading.Lock] = {}
         self._windows: OrderedDict[tuple, PopulationMeasures] = OrderedDict()
         self._lock = threading.RLock()
 
     def _kept(self, key: tuple, compute: Callable[[], T]) -> T:
+        """The value kept under ``key``, computed once: threads asking for one key wait for
+        one computation; different keys are computed side by side."""
         with self._lock:
-            if key not in self._memo:
-                self._memo[key] = compute()
-            return self._memo[key]  # type: ignore[return-value]
+            if key in self._memo:
+                return self._memo[key]  # type: ignore[return-value]
+            computing = self._computing.setdefault(key, threading.Lock())
+        with computing:
+            with self._lock:
+                if key in self._memo:
+                    return self._memo[key]  # type: ignore[return-value]
+            value = compute()
+            with self._lock:
+                self._memo[key] = value
+                self._computing.pop(key, None)
+            return value
+
+    def warm(self, period_days: tuple[int, ...] = ()) -> None:
+        """Compute every table the pages use now (the app does it in the background after
+        the first page), and the Overview's tables of the periods of ``period_days`` days
+        ending at the extract date."""
+        self.criteria  # noqa: B018 - each property computes and keeps its table
+        self.spans  # noqa: B018
+        self.technique_months  # noqa: B018
+        for mode in ("first", "eras"):
+            self.steps(mode)
+        for table in ("concordance", "courses", "fills", "overlap", "narcotic_months",
+                      "sessions", "sessions_per_patient", "intervals", "limit_windows",
+                      "pain_change"):
+            getattr(self, table)
+        if self.extract is None:
+            return
+        for days in period_days:
+            previous_start, current_start, current_end = period_bounds(self.extract, days)
+            for first, last in ((current_start, current_end),
+                                (previous_start, current_start - pd.Timedelta(days=1))):
+                period = self.window(first, last, last)
+                for table in ("spans", "courses", "sessions", "limit_windows", "concordance"):
+                    getattr(period, table)
 
     # ------------------------------------------------------------------ patients
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.results.layout import Layout
-from analytics.results.measures import CohortMeasures
+from analytics.results.measures import CohortMeasures, period_bounds
 from analytics.results.table import Column, Kind, Table, count, derived, label, patients
 from analytics.schema import TECHNIQUES, id_positions, isin_ids
 
@@ -99,18 +99,6 @@ def key_measures(m: CohortMeasures) -> KeyMeasures:
         concordant=concordant,
         pct_concordant=_pct(concordant, n_patients),
     )
-
-
-def period_bounds(extract: pd.Timestamp, period_days: int) -> tuple[pd.Timestamp, ...]:
-    """(previous_start, current_start, current_end): two adjacent periods ending at ``extract``.
-
-    The current period is ``[extract − period_days + 1, extract]``, the previous
-    one the ``period_days`` before it.
-    """
-    current_end = pd.Timestamp(extract).normalize()
-    current_start = current_end - pd.Timedelta(days=period_days - 1)
-    previous_start = current_start - pd.Timedelta(days=period_days)
-    return previous_start, current_start, current_end
 
 
 def period_measures(m: CohortMeasures, period_days: int = 365) -> tuple[KeyMeasures, KeyMeasures]:
