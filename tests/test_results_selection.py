@@ -158,8 +158,19 @@ def test_memory_of_the_cached_tables_is_measured(sample) -> None:
     assert measures.memory_bytes() == int(courses.memory_usage(deep=True).sum())
     measures.window(pd.Timestamp("2024-01-01"), None)
     window = measures.window(pd.Timestamp("2024-01-01"), None)
-    assert measures.memory_bytes() == (int(courses.memory_usage(deep=True).sum())
-                                       + int(window.events.memory_usage(deep=True).sum()))
+    events_bytes = int(window.events.memory_usage(deep=True).sum())
+    assert measures.memory_bytes() == int(courses.memory_usage(deep=True).sum()) + events_bytes
+    # a period's window lets its events go once its tables are there; a table asked for
+    # later takes them again (and is what a fresh computation gives)
+    window_courses = window.courses
+    window.drop_events()
+    assert window._events is None
+    assert measures.memory_bytes() == int(courses.memory_usage(deep=True).sum()) + int(
+        window_courses.memory_usage(deep=True).sum())
+    inside = events.loc[events["event_date"] >= pd.Timestamp("2024-01-01")]
+    pd.testing.assert_frame_equal(
+        window.sessions, PopulationMeasures(inside, DEFINITIONS, extract).sessions)
+    assert window._events is not None
 
 
 def test_patient_spans_and_technique_months_by_hand() -> None:

@@ -143,7 +143,8 @@ class PopulationMeasures:
         *,
         attributes: pd.DataFrame | None = None,
     ) -> None:
-        self.events = events
+        self._events: pd.DataFrame | None = events
+        self._source: tuple[pd.DataFrame, np.ndarray] | None = None
         self.definitions = definitions
         self.extract = extract_date(events, extract)
         self._attributes = attributes
@@ -189,8 +190,27 @@ class PopulationMeasures:
             for first, last in ((current_start, current_end),
                                 (previous_start, current_start - pd.Timedelta(days=1))):
                 period = self.window(first, last, last)
-                for table in ("spans", "courses", "sessions", "limit_windows", "concordance"):
+                for table in ("spans", "courses", "sessions", "limit_windows", "concordance",
+                              "patients"):
                     getattr(period, table)
+                period.drop_events()
+
+    @property
+    def events(self) -> pd.DataFrame:
+        """The events the tables are computed from (a window's are taken from the
+        population's events again after :meth:`drop_events`)."""
+        with self._lock:
+            if self._events is None:
+                frame, inside = self._source
+                self._events = frame.loc[inside]
+            return self._events
+
+    def drop_events(self) -> None:
+        """Let a window's events go (its tables computed so far are kept; one computed
+        later takes the events again): the Overview's periods need five small tables."""
+        with self._lock:
+            if self._source is not None:
+                self._events = None
 
     # ------------------------------------------------------------------ patients
 
@@ -220,6 +240,13 @@ class PopulationMeasures:
                 return patient_attributes(self.events)
             return self._attributes.loc[isin_ids(self._attributes.index, self.patients)]
         return self._kept(("attributes",), compute)
+
+    @property
+    def attribute_positions(self) -> np.ndarray:
+        """For every row of :attr:`attributes`, the position of its patient in
+        :attr:`patients`."""
+        return self._kept(("attribute_positions",), lambda: id_positions(
+            self.attributes.index, self.patients))
 
     @property
     def spans(self) -> pd.DataFrame:
@@ -333,6 +360,7 @@ class PopulationMeasures:
             inside &= (dates <= end).to_numpy(dtype=bool)
         window = PopulationMeasures(self.events.loc[inside], self.definitions, extract,
                                     attributes=self._attributes)
+        window._source = (self.events, inside)
         with self._lock:
             window = self._windows.setdefault(key, window)
             self._windows.move_to_end(key)
@@ -374,7 +402,8 @@ class PopulationMeasures:
             tables = list(self._memo.values())
             windows = list(self._windows.values())
         return (sum(size(v) for v in tables)
-                + sum(w.memory_bytes() + size(w.events) for w in windows))
+                + sum(w.memory_bytes() + (0 if w._events is None else size(w._events))
+                      for w in windows))
 
 
 class CohortMeasures:
@@ -465,7 +494,7 @@ class CohortMeasures:
         if self._selected is None:
             return self.base.attributes
         return self._kept(("attributes",), lambda: self.base.attributes.loc[
-            isin_ids(self.base.attributes.index, self.patients)])
+            self._selected[self.base.attribute_positions]])
 
     def physician_of(self, patient_ids: pd.Series) -> pd.Series:
         """The attributed physician of each id (``"(unknown)"`` when none), as a Series
