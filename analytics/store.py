@@ -672,6 +672,7 @@ class _Catalog:
     token: str | None
     datasets: tuple[tuple, ...]  # rows of _DATASET_SELECT, by dataset_id
     files: dict[tuple[int, int], tuple[str, str]]  # (id, version) -> (events, diagnoses)
+    frame: pd.DataFrame | None = None  # list_datasets' frame, built on first use
 
     def row(self, dataset_id: int) -> tuple | None:
         return next((r for r in self.datasets if r[0] == int(dataset_id)), None)
@@ -985,7 +986,10 @@ class Store:
         extract_date (``datetime64[s]``, NaT when unknown) and population_source.  Cheap
         when nothing changed since the last call (one small file read): call it on every
         rerun to see the writes of other processes."""
-        return self._frame(self._catalog().datasets)
+        catalog = self._catalog()
+        if catalog.frame is None:  # built once per catalog read; callers get their own copy
+            object.__setattr__(catalog, "frame", self._frame(catalog.datasets))
+        return catalog.frame.copy(deep=False)
 
     def get_dataset(self, dataset_id: int) -> dict[str, Any]:
         """Metadata of one dataset (the keys of :meth:`list_datasets`; ``source_files`` as a

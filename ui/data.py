@@ -225,7 +225,7 @@ def wait_for_warm_up(timeout: float | None = None) -> None:
         thread.join(timeout)
 
 
-@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=64, ttl=3600)
+@st.cache_resource(show_spinner="Selecting the cohort…", max_entries=16, ttl=3600)
 def _measures(key: MeasuresKey) -> CohortMeasures:
     """A cohort's measures: a selection of the population's rows (nothing recomputed,
     except the tables of a date window not used yet)."""
