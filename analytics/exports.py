@@ -64,8 +64,10 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so Excel reads accents) of a display table, formulas neutralised.
+def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
+    """UTF-8 CSV of a display table, formulas neutralised; with a BOM (the default, so
+    Excel reads accents) or without (``bom=False``: for programs reading the command line's
+    output).
 
     Lines end with CRLF, so a cell holding a carriage return or line feed anywhere is
     quoted (Python's csv quotes only the characters of the line terminator: with LF a
@@ -74,7 +76,7 @@ def to_csv_bytes(table: pd.DataFrame) -> bytes:
     return (
         neutralise_formulas(table)
         .to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        .encode("utf-8-sig")
+        .encode("utf-8-sig" if bom else "utf-8")
     )
 
 
