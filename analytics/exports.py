@@ -134,16 +134,19 @@ def html_report(
     *,
     min_cell: int,
     generated: dt.datetime | None = None,
+    population: str = "",
 ) -> str:
     """A self-contained HTML report (plotly.js inlined once; no external requests).
+    ``population``: the line saying which population is shown (empty: none).
     Every text is HTML-escaped and table cells are formula-neutralised
     (:func:`neutralise_formulas`), as Excel also opens HTML tables."""
     generated = generated or dt.datetime.now()
+    population_line = f"{html.escape(population)}<br>" if population else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>Cohort: {html.escape(cohort_description)}<br>"
+        f"<p class='meta'>{population_line}Cohort: {html.escape(cohort_description)}<br>"
         f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. "
         f"{html.escape(suppression_note(min_cell))}</p>",
     ]
