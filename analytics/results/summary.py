@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import pathways, schema
-from analytics.narcotics import HIGH_DOSE_MME, STATUSES_WITH_MME
+from analytics.narcotics import HIGH_DOSE_MME
 from analytics.population import Population
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
@@ -210,10 +210,6 @@ def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
     }])
     courses = m.courses
     durations = courses["duration_days"].to_numpy()
-    fills = m.fills
-    with_mme = fills["mme_status"].isin(list(STATUSES_WITH_MME)).to_numpy(dtype=bool)
-    estimated = (fills["mme_status"] == "estimated").to_numpy(dtype=bool)
-    dispenses = fills["fills"].to_numpy(dtype="int64")
     narcotics = pd.DataFrame([{
         "patients": int(courses["patient_id"].nunique()),
         "fills": int(courses["fills"].sum()),
@@ -226,8 +222,10 @@ def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
         "high_dose_courses": int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum()),
         "courses_without_mme": int(courses["avg_mme_per_day"].isna().sum()),
         "courses_mme_estimated": int(courses["mme_estimated"].sum()),
-        "fills_without_mme": int(dispenses[~with_mme].sum()),
-        "fills_mme_estimated": int(dispenses[estimated].sum()),
+        # in dispenses, of the fills without an MME / with an estimated one
+        # (mme_status not in narcotics.STATUSES_WITH_MME / "estimated")
+        "fills_without_mme": int(courses["fills_without_mme"].sum()),
+        "fills_mme_estimated": int(courses["fills_mme_estimated"].sum()),
     }])
     totals = pd.DataFrame({"events": [len(events)], "patients": [len(treated)]})
     return SummaryCounts(m.extract, pathway_mode, totals, techniques, counts, injections,
