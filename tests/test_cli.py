@@ -110,8 +110,8 @@ def test_sample_data_prints_whole_contract():
     assert out["population"] == {
         "name": "Back-pain patients", "patients_kept": 2339, "patients_left_out": 61,
         "note": "Patients with a back or neck pain diagnosis on any row of the export; all "
-                "their events (no date cut). 61 patients of the dataset left out: 61 without "
-                "a back or neck pain diagnosis."}
+                "their events (no date cut). Patients of the dataset left out: 61 (61 "
+                "without a back or neck pain diagnosis)."}
     assert out["patients"] == 2339
     assert out["extract_date"] == "2025-07-01"  # the latest date of the export
     assert set(out["injections"]) >= {"patients", "sessions", "patients_repeated",
@@ -211,9 +211,9 @@ def test_population_object_of_an_ehr_wide_export(capsys, ehr_export):
     assert out["population"] == {
         "name": "Back-pain patients", "patients_kept": 1, "patients_left_out": 3,
         "note": "Patients with a back or neck pain diagnosis (index date: the first one); "
-                "their events from 30 days before the index date on. 3 patients of the "
-                "dataset left out: 2 without a back or neck pain diagnosis, 1 whose events "
-                "all start before the lookback."}
+                "their events from 30 days before the index date on. Patients of the "
+                "dataset left out: 3 (2 without a back or neck pain diagnosis, 1 whose "
+                "events all start before the lookback)."}
     # P1's physical therapy (01-20) and opioid (02-05); the 01-01 opioid is before the cut
     assert (out["events"], out["patients"]) == (2, 1)
     assert out["techniques"]["narcotic"] == {"patients": 1, "events": 1}
@@ -240,7 +240,7 @@ def test_population_all_and_the_lookback(capsys, ehr_export):
     assert (wider["population"]["patients_kept"],
             wider["population"]["patients_left_out"]) == (2, 2)
     assert wider["population"]["note"].endswith(
-        "2 patients of the dataset left out: 2 without a back or neck pain diagnosis.")
+        "Patients of the dataset left out: 2 (2 without a back or neck pain diagnosis).")
     assert wider["techniques"]["narcotic"] == {"patients": 2, "events": 3}
     assert wider["events"] == 4
 
@@ -249,7 +249,7 @@ def test_population_counts_are_suppressed_with_the_rest(capsys, ehr_export):
     out = run_json(capsys, "summary", str(ehr_export))  # default --min-cell 11
     assert out["population"]["patients_kept"] == "<11"
     assert out["population"]["patients_left_out"] == "<11"
-    assert "<11 patients of the dataset left out: <11 without" in out["population"]["note"]
+    assert "Patients of the dataset left out: <11 (<11 without" in out["population"]["note"]
     assert "3" not in out["population"]["note"].replace("30 days", "")
 
 
@@ -267,8 +267,8 @@ def test_population_object_of_a_clinic_export(capsys, tmp_path):
     assert out["population"] == {
         "name": "Back-pain patients", "patients_kept": 1, "patients_left_out": 2,
         "note": "Patients with a back or neck pain diagnosis on any row of the export; all "
-                "their events (no date cut). 2 patients of the dataset left out: 2 without a "
-                "back or neck pain diagnosis."}
+                "their events (no date cut). Patients of the dataset left out: 2 (2 without "
+                "a back or neck pain diagnosis)."}
     # no date cut: A's 2019 fill counts (two courses: 2019 and 2024)
     assert (out["events"], out["patients"]) == (3, 1)
     assert out["narcotics"]["courses"] == 2

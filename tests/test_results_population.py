@@ -23,12 +23,12 @@ def test_large_counts_are_shown_and_the_note_is_written_from_them():
     result = build_population(population(2339, {"no_diagnosis": 40, "before_lookback": 21}))
     assert result.summary() == {
         "name": "Back-pain patients", "patients_kept": 2339, "patients_left_out": 61,
-        "note": RULE + " 61 patients of the dataset left out: 40 without a back or neck pain "
-                       "diagnosis, 21 whose events all start before the lookback."}
+        "note": RULE + " Patients of the dataset left out: 61 (40 without a back or neck pain "
+                       "diagnosis, 21 whose events all start before the lookback)."}
     assert result.line() == (
-        "Population: Back-pain patients (2,339 of 2,400 patients). 61 patients of the "
-        "dataset left out: 40 without a back or neck pain diagnosis, 21 whose events all "
-        "start before the lookback. " + RULE)
+        "Population: Back-pain patients (2,339 of 2,400 patients). Patients of the dataset "
+        "left out: 61 (40 without a back or neck pain diagnosis, 21 whose events all start "
+        "before the lookback). " + RULE)
 
 
 def test_a_small_left_out_count_hides_a_total_too():
@@ -40,9 +40,9 @@ def test_a_small_left_out_count_hides_a_total_too():
     # the smaller of the two is hidden: the patients kept
     assert (table.cell(0, "patients"), table.cell(0, "patients_kept")) == (2342, "hidden")
     assert result.line().startswith("Population: Back-pain patients (hidden of 2,342 "
-                                    "patients). <11 patients of the dataset left out")
-    assert result.left_out_note() == ("<11 patients of the dataset left out: <11 without a "
-                                      "back or neck pain diagnosis.")
+                                    "patients). Patients of the dataset left out: <11")
+    assert result.left_out_note() == ("Patients of the dataset left out: <11 (<11 without a "
+                                      "back or neck pain diagnosis).")
 
 
 def test_one_small_reason_hides_the_other_reason_as_well():

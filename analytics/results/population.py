@@ -55,8 +55,8 @@ class PopulationResult:
         reasons = [f"{t.text(0, column)} {LEFT_OUT_REASONS[reason]}"
                    for reason, column in REASON_COLUMNS.items()
                    if t.hidden(column)[0] or t.values[column].iloc[0] > 0]
-        text = f"{t.text(0, 'patients_left_out')} patients of the dataset left out"
-        return f"{text}: {', '.join(reasons)}." if reasons else f"{text}."
+        text = f"Patients of the dataset left out: {t.text(0, 'patients_left_out')}"
+        return f"{text} ({', '.join(reasons)})." if reasons else f"{text}."
 
     def note(self) -> str:
         """The population's rule and what it leaves out (the CLI's ``note``)."""

@@ -174,9 +174,9 @@ def test_an_export_is_saved_with_its_diagnoses_extract_date_and_population(app, 
     at.query_params["dataset"] = "EHR export"
     at.run()
     assert not at.exception
-    assert any(c.value.startswith("Population: Back-pain patients (<11 of <11 patients). <11 "
-                                  "patients of the dataset left out: <11 without a back or "
-                                  "neck pain diagnosis") for c in at.caption)
+    assert any(c.value.startswith("Population: Back-pain patients (<11 of <11 patients). "
+                                  "Patients of the dataset left out: <11 (<11 without a back "
+                                  "or neck pain diagnosis)") for c in at.caption)
 
 
 def test_mapping_offers_exactly_the_mapping_keys(app):

@@ -21,8 +21,8 @@ from analytics.results.measures import CohortMeasures, Definitions
 from analytics.store import Store
 from tests.app.conftest import SAMPLE_CSV, metrics, run_page, shown_count
 
-BACK_PAIN_LINE = ("Population: Back-pain patients (2,339 of 2,400 patients). 61 patients of "
-                  "the dataset left out: 61 without a back or neck pain diagnosis. Patients "
+BACK_PAIN_LINE = ("Population: Back-pain patients (2,339 of 2,400 patients). Patients of the "
+                  "dataset left out: 61 (61 without a back or neck pain diagnosis). Patients "
                   "with a back or neck pain diagnosis on any row of the export; all their "
                   "events (no date cut).")
 ALL_LINE = ("Population: All patients (2,400 of 2,400 patients). No patient of the dataset "
