@@ -1,5 +1,5 @@
-"""Command line: ``python -m analytics summary|table FILE [FILE …]`` (the summary contract in
-docs/definitions.md, section 15).
+"""Command line: ``python -m analytics summary|table FILE [FILE …]`` (README "Command line";
+every count protected as docs/definitions.md section 15 states).
 
 Both commands ingest the files (a folder means every export file in it) as one dataset,
 take its population (back-pain patients by default, :mod:`analytics.population`) and
