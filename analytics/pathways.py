@@ -59,6 +59,9 @@ PATHWAY_FILTERS: tuple[str, ...] = ("all", "first", "changes")
 
 DROPPED_PIECES = "dropped_pieces"
 """Key in ``pathway_steps(...).attrs``: pieces dropped by ``min_post_combination_days``."""
+DROPPED_BY_PATIENT = "dropped_pieces_by_patient"
+"""Key in ``pathway_steps(...).attrs``: the same count per patient (``{patient_id: n}``,
+patients with a dropped piece only), so that any set of patients' count can be told."""
 
 _N_TECH = len(schema.TECHNIQUES)
 _TECH_INDEX = {t: i for i, t in enumerate(schema.TECHNIQUES)}
@@ -404,16 +407,17 @@ def _combination_pass(
 
 def _drop_short_before_first_pass(
     pieces: _Pieces, overlapping: np.ndarray, cluster: np.ndarray, min_post: int
-) -> tuple[_Pieces, int]:
+) -> tuple[_Pieces, np.ndarray]:
     """Drop short pieces of the clusters that TreatmentPatterns resolves after a filter.
 
     TreatmentPatterns' first pass resolves a patient's first overlapping
     cluster and then drops the patient's short pieces, so every later cluster
-    meets its first pass already filtered.  Returns (pieces, dropped count).
+    meets its first pass already filtered.  Returns (pieces, the patient of every dropped
+    piece).
     """
     hits = np.flatnonzero(overlapping)
     if len(hits) == 0:
-        return pieces, 0
+        return pieces, pieces.patient[:0]
     patient = pieces.patient
     first_hit = hits[np.r_[True, patient[hits[1:]] != patient[hits[:-1]]]]
     first_patient = int(patient.min())
@@ -421,30 +425,32 @@ def _drop_short_before_first_pass(
     first_cluster[patient[first_hit] - first_patient] = cluster[first_hit]
     later = cluster > first_cluster[patient - first_patient]
     drop = later & (pieces.last - pieces.start < min_post)
-    return pieces.take(np.flatnonzero(~drop)), int(np.count_nonzero(drop))
+    return pieces.take(np.flatnonzero(~drop)), patient[drop]
 
 
-def _combine(pieces: _Pieces, window: int, min_post: int) -> tuple[_Pieces, int]:
+def _combine(pieces: _Pieces, window: int, min_post: int) -> tuple[_Pieces, np.ndarray]:
     """TreatmentPatterns' combination passes until no piece overlaps its predecessor.
 
     After each pass the pieces of the patients resolved in it whose duration
     (``last - start``) is below ``min_post`` are dropped and counted.  A
     patient without an overlap leaves the loop, so the loop runs as many
     passes as the busiest cluster needs, each over the patients still busy.
-    Returns (all pieces, sorted; dropped count).
+    Returns (all pieces, sorted; the patient of every dropped piece).
     """
     done: list[_Pieces] = []
     pieces = pieces.ordered()
     overlapping, cluster = _overlaps(pieces)
-    pieces, dropped = _drop_short_before_first_pass(pieces, overlapping, cluster, min_post)
+    pieces, first_dropped = _drop_short_before_first_pass(pieces, overlapping, cluster,
+                                                          min_post)
+    dropped = [first_dropped]
     while len(pieces):
         overlapping, cluster = _overlaps(pieces)
         work, finished = _combination_pass(pieces, overlapping, cluster, window)
         done.append(finished)
         keep = work.last - work.start >= min_post
-        dropped += int(len(work) - np.count_nonzero(keep))
+        dropped.append(work.patient[~keep])
         pieces = work.take(np.flatnonzero(keep)).ordered()
-    return _Pieces.concat(done).ordered() if done else pieces, dropped
+    return _Pieces.concat(done).ordered() if done else pieces, np.concatenate(dropped)
 
 
 def _filter_pieces(pieces: _Pieces, pathway_filter: str) -> tuple[_Pieces, np.ndarray]:
@@ -481,7 +487,10 @@ def _steps_eras(
     pieces, dropped = _combine(pieces, window, min_post)
     steps, end = _filter_pieces(pieces, pathway_filter)
     out = _steps_frame(coded, steps.patient, steps.bits, steps.start, end, max_steps)
-    out.attrs[DROPPED_PIECES] = dropped
+    out.attrs[DROPPED_PIECES] = int(len(dropped))
+    who, count = np.unique(dropped, return_counts=True)
+    out.attrs[DROPPED_BY_PATIENT] = dict(zip(coded.patient_ids(who).tolist(),
+                                             count.tolist(), strict=True))
     return out
 
 
@@ -538,7 +547,8 @@ def pathway_steps(
        ``p`` (``r.last`` to ``p.last``).  After each pass every piece of the
        patients resolved in it shorter than ``min_post_combination_days``
        (minPostCombinationDuration) is dropped; the number dropped is in
-       ``attrs["dropped_pieces"]`` (:data:`DROPPED_PIECES`).  Unlike
+       ``attrs["dropped_pieces"]`` (:data:`DROPPED_PIECES`), per patient in
+       ``attrs["dropped_pieces_by_patient"]`` (:data:`DROPPED_BY_PATIENT`).  Unlike
        TreatmentPatterns, which drops across the whole table whenever any
        patient overlaps, a patient without overlaps keeps every piece, so a
        patient's pathway never depends on other patients.  Passes repeat
@@ -567,7 +577,8 @@ def pathway_steps(
     Returns ``patient_id`` (string), ``step`` (1-based int), ``label``
     (string), ``start``, ``end`` (datetime64[s], end exclusive), sorted by
     patient_id then step; patients with no step have no row.
-    ``attrs["dropped_pieces"]`` is 0 in mode "first".
+    ``attrs["dropped_pieces"]`` is 0 (and ``attrs["dropped_pieces_by_patient"]`` empty) in
+    mode "first".
     """
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}, not {mode!r}")
@@ -582,6 +593,7 @@ def pathway_steps(
     if mode == "first":
         out = _steps_first(coded, max_steps)
         out.attrs[DROPPED_PIECES] = 0
+        out.attrs[DROPPED_BY_PATIENT] = {}
         return out
     return _steps_eras(coded, era_gap_days, min_era_days, combination_window_days,
                        min_post_combination_days, pathway_filter, max_steps)

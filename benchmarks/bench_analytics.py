@@ -59,6 +59,19 @@ def dataset(n_events: int) -> Path:
     return path
 
 
+def store_ingested(store, name: str, path: Path) -> pd.DataFrame:
+    """Ingest the file ``path`` and create dataset ``name`` in ``store`` from the result, as
+    the Data page does (events, report, diagnoses, extract date, population source);
+    returns the stored events."""
+    from analytics.ingest import ingest
+
+    result = ingest([path])
+    store.create_dataset(name, result.events, result.report.to_dict(), [path.name],
+                         diagnoses=result.diagnoses, extract_date=result.extract_date,
+                         population_source=result.population_source)
+    return result.events
+
+
 def all_analyses(events: pd.DataFrame) -> dict[str, float]:
     """Seconds per analysis (pathways both modes, injections, courses with MME, overlap, KM)."""
     timings: dict[str, float] = {}

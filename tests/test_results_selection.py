@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from analytics import pathways
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.results.compare import compare_counts
 from analytics.results.injections import injections_counts
@@ -37,7 +38,7 @@ from analytics.results.timeline import build_timeline
 from analytics.schema import conform
 from tests.cohort_strategy import cohorts
 
-DEFINITIONS = Definitions(era_gap_days=45, course_gap_days=20)
+DEFINITIONS = Definitions(era_gap_days=45, course_gap_days=20, min_post_combination_days=20)
 
 
 @pytest.fixture(scope="module")
@@ -120,6 +121,9 @@ def test_cached_tables_give_the_results_of_a_fresh_computation(sample, populatio
         sizes.append(len(cached.patients))
 
     check()
+    # the eras mode dropped short pieces (min_post_combination_days): their count was
+    # compared cohort by cohort too
+    assert population.steps("eras").attrs[pathways.DROPPED_PIECES] > 0
     n_all = len(population.patients)
     assert sum(0 < n < n_all for n in sizes) >= 15  # mostly real cohorts, not all or none
 

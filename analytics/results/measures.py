@@ -39,6 +39,9 @@ from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUES, id_position
 
 T = TypeVar("T")
 
+PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
+"""The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
+
 WINDOWS_KEPT = 6
 """Date windows (a cohort's, the Overview's periods) whose tables a population keeps."""
 
@@ -48,14 +51,19 @@ class Definitions:
     """Definition parameters of the measures (docs/definitions.md), with their defaults.
 
     ``era_gap_days``: technique eras; ``course_gap_days``: narcotic courses;
-    ``combination_window_days``: pathway mode "eras"; ``max_steps``: steps kept
-    per pathway.
+    ``max_steps``: steps kept per pathway (TreatmentPatterns' maxPathLength, both
+    modes); pathway mode "eras" (TreatmentPatterns' computePathways):
+    ``combination_window_days``, ``min_era_days``, ``min_post_combination_days`` and
+    ``pathway_filter`` (``all`` | ``first`` | ``changes``).
     """
 
     era_gap_days: int = 30
     course_gap_days: int = 30
     combination_window_days: int = 30
-    max_steps: int = 6
+    max_steps: int = 5
+    min_era_days: int = 0
+    min_post_combination_days: int = 0
+    pathway_filter: str = "changes"
 
 
 def patient_spans(events: pd.DataFrame) -> pd.DataFrame:
@@ -179,6 +187,7 @@ class PopulationMeasures:
         self.technique_months  # noqa: B018
         for mode in ("first", "eras"):
             self.steps(mode)
+        self.eras()
         for table in ("concordance", "courses", "fills", "overlap", "narcotic_months",
                       "sessions", "sessions_per_patient", "intervals", "limit_windows",
                       "pain_change"):
@@ -278,7 +287,19 @@ class PopulationMeasures:
         return self._kept(("steps", mode, techniques), lambda: pathways.pathway_steps(
             self.events, mode=mode, techniques=techniques, era_gap_days=d.era_gap_days,
             combination_window_days=d.combination_window_days, max_steps=d.max_steps,
-            extract=self.extract))
+            extract=self.extract, min_era_days=d.min_era_days,
+            min_post_combination_days=d.min_post_combination_days,
+            pathway_filter=d.pathway_filter))
+
+    def eras(self, techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Technique eras (:func:`analytics.pathways.technique_eras`) of the chosen
+        techniques (default: the pathway techniques), with ``era_gap_days`` and
+        ``min_era_days``."""
+        techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
+        d = self.definitions
+        return self._kept(("eras", techniques), lambda: pathways.technique_eras(
+            self.events, era_gap_days=d.era_gap_days, extract=self.extract,
+            techniques=techniques, min_era_days=d.min_era_days))
 
     @property
     def concordance(self) -> pd.DataFrame:
@@ -451,16 +472,21 @@ class CohortMeasures:
                 self._memo[key] = compute()
             return self._memo[key]  # type: ignore[return-value]
 
-    def _rows(self, key: tuple, table: pd.DataFrame) -> pd.DataFrame:
+    def _rows(self, key: tuple, table: pd.DataFrame,
+              finish: Callable[[pd.DataFrame], None] | None = None) -> pd.DataFrame:
         """The rows of ``table`` (the population's table kept under ``key``) whose patient
-        is selected, renumbered from 0 like a table computed afresh."""
+        is selected, renumbered from 0 like a table computed afresh (``finish`` then sets
+        what else a fresh table would hold, e.g. its ``attrs``)."""
         if self._selected is None:
             return table
 
         def compute() -> pd.DataFrame:
             chosen = table.loc[self._selected[self.base.positions(key, table)]]
-            return chosen.reset_index(drop=True) if isinstance(
-                table.index, pd.RangeIndex) else chosen
+            if isinstance(table.index, pd.RangeIndex):
+                chosen = chosen.reset_index(drop=True)
+            if finish is not None:
+                finish(chosen)
+            return chosen
         return self._kept(("rows", *key), compute)
 
     # ------------------------------------------------------------------ patients
@@ -520,7 +546,24 @@ class CohortMeasures:
         """Pathway steps (:func:`analytics.pathways.pathway_steps`) of the chosen techniques
         (default: the pathway techniques)."""
         techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
-        return self._rows(("steps", mode, techniques), self.base.steps(mode, techniques))
+        return self._rows(("steps", mode, techniques), self.base.steps(mode, techniques),
+                          self._count_dropped)
+
+    def _count_dropped(self, steps: pd.DataFrame) -> None:
+        """Set the selected steps' count of dropped pieces to their patients' own."""
+        by_patient = steps.attrs.get(pathways.DROPPED_BY_PATIENT, {})
+        mine = set(self.patients[isin_ids(self.patients, list(by_patient))].tolist()
+                   ) if by_patient else set()
+        steps.attrs[pathways.DROPPED_BY_PATIENT] = {
+            p: n for p, n in by_patient.items() if p in mine}
+        steps.attrs[pathways.DROPPED_PIECES] = sum(
+            steps.attrs[pathways.DROPPED_BY_PATIENT].values())
+
+    def eras(self, techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Technique eras (:func:`analytics.pathways.technique_eras`) of the chosen
+        techniques (default: the pathway techniques)."""
+        techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
+        return self._rows(("eras", techniques), self.base.eras(techniques))
 
     @property
     def concordance(self) -> pd.DataFrame:
@@ -572,6 +615,23 @@ class CohortMeasures:
     def pain_change(self) -> pd.DataFrame:
         """Pain-score change around each session."""
         return self._rows(("pain_change",), self.base.pain_change)
+
+    # ------------------------------------------------------------------ per-patient tables
+
+    def patient_table(self, name: str, pathway_mode: str = "first") -> pd.DataFrame:
+        """One of :data:`PATIENT_TABLES` as it is computed (patient level, nothing hidden):
+        ``steps`` (pathway steps in ``pathway_mode``), ``eras`` (technique eras of the
+        pathway techniques), ``sessions`` (injection sessions), ``courses`` (narcotic
+        courses, with ``avg_mme_per_day`` and ``mme_estimated``)."""
+        if name == "steps":
+            return self.steps(pathway_mode)
+        if name == "eras":
+            return self.eras()
+        if name == "sessions":
+            return self.sessions
+        if name == "courses":
+            return self.courses
+        raise ValueError(f"table must be one of {', '.join(PATIENT_TABLES)}, not {name!r}")
 
     # ------------------------------------------------------------------ periods
 
