@@ -711,6 +711,10 @@ class Store:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _closed_error(self) -> StoreError:
+        return StoreError(f"The store {self.path} was closed (a new one may have replaced "
+                          "it); reload the page to use the store again.", self.path)
+
     def _phase(self, name: str) -> None:
         """Called when a write starts (``BEGIN``, write lock taken) and right before its
         catalog ``COMMIT``; does nothing (a hook for the crash tests)."""
@@ -733,7 +737,7 @@ class Store:
     def _connect(self, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
         """A catalog connection for the block only (this process's catalog lock held)."""
         if self._closed:
-            raise RuntimeError("the store is closed")
+            raise self._closed_error()
         if read_only and not self.path.exists():  # moved aside by another process
             self._init_schema()
         with self._catalog_lock:
@@ -757,7 +761,7 @@ class Store:
     def _writing(self) -> Iterator[None]:
         """Hold the write lock (this process's and, across processes, ``painpath.lock``)."""
         if self._closed:
-            raise RuntimeError("the store is closed")
+            raise self._closed_error()
         with self._write_lock:
             if self._write_lock.depth == 1:
                 self._phase("BEGIN")

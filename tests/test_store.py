@@ -666,3 +666,13 @@ def test_a_version_1_store_is_migrated_in_place_with_its_events_intact(tmp_path:
         assert st.schema_version() == 3
         assert len(st.load_diagnoses(1)) == 3
         assert len(st.load_events(1)) == 4
+
+
+def test_a_closed_store_says_so_in_one_line(tmp_path: Path) -> None:
+    from analytics.store import StoreError
+
+    store = Store(tmp_path)
+    store.close()
+    for action in (store.list_datasets, lambda: store.create_dataset("X", simple([A]), {}, [])):
+        with pytest.raises(StoreError, match="was closed .*reload the page"):
+            action()

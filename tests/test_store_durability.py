@@ -345,7 +345,7 @@ def test_two_store_objects_on_one_file_in_one_process(uploads: Uploads, tmp_path
         assert one.list_datasets().equals(two.list_datasets())
 
 
-def test_two_threads_adding_through_the_app_lock(uploads: Uploads, tmp_path: Path,
+def test_two_threads_adding_through_the_app(uploads: Uploads, tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     import streamlit as st
 

@@ -64,8 +64,9 @@ SAMPLE_CSV = settings.ROOT / "sample_data" / "painpath_sample.csv"
 SAMPLE_NAME = "Sample clinic"
 T = TypeVar("T")
 
-# DuckDB connections are not safe for concurrent use from several threads;
-# Streamlit runs each session in its own thread.
+# Held while the store is opened or moved aside.  Store operations themselves need no
+# lock here: a Store is safe for Streamlit's session threads (and other processes), and a
+# session's upload never makes another session wait for reading the dataset list.
 _STORE_LOCK = threading.RLock()
 _LOG = logging.getLogger("painpath.store")
 # The Store cached for each data dir, so that a damaged one can be closed before it is
@@ -111,14 +112,13 @@ def store() -> Store:
 
 
 def with_store(action, *args, **kwargs):
-    """Run ``action(store, *args, **kwargs)`` under the store lock (a store that cannot be
-    used is reported as in :func:`store`)."""
-    with _STORE_LOCK:
-        opened = store()
-        try:
-            return action(opened, *args, **kwargs)
-        except StoreError as exc:
-            store_unavailable(exc)
+    """Run ``action(store, *args, **kwargs)`` (a store that cannot be used is reported as
+    in :func:`store`)."""
+    opened = store()
+    try:
+        return action(opened, *args, **kwargs)
+    except StoreError as exc:
+        store_unavailable(exc)
 
 
 def store_unavailable(exc: StoreError) -> NoReturn:
