@@ -61,9 +61,10 @@ render.metric(row2[3], kpis, "injection_patients", change=change, delta_color="o
 
 left, right = st.columns(2)
 with left:
-    render.chart(figures.monthly_technique_chart(result.monthly), "monthly")
+    render.chart(render.figure_of(result.monthly, figures.monthly_technique_chart), "monthly")
 with right:
-    render.chart(figures.new_patients_chart(result.new_patients), "new_patients")
+    render.chart(render.figure_of(result.new_patients, figures.new_patients_chart),
+                 "new_patients")
 
 st.subheader("By physician")
 if result.physicians.empty:

@@ -31,6 +31,7 @@ count and age, so memory stays bounded however many cohorts users try.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 import weakref
@@ -169,6 +170,15 @@ def dataset_meta(dataset_id: int, version: int) -> dict:
     """The dataset version's metadata (:meth:`analytics.store.Store.get_dataset`: its
     stored ``extract_date`` and ``population_source`` among them)."""
     return with_store(Store.get_dataset, dataset_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def date_range(dataset_id: int, version: int) -> tuple[dt.date | None, dt.date | None]:
+    """The first and last event date of a dataset version (the date filters' bounds)."""
+    dates = dataset_events(dataset_id, version)["event_date"]
+    first, last = dates.min(), dates.max()
+    return (first.date() if pd.notna(first) else None,
+            last.date() if pd.notna(last) else None)
 
 
 @st.cache_resource(show_spinner=False, max_entries=32)

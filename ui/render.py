@@ -7,7 +7,9 @@ frame, and a metric reads its cell's text.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+import weakref
+from collections.abc import Callable, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -21,6 +23,25 @@ PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png",
 
 def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
+
+
+# Figures of cached result tables, kept while the table is (a table is read-only): a rerun
+# that shows the same result does not build its figure again.
+_FIGURES: weakref.WeakKeyDictionary[Table, dict[tuple, go.Figure]] = (
+    weakref.WeakKeyDictionary())
+_FIGURES_LOCK = threading.Lock()
+
+
+def figure_of(table: Table, build: Callable[..., go.Figure], *args) -> go.Figure:
+    """``build(table, *args)``, built once per (cached, read-only) result table."""
+    key = (build.__module__, build.__qualname__, args)
+    with _FIGURES_LOCK:
+        kept = _FIGURES.setdefault(table, {})
+        if key in kept:
+            return kept[key]
+    fig = build(table, *args)
+    with _FIGURES_LOCK:
+        return kept.setdefault(key, fig)
 
 
 def for_screen(frame: pd.DataFrame) -> pd.DataFrame:

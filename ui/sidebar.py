@@ -24,7 +24,7 @@ from analytics.results.measures import Definitions
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 from ui import auth
-from ui.data import Params, View, column_values, dataset_events, datasets
+from ui.data import Params, View, column_values, datasets, date_range
 
 _KW = {"persist_state": "session", "bind": "query-params"}
 _DEFAULTS = Definitions()
@@ -151,10 +151,10 @@ def sidebar() -> View | None:
                             "Upload or manage them on the Data page.", **_KW)
         row = table.loc[table["name"] == name].iloc[0]
         dataset_id, version = int(row["dataset_id"]), int(row["version"])
-        events = dataset_events(dataset_id, version)
         population, lookback = _population_widgets(str(row["population_source"]))
         cohort = _cohort_widgets(
-            events, lambda column: column_values(dataset_id, version, column))
+            date_range(dataset_id, version),
+            lambda column: column_values(dataset_id, version, column))
         params = _parameter_widgets(row, population, lookback)
     _remember()
     return View(dataset_id, version, cohort, params)
@@ -176,12 +176,10 @@ def _population_widgets(source: str) -> tuple[str, int]:
     return str(population or "back_pain"), int(lookback)
 
 
-def _cohort_widgets(events: pd.DataFrame, options: Callable[[str], list[str]]) -> Cohort:
+def _cohort_widgets(dates: tuple[dt.date | None, dt.date | None],
+                   options: Callable[[str], list[str]]) -> Cohort:
     st.markdown("#### Cohort")
-    first = events["event_date"].min()
-    last = events["event_date"].max()
-    lo = first.date() if pd.notna(first) else None
-    hi = last.date() if pd.notna(last) else None
+    lo, hi = dates
     c1, c2 = st.columns(2)
     date_from = c1.date_input("From", value=None, min_value=lo, max_value=hi, key="date_from",
                               help="Only events on or after this date.", **_KW)

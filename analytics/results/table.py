@@ -104,9 +104,18 @@ class Table:
     patient_level: bool = False
     note: str = ""
     _by_name: dict[str, Column] = field(init=False, repr=False)
+    _memo: dict[tuple, object] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "_by_name", {c.name: c for c in self.columns})
+        # a table is read-only once built: what is read from it on every rerun (cell texts,
+        # numbers, the display frame) is worked out once
+        object.__setattr__(self, "_memo", {})
+
+    def _kept(self, key: tuple, compute):
+        if key not in self._memo:
+            self._memo[key] = compute()
+        return self._memo[key]
 
     def __len__(self) -> int:
         return len(self.values)
@@ -124,9 +133,10 @@ class Table:
 
     def numbers(self, name: str, hidden_as: float = np.nan) -> np.ndarray:
         """The column's values as floats, ``hidden_as`` where hidden (for drawing)."""
-        values = pd.to_numeric(self.values[name], errors="coerce")
-        out = values.to_numpy(dtype="float64", na_value=np.nan)
-        return np.where(self.hidden(name), hidden_as, out)
+        def compute() -> np.ndarray:
+            values = pd.to_numeric(self.values[name], errors="coerce")
+            return values.to_numpy(dtype="float64", na_value=np.nan)
+        return np.where(self.hidden(name), hidden_as, self._kept(("numbers", name), compute))
 
     def labels(self, name: str) -> list[str]:
         """A label column as text."""
@@ -135,15 +145,14 @@ class Table:
     def texts(self, name: str, *, thousands: bool = True) -> list[str]:
         """Every cell of column ``name`` as it reads: ``"<11"``, ``"hidden"``, ``"1,234"``,
         ``"12.3%"``; ``"–"`` for a figure that is not defined (e.g. a median of nothing)."""
-        column = self.column(name)
-        marks = self.marks[name].to_numpy()
-        out = []
-        for value, mark in zip(self.values[name].tolist(), marks, strict=True):
-            if mark != Mark.SHOWN:
-                out.append(mark_text(int(mark), self.min_cell))
-            else:
-                out.append(_format(value, column, thousands))
-        return out
+        def compute() -> tuple[str, ...]:
+            column = self.column(name)
+            marks = self.marks[name].to_numpy()
+            return tuple(
+                mark_text(int(mark), self.min_cell) if mark != Mark.SHOWN
+                else _format(value, column, thousands)
+                for value, mark in zip(self.values[name].tolist(), marks, strict=True))
+        return list(self._kept(("texts", name, thousands), compute))
 
     def cell(self, row: int, name: str) -> object:
         """One cell (row by position) as a plain value: where shown an ``int`` for a count,
@@ -164,7 +173,8 @@ class Table:
 
     def text(self, row: int, name: str) -> str:
         """One cell as it reads (row by position)."""
-        return self.texts(name)[row]
+        self.texts(name)
+        return self._memo[("texts", name, True)][row]
 
     def display(self, columns: Sequence[str] | None = None, *,
                 titles: bool = True) -> pd.DataFrame:
@@ -175,6 +185,10 @@ class Table:
         A column without a hidden cell keeps its numbers; one with a hidden cell holds
         Python numbers and the texts (object dtype).
         """
+        key = ("display", None if columns is None else tuple(columns), titles)
+        return self._kept(key, lambda: self._display(columns, titles)).copy(deep=False)
+
+    def _display(self, columns: Sequence[str] | None, titles: bool) -> pd.DataFrame:
         out = {}
         chosen = [c for c in self.columns if c.shown] if columns is None else [
             self.column(name) for name in columns]
