@@ -196,3 +196,21 @@ def test_patient_spans_and_technique_months_by_hand() -> None:
     assert list(months.itertuples(index=False, name=None)) == [
         ("a", 648, 0, 1), ("a", 649, 0, 1), ("a", 649, 2, 1), ("b", 650, 2, 1),
         ("b", 650, 3, 1)]
+
+
+def test_warm_computes_everything_the_pages_select(sample) -> None:
+    """After :meth:`PopulationMeasures.warm` (the app's background step), the pages of a
+    new cohort compute no population table and no row position: they only select."""
+    events, attributes, extract = sample
+    measures = PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes)
+    measures.warm(period_days=(365,))
+    computed = set(measures._memo)
+    periods = {key: set(w._memo) for key, w in measures._windows.items()}
+    m = measures.cohort(Cohort(sexes=("F",), tried=("narcotic",)))
+    overview_counts(m, 365)
+    for mode in ("first", "eras"):
+        pathways_counts(m, mode)
+    injections_counts(m)
+    narcotics_counts(m)
+    assert set(measures._memo) == computed
+    assert {key: set(w._memo) for key, w in measures._windows.items()} == periods

@@ -183,15 +183,17 @@ class PopulationMeasures:
         the first page), and the Overview's tables of the periods of ``period_days`` days
         ending at the extract date."""
         self.criteria  # noqa: B018 - each property computes and keeps its table
-        self.spans  # noqa: B018
-        self.technique_months  # noqa: B018
-        for mode in ("first", "eras"):
-            self.steps(mode)
-        self.eras()
-        for table in ("concordance", "courses", "fills", "overlap", "narcotic_months",
-                      "sessions", "sessions_per_patient", "intervals", "limit_windows",
-                      "pain_change"):
-            getattr(self, table)
+        self.attribute_positions  # noqa: B018
+        default = tuple(DEFAULT_PATHWAY_TECHNIQUES)
+        tables = {("steps", mode, default): lambda mode=mode: self.steps(mode)
+                  for mode in ("first", "eras")}
+        tables[("eras", default)] = self.eras
+        for name in ("spans", "technique_months", "concordance", "courses", "fills",
+                     "overlap", "narcotic_months", "sessions", "sessions_per_patient",
+                     "intervals", "limit_windows", "pain_change"):
+            tables[(name,)] = lambda name=name: getattr(self, name)
+        for key, table in tables.items():  # and where each row's patient is, for cohorts
+            self.positions(key, table())
         if self.extract is None:
             return
         for days in period_days:
@@ -199,9 +201,8 @@ class PopulationMeasures:
             for first, last in ((current_start, current_end),
                                 (previous_start, current_start - pd.Timedelta(days=1))):
                 period = self.window(first, last, last)
-                for table in ("spans", "courses", "sessions", "limit_windows", "concordance",
-                              "patients"):
-                    getattr(period, table)
+                for name in ("spans", "courses", "sessions", "limit_windows", "concordance"):
+                    period.positions((name,), getattr(period, name))
                 period.drop_events()
 
     @property
