@@ -163,18 +163,27 @@ def courses_by_physician(m: CohortMeasures) -> pd.DataFrame:
     ``patients``, ``courses``, ``long_term``, ``pct_long_term``, ``median_days``,
     ``courses_with_mme``, ``median_mme`` (median average MME/day of the courses with one)."""
     courses = m.courses
-    frame = courses.assign(provider_id=m.physician_of(courses["patient_id"]).to_numpy())
-    everyone = frame.assign(provider_id=ALL_PHYSICIANS)
-    out = pd.concat([frame, everyone], ignore_index=True).groupby("provider_id", sort=False).agg(
-        patients=("patient_id", "nunique"), courses=("course", "size"),
-        long_term=("long_term", "sum"), median_days=("duration_days", "median"),
-        courses_with_mme=("avg_mme_per_day", "count"),
-        median_mme=("avg_mme_per_day", "median"),
-    ).reset_index()
+    doctor, names = pd.factorize(m.physician_of(courses["patient_id"]), sort=True)
+    n = len(names)
+    group = np.concatenate([doctor, np.full(len(doctor), n)])  # each course twice: "All"
+    patient = np.tile(pd.factorize(courses["patient_id"])[0], 2)
+    stride = int(patient.max(initial=0)) + 1
+    pairs = np.unique(group * stride + patient)  # distinct (physician, patient)
+    days = np.tile(courses["duration_days"].to_numpy(dtype="float64"), 2)
+    mme = np.tile(courses["avg_mme_per_day"].to_numpy(dtype="float64", na_value=np.nan), 2)
+    every = np.arange(n + 1)
+    out = pd.DataFrame({
+        "provider_id": pd.Series([*np.asarray(names, dtype=object), ALL_PHYSICIANS],
+                                 dtype="string"),
+        "patients": np.bincount(pairs // stride, minlength=n + 1),
+        "courses": np.bincount(group, minlength=n + 1),
+        "long_term": np.bincount(group, weights=np.tile(
+            courses["long_term"].to_numpy(dtype="float64"), 2), minlength=n + 1),
+        "median_days": pd.Series(days).groupby(group).median().reindex(every).to_numpy(),
+        "courses_with_mme": np.bincount(group, weights=~np.isnan(mme), minlength=n + 1),
+        "median_mme": pd.Series(mme).groupby(group).median().reindex(every).to_numpy(),
+    })
     out["pct_long_term"] = (100 * out["long_term"] / out["courses"]).round(1)
-    last = out["provider_id"] == ALL_PHYSICIANS
-    out = pd.concat([out.loc[~last].sort_values("provider_id"), out.loc[last]],
-                    ignore_index=True)
     out = out.astype({"provider_id": "string", "patients": "int64", "courses": "int64",
                       "long_term": "int64", "courses_with_mme": "int64",
                       "median_days": "float64", "median_mme": "float64"})
