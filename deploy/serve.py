@@ -14,8 +14,9 @@ the configuration rendered from deploy/nginx.conf.template into ``--run-dir``, w
 nginx also keeps its pid, logs and temporary files.  Prints the address and waits;
 Ctrl-C (or SIGTERM) stops nginx and the app processes.
 
-nginx routes each browser to one process by a cookie it sets on the browser's first
-request (``painpath_affinity``; see the template), websocket included.  The same
+nginx sends a browser's first request to the process with the fewest open connections
+and pins the browser to it with a cookie (``painpath_affinity``: the process's number;
+see the template), websocket included.  The same
 functions start the deployment for the load test (``benchmarks/load_test.py --proxy``)
 and the proxy tests (``tests/e2e/test_proxy.py``).
 """
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import re
 import secrets
 import signal
 import socket
@@ -51,20 +53,27 @@ def render_config(*, listen: str, backend_ports: Sequence[int], run_dir: Path,
                   max_body_mb: int, secure_cookie: bool = False,
                   template: Path = TEMPLATE) -> str:
     """The nginx configuration: ``template`` with its ``@…@`` placeholders filled in
-    (``listen``: ``address:port``; one ``server 127.0.0.1:<port>;`` line per app process;
-    ``secure_cookie`` adds ``Secure`` to the affinity cookie, for a front that speaks
-    HTTPS)."""
+    (``listen``: ``address:port``; per app process a ``server 127.0.0.1:<port>;`` line of
+    the pool and its number, from 1, for the affinity cookie; ``secure_cookie`` adds
+    ``Secure`` to the cookie, for a front that speaks HTTPS)."""
     if not backend_ports:
         raise ValueError("at least one app process is needed")
-    backends = "\n".join(f"        server 127.0.0.1:{int(p)} max_fails=1 fail_timeout=10s;"
-                         for p in backend_ports)
+    addresses = [f"127.0.0.1:{int(p)}" for p in backend_ports]
+    backends = "\n".join(f"        server {a} max_fails=1 fail_timeout=10s;" for a in addresses)
+    # process n (from 1) <-> its address: the affinity cookie holds n
+    pinned = "\n".join(f'        "{n}" {a};' for n, a in enumerate(addresses, start=1))
+    # $upstream_addr lists every process tried ("a : b" after a failover): the last answered
+    served = "\n".join(f'        "~(^|[^0-9]){re.escape(a)}$" {n};'
+                       for n, a in enumerate(addresses, start=1))
     text = template.read_text(encoding="utf-8")
-    for key, value in {"@LISTEN@": listen, "@BACKENDS@": backends,
-                       "@RUN_DIR@": str(run_dir), "@MAX_BODY_MB@": str(int(max_body_mb)),
+    for key, value in {"@LISTEN@": listen, "@BACKENDS@": backends, "@PINNED@": pinned,
+                       "@SERVED@": served, "@RUN_DIR@": str(run_dir),
+                       "@MAX_BODY_MB@": str(int(max_body_mb)),
                        "@COOKIE_FLAGS@": "; Secure" if secure_cookie else ""}.items():
         text = text.replace(key, value)
-    if "@" in "".join(line.split("#")[0] for line in text.splitlines()):
-        raise ValueError("a placeholder of the nginx template was not filled in")
+    left = re.findall(r"@[A-Z_]+@", text)
+    if left:
+        raise ValueError(f"placeholder(s) of the nginx template not filled in: {left}")
     return text
 
 

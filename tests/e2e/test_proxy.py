@@ -4,10 +4,12 @@ A real deployment per module: two ``streamlit run`` processes on free ports and 
 temporary store, nginx in front rendered from deploy/nginx.conf.template.  Which process
 served a request is read from nginx's access log (``upstream=``), never guessed.
 
-- nginx gives every new client its own affinity cookie and spreads them over both
-  processes, although every test client comes from 127.0.0.1 (``ip_hash`` would not);
-- a client with a cookie stays on one process for plain requests and its websocket, and a
-  Streamlit session over that websocket runs the app through nginx;
+- nginx sends new clients to the process with the fewest open connections and pins each
+  with a cookie naming that process, so they spread over both processes although every
+  test client comes from 127.0.0.1 (``ip_hash`` would not);
+- a client with a cookie stays on its process for plain requests and its websocket, and a
+  Streamlit session over that websocket runs the app through nginx; a cookie naming no
+  process, or a process that stopped, gets the client a process of the pool, pinned anew;
 - an upload saved in a browser served by one process is listed, on its next rerun, by a
   browser session that the other process had already served (and is shown there).
 
@@ -37,8 +39,8 @@ from tests.e2e.test_browser import GENERIC_CSV, metrics, no_exception, save_as_n
 pytestmark = pytest.mark.e2e
 
 COOKIE = "painpath_affinity"
-LOG_LINE = re.compile(r'"(?P<request>[^"]*)" (?P<status>\d+) upstream=(?P<upstream>\S+) '
-                      r"affinity=(?P<affinity>\S+)")
+LOG_LINE = re.compile(r'"(?P<request>[^"]*)" (?P<status>\d+) upstream=(?P<upstream>.+?) '
+                      r"affinity=(?P<affinity>\S+) served=(?P<served>\S*)$")
 
 
 def _nginx() -> None:
@@ -64,7 +66,9 @@ def proxied(tmp_path_factory: pytest.TempPathFactory):
 
 
 def served(deployed) -> list[dict[str, str]]:
-    """The access log's lines: request, status, upstream (the process), affinity."""
+    """The access log's lines: request, status, upstream (the processes tried, the last
+    answered), affinity (the request's cookie, ``-`` without), served (the number of the
+    process that answered)."""
     return [m.groupdict() for m in map(LOG_LINE.search,
                                         deployed.access_log.read_text().splitlines()) if m]
 
@@ -103,34 +107,41 @@ def process_of(deployed, cookie: str) -> str:
 def clients_on_two_processes(deployed) -> dict[str, str]:
     """Process -> the cookie of a new client nginx placed there, for both processes."""
     placed: dict[str, str] = {}
-    for _ in range(64):
+    for _ in range(8):
         _, cookie = get(f"{deployed.url}/")
         placed.setdefault(process_of(deployed, cookie), cookie)
         if len(placed) == 2:
             return placed
-    raise AssertionError("nginx put 64 new clients on one process")
+    raise AssertionError("nginx put 8 new clients on one process")
 
 
 def test_nginx_spreads_new_clients_and_keeps_each_on_one_process(proxied) -> None:
-    backends = {u.removeprefix("http://") for u in proxied.backend_urls}
-    # 24 new clients, all from 127.0.0.1: each gets its own cookie on its first request
+    backends = [u.removeprefix("http://") for u in proxied.backend_urls]
+    # 24 new clients, all from 127.0.0.1, one after the other: the pool takes turns
+    # (no connection open), and each response pins the client to the process that answered
     cookies = []
     for _ in range(24):
         status, cookie = get(f"{proxied.url}/")
-        assert status == 200 and cookie is not None and re.fullmatch(r"[0-9a-f]{32}", cookie)
+        assert status == 200 and cookie in ("1", "2")
         cookies.append(cookie)
-    assert len(set(cookies)) == 24
-    # ... and comes back with it: no new cookie, same process, whatever the path
-    for cookie in cookies:
+    assert sorted(cookies) == ["1"] * 12 + ["2"] * 12
+    # ... and the cookie keeps it there, whatever the path: no new cookie, same process
+    for cookie in ("1", "2"):
         for path in ("/", "/_stcore/health", "/_stcore/host-config", "/Pathways"):
             assert get(f"{proxied.url}{path}", cookie) == (200, None)
     deadline = time.monotonic() + 10  # nginx logs a request just after answering it
-    while sum(line["affinity"] in cookies for line in served(proxied)) < 24 * 5:
+    while sum(line["affinity"] in ("1", "2") for line in served(proxied)) < 8:
         assert time.monotonic() < deadline, "requests missing from the access log"
         time.sleep(0.05)
-    where = processes_of(proxied, cookies)
-    assert all(len(where[c]) == 1 for c in cookies), where  # one process per client
-    assert set().union(*where.values()) == backends  # both processes got clients
+    assert processes_of(proxied, ["1", "2"]) == {"1": {backends[0]}, "2": {backends[1]}}
+    first = [line for line in served(proxied) if line["affinity"] == "-"]
+    assert {(line["upstream"], line["served"]) for line in first} == {
+        (backends[0], "1"), (backends[1], "2")}
+
+
+def test_an_unknown_cookie_gets_a_process_of_the_pool(proxied) -> None:
+    status, cookie = get(f"{proxied.url}/", "9")  # e.g. a cookie of a larger deployment
+    assert status == 200 and cookie in ("1", "2")
 
 
 async def _run_session(ws_url: str, cookie: str) -> tuple[int, list[str]]:
@@ -244,3 +255,14 @@ def _dataset_options(page) -> list[str]:
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return [o.strip() for o in options]
+
+
+def test_a_client_of_a_stopped_process_is_served_by_the_other(proxied) -> None:
+    """The last test of the module (it stops a process): a browser pinned to a process
+    that stopped is answered by the other one and pinned to it."""
+    stopped = proxied.apps[1]
+    stopped.terminate()
+    stopped.wait(timeout=30)
+    status, cookie = get(f"{proxied.url}/_stcore/health", "2")
+    assert (status, cookie) == (200, "1")
+    assert get(f"{proxied.url}/_stcore/health", "1") == (200, None)
