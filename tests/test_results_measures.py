@@ -1,10 +1,16 @@
 """The measure step of the results layer: a cohort's per-patient tables, computed once."""
 
+import numpy as np
 import pandas as pd
 
 from analytics import injections, narcotics, pathways
-from analytics.results.measures import CohortMeasures, Definitions
-from analytics.schema import conform
+from analytics.results.measures import (
+    UNKNOWN_PHYSICIAN,
+    CohortMeasures,
+    Definitions,
+    PopulationMeasures,
+)
+from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, conform
 from tests.test_cohorts import events  # noqa: F401  (fixture)
 
 
@@ -56,3 +62,23 @@ def test_window_is_a_period_with_its_own_extract_date(events):  # noqa: F811
     assert part.extract == pd.Timestamp("2024-04-30")
     assert part.events["event_date"].between("2024-03-01", "2024-04-30").all()
     assert m.window(pd.Timestamp("2024-03-01"), pd.Timestamp("2024-04-30")) is part
+
+
+def test_physicians_and_row_positions_of_a_selection(events):  # noqa: F811
+    # p1 and p3 are DR01's patients, p2 and p4 DR02's; p5 has no physician
+    extra = events.iloc[:1].assign(patient_id="p5", provider_id=pd.NA)
+    everyone = PopulationMeasures(conform(pd.concat([events, extra], ignore_index=True)))
+    codes, names = everyone.physicians
+    assert names.tolist() == [UNKNOWN_PHYSICIAN, "DR01", "DR02"]  # "(" sorts first
+    assert codes.tolist() == [1, 2, 1, 2, 0]
+    p2_p3 = everyone.select(np.array([False, True, True, False, False]))
+    codes, names = p2_p3.physicians
+    assert names.tolist() == ["DR01", "DR02"] and codes.tolist() == [1, 0]
+    codes, names = everyone.select(np.array([False, True, False, True, False])).physicians
+    assert names.tolist() == ["DR02"] and codes.tolist() == [0, 0]
+    for cohort in (everyone.select(None), p2_p3):
+        for key, table in ((("sessions",), cohort.sessions), (("courses",), cohort.courses),
+                           (("steps", "first", tuple(DEFAULT_PATHWAY_TECHNIQUES)),
+                            cohort.steps())):
+            positions = cohort.patient_positions(key)
+            assert cohort.patients[positions].tolist() == table["patient_id"].tolist()

@@ -42,6 +42,9 @@ T = TypeVar("T")
 PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
 """The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
 
+UNKNOWN_PHYSICIAN = "(unknown)"
+"""The physician of a patient without one."""
+
 WINDOWS_KEPT = 6
 """Date windows (a cohort's, the Overview's periods) whose tables a population keeps."""
 
@@ -184,6 +187,7 @@ class PopulationMeasures:
         ending at the extract date."""
         self.criteria  # noqa: B018 - each property computes and keeps its table
         self.attribute_positions  # noqa: B018
+        self.physicians  # noqa: B018
         default = tuple(DEFAULT_PATHWAY_TECHNIQUES)
         tables = {("steps", mode, default): lambda mode=mode: self.steps(mode)
                   for mode in ("first", "eras")}
@@ -250,6 +254,17 @@ class PopulationMeasures:
                 return patient_attributes(self.events)
             return self._attributes.loc[isin_ids(self._attributes.index, self.patients)]
         return self._kept(("attributes",), compute)
+
+    @property
+    def physicians(self) -> tuple[np.ndarray, pd.Index]:
+        """``(codes, names)``: the attributed physician of every patient of
+        :attr:`patients` as a position in ``names`` (sorted; :data:`UNKNOWN_PHYSICIAN` when
+        none)."""
+        def compute() -> tuple[np.ndarray, pd.Index]:
+            provider = self.attributes["provider_id"].reindex(self.patients)
+            codes, names = pd.factorize(provider.fillna(UNKNOWN_PHYSICIAN), sort=True)
+            return codes.astype(np.int64), pd.Index(names)
+        return self._kept(("physicians",), compute)
 
     @property
     def attribute_positions(self) -> np.ndarray:
@@ -527,8 +542,37 @@ class CohortMeasures:
         """The attributed physician of each id (``"(unknown)"`` when none), as a Series
         aligned with ``patient_ids``."""
         provider = self.attributes["provider_id"]
-        mapped = provider.reindex(pd.Index(patient_ids)).fillna("(unknown)")
+        mapped = provider.reindex(pd.Index(patient_ids)).fillna(UNKNOWN_PHYSICIAN)
         return pd.Series(mapped.to_numpy(dtype=object), index=patient_ids.index, dtype="string")
+
+    @property
+    def physicians(self) -> tuple[np.ndarray, pd.Index]:
+        """``(codes, names)``: the attributed physician of every patient of
+        :attr:`patients` as a position in ``names`` (the physicians of the cohort, sorted;
+        :data:`UNKNOWN_PHYSICIAN` when none)."""
+        codes, names = self.base.physicians
+        if self._selected is None:
+            return codes, names
+
+        def compute() -> tuple[np.ndarray, pd.Index]:
+            present, mine = np.unique(codes[self._selected], return_inverse=True)
+            return mine.astype(np.int64), names[present]
+        return self._kept(("physicians",), compute)
+
+    def patient_positions(self, key: tuple) -> np.ndarray:
+        """For every row of the cohort's table kept under ``key`` (``("courses",)``,
+        ``("steps", mode, techniques)``, …), the position of its patient in
+        :attr:`patients`."""
+        def compute() -> np.ndarray:
+            name, *rest = key
+            table = getattr(self.base, name)
+            table = table(*rest) if callable(table) else table
+            positions = self.base.positions(key, table)
+            if self._selected is None:
+                return positions
+            rank = np.cumsum(self._selected) - 1
+            return rank[positions[self._selected[positions]]]
+        return self._kept(("patient_positions", *key), compute)
 
     @property
     def spans(self) -> pd.DataFrame:

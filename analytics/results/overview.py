@@ -16,9 +16,8 @@ import pandas as pd
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures, period_bounds
 from analytics.results.table import Column, Kind, Table, count, derived, label, patients
-from analytics.schema import TECHNIQUES, id_positions, isin_ids
+from analytics.schema import TECHNIQUES, isin_ids
 
-UNKNOWN_PHYSICIAN = "(unknown)"
 ALL_PHYSICIANS = "All physicians"
 PERIODS = (90, 180, 365)
 
@@ -182,37 +181,28 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
     attrs = m.attributes
     if attrs.empty or attrs["provider_id"].isna().all():
         return pd.DataFrame(columns=list(PHYSICIAN_COLUMNS))
-    spans = m.spans
-    ids = pd.Index(spans["patient_id"])
-    provider = attrs["provider_id"].reindex(ids).fillna(UNKNOWN_PHYSICIAN)
-    doctor, names = pd.factorize(provider, sort=True)
+    doctor, names = m.physicians  # per patient of m.patients, the order of m.spans' rows
     n = len(names)
 
     def patients_where(mask: np.ndarray) -> np.ndarray:
         return np.bincount(doctor[mask], minlength=n)
 
-    def rows_of(patient_ids: pd.Series) -> np.ndarray:
-        """The physician of each row's patient."""
-        return doctor[id_positions(patient_ids, ids)]
-
-    def flagged(patient_ids) -> np.ndarray:
-        mask = np.zeros(len(ids), dtype=bool)
-        positions = id_positions(pd.Index(patient_ids), ids)
-        mask[positions[positions >= 0]] = True
+    def flagged(positions: np.ndarray) -> np.ndarray:
+        mask = np.zeros(len(doctor), dtype=bool)
+        mask[positions] = True
         return mask
 
-    narcotic = spans["narcotic"].to_numpy(dtype=bool)
+    narcotic = m.spans["narcotic"].to_numpy(dtype=bool)
     courses = m.courses
-    by_course = rows_of(courses["patient_id"])
+    by_course = doctor[m.patient_positions(("courses",))]
     n_courses = np.bincount(by_course, minlength=n)
     long_term = np.bincount(by_course, weights=courses["long_term"].to_numpy(dtype=float),
                             minlength=n).astype(np.int64)
     median = pd.Series(courses["duration_days"].to_numpy(dtype=float)).groupby(by_course).median()
-    sessions = m.sessions
-    by_session = rows_of(sessions["patient_id"])
-    over = m.limit_windows
+    session_patients = m.patient_positions(("sessions",))
     concordance = m.concordance
-    concordant = concordance.loc[concordance["concordant"].to_numpy(dtype=bool), "patient_id"]
+    concordant = m.patient_positions(("concordance",))[
+        concordance["concordant"].to_numpy(dtype=bool)]
     out = pd.DataFrame({
         "provider_id": pd.Series(np.asarray(names, dtype=object), dtype="string"),
         "patients": np.bincount(doctor, minlength=n),
@@ -220,9 +210,10 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
         "courses": n_courses,
         "long_term_courses": long_term,
         "median_course_days": median.reindex(range(n)).to_numpy(dtype=float),
-        "injection_patients": patients_where(flagged(sessions["patient_id"].unique())),
-        "sessions": np.bincount(by_session, minlength=n),
-        "over_limit_patients": patients_where(flagged(over["patient_id"].unique())),
+        "injection_patients": patients_where(flagged(session_patients)),
+        "sessions": np.bincount(doctor[session_patients], minlength=n),
+        "over_limit_patients": patients_where(flagged(
+            m.patient_positions(("limit_windows",)))),
         "concordant": patients_where(flagged(concordant)),
     })
     count_cols = ["patients", "narcotic_patients", "courses", "long_term_courses",
