@@ -100,25 +100,6 @@ class Relation:
         return cls((a, b), (1.0, -1.0))
 
 
-def _components(n: int, relations: Sequence[Relation], hidden: np.ndarray) -> np.ndarray:
-    """Label per cell: hidden cells joined by a relation share a label (union-find)."""
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for rel in relations:
-        members = [c for c in rel.cells if hidden[c]]
-        for other in members[1:]:
-            a, b = find(members[0]), find(other)
-            if a != b:
-                parent[b] = a
-    return np.array([find(i) for i in range(n)])
-
-
 def _undetermined(cells: np.ndarray, relations: Sequence[Relation]) -> np.ndarray:
     """Boolean per cell of ``cells`` (the hidden cells of one component): True when the
     relations leave its value open given every other cell."""
@@ -155,6 +136,22 @@ class _Solver:
         for r, rel in enumerate(self.relations):
             for c in rel.cells:
                 self.by_cell[c].append(r)
+        # A component's relations follow from its hidden cells: its answer is kept, so a
+        # round that hides one more cell solves only the component that changed.
+        self._solved: dict[tuple[int, ...], np.ndarray] = {}
+        self.related = np.array([bool(r) for r in self.by_cell], dtype=bool)
+        self._incidence_cell = np.array([c for rel in self.relations for c in rel.cells],
+                                        dtype=np.int64)
+        self._incidence_relation = np.repeat(
+            np.arange(len(self.relations), dtype=np.int64),
+            [len(rel.cells) for rel in self.relations])
+
+    def undetermined(self, cells: np.ndarray, relations: Sequence[Relation]) -> np.ndarray:
+        """:func:`_undetermined` of a component, kept per set of hidden cells."""
+        key = tuple(int(c) for c in cells)
+        if key not in self._solved:
+            self._solved[key] = _undetermined(cells, relations)
+        return self._solved[key]
 
     def component(self, cell: int, hidden: np.ndarray) -> tuple[np.ndarray, list[Relation]]:
         """The hidden cells joined to ``cell`` through relations, and those relations."""
@@ -175,23 +172,42 @@ class _Solver:
 
     def is_determined(self, cell: int, hidden: np.ndarray) -> bool:
         cells, relations = self.component(cell, hidden)
-        free = _undetermined(cells, relations)
+        free = self.undetermined(cells, relations)
         return not bool(free[np.searchsorted(cells, cell)])
 
     def determined(self, hidden: np.ndarray, sensitive: np.ndarray) -> np.ndarray:
         """Indexes of the sensitive hidden cells whose value the relations fix."""
         out: list[int] = []
-        labels = _components(self.n, self.relations, hidden)
-        todo = np.flatnonzero(hidden & sensitive)
-        done: set[int] = set()
-        for cell in todo:
-            if labels[cell] in done or not self.by_cell[cell]:
-                continue
-            done.add(labels[cell])
-            cells, relations = self.component(int(cell), hidden)
-            free = _undetermined(cells, relations)
+        labels = self.labels(hidden)
+        todo = np.flatnonzero(hidden & sensitive & self.related)
+        if len(todo) == 0:
+            return np.zeros(0, dtype=np.int64)
+        members = np.flatnonzero(hidden & self.related)
+        members = members[np.isin(labels[members], labels[todo])]
+        members = members[np.argsort(labels[members], kind="stable")]
+        cuts = np.flatnonzero(np.diff(labels[members])) + 1
+        for cells in np.split(members, cuts):  # one component after another (sorted cells)
+            key = tuple(cells.tolist())
+            free = self._solved.get(key)
+            if free is None:
+                rows = sorted({r for c in key for r in self.by_cell[c]})
+                free = self.undetermined(cells, [self.relations[r] for r in rows])
             out.extend(int(c) for c in cells[~free] if sensitive[c])
         return np.array(sorted(out), dtype=np.int64)
+
+    def labels(self, hidden: np.ndarray) -> np.ndarray:
+        """Label per cell: hidden cells joined through relations share one (connected
+        components of the graph of hidden cells and the relations they are in)."""
+        from scipy.sparse import coo_matrix
+        from scipy.sparse.csgraph import connected_components
+
+        keep = hidden[self._incidence_cell]
+        size = self.n + len(self.relations)
+        graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8),
+                            (self._incidence_cell[keep],
+                             self.n + self._incidence_relation[keep])), shape=(size, size))
+        _, labels = connected_components(graph, directed=False)
+        return labels[:self.n]
 
     def neighbours(self, cell: int) -> list[int]:
         """Cells sharing a relation with ``cell``."""
