@@ -84,3 +84,16 @@ def metric(container, result: Table, column: str, *, row: int = 0, label: str | 
 def missing_column_note(columns: Sequence[str], feature: str) -> None:
     st.caption(f"ℹ️ {feature} needs the column(s) {', '.join(columns)}, which this dataset "
                "does not have.")
+
+
+def row_metric(container, result: Table, row: int, column: str, *, label: str,
+               change: str | None = None, delta_color: str = "normal",
+               help: str | None = None) -> None:
+    """``st.metric`` of one cell of a row, with the change read from another column of the
+    same row (``change``) when that is shown and defined."""
+    delta = None
+    if change is not None and not result.hidden(change)[row]:
+        text = result.text(row, change)
+        delta = None if text == UNDEFINED_TEXT else text
+    container.metric(label, result.text(row, column), delta, delta_color=delta_color,
+                     help=help)

@@ -27,7 +27,7 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from analytics import injections, narcotics, pathways
+from analytics import injection_response, injections, narcotics, pathways
 from analytics.cohorts import patient_attributes
 from analytics.intervals import extract_date
 from analytics.outcomes import OutcomeData, outcome_data
@@ -184,6 +184,13 @@ class CohortMeasures:
     def limit_windows(self) -> pd.DataFrame:
         """365-day windows over a payer limit."""
         return self._kept(("limit_windows",), lambda: injections.limit_windows(self.events))
+
+    @property
+    def responses(self) -> pd.DataFrame:
+        """The documented pain-score response of every session
+        (:func:`analytics.injection_response.injection_responses`)."""
+        return self._kept(("responses",), lambda: injection_response.injection_responses(
+            self.events, self.sessions, extract=self.extract))
 
     @property
     def pain_change(self) -> pd.DataFrame:
