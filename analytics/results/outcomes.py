@@ -178,8 +178,12 @@ class OutcomesCounts:
         return OutcomesResult(self.by, tables["summary"], tables["groups"], **results)
 
     def _labelled(self, frame: pd.DataFrame) -> pd.DataFrame:
-        return frame.assign(group=pd.Series([group_label(self.by, v) for v in frame[self.by]],
-                                            index=frame.index, dtype="string"))
+        """``frame`` with the readable ``group`` of its grouping value (labelled once per
+        distinct value)."""
+        values = frame[self.by].astype(object)
+        names = {v: group_label(self.by, v) for v in pd.unique(values)}
+        return frame.assign(group=pd.Series(values.map(names).to_numpy(), index=frame.index,
+                                            dtype="string"))
 
     @staticmethod
     def _whole(outcome: str) -> str:
@@ -264,8 +268,8 @@ class OutcomesCounts:
         if not everyone:
             table = self.data.table
             rows = table.loc[(table["outcome"] == outcome).to_numpy(dtype=bool, na_value=False)]
-            rows = rows.dropna(subset=[self.by])
-            names = np.array([group_label(self.by, v) for v in rows[self.by]], dtype=object)
+            rows = self._labelled(rows.dropna(subset=[self.by]))
+            names = rows["group"].to_numpy(dtype=object)
             keep = np.isin(names, shown)
             result = logrank_test(rows["days"].to_numpy()[keep],
                                   rows["observed"].to_numpy()[keep], names[keep])
