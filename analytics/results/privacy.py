@@ -140,11 +140,10 @@ class _Solver:
         # round that hides one more cell solves only the component that changed.
         self._solved: dict[tuple[int, ...], np.ndarray] = {}
         self.related = np.array([bool(r) for r in self.by_cell], dtype=bool)
-        self._incidence_cell = np.array([c for rel in self.relations for c in rel.cells],
-                                        dtype=np.int64)
-        self._incidence_relation = np.repeat(
-            np.arange(len(self.relations), dtype=np.int64),
-            [len(rel.cells) for rel in self.relations])
+        # Union-find of the hidden cells joined through relations, grown as cells are
+        # hidden (suppression only ever adds hidden cells).
+        self._parent: dict[int, int] = {}
+        self._joined = np.zeros(n, dtype=bool)
 
     def undetermined(self, cells: np.ndarray, relations: Sequence[Relation]) -> np.ndarray:
         """:func:`_undetermined` of a component, kept per set of hidden cells."""
@@ -178,14 +177,17 @@ class _Solver:
     def determined(self, hidden: np.ndarray, sensitive: np.ndarray) -> np.ndarray:
         """Indexes of the sensitive hidden cells whose value the relations fix."""
         out: list[int] = []
-        labels = self.labels(hidden)
         todo = np.flatnonzero(hidden & sensitive & self.related)
         if len(todo) == 0:
             return np.zeros(0, dtype=np.int64)
+        self._join(hidden)
         members = np.flatnonzero(hidden & self.related)
-        members = members[np.isin(labels[members], labels[todo])]
-        members = members[np.argsort(labels[members], kind="stable")]
-        cuts = np.flatnonzero(np.diff(labels[members])) + 1
+        labels = np.array([self._find(int(c)) for c in members], dtype=np.int64)
+        wanted = np.isin(labels, [self._find(int(c)) for c in todo])
+        members, labels = members[wanted], labels[wanted]
+        order = np.argsort(labels, kind="stable")
+        members, labels = members[order], labels[order]
+        cuts = np.flatnonzero(np.diff(labels)) + 1
         for cells in np.split(members, cuts):  # one component after another (sorted cells)
             key = tuple(cells.tolist())
             free = self._solved.get(key)
@@ -195,19 +197,28 @@ class _Solver:
             out.extend(int(c) for c in cells[~free] if sensitive[c])
         return np.array(sorted(out), dtype=np.int64)
 
-    def labels(self, hidden: np.ndarray) -> np.ndarray:
-        """Label per cell: hidden cells joined through relations share one (connected
-        components of the graph of hidden cells and the relations they are in)."""
-        from scipy.sparse import coo_matrix
-        from scipy.sparse.csgraph import connected_components
+    def _find(self, cell: int) -> int:
+        parent = self._parent
+        root = cell
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while cell != root:  # path compression
+            parent[cell], cell = root, parent.get(cell, cell)
+        return root
 
-        keep = hidden[self._incidence_cell]
-        size = self.n + len(self.relations)
-        graph = coo_matrix((np.ones(int(keep.sum()), dtype=np.int8),
-                            (self._incidence_cell[keep],
-                             self.n + self._incidence_relation[keep])), shape=(size, size))
-        _, labels = connected_components(graph, directed=False)
-        return labels[:self.n]
+    def _join(self, hidden: np.ndarray) -> None:
+        """Join every newly hidden cell with the hidden cells of its relations."""
+        if (self._joined & ~hidden).any():  # a cell was shown again: start over
+            self._parent.clear()
+            self._joined[:] = False
+        for cell in np.flatnonzero(hidden & ~self._joined & self.related).tolist():
+            for r in self.by_cell[cell]:
+                for other in self.relations[r].cells:
+                    if other != cell and hidden[other]:
+                        a, b = self._find(cell), self._find(other)
+                        if a != b:
+                            self._parent[b] = a
+        self._joined = hidden.copy()
 
     def neighbours(self, cell: int) -> list[int]:
         """Cells sharing a relation with ``cell``."""
