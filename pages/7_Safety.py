@@ -64,14 +64,14 @@ chosen = st.multiselect(
     help="Each point is the measure over the 12 months ending with that month; the December "
     "point is the calendar year.")
 render.chart(figures.safety_trend_chart(result.trend, [k for k in keys if k in chosen]),
-             "safety_trend")
+             "chart_safety_trend")
 
 st.subheader("By physician, with the clinic beside")
 measure = st.selectbox("Measure", keys, format_func=SHORT_LABELS.get, key="safety_measure",
                        persist_state="session")
 doctors = result.physicians.where("year", year).where("key", measure)
 render.chart(figures.safety_physician_chart(doctors, f"{SHORT_LABELS[measure]}, {year}"),
-             "safety_physicians")
+             "chart_safety_physicians")
 render.table(doctors, key="safety_physicians",
              columns=["provider_id", "unit", "denominator", "numerator", "share",
                       "clinic_share", "note"],
