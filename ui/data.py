@@ -386,4 +386,4 @@ class View:
             description=self.cohort.describe(), min_cell=self.min_cell,
             overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
             injections=self.injections(), narcotics=self.narcotics(),
-            population=self.population_result())
+            population=self.population_result(), safety=self.safety())
