@@ -85,3 +85,9 @@ if result.physicians.empty:
     render.missing_column_note(["provider_id"], "The physician table")
 else:
     render.table(result.physicians, key="physicians", file_name="physicians.csv")
+
+st.subheader("Attrition")
+st.caption("From the rows read to the cohort: how many rows and patients each stage keeps. "
+           "The pathway stage is mode \"first\" over the population; the last stage is the "
+           "cohort's patients among them.")
+render.table(view.attrition().table, key="attrition", file_name="attrition.csv")

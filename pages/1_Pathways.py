@@ -107,8 +107,3 @@ with c2:
     st.subheader("Step-therapy concordance by physician")
     st.caption("Concordant: no narcotic or injection before the first physical therapy.")
     render.table(result.concordance, key="concordance", file_name="concordance_by_physician.csv")
-
-st.subheader("Attrition")
-st.caption("From the rows read to the cohort: how many rows and patients each stage keeps "
-           "(the pathway stage in mode \"first\" over the population).")
-render.table(view.attrition().table, key="attrition", file_name="attrition.csv")

@@ -17,7 +17,7 @@ by = st.segmented_control(
     "its own group; a first step with surgery is left out). Sex, age band at the first step "
     "and the year of the index date: the optional strata.") or "stratum"
 result = view.outcomes(by)
-st.warning(result.observational, icon="⚠️")
+st.info(result.observational, icon="⚠️")
 summary = result.summary
 st.caption(
     f"Time zero is each patient's first treatment step (not the diagnosis: no immortal time); "

@@ -392,4 +392,4 @@ def test_outcomes(app, measures_of, csvs):
     caption = " ".join(c.value for c in at.caption)
     assert f"Left out because the first step holds surgery: " \
         f"{result.summary.text(0, 'left_out_surgery_first')}" in caption
-    assert any("Observational" in w.value for w in at.warning)
+    assert any("Observational" in w.value for w in at.info)

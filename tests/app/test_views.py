@@ -57,7 +57,7 @@ def test_outcomes_page_three_curves_with_at_risk_tables_and_strata(app):
     titles = _titles(at)
     assert titles == ["Time to spine surgery", "Time to a long-term narcotic course (≥ 90 days)",
                       "Time to opioid-free (end of the last narcotic course)"]
-    assert any(w.value.startswith("Observational") for w in at.warning)
+    assert any(w.value.startswith("Observational") for w in at.info)
     assert any("Left out without an index date" in c.value for c in at.caption)
     groups = at.dataframe[0].value
     assert list(groups.columns) == ["Group", "Patients", "With the outcome", "Median (days)",
@@ -77,18 +77,27 @@ def test_overview_has_the_three_safety_kpis(app):
     assert len(KPI_MEASURES) == 3
 
 
-def test_pathways_page_strata_transitions_and_attrition(app):
-    at = app("overview").run()
-    run_page(at, "pathways")
+def test_overview_attrition_from_the_rows_read_to_the_cohort(app):
+    at = app("overview")
+    at.query_params["providers"] = "DR01"
+    at.run()
     assert not at.exception
-    subheaders = [s.value for s in at.subheader]
-    assert "Attrition" in subheaders
-    frames = [d.value for d in at.dataframe]
-    assert any(list(f.columns)[:3] == ["From", "To", "Patients"] for f in frames)
-    attrition = [f for f in frames if "Stage" in f.columns][0]
+    attrition = [d.value for d in at.dataframe if "Stage" in d.value.columns][0]
     assert attrition["Stage"].tolist() == ["Rows read from the files", "Accepted events",
                                            "In the population", "With a treatment pathway",
                                            "In the cohort"]
+    rows = attrition["Rows / events"].tolist()
+    assert rows[0] > rows[1] > rows[2]  # the sample: 46,577 rows read, 44,540 accepted, ...
+    patients = attrition["Patients"].tolist()
+    assert patients[2] >= patients[3] > patients[4]  # DR01's patients among them
+
+
+def test_pathways_page_strata_and_time_per_transition(app):
+    at = app("overview").run()
+    run_page(at, "pathways")
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    assert any(list(f.columns)[:3] == ["From", "To", "Patients"] for f in frames)
     at.segmented_control(key="pathway_strata").set_value("sex").run()
     assert not at.exception
     strata = [d.value for d in at.dataframe if "Stratum" in d.value.columns][0]
