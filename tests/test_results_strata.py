@@ -73,3 +73,11 @@ def test_attrition_from_rows_read_to_the_cohort(events):  # noqa: F811
     unknown = build_attrition(CohortMeasures(cohort, population=population), None,
                               min_cell=0).table
     assert unknown.text(0, "rows") == "–"
+
+
+def test_outcome_age_strata_use_the_same_bands_as_the_pathways():
+    from analytics.cohorts import AGE_BANDS
+    from analytics.outcomes import _age_labels
+    from analytics.results.measures import AGE_BAND_EDGES
+
+    assert tuple(_age_labels(list(AGE_BAND_EDGES))) == AGE_BANDS

@@ -36,6 +36,10 @@ from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, isin_ids
 
 T = TypeVar("T")
 
+AGE_BAND_EDGES: tuple[int, ...] = (40, 55, 65, 75)
+"""The edges of :data:`analytics.cohorts.AGE_BANDS` (the sidebar's bands), used for the
+outcomes' age strata too, so an age stratum means the same bands everywhere."""
+
 PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
 """The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
 
@@ -350,7 +354,8 @@ class PopulationMeasures:
         (:func:`analytics.outcomes.outcome_data`)."""
         return self._kept(("outcomes",), lambda: outcome_data(
             self.events, self.index_dates, self.extract, steps=self.steps,
-            courses=self.courses, course_gap_days=self.definitions.course_gap_days))
+            courses=self.courses, course_gap_days=self.definitions.course_gap_days,
+            age_edges=AGE_BAND_EDGES))
 
     @property
     def outcome_left_out(self) -> pd.DataFrame:
