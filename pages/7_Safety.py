@@ -14,7 +14,7 @@ result = view.safety()
 st.caption("Each measure reads the patients' full history (no lookback cut). A patient-year "
            "counts for every physician who prescribed the patient a narcotic dispensed in that "
            "year; the clinic counts it once. Definitions and sources: hover the ⓘ of each "
-           "measure, or open **Definitions** below.")
+           "measure, or open **Definitions of the measures** below.")
 if result.years.empty:
     st.info("No narcotic fills in this cohort, so there is no opioid-safety measure to show.",
             icon="💊")
@@ -88,6 +88,6 @@ render.table(result.tapers, key="safety_tapers", file_name="tapers.csv")
 st.subheader("Every measure, every year")
 render.table(result.years, key="safety_years", file_name="opioid_safety_by_year.csv")
 
-with st.expander("Definitions"):
+with st.expander("Definitions of the measures"):
     for key in keys:
         st.markdown(f"**{SHORT_LABELS[key]}** — {result.definitions[key]}")

@@ -167,7 +167,8 @@ TAPER_COLUMNS: tuple[Column, ...] = (
 class SafetyResult:
     """The protected Safety view of a cohort.
 
-    ``years``: the clinic's figure of every measure and calendar year (``key``: the measure
+    ``years``: the clinic's figure of every measure and calendar year (``year`` as text;
+    ``key``: the measure
     of :data:`analytics.safety.MEASURES`; ``coverage``: "whole year" or "partial";
     denominator, numerator, share in %, change in points from the year before).
     ``physicians``: per measure, year and credited physician (a patient-year counts for
@@ -187,18 +188,18 @@ class SafetyResult:
     tapers: Table
 
     @property
-    def year_choices(self) -> list[int]:
-        """The years of the ``years`` table, latest first."""
-        return sorted({int(y) for y in self.years.values["year"]}, reverse=True)
+    def year_choices(self) -> list[str]:
+        """The years of the ``years`` table (text, e.g. ``"2024"``), latest first."""
+        return sorted({str(y) for y in self.years.values["year"]}, reverse=True)
 
     @property
-    def default_year(self) -> int | None:
+    def default_year(self) -> str | None:
         """The latest year covered whole, else the latest year (None without any)."""
         values = self.years.values
         whole = values.loc[values["coverage"] == WHOLE_YEAR, "year"]
         if len(whole):
-            return int(whole.max())
-        return int(values["year"].max()) if len(values) else None
+            return str(whole.max())
+        return str(values["year"].max()) if len(values) else None
 
 
 WHOLE_YEAR = "whole year"
@@ -221,7 +222,8 @@ class SafetyCounts:
         layout = Layout(min_cell)
         layout.add("years", "Opioid safety by year (clinic)", YEAR_COLUMNS, self.years)
         _rate_relations(layout, "years", self.years, ["year"])
-        keys, years = self.years["key"].to_numpy(dtype=object), self.years["year"].to_numpy()
+        keys = self.years["key"].to_numpy(dtype=object)
+        years = self.years["year"].astype(int).to_numpy()
         for r in range(len(self.years)):
             before = [("years", r - 1, "share")] if r and keys[r - 1] == keys[r] and \
                 years[r - 1] == years[r] - 1 else []
@@ -317,7 +319,7 @@ def _december_is_the_year(layout: Layout, years: pd.DataFrame, trend: pd.DataFra
     for column in ("denominator", "numerator"):
         in_year, in_trend = _counts(years, column), _counts(trend, column)
         for t in december:
-            r = year_row.get((keys[t], int(calendar[t])))
+            r = year_row.get((keys[t], str(int(calendar[t]))))
             if r is not None and in_year[r] == in_trend[t]:  # NaN (not available) never is
                 layout.same(layout.cell("years", r, column), layout.cell("trend", t, column))
 
@@ -383,11 +385,12 @@ def _year_table(rates: pd.DataFrame, note: str) -> pd.DataFrame:
     partial = dict(zip(rates["period"], rates["partial"], strict=True))
     frame = _clinic_grid(rates, "year", pd.Series(periods, dtype="datetime64[s]"), partial,
                          note)
-    frame["year"] = pd.to_datetime(frame["year"]).dt.year.astype("int64")
+    calendar = pd.to_datetime(frame["year"]).dt.year.to_numpy()
+    frame["year"] = pd.Series(calendar.astype(str), dtype="string")
     frame["coverage"] = _coverage(frame["partial"])
     share = frame["share"].to_numpy()
     same_before = np.r_[False, (frame["key"].to_numpy()[1:] == frame["key"].to_numpy()[:-1])
-                        & (frame["year"].to_numpy()[1:] == frame["year"].to_numpy()[:-1] + 1)]
+                        & (calendar[1:] == calendar[:-1] + 1)]
     frame["change"] = np.where(same_before, share - np.r_[np.nan, share[:-1]], np.nan)
     return _labelled(frame)[[c.name for c in YEAR_COLUMNS]]
 
@@ -406,7 +409,7 @@ def _physician_table(rates: pd.DataFrame) -> pd.DataFrame:
     doctors = rates.loc[rates["provider_id"].notna()]
     frame = pd.DataFrame({
         "key": doctors["measure"].astype(str).to_numpy(),
-        "year": pd.to_datetime(doctors["period"]).dt.year.to_numpy(dtype=np.int64),
+        "year": pd.to_datetime(doctors["period"]).dt.year.astype(str).to_numpy(dtype=object),
         "coverage": _coverage(doctors["partial"]).to_numpy(),
         "provider_id": doctors["provider_id"].astype("string").to_numpy(),
         "denominator": doctors["denominator"].to_numpy(dtype=np.int64),
@@ -419,6 +422,7 @@ def _physician_table(rates: pd.DataFrame) -> pd.DataFrame:
     frame = frame.assign(order=frame["key"].map(order)).sort_values(
         ["order", "year", "provider_id"], kind="stable").drop(columns="order")
     frame["numerator"] = frame["numerator"].astype("Int64")
+    frame["year"] = frame["year"].astype("string")
     return _labelled(frame.reset_index(drop=True))[[c.name for c in PHYSICIAN_COLUMNS]]
 
 
