@@ -390,45 +390,49 @@ def outcome_km_chart(curves: Table, at_risk: Table, title: str) -> go.Figure:
     """Kaplan–Meier curves of one outcome per group (an Outcomes result's ``curves``), with
     the at-risk table under them (its ``at_risk`` texts per group at each day, as
     protected).  A curve stops where fewer than the threshold remain at risk."""
-    from plotly.subplots import make_subplots
-
     if curves.empty and at_risk.empty:
         return _empty(title, "No patients with a first step in this cohort")
     palette = ["#2a9d8f", "#e9c46a", "#e76f51", "#457b9d", "#b5838d", "#6d597a", "#1d3557",
                "#8d99ae"]
     groups = list(pd.unique(at_risk.values["group"].astype(str)))
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.78, 0.22],
-                        vertical_spacing=0.06)
     values = curves.values
+    group_of = values["group"].astype(str).to_numpy()
+    traces: list[go.Scatter] = []
     for i, group in enumerate(groups):
         color = palette[i % len(palette)]
-        rows = np.flatnonzero((values["group"] == group).to_numpy(dtype=bool, na_value=False))
+        rows = np.flatnonzero(group_of == group)
         if len(rows) == 0:
             continue
         time = values["time"].to_numpy()[rows]
-        fig.add_scatter(x=time, y=values["upper"].to_numpy()[rows], row=1, col=1,
-                        line=dict(width=0, shape="hv"), showlegend=False, hoverinfo="skip")
-        fig.add_scatter(x=time, y=values["lower"].to_numpy()[rows], row=1, col=1,
-                        line=dict(width=0, shape="hv"), fill="tonexty",
-                        fillcolor=_rgba(color, 0.12), showlegend=False, hoverinfo="skip")
-        fig.add_scatter(
-            x=time, y=values["survival"].to_numpy()[rows], row=1, col=1, mode="lines",
-            line=dict(color=color, shape="hv"), name=group,
-            customdata=[f"{v:,}" for v in values["at_risk"].to_numpy()[rows]],
-            hovertemplate="Day %{x}: %{y:.1%} without the outcome (at risk %{customdata})"
-            "<extra>%{fullData.name}</extra>")
+        traces += [
+            go.Scatter(x=time, y=values["upper"].to_numpy()[rows],
+                       line=dict(width=0, shape="hv"), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=time, y=values["lower"].to_numpy()[rows],
+                       line=dict(width=0, shape="hv"), fill="tonexty",
+                       fillcolor=_rgba(color, 0.12), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=time, y=values["survival"].to_numpy()[rows], mode="lines",
+                       line=dict(color=color, shape="hv"), name=group,
+                       customdata=[f"{v:,}" for v in values["at_risk"].to_numpy()[rows]],
+                       hovertemplate="Day %{x}: %{y:.1%} without the outcome (at risk "
+                       "%{customdata})<extra>%{fullData.name}</extra>"),
+        ]
+    # the at-risk table: one text trace on a second y axis under the curves (shared days)
     risk = at_risk.values
     texts = at_risk.texts("at_risk")
     for group in groups:
-        rows = np.flatnonzero((risk["group"] == group).to_numpy(dtype=bool, na_value=False))
-        fig.add_scatter(x=risk["time"].to_numpy()[rows], y=[group] * len(rows), row=2, col=1,
-                        mode="text", text=[texts[r] for r in rows], showlegend=False,
-                        textfont=dict(size=12), hoverinfo="skip")
-    fig.update_layout(title=title, legend_title="Group", height=560, **_LAYOUT)
-    fig.update_yaxes(title_text="Without the outcome", tickformat=".0%", range=[0, 1.02],
-                     row=1, col=1)
-    fig.update_yaxes(title_text="At risk", autorange="reversed", type="category", row=2, col=1)
-    fig.update_xaxes(title_text="Days since the first treatment step", row=2, col=1)
+        rows = np.flatnonzero((risk["group"].astype(str) == group).to_numpy())
+        traces.append(go.Scatter(
+            x=risk["time"].to_numpy()[rows], y=[group] * len(rows), xaxis="x", yaxis="y2",
+            mode="text", text=[texts[r] for r in rows], showlegend=False,
+            textfont=dict(size=12), hoverinfo="skip"))
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title=title, legend_title="Group", height=560, **_LAYOUT,
+        xaxis=dict(title="Days since the first treatment step", anchor="y2"),
+        yaxis=dict(title="Without the outcome", tickformat=".0%", range=[0, 1.02],
+                   domain=[0.3, 1]),
+        yaxis2=dict(title="At risk", type="category", autorange="reversed",
+                    domain=[0, 0.2], categoryorder="array", categoryarray=groups))
     return fig
 
 

@@ -267,15 +267,19 @@ def suppress(
     for rel in relations:
         if rel.total is not None:
             is_total[rel.total] = True
-    while True:
-        determined = solver.determined(hidden, small)
-        if len(determined) == 0:
-            break
-        cell = int(determined[0])
+    determined = set(solver.determined(hidden, small).tolist())
+    while determined:
+        cell = min(determined)
         complement = _complement(cell, values, hidden, latent, shared, is_total, solver)
         if complement is None:  # every related cell is hidden already: cannot happen when the
             break  # relations are consistent with the values (the true values are a solution)
         hidden[complement] = True
+        # Only the component the newly hidden cell joins can change: a component it is not
+        # joined to has no relation with it, so its hidden cells are as determined as before.
+        cells, rels = solver.component(complement, hidden)
+        free = solver.undetermined(cells, rels)
+        determined -= set(cells.tolist())
+        determined |= {int(c) for c in cells[~free] if small[c]}
     marks[hidden & ~small & ~latent] = Mark.HIDDEN
     return marks
 
