@@ -9,7 +9,7 @@ PORT   ?= 8501
 PROCESSES  ?= 2
 SERVE_PORT ?= 8600
 
-.PHONY: run serve test lint bench clean chromium nginx fuzz
+.PHONY: run serve test lint bench clean chromium nginx fuzz screenshots
 
 # `run` needs only the app's own dependencies; `test` adds the test tools on top.
 $(VENV)/.app-installed: requirements.txt
@@ -57,6 +57,12 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_analytics.py
+
+# Screenshots of the app for the README (docs/screenshots/), taken in Chromium on the bundled
+# sample: not part of `make test`.  SHOTS picks some of them (default: all).
+SHOTS ?=
+screenshots: $(VENV)/.installed chromium
+	$(PY) -m tests.e2e.screenshots $(SHOTS)
 
 # Nightly-style fuzzing of ingest: the property tests of tests/test_ingest_fuzz.py with
 # FUZZ_EXAMPLES generated cases in total (CI runs ~10,000); FUZZ_SEED picks another seed.

@@ -328,7 +328,8 @@ class _Data:
 
     def __init__(self, events: pd.DataFrame, diagnoses: pd.DataFrame | None,
                  extract: pd.Timestamp | None, params: SafetyParameters,
-                 fills: pd.DataFrame | None) -> None:
+                 fills: pd.DataFrame | None, data_start: pd.Timestamp | None = None,
+                 pharmacy_recorded: bool | None = None) -> None:
         self.params = params
         self.extract = extract_date(events, extract)
         ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
@@ -341,6 +342,9 @@ class _Data:
                             if self.extract is not None else 0)
         dated = events["event_date"].to_numpy()[ok]
         self.data_start_day = int(day_numbers(dated).min()) if ok.any() else self.extract_day
+        if data_start is not None:
+            self.data_start_day = int(day_numbers(np.array([pd.Timestamp(data_start)
+                                                            .to_datetime64()]))[0])
 
         narc = events.loc[is_narcotic, [c for c in _NARCOTIC_COLUMNS if c in events.columns]]
         codes, uniques = pd.factorize(narc["patient_id"].astype("string"), sort=True)
@@ -364,7 +368,8 @@ class _Data:
             np.int64)
         self.n_provider, self.providers = _entity_codes(narc, "provider_id")
         self.n_pharmacy, _ = _entity_codes(narc, "pharmacy_id")
-        self.has_pharmacy = bool((self.n_pharmacy >= 0).any())
+        self.has_pharmacy = (bool((self.n_pharmacy >= 0).any()) if pharmacy_recorded is None
+                             else pharmacy_recorded)
 
         def other(mask: np.ndarray, detail: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
             wanted = _OTHER_COLUMNS + (("detail",) if detail else ())
@@ -1213,6 +1218,9 @@ def safety_measures(
     fills: pd.DataFrame | None = None,
     courses: pd.DataFrame | None = None,
     monthly: bool = True,
+    *,
+    data_start: pd.Timestamp | None = None,
+    pharmacy_recorded: bool | None = None,
 ) -> SafetyMeasures:
     """Every opioid-safety measure (module docstring; docs/definitions.md section 17).
 
@@ -1223,6 +1231,10 @@ def safety_measures(
     the latest event date).  ``fills`` (``narcotics.fill_mme``) and ``courses``
     (``narcotics.narcotic_courses`` with ``parameters.course_gap_days``), when the caller
     has them cached, are not computed again.  ``monthly=False`` skips ``patient_months``.
+    ``data_start`` (the dataset's first event date) and ``pharmacy_recorded`` (whether its
+    narcotic fills carry ``pharmacy_id``) default to those of ``events``; a cohort's
+    measures computed from its own patients' events give them so that they equal the rows
+    of these patients in the dataset's measures.
 
     Columns of ``patient_years``: ``patient_id``, ``year`` (int), ``window_start``, ``window_end``
     (last day, ≤ the extract date), ``partial`` (the data start after the window start or
@@ -1241,7 +1253,7 @@ def safety_measures(
     ``partial`` and the same flags.
     """
     prm = parameters or SafetyParameters()
-    d = _Data(events, diagnoses, extract, prm, fills)
+    d = _Data(events, diagnoses, extract, prm, fills, data_start, pharmacy_recorded)
     if courses is None:
         courses = narcotics.narcotic_courses(events, prm.course_gap_days, d.extract)
     course_arrays = _course_arrays(d, courses)

@@ -7,11 +7,16 @@ cached per window (docs/definitions.md section 4).  For 50 random cohorts on the
 clinic (every criterion, date windows included), every result builder's aggregates from
 the selection equal those computed afresh from the cohort's own events
 (:func:`analytics.cohorts.apply_cohort`), the Overview's periods and Compare included.
+The whole-record measures (opioid safety over the full history, outcomes by first step,
+strata, the drill-down's patient lists) equal those computed afresh from the cohort's
+patients' whole records, in the same dataset (its first event date, extract date and
+pharmacy data).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 
 import numpy as np
 import pandas as pd
@@ -20,7 +25,9 @@ from hypothesis import HealthCheck, given, settings
 
 from analytics import pathways
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
+from analytics.population import index_dates
 from analytics.results.compare import compare_counts
+from analytics.results.drilldown import Selection, pathway_patients
 from analytics.results.injections import injections_counts
 from analytics.results.measures import (
     WINDOWS_KEPT,
@@ -31,11 +38,14 @@ from analytics.results.measures import (
     technique_months,
 )
 from analytics.results.narcotics import narcotics_counts
+from analytics.results.outcomes import build_outcomes
 from analytics.results.overview import overview_counts
 from analytics.results.pathways import pathways_counts
+from analytics.results.safety import safety_counts
+from analytics.results.strata import STRATA, strata_counts
 from analytics.results.summary import summary_counts
 from analytics.results.timeline import build_timeline
-from analytics.schema import conform
+from analytics.schema import conform, isin_ids
 from tests.cohort_strategy import cohorts
 
 DEFINITIONS = Definitions(era_gap_days=45, course_gap_days=20, min_post_combination_days=20)
@@ -51,9 +61,25 @@ def sample() -> tuple[pd.DataFrame, pd.DataFrame, pd.Timestamp]:
 
 
 @pytest.fixture(scope="module")
-def population(sample) -> PopulationMeasures:
-    events, attributes, extract = sample
-    return PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes)
+def diagnoses() -> pd.DataFrame:
+    from analytics.ingest import ingest
+    from analytics.settings import ROOT
+
+    return ingest([ROOT / "sample_data" / "painpath_sample.csv"]).diagnoses
+
+
+def whole_record(sample, diagnoses, events: pd.DataFrame) -> PopulationMeasures:
+    """The measures of ``events`` (the sample's or some patients' whole records) with the
+    sample as the dataset: its accepted events, diagnoses and index dates."""
+    dataset, attributes, extract = sample
+    return PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes,
+                              accepted=dataset, diagnoses=diagnoses,
+                              index_dates=index_dates(diagnoses))
+
+
+@pytest.fixture(scope="module")
+def population(sample, diagnoses) -> PopulationMeasures:
+    return whole_record(sample, diagnoses, sample[0])
 
 
 def assert_same(got: object, expected: object, where: str = "") -> None:
@@ -67,6 +93,10 @@ def assert_same(got: object, expected: object, where: str = "") -> None:
         assert type(got) is type(expected), where
         for f in dataclasses.fields(expected):
             assert_same(getattr(got, f.name), getattr(expected, f.name), f"{where}.{f.name}")
+    elif isinstance(expected, dict):
+        assert list(got) == list(expected), where
+        for key in expected:
+            assert_same(got[key], expected[key], f"{where}[{key!r}]")
     elif isinstance(expected, tuple | list):
         assert len(got) == len(expected), where
         for i, (g, e) in enumerate(zip(got, expected, strict=True)):
@@ -77,14 +107,18 @@ def assert_same(got: object, expected: object, where: str = "") -> None:
         assert got == expected, (where, got, expected)
 
 
-def fresh(sample, cohort: Cohort) -> CohortMeasures:
+def fresh(sample, cohort: Cohort, diagnoses: pd.DataFrame) -> CohortMeasures:
+    """The cohort's measures computed afresh: from its events, and the whole-record ones
+    from its patients' whole records (nobody else's)."""
     events, attributes, extract = sample
     chosen = apply_cohort(events, cohort, course_gap_days=DEFINITIONS.course_gap_days,
                           extract=extract, attributes=attributes)
-    return CohortMeasures(chosen, DEFINITIONS, extract, attributes)
+    record = events.loc[isin_ids(events["patient_id"], chosen["patient_id"].unique())]
+    return CohortMeasures(chosen, DEFINITIONS, extract, attributes,
+                          population=whole_record(sample, diagnoses, record))
 
 
-def all_results(m: CohortMeasures, other: CohortMeasures) -> dict[str, object]:
+def all_results(m: CohortMeasures, other: CohortMeasures, cohort: Cohort) -> dict[str, object]:
     out: dict[str, object] = {
         "patients": m.patients.tolist(),
         "overview_365": overview_counts(m, 365),
@@ -95,17 +129,25 @@ def all_results(m: CohortMeasures, other: CohortMeasures) -> dict[str, object]:
         "narcotics": narcotics_counts(m),
         "compare": compare_counts(m, other),
         "summary": summary_counts(m, "first"),
+        "safety": safety_counts(m, cohort.date_from, cohort.date_to),
+        "outcomes_by_first_step": build_outcomes(m, "stratum", min_cell=11),
+        "outcomes_by_sex": build_outcomes(m, "sex", min_cell=0),
+        **{f"strata_{by}": strata_counts(m, by) for by in STRATA},
+        "untreated_patients": pathway_patients(m, "first", None, Selection("untreated")),
+        "treated_patients": pathway_patients(m, "first", None, Selection("other")),
     }
     if len(m.patients):
         out["timeline"] = build_timeline(m, str(m.patients[len(m.patients) // 2]))
     return out
 
 
-def test_cached_tables_give_the_results_of_a_fresh_computation(sample, population) -> None:
+def test_cached_tables_give_the_results_of_a_fresh_computation(sample, diagnoses,
+                                                               population) -> None:
     """50 random cohorts: the selection of the population's cached rows gives exactly the
-    aggregates of every builder computed afresh from the cohort's events."""
+    aggregates of every builder computed afresh from the cohort's events (Safety, Outcomes,
+    strata and patient lists: from its patients' whole records)."""
     women = Cohort(sexes=("F",))
-    other_fresh, other_cached = fresh(sample, women), population.cohort(women)
+    other_fresh, other_cached = fresh(sample, women, diagnoses), population.cohort(women)
     sizes: list[int] = []
 
     @settings(max_examples=50, deadline=None, derandomize=True,
@@ -113,8 +155,8 @@ def test_cached_tables_give_the_results_of_a_fresh_computation(sample, populatio
     @given(cohorts(sample[0]))
     def check(cohort: Cohort) -> None:
         cached = population.cohort(cohort)
-        expected = all_results(fresh(sample, cohort), other_fresh)
-        got = all_results(cached, other_cached)
+        expected = all_results(fresh(sample, cohort, diagnoses), other_fresh, cohort)
+        got = all_results(cached, other_cached, cohort)
         assert got.keys() == expected.keys(), cohort
         for name in expected:
             assert_same(got[name], expected[name], f"{cohort.describe()}: {name}")
@@ -130,14 +172,24 @@ def test_cached_tables_give_the_results_of_a_fresh_computation(sample, populatio
 
 def test_a_cohort_selects_rows_and_computes_nothing(population) -> None:
     """Choosing cohorts only selects rows: the population's tables are computed once."""
-    population.cohort(Cohort(sexes=("F",))).courses  # noqa: B018 - computes the table
-    courses = population.courses
+    women = population.cohort(Cohort(sexes=("F",)))
+    women.courses, women.safety, women.outcomes  # noqa: B018 - computes the tables
+    courses, safety, outcomes = population.courses, population.safety, population.outcomes
     for cohort in (Cohort(sexes=("M",)), Cohort(tried=("injection",)),
-                   Cohort(long_term_narcotic=True)):
+                   Cohort(long_term_narcotic=True),
+                   Cohort(date_from=dt.date(2023, 1, 1), sexes=("M",))):
         m = population.cohort(cohort)
         assert population.courses is courses
         assert set(m.courses["patient_id"]) <= set(m.patients)
         assert len(m.courses) < len(courses)
+        # the whole-record measures: the population's, once (a date window's too)
+        years = m.safety.patient_years
+        assert m.population is population and population.safety is safety
+        assert m.base.safety is safety and m.base.outcomes is outcomes
+        assert set(years["patient_id"]) <= set(m.patients) and len(years) < len(
+            safety.patient_years)
+        assert set(m.outcomes.table["patient_id"]) <= set(m.patients)
+        assert population.outcomes is outcomes
 
 
 def test_windows_are_kept_and_bounded(population) -> None:
@@ -198,11 +250,10 @@ def test_patient_spans_and_technique_months_by_hand() -> None:
         ("b", 650, 3, 1)]
 
 
-def test_warm_computes_everything_the_pages_select(sample) -> None:
+def test_warm_computes_everything_the_pages_select(sample, diagnoses) -> None:
     """After :meth:`PopulationMeasures.warm` (the app's background step), the pages of a
     new cohort compute no population table and no row position: they only select."""
-    events, attributes, extract = sample
-    measures = PopulationMeasures(events, DEFINITIONS, extract, attributes=attributes)
+    measures = whole_record(sample, diagnoses, sample[0])
     measures.warm(period_days=(365,))
     computed = set(measures._memo)
     periods = {key: set(w._memo) for key, w in measures._windows.items()}
@@ -212,5 +263,11 @@ def test_warm_computes_everything_the_pages_select(sample) -> None:
         pathways_counts(m, mode)
     injections_counts(m)
     narcotics_counts(m)
+    safety_counts(m)
+    for by in ("stratum", "sex"):
+        build_outcomes(m, by)
+    for by in STRATA:
+        strata_counts(m, by)
+    pathway_patients(m, "first", None, Selection("other"))
     assert set(measures._memo) == computed
     assert {key: set(w._memo) for key, w in measures._windows.items()} == periods

@@ -199,6 +199,21 @@ def test_uop_pharmacy_rates_cannot_be_computed_without_pharmacy_id():
     assert (presc["numerator"], presc["share"], presc["note"]) == (1, 1.0, "")
 
 
+def test_the_dataset_data_start_and_pharmacy_data_can_be_given():
+    # s alone starts the data on 2022-06-30 (no 180 clean days before it: no new episode);
+    # with the dataset's start 2022-01-01 the washout lies inside the data (as above).
+    alone = ev([narc("s", "2022-06-30", 20, pharmacy=None)])
+    assert _episodes(safety_measures(alone, extract=EXTRACT), "s") == []
+    given = safety_measures(alone, extract=EXTRACT, data_start=day("2022-01-01"),
+                            pharmacy_recorded=True)
+    assert _episodes(given, "s") == ["2022-06-30"]
+    assert given.data_start == day("2022-01-01")
+    # the dataset records pharmacies (other patients' fills carry one): the rates are
+    # computed, s's fills counting no pharmacy
+    assert given.pharmacy_note == "" and safety_measures(alone).pharmacy_note == NO_PHARMACY_NOTE
+    assert year_row(given, "s", 2022)["pharmacies"] == 0
+
+
 # ----------------------------------------------------------------- COU
 
 

@@ -49,15 +49,20 @@ from analytics.cohorts import Cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
 from analytics.population import DEFAULT_LOOKBACK_DAYS, Population, apply_population
+from analytics.results.attrition import AttritionResult, attrition_counts
 from analytics.results.compare import CompareResult, compare_counts
+from analytics.results.drilldown import PatientsResult, Selection, pathway_patients
 from analytics.results.injections import InjectionsResult, injections_counts
 from analytics.results.measures import CohortMeasures, Definitions, PopulationMeasures
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
+from analytics.results.outcomes import OutcomesResult, outcomes_counts
 from analytics.results.overview import PERIODS, OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
 from analytics.results.population import PopulationResult, build_population
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
+from analytics.results.safety import SafetyResult, safety_counts
+from analytics.results.strata import StrataResult, strata_counts
 from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
@@ -241,10 +246,16 @@ def _population_measures(dataset_id: int, version: int, population: str, lookbac
                          definitions: Definitions, chosen: str | None) -> PopulationMeasures:
     """The per-patient tables of a dataset version's population under ``definitions`` and
     the extract date, computed once for every cohort (shared, read-only; two kept:
-    memory)."""
+    memory), and the measures that read each patient's whole record (opioid safety over
+    the full history, outcomes by first step, the attrition)."""
+    chosen_population = _population(dataset_id, version, population, lookback_days)
+    accepted = dataset_events(dataset_id, version)
     measures = PopulationMeasures(
-        _population(dataset_id, version, population, lookback_days).events, definitions,
-        _extract(dataset_id, version, chosen), attributes=dataset_attributes(dataset_id, version))
+        chosen_population.events, definitions, _extract(dataset_id, version, chosen),
+        attributes=dataset_attributes(dataset_id, version),
+        history=chosen_population.full_history(accepted), accepted=accepted,
+        diagnoses=dataset_diagnoses(dataset_id, version),
+        index_dates=chosen_population.index_date)
     warming = threading.Thread(target=_warm, args=(measures,), name="painpath-warm-up",
                                daemon=True)
     with _WARMING_LOCK:
@@ -294,6 +305,16 @@ def _measures(key: MeasuresKey) -> CohortMeasures:
     dataset_id, version, population, lookback_days, cohort_items, definitions, chosen = key
     return _population_measures(dataset_id, version, population, lookback_days, definitions,
                                 chosen).cohort(Cohort.from_params(dict(cohort_items)))
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def rows_read(dataset_id: int, version: int) -> int | None:
+    """The data rows read from the files behind the dataset version's events: every upload
+    since the last replacement (None when no upload report counts them)."""
+    reports = with_store(Store.ingest_reports, dataset_id)
+    since = [i for i, r in enumerate(reports) if r["action"] in ("create", "replace")]
+    counted = [r["report"].get("rows_read") for r in reports[since[-1] if since else 0:]]
+    return None if not counted or None in counted else int(sum(counted))
 
 
 def _name(builder: Callable) -> str:
@@ -380,6 +401,30 @@ class View:
         """This cohort (A) against ``other`` (B) under this view's parameters."""
         return self._result(compare_counts, others=(other,))
 
+    def safety(self) -> SafetyResult:
+        """The opioid-safety measures of the cohort's patients (full history), the years
+        and months in the cohort's date window."""
+        return self._result(safety_counts, self.cohort.date_from, self.cohort.date_to)
+
+    def outcomes(self, by: str = "stratum") -> OutcomesResult:
+        """Outcomes by first step (or by ``by``: sex, age band, index year)."""
+        return self._result(outcomes_counts, by)
+
+    def strata(self, by: str, mode: str = "first",
+               techniques: tuple[str, ...] | None = None) -> StrataResult:
+        """The pathways within each stratum ``by`` (age, sex, index_year)."""
+        return self._result(strata_counts, by, mode, techniques)
+
+    def attrition(self) -> AttritionResult:
+        """Rows read → accepted → population → with a pathway → cohort."""
+        return self._result(attrition_counts, rows_read(self.dataset_id, self.version))
+
+    def pathway_patients(self, mode: str, techniques: tuple[str, ...] | None,
+                         selection: Selection) -> PatientsResult:
+        """The patients behind a pathway, segment or link (patient level: no threshold)."""
+        return _aggregates((self.key,), _name(pathway_patients), (mode, techniques, selection),
+                           pathway_patients)
+
     def timeline(self, patient_id: str) -> TimelineResult:
         """One patient's timeline (patient level: no threshold)."""
         return _aggregates((self.key,), _name(build_timeline), (patient_id,), build_timeline)
@@ -390,4 +435,4 @@ class View:
             description=self.cohort.describe(), min_cell=self.min_cell,
             overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
             injections=self.injections(), narcotics=self.narcotics(),
-            population=self.population_result())
+            population=self.population_result(), safety=self.safety())

@@ -14,6 +14,14 @@ changes which events count (docs/definitions.md section 4): the tables of a wind
 those of the population's events inside it (:meth:`PopulationMeasures.window`, the last
 :data:`WINDOWS_KEPT` windows kept), and so are the Overview's periods.
 
+Some measures read each patient's whole record rather than the population's (or a
+window's) events: the opioid-safety measures (over the full history, no lookback cut),
+the outcome times by first step (from the population's first step), and the attrition
+(the dataset's accepted events).  The population computes them once
+(:attr:`PopulationMeasures.safety`, :attr:`PopulationMeasures.outcomes`); a cohort's are
+the rows of its patients (:attr:`CohortMeasures.safety`, :attr:`CohortMeasures.outcomes`),
+its date window only choosing the patients (and, on the Safety page, the years shown).
+
 Result builders (:mod:`analytics.results`) aggregate a :class:`CohortMeasures`' tables;
 they never see the privacy threshold's effect on a measure, because no measure depends on
 it.  ``CohortMeasures(events, …)`` still computes a cohort's tables from its own events
@@ -23,6 +31,7 @@ population of those events.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -32,12 +41,25 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from analytics import injections, narcotics, pathways
+from analytics import injection_response, injections, narcotics, pathways
 from analytics.cohorts import Cohort, CohortCriteria, cohort_criteria, patient_attributes
 from analytics.intervals import day_numbers, extract_date
+from analytics.outcomes import OutcomeData, outcome_data
+from analytics.safety import SafetyMeasures, SafetyParameters, safety_measures
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUES, id_positions, isin_ids
 
 T = TypeVar("T")
+
+AGE_BAND_EDGES: tuple[int, ...] = (40, 55, 65, 75)
+"""The edges of :data:`analytics.cohorts.AGE_BANDS` (the sidebar's bands), used for the
+outcomes' age strata too, so an age stratum means the same bands everywhere."""
+
+SAFETY_TABLES: tuple[str, ...] = ("patient_years", "patient_months", "new_episodes",
+                                  "naloxone_courses", "taper_courses")
+"""The per-patient tables of :class:`analytics.safety.SafetyMeasures` (a cohort's are the
+rows of its patients; the credits follow the rows they credit)."""
+_CREDITS = {"year_credits": "patient_years", "month_credits": "patient_months",
+            "course_credits": "naloxone_courses"}
 
 PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
 """The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
@@ -144,6 +166,14 @@ class PopulationMeasures:
     :func:`analytics.cohorts.patient_attributes` over each patient's whole record (of the
     dataset), so that attribution does not change with the cohort; computed from
     ``events`` when not given.
+
+    What the whole-record measures read (a window reads its population's, :attr:`root`):
+    ``history``: the same patients' full history (``Population.full_history`` of the
+    dataset's events: no lookback cut), default ``events``; ``accepted``: the dataset's
+    accepted events before the population (the attrition), default ``history``;
+    ``diagnoses``: the dataset's diagnoses (``kind`` ``opioid_use_disorder`` indicates
+    naloxone); ``index_dates``: ``Population.index_date`` — when it holds any date,
+    patients without one are left out of the outcomes (None or empty: nobody is).
     """
 
     def __init__(
@@ -153,12 +183,24 @@ class PopulationMeasures:
         extract: pd.Timestamp | None = None,
         *,
         attributes: pd.DataFrame | None = None,
+        history: pd.DataFrame | None = None,
+        accepted: pd.DataFrame | None = None,
+        diagnoses: pd.DataFrame | None = None,
+        index_dates: pd.Series | None = None,
     ) -> None:
         self._events: pd.DataFrame | None = events
         self._source: tuple[pd.DataFrame, np.ndarray] | None = None
         self.definitions = definitions
         self.extract = extract_date(events, extract)
         self._attributes = attributes
+        self._history = history
+        self._accepted = accepted
+        self.diagnoses = diagnoses
+        self.index_dates = (index_dates if index_dates is not None and len(index_dates)
+                            else None)
+        self.root: PopulationMeasures = self
+        """The population whose whole-record measures this one uses (itself, or the
+        population of which this is a date window)."""
         self._memo: dict[tuple, object] = {}
         self._computing: dict[tuple, threading.Lock] = {}
         self._windows: OrderedDict[tuple, PopulationMeasures] = OrderedDict()
@@ -194,8 +236,13 @@ class PopulationMeasures:
         tables[("eras", default)] = self.eras
         for name in ("spans", "technique_months", "concordance", "courses", "fills",
                      "overlap", "narcotic_months", "sessions", "sessions_per_patient",
-                     "intervals", "limit_windows", "pain_change"):
+                     "intervals", "limit_windows", "pain_change", "responses"):
             tables[(name,)] = lambda name=name: getattr(self, name)
+        if self.root is self:
+            for name in SAFETY_TABLES:
+                tables[("safety", name)] = lambda name=name: getattr(self.safety, name)
+            tables[("outcomes",)] = lambda: self.outcomes.table
+            tables[("outcome_left_out",)] = lambda: self.outcome_left_out
         for key, table in tables.items():  # and where each row's patient is, for cohorts
             self.positions(key, table())
         if self.extract is None:
@@ -376,6 +423,109 @@ class PopulationMeasures:
         return self._kept(("pain_change",),
                           lambda: injections.pain_score_change(self.events, self.sessions))
 
+    @property
+    def responses(self) -> pd.DataFrame:
+        """The documented pain-score response of every session
+        (:func:`analytics.injection_response.injection_responses`)."""
+        return self._kept(("responses",), lambda: injection_response.injection_responses(
+            self.events, self.sessions, extract=self.extract))
+
+    # ------------------------------------------------------------------ whole records
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """The population's patients over their full history (the root's)."""
+        root = self.root
+        return root.events if root._history is None else root._history
+
+    @property
+    def accepted(self) -> pd.DataFrame:
+        """The dataset's accepted events (the root's; default its history)."""
+        root = self.root
+        return root.history if root._accepted is None else root._accepted
+
+    @property
+    def safety_parameters(self) -> SafetyParameters:
+        """The safety measures' parameters: the defaults, with the courses' gap."""
+        return SafetyParameters(course_gap_days=self.definitions.course_gap_days)
+
+    @property
+    def safety(self) -> SafetyMeasures:
+        """Every opioid-safety measure over the population's full history
+        (:func:`analytics.safety.safety_measures`), computed once for the root population
+        (a window's are its population's)."""
+        root = self.root
+        if root is not self:
+            return root.safety
+
+        def compute() -> SafetyMeasures:
+            same = self.history is self.events  # no lookback cut: its fills and courses
+            start, pharmacy = self.dataset_context
+            return safety_measures(self.history, self.diagnoses, self.extract,
+                                   self.safety_parameters,
+                                   fills=self.fills if same else None,
+                                   courses=self.courses if same else None,
+                                   data_start=start, pharmacy_recorded=pharmacy)
+        return self._kept(("safety",), compute)
+
+    @property
+    def dataset_context(self) -> tuple[pd.Timestamp | None, bool | None]:
+        """``(data_start, pharmacy_recorded)`` of the dataset's accepted events when given
+        (its first event date; whether a narcotic fill carries ``pharmacy_id``), else
+        ``(None, None)``: the safety measures then take those of the history."""
+        root = self.root
+        if root._accepted is None:
+            return None, None
+
+        def compute() -> tuple[pd.Timestamp | None, bool | None]:
+            accepted = root._accepted
+            first = accepted["event_date"].min() if len(accepted) else pd.NaT
+            narcotic = (accepted["technique"] == "narcotic").to_numpy(dtype=bool,
+                                                                      na_value=False)
+            pharmacy = ("pharmacy_id" in accepted.columns
+                        and bool(accepted["pharmacy_id"].notna().to_numpy()[narcotic].any()))
+            return (None if pd.isna(first) else pd.Timestamp(first)), pharmacy
+        return root._kept(("dataset_context",), compute)
+
+    @property
+    def outcomes(self) -> OutcomeData:
+        """Outcome times by first step of the population's patients
+        (:func:`analytics.outcomes.outcome_data` with the mode-"first" steps and the
+        narcotic courses; the root population's)."""
+        root = self.root
+        if root is not self:
+            return root.outcomes
+        return self._kept(("outcomes",), lambda: outcome_data(
+            self.events, self.index_dates, self.extract, steps=self.steps("first"),
+            courses=self.courses, course_gap_days=self.definitions.course_gap_days,
+            age_edges=AGE_BAND_EDGES))
+
+    @property
+    def outcome_left_out(self) -> pd.DataFrame:
+        """Patients with a first step left out of the outcomes: ``patient_id``, ``reason``
+        (``no_index``: no index date; ``surgery_first``: a first step holding surgery),
+        as :func:`analytics.outcomes.outcome_data` counts them (the root population's)."""
+        root = self.root
+        if root is not self:
+            return root.outcome_left_out
+
+        def compute() -> pd.DataFrame:
+            steps = self.steps("first")
+            first = steps.loc[steps["step"].to_numpy() == 1]
+            ids = first["patient_id"].astype("string").reset_index(drop=True)
+            no_index = np.zeros(len(ids), dtype=bool)
+            if self.index_dates is not None:
+                known = pd.Series(self.index_dates).dropna().index
+                no_index = ~isin_ids(ids, pd.Index(known, dtype="string"))
+            padded = "+" + first["label"].astype("string").reset_index(drop=True) + "+"
+            surgery = padded.str.contains("+surgery+", regex=False).to_numpy(
+                dtype=bool, na_value=False) & ~no_index
+            reason = np.where(no_index, "no_index", np.where(surgery, "surgery_first", ""))
+            out = pd.DataFrame({"patient_id": ids,
+                                "reason": pd.Series(reason, dtype="string")})
+            return out.loc[(out["reason"] != "").to_numpy()].reset_index(drop=True)
+        return self._kept(("outcome_left_out",), compute)
+
     # ------------------------------------------------------------------ windows, cohorts
 
     def window(self, start: pd.Timestamp | None, end: pd.Timestamp | None,
@@ -398,6 +548,7 @@ class PopulationMeasures:
         window = PopulationMeasures(self.events.loc[inside], self.definitions, extract,
                                     attributes=self._attributes)
         window._source = (self.events, inside)
+        window.root = self.root
         with self._lock:
             window = self._windows.setdefault(key, window)
             self._windows.move_to_end(key)
@@ -405,10 +556,12 @@ class PopulationMeasures:
                 self._windows.popitem(last=False)
         return window
 
-    def select(self, selected: np.ndarray | None = None) -> CohortMeasures:
+    def select(self, selected: np.ndarray | None = None,
+               population: PopulationMeasures | None = None) -> CohortMeasures:
         """The cohort of the patients ``selected`` (a boolean mask over :attr:`patients`;
-        None: everyone)."""
-        return CohortMeasures.selection(self, selected)
+        None: everyone), whose whole-record measures are the rows of its patients in
+        ``population``'s (default :attr:`root`)."""
+        return CohortMeasures.selection(self, selected, population)
 
     def cohort(self, cohort: Cohort) -> CohortMeasures:
         """The cohort's measures: the rows of its patients, in the tables of its date
@@ -429,8 +582,10 @@ class PopulationMeasures:
                 return int(used.sum() if hasattr(used, "sum") else used)
             if isinstance(value, np.ndarray):
                 return int(value.nbytes)
-            if isinstance(value, CohortCriteria):
-                return sum(size(getattr(value, f)) for f in value.__dataclass_fields__)
+            if dataclasses.is_dataclass(value):  # criteria, safety measures, outcome data
+                return sum(size(getattr(value, f.name)) for f in dataclasses.fields(value))
+            if isinstance(value, tuple):
+                return sum(size(v) for v in value)
             if isinstance(value, pd.Categorical):
                 return int(value.nbytes)
             return 0
@@ -447,10 +602,12 @@ class CohortMeasures:
     """The per-patient measure tables of one cohort: the rows of its patients in a
     :class:`PopulationMeasures`' tables (read-only, selected on first use and kept).
 
-    ``CohortMeasures(events, definitions, extract, attributes)`` takes ``events`` as the
-    cohort's events and computes its tables from them; the app selects cohorts with
-    :meth:`PopulationMeasures.cohort` instead.  ``extract``: the dataset's extract date
-    (default: the latest event date of ``events``).  ``attributes``: per-patient
+    ``CohortMeasures(events, definitions, extract, attributes, population)`` takes
+    ``events`` as the cohort's events and computes its tables from them, its whole-record
+    measures (safety, outcomes, attrition) being the rows of its patients in
+    ``population``'s (default: those of ``events`` themselves); the app selects cohorts
+    with :meth:`PopulationMeasures.cohort` instead.  ``extract``: the dataset's extract
+    date (default: the latest event date of ``events``).  ``attributes``: per-patient
     attributes over each patient's whole record.
     """
 
@@ -460,21 +617,26 @@ class CohortMeasures:
         definitions: Definitions = Definitions(),
         extract: pd.Timestamp | None = None,
         attributes: pd.DataFrame | None = None,
+        population: PopulationMeasures | None = None,
     ) -> None:
         self._setup(PopulationMeasures(events, definitions, extract, attributes=attributes),
-                    None)
+                    None, population)
 
     @classmethod
-    def selection(cls, base: PopulationMeasures,
-                  selected: np.ndarray | None) -> CohortMeasures:
+    def selection(cls, base: PopulationMeasures, selected: np.ndarray | None,
+                  population: PopulationMeasures | None = None) -> CohortMeasures:
         """The cohort of the patients ``selected`` (boolean mask over ``base.patients``;
-        None: everyone) of ``base``."""
+        None: everyone) of ``base``; its whole-record measures are the rows of its patients
+        in ``population``'s (default ``base.root``)."""
         cohort = cls.__new__(cls)
-        cohort._setup(base, selected)
+        cohort._setup(base, selected, population)
         return cohort
 
-    def _setup(self, base: PopulationMeasures, selected: np.ndarray | None) -> None:
+    def _setup(self, base: PopulationMeasures, selected: np.ndarray | None,
+               population: PopulationMeasures | None) -> None:
         self.base = base
+        self.population = base.root if population is None else population
+        """The population whose whole-record measures the cohort selects from."""
         self.definitions = base.definitions
         self.extract = base.extract
         everyone = selected is None or bool(np.all(selected))
@@ -661,6 +823,58 @@ class CohortMeasures:
         """Pain-score change around each session."""
         return self._rows(("pain_change",), self.base.pain_change)
 
+    @property
+    def responses(self) -> pd.DataFrame:
+        """The documented pain-score response of every session
+        (:func:`analytics.injection_response.injection_responses`)."""
+        return self._rows(("responses",), self.base.responses)
+
+    # ------------------------------------------------------------------ whole records
+
+    @property
+    def population_selected(self) -> np.ndarray | None:
+        """The cohort's patients as a boolean mask over :attr:`population`'s patients (None:
+        all of them)."""
+        if self.population is self.base:
+            return self._selected
+
+        def compute() -> np.ndarray | None:
+            theirs = self.population.patients
+            positions = id_positions(self.patients, theirs)
+            mask = np.zeros(len(theirs), dtype=bool)
+            mask[positions[positions >= 0]] = True
+            return None if mask.all() else mask
+        return self._kept(("population_selected",), compute)
+
+    def _population_rows(self, key: tuple, table: pd.DataFrame) -> np.ndarray | None:
+        """Which rows of ``table`` (the population's whole-record table kept under ``key``)
+        belong to the cohort's patients (None: all)."""
+        selected = self.population_selected
+        if selected is None:
+            return None
+        positions = self.population.positions(key, table)
+        return (positions >= 0) & selected[np.maximum(positions, 0)]
+
+    @property
+    def safety(self) -> SafetyMeasures:
+        """The opioid-safety measures of the cohort's patients (their full history): the
+        rows of these patients in the population's (:attr:`PopulationMeasures.safety`)."""
+        measures = self.population.safety
+        return self._kept(("safety",), lambda: _selected_safety(
+            measures, lambda name: self._population_rows(("safety", name),
+                                                         getattr(measures, name))))
+
+    @property
+    def outcomes(self) -> OutcomeData:
+        """Outcome times by first step of the cohort's patients: the rows of these patients
+        in the population's (:attr:`PopulationMeasures.outcomes`), with the patients
+        analysed and left out among them."""
+        data = self.population.outcomes
+        left = self.population.outcome_left_out
+        return self._kept(("outcomes",), lambda: _selected_outcomes(
+            data, left, self._population_rows(("outcomes",), data.table),
+            self._population_rows(("outcome_left_out",), left)))
+
     # ------------------------------------------------------------------ per-patient tables
 
     def patient_table(self, name: str, pathway_mode: str = "first") -> pd.DataFrame:
@@ -687,7 +901,65 @@ class CohortMeasures:
         def compute() -> CohortMeasures:
             window = self.base.window(start, end, end)
             if self._selected is None:
-                return window.select(None)
+                return window.select(None, self.population)
             inside = id_positions(window.patients, self.base.patients)
-            return window.select(self._selected[inside])
+            return window.select(self._selected[inside], self.population)
         return self._kept(("window", start, end), compute)
+
+
+def _selected_safety(measures: SafetyMeasures,
+                     rows_of: Callable[[str], np.ndarray | None]) -> SafetyMeasures:
+    """The safety measures of the rows ``rows_of(table)`` chooses (a boolean mask, None:
+    all) of each of :data:`SAFETY_TABLES`, with the physician credits renumbered."""
+    masks = {name: rows_of(name) for name in SAFETY_TABLES}
+    if all(mask is None or mask.all() for mask in masks.values()):
+        return measures
+
+    def rows(name: str) -> pd.DataFrame:
+        frame, mask = getattr(measures, name), masks[name]
+        return frame if mask is None else frame.loc[mask].reset_index(drop=True)
+
+    def credits(name: str) -> pd.DataFrame:
+        table, mask = getattr(measures, name), masks[_CREDITS[name]]
+        if mask is None:
+            return table
+        row = table["row"].to_numpy(dtype=np.int64)
+        kept = mask[row]
+        out = table.loc[kept].reset_index(drop=True)
+        out["row"] = (np.cumsum(mask) - 1)[row[kept]].astype(np.int64)
+        return out
+
+    return dataclasses.replace(measures, **{name: rows(name) for name in SAFETY_TABLES},
+                               **{name: credits(name) for name in _CREDITS})
+
+
+def select_safety(measures: SafetyMeasures, patients: pd.Index) -> SafetyMeasures:
+    """The safety measures of ``patients`` only: the rows of their patient-windows,
+    episodes and courses, with the physician credits renumbered.  Every measure is
+    patient-local (given the dataset's data start and extract date), so this equals the
+    measures computed on these patients' events."""
+    return _selected_safety(measures, lambda name: isin_ids(
+        getattr(measures, name)["patient_id"], patients))
+
+
+def _selected_outcomes(data: OutcomeData, left_out: pd.DataFrame, rows: np.ndarray | None,
+                       left_rows: np.ndarray | None) -> OutcomeData:
+    """The outcome times of the chosen ``rows`` of ``data.table`` (None: all), with the
+    counts of patients analysed and of the chosen ``left_rows`` of ``left_out``."""
+    if rows is None and left_rows is None:
+        return data
+    table = data.table if rows is None else data.table.loc[rows].reset_index(drop=True)
+    reasons = left_out["reason"] if left_rows is None else left_out.loc[left_rows, "reason"]
+    return OutcomeData(
+        table, patients=int(table["patient_id"].nunique()),
+        left_out_no_index=int((reasons == "no_index").sum()),
+        left_out_surgery_first=int((reasons == "surgery_first").sum()),
+        extract_date=data.extract_date)
+
+
+def select_outcomes(population: PopulationMeasures, patients: pd.Index) -> OutcomeData:
+    """The outcome times of ``patients`` only (the population's rows of them), with the
+    counts of patients analysed and left out among them."""
+    data, left = population.outcomes, population.outcome_left_out
+    return _selected_outcomes(data, left, isin_ids(data.table["patient_id"], patients),
+                              isin_ids(left["patient_id"], patients))

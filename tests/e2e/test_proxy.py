@@ -27,6 +27,7 @@ import subprocess
 import time
 import urllib.request
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -179,7 +180,9 @@ def test_a_websocket_session_stays_with_its_process(proxied) -> None:
     chosen = clients_on_two_processes(proxied)  # process -> cookie
     ws_url = proxied.url.replace("http://", "ws://") + "/_stcore/stream"
     for cookie in chosen.values():
-        finished, problems = asyncio.run(_run_session(ws_url, cookie))
+        # a thread of its own: Playwright's sync API keeps an event loop running in this one
+        with ThreadPoolExecutor(1) as pool:
+            finished, problems = pool.submit(asyncio.run, _run_session(ws_url, cookie)).result()
         assert finished == ForwardMsg.FINISHED_SUCCESSFULLY
         assert problems == []
     for upstream, cookie in chosen.items():  # the websocket went where the cookie goes
