@@ -20,7 +20,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
-from analytics.ingest import IngestError, ingest
+from analytics.ingest import IngestError, ingest, read_value_map
 from analytics.results.measures import CohortMeasures, Definitions
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.summary import SummaryResult, build_summary
@@ -84,7 +84,8 @@ def summarise(events: pd.DataFrame, *, definitions: Definitions | None = None,
 
 def run_summary(args: argparse.Namespace) -> int:
     try:
-        result = ingest(args.files)
+        value_map = read_value_map(args.map_values) if args.map_values else None
+        result = ingest(args.files, value_map=value_map)
     except IngestError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -122,6 +123,9 @@ def _summary_parser(summary: argparse.ArgumentParser) -> None:
     summary.add_argument("--extract-date", type=_date, default=None)
     summary.add_argument("--min-cell", type=_non_negative, default=DEFAULT_MIN_CELL,
                          help="counts from 1 to this − 1 print as \"<N\"; 0 turns it off")
+    summary.add_argument("--map-values", metavar="FILE.csv", default=None,
+                         help="value map: a CSV with the columns kind (technique, "
+                         "injection_type or description), value and maps_to")
 
 
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],

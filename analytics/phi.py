@@ -45,9 +45,10 @@ report's values (the report lists their names only).  Ages over 89 become 90
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
-from functools import cache
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -176,7 +177,7 @@ _MOST = 0.5
 rows hold such values."""
 
 
-@cache
+@functools.cache
 def _name_words() -> tuple[frozenset[str], frozenset[str]]:
     """(first names, words that are not names) of ``person_names.csv``, case and accents
     folded."""
@@ -283,44 +284,47 @@ def _candidates(values: pa.Array, pattern: str) -> np.ndarray:
     return np.asarray(pc.fill_null(pc.match_substring_regex(values, pattern), False), bool)
 
 
-def most_values_look_like(uniques: np.ndarray | list, counts: np.ndarray | None = None
-                          ) -> str | None:
+def most_values_look_like(
+    uniques: np.ndarray | list,
+    counts: np.ndarray | Callable[[], np.ndarray] | None = None,
+) -> str | None:
     """The kind (``person name``, ``phone``, ``id number``) that more than half of the
     non-empty rows hold, or None.  ``counts``: the rows holding each unique value (1 each
-    when not given)."""
+    when not given), or a function giving them (called only when some value has the
+    shape of one of the kinds)."""
     n = len(uniques)
     if n == 0:
         return None
     values = pc.utf8_trim_whitespace(_strings(uniques))
-    counts = np.ones(n, dtype=np.int64) if counts is None else np.asarray(counts, np.int64)
-    counts = np.where(np.asarray(pc.fill_null(pc.equal(values, ""), True), bool), 0, counts)
-    shaped = _candidates(values, NAME_SHAPE)
-    if _share(shaped, counts) > _MOST:
-        idx = np.flatnonzero(shaped)
-        texts = values.take(pa.array(idx)).to_pylist()
-        named = np.zeros(n, dtype=bool)
-        named[idx] = [person_name_like(t) for t in texts]
-        if _share(named, counts) > _MOST:
-            return "person name"
+    named = _candidates(values, NAME_SHAPE)
     phone = np.zeros(n, dtype=bool)
     for shape in _PHONE_SHAPES:
         phone |= _candidates(values, shape)
+    upper = pc.utf8_upper(pc.replace_substring_regex(values, r"[\s.-]", ""))
+    ids = np.zeros(n, dtype=bool)
+    for shape, _check in _ID_SHAPES:
+        ids |= _candidates(upper, shape)
+    if not (named.any() or phone.any() or ids.any()):
+        return None
+    rows = counts() if callable(counts) else counts
+    rows = np.ones(n, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
+    rows = np.where(np.asarray(pc.fill_null(pc.equal(values, ""), True), bool), 0, rows)
+    if _share(named, rows) > _MOST:
+        idx = np.flatnonzero(named)
+        named[idx] = [person_name_like(t) for t in values.take(pa.array(idx)).to_pylist()]
+        if _share(named, rows) > _MOST:
+            return "person name"
     if phone.any():
         digits = pc.utf8_length(pc.replace_substring_regex(values, r"\D", ""))
         enough = np.asarray(pc.fill_null(pc.and_(pc.greater_equal(digits, 7),
                                                  pc.less_equal(digits, 15)), False), bool)
         phone &= enough & ~_candidates(values, _NOT_PHONE)
-    if _share(phone, counts) > _MOST:
+    if _share(phone, rows) > _MOST:
         return "phone"
-    compact = pc.replace_substring_regex(values, r"[\s.-]", "")
-    shaped = np.zeros(n, dtype=bool)
-    for shape, _check in _ID_SHAPES:
-        shaped |= _candidates(pc.utf8_upper(compact), shape)
-    if _share(shaped, counts) > _MOST:
-        idx = np.flatnonzero(shaped)
-        ids = np.zeros(n, dtype=bool)
+    if _share(ids, rows) > _MOST:
+        idx = np.flatnonzero(ids)
         ids[idx] = [id_number_kind(t) for t in values.take(pa.array(idx)).to_pylist()]
-        if _share(ids, counts) > _MOST:
+        if _share(ids, rows) > _MOST:
             return "id number"
     return None
 
@@ -330,6 +334,11 @@ def _strings(uniques: np.ndarray | list) -> pa.Array:
         return pa.array(uniques, pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError):
         return pa.array([v if isinstance(v, str) else None for v in uniques], pa.string())
+
+
+def _row_counts(codes: np.ndarray, size: int) -> np.ndarray:
+    """How many rows hold each unique value (codes -1 = empty rows, not counted)."""
+    return np.bincount(codes[codes >= 0], minlength=size)
 
 
 ColumnValues = np.ndarray | tuple[np.ndarray, np.ndarray]
@@ -344,7 +353,7 @@ def value_phi_columns(columns: dict[str, ColumnValues]) -> dict[str, str]:
     for col, given in columns.items():
         if isinstance(given, tuple):
             codes, uniques = given
-            counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
+            counts = functools.partial(_row_counts, codes, len(uniques))
         else:
             uniques, counts = given, None
         kind = values_look_like_phi(uniques) or most_values_look_like(uniques, counts)

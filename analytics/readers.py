@@ -569,14 +569,15 @@ def _python_csv(body: str, names: list[str], dialect: Dialect) -> tuple[pa.Table
     return table, note
 
 
-_BLANK_LINE = re.compile(rb"(?>\r\n|\r|\n)(?>\r\n|\r|\n)")
-"""Two line breaks in a row: the text has an empty line (the readers skip it)."""
+_BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
+"""Two line breaks in a row (LF, CRLF or CR endings): the text has an empty line (the
+readers skip it)."""
 
 
 def _text_row_numbers(body: bytes, dialect: Dialect, rows: int) -> np.ndarray | None:
     """The sheet row of each record of a CSV body when it holds empty lines (which the
     readers skip, and a spreadsheet shows as rows); None when it holds none."""
-    if not (body[:1] in (b"\n", b"\r") or _BLANK_LINE.search(body)):
+    if not (body[:1] in (b"\n", b"\r") or any(b in body for b in _BLANK_LINES)):
         return None
     reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), **_csv_options(dialect))
     try:

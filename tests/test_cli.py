@@ -126,3 +126,26 @@ def test_the_cli_does_not_import_scipy_stats():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+def test_map_values_maps_a_clinics_own_labels(tmp_path):
+    export = tmp_path / "praxis.csv"
+    export.write_text("Patienten-ID;Datum;Behandlung\n"
+                      "P1;05.01.2023;Rückenschule\nP1;06.01.2023;Physiotherapie\n"
+                      "P2;07.01.2023;Rückenschule\n", encoding="utf-8")
+    proc = summary(str(export), "--min-cell", "0")
+    out = json.loads(proc.stdout)  # Rückenschule is unknown: 2 rows rejected
+    assert (out["events"], out["rejected_rows"]) == (1, 2)
+    value_map = tmp_path / "map.csv"
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,physical_therapy\n",
+                         encoding="utf-8")
+    proc = summary(str(export), "--min-cell", "0", "--map-values", str(value_map))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert (out["events"], out["rejected_rows"]) == (3, 0)
+    assert out["techniques"]["physical_therapy"] == {"patients": 2, "events": 3}
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,yoga\n", encoding="utf-8")
+    proc = summary(str(export), "--map-values", str(value_map))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: map.csv: value map row 1: 'yoga' is not")
+    assert proc.stderr.count("\n") == 1
