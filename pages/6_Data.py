@@ -85,8 +85,9 @@ DRUG_CLASS_LABELS = {
 KIND_LABELS = {"technique": "Technique labels", "injection_type": "Injection-type labels",
                "description": "Drug and treatment descriptions"}
 POPULATION_SOURCE_LABELS = {"conditions": "Conditions table",
-                            "diagnosis_column": "Diagnosis column", "none": "None"}
-LEAVE = ""
+                            "diagnosis_column": "Diagnosis column", "none": "No diagnoses"}
+LEAVE = "leave"
+"""The choice of a value the user leaves to PainPath's outcome."""
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:
@@ -142,7 +143,7 @@ def _mapping_editor(plan) -> dict[str, str]:
     })
     options = ["", *[c for c in plan.columns if c not in plan.refused_columns]]
     edited = st.data_editor(
-        table, hide_index=True, key=f"map_{plan.name}",
+        table, hide_index=True, key=f"map_{plan.name}", placeholder="—",
         disabled=["canonical column", "column", "required", "note"],
         column_config={
             "canonical column": None,
@@ -277,7 +278,7 @@ def _value_editor(kind: str, found: pd.DataFrame) -> list[tuple[str, str, str]]:
         },
     )
     return [(kind, row["value"], row["maps to"]) for _, row in edited.iterrows()
-            if row["maps to"]]
+            if row["maps to"] not in (LEAVE, None)]
 
 
 def _values(preview) -> ValueMap:
@@ -394,15 +395,16 @@ def _report(message: str, result) -> None:
                 help="Rows identical in every column to an earlier row of the same file.")
     _accepted_by_role(rep)
     per_file = pd.DataFrame([{
-        "file": f.name, "format": FORMAT_LABELS.get(f.format, f.format),
-        "role": ROLE_LABELS.get(f.role, f.role), "rows read": f.rows_read,
-        "accepted": f.accepted, "rejected": f.rejected, "not relevant": f.not_relevant,
-        "duplicates": f.duplicates, "refused columns": ", ".join(f.refused_columns),
-        "not read (not mapped)": ", ".join(f.dropped_columns),
+        "file": f.name, "what": " · ".join(p for p in (
+            FORMAT_LABELS.get(f.format, f.format), ROLE_LABELS.get(f.role, f.role)) if p),
+        "rows read": f.rows_read, "accepted": f.accepted, "rejected": f.rejected,
+        "not relevant": f.not_relevant, "duplicates": f.duplicates,
+        "columns not kept": _not_kept(f),
     } for f in rep.files])
+    count = st.column_config.NumberColumn(width="small", format="localized")
     st.dataframe(per_file, hide_index=True, key="report_files", column_config={
-        "refused columns": st.column_config.TextColumn(width="medium"),
-        "not read (not mapped)": st.column_config.TextColumn(width="medium")})
+        "rows read": count, "accepted": count, "rejected": count, "not relevant": count,
+        "duplicates": count, "columns not kept": st.column_config.TextColumn(width="large")})
     raw_rows = patient_level_views_enabled()  # raw rows: physicians only
     _by_reason("Rejected rows by reason", rep, "rejected_by_reason", "report_reasons")
     if raw_rows and len(result.rejected):
@@ -427,6 +429,17 @@ def _report(message: str, result) -> None:
     if notes:
         with st.expander("Notes"):
             st.markdown("\n".join(f"- {n}" for n in notes))
+
+
+def _not_kept(f) -> str:
+    """The columns of a file that were not kept: refused as identifiers, and not read
+    because no PainPath column is mapped to them."""
+    parts = []
+    if f.refused_columns:
+        parts.append("refused: " + ", ".join(f.refused_columns))
+    if f.dropped_columns:
+        parts.append("not read (not mapped): " + ", ".join(f.dropped_columns))
+    return "; ".join(parts)
 
 
 def _accepted_by_role(rep) -> None:
@@ -467,18 +480,17 @@ else:
     st.dataframe(
         shown, hide_index=True, key="datasets",
         column_order=["name", "events", "patients", "extract_date", "population_source",
-                      "version", "updated_at", "source_files"],
+                      "updated_at", "source_files"],
         column_config={
-            "dataset_id": None, "created_at": None,
-            "name": st.column_config.TextColumn("Name", width="medium"),
-            "events": st.column_config.NumberColumn("Events", width="small"),
-            "patients": st.column_config.NumberColumn("Patients", width="small"),
-            "extract_date": st.column_config.DateColumn("Extract date", width="small"),
-            "population_source": st.column_config.TextColumn("Diagnoses from", width="small"),
-            "version": st.column_config.NumberColumn("Version", width="small"),
-            "updated_at": st.column_config.DatetimeColumn(
-                "Updated (UTC)", format="YYYY-MM-DD HH:mm", width="small"),
-            "source_files": st.column_config.TextColumn("Source files", width="large"),
+            "dataset_id": None, "created_at": None, "version": None,
+            "name": st.column_config.TextColumn("Name"),
+            "events": st.column_config.NumberColumn("Events", format="localized"),
+            "patients": st.column_config.NumberColumn("Patients", format="localized"),
+            "extract_date": st.column_config.DateColumn("Extract date"),
+            "population_source": st.column_config.TextColumn("Diagnoses from"),
+            "updated_at": st.column_config.DatetimeColumn("Updated (UTC)",
+                                                          format="YYYY-MM-DD HH:mm"),
+            "source_files": st.column_config.TextColumn("Source files", width="medium"),
         })
     c1, c2 = st.columns([2, 1])
     doomed = c1.selectbox("Delete a dataset", table["name"].tolist(), index=None,

@@ -258,9 +258,9 @@ def test_an_empty_file_in_a_batch_is_skipped_and_the_others_saved(app):
     at.text_input(key="new_name").set_value("Batch").run()
     at.button(key="save").click().run()
     assert [s.value for s in at.success] == ["Created dataset **Batch** with 3 events."]
-    files = _table(at, "file", "format", "role")
-    assert files[["file", "role"]].values.tolist() == [["clinic.csv", "treatment events"],
-                                                       ["empty.csv", "skipped"]]
+    files = _table(at, "file", "what")
+    assert files[["file", "what"]].values.tolist() == [
+        ["clinic.csv", "Clinic file · treatment events"], ["empty.csv", "skipped"]]
 
 
 IDENTIFYING = b"""Patient ID,Service Date,Treatment Type,Vorname,Nachname,PLZ,Pt Full Name,Kontakt
@@ -281,9 +281,9 @@ def test_refused_identifiers_stay_visible_and_never_reach_the_downloads(app):
     assert warnings[0] in [w.value for w in at.warning]  # in the report too, not folded away
     keys = [d.key for d in at.get("download_button")]
     assert keys == ["dl_rejected"]
-    files = _table(at, "file", "format", "role")
-    assert files["not read (not mapped)"].tolist() == [""]
-    assert files["refused columns"].tolist() == ["Vorname, Nachname, PLZ, Pt Full Name, Kontakt"]
+    files = _table(at, "file", "what")
+    assert files["columns not kept"].tolist() == [
+        "refused: Vorname, Nachname, PLZ, Pt Full Name, Kontakt"]
 
 
 def test_not_relevant_rows_can_be_downloaded(app):
