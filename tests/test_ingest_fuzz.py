@@ -136,7 +136,9 @@ def check_result(result, secret_safe: bool = True) -> None:
         assert sum(f.rejected_by_reason.values()) == f.rejected, f
         if f.role in EVENT_ROLES:
             event_rows += f.accepted
-        for column in f.refused_columns:  # a birth or death date is read for its year only
+        for column in f.refused_columns:
+            # a refused date of birth or death is read only to keep its year (death_year) and
+            # to close orders at death
             assert column not in f.mapping.values() or column in (
                 f.mapping.get("birth_year"), f.mapping.get("death_date"))
     assert len(result.events) == event_rows
