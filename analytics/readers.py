@@ -569,15 +569,13 @@ def _python_csv(body: str, names: list[str], dialect: Dialect) -> tuple[pa.Table
     return table, note
 
 
-_BLANK_LINES = (b"\n\n", b"\n\r\n", b"\r\r")
-"""Two line breaks in a row (LF, CRLF or CR endings): the text has an empty line (the
-readers skip it)."""
-
-
 def _text_row_numbers(body: bytes, dialect: Dialect, rows: int) -> np.ndarray | None:
-    """The sheet row of each record of a CSV body when it holds empty lines (which the
-    readers skip, and a spreadsheet shows as rows); None when it holds none."""
-    if not (body[:1] in (b"\n", b"\r") or any(b in body for b in _BLANK_LINES)):
+    """The sheet row of each record of a CSV body when its records are not one per line —
+    it holds empty lines (which the readers skip and a spreadsheet shows as rows) or quoted
+    values over several lines (one spreadsheet row each); None when every line is a record
+    (counted with one pass over the bytes)."""
+    lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+    if lines == rows:
         return None
     reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), **_csv_options(dialect))
     try:

@@ -188,9 +188,10 @@ def process_events(
     kept = (~dup) & (~not_rel) & (~found.other)
     checked = validate_events(plan, cols, kept, classes.technique, patient, raw.kind == "xlsx")
     report.notes.extend(checked.notes)
-    rejected = finish_rejections(raw, plan, report, checked.reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, checked.reason, REJECT_REASONS,
+                                 cols)
     set_aside = not_rel | found.other
-    not_relevant = not_relevant_rows(raw, plan, set_aside,
+    not_relevant = not_relevant_rows(raw, plan, cols, set_aside,
                                      _not_relevant_reasons(classes, not_rel, found.other))
     accepted = kept & (checked.reason < 0)
     report.accepted = int(accepted.sum())

@@ -18,7 +18,6 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from analytics import readers
 from analytics.ingest.formats import EVENT_ROLES
@@ -266,10 +265,11 @@ def listed_columns(plan) -> list[str]:
 
 
 def rejected_frame(
-    raw: readers.RawTable, kept: list[str], idx: np.ndarray, reasons: np.ndarray
+    raw: readers.RawTable, cols, kept: list[str], idx: np.ndarray, reasons: np.ndarray
 ) -> pd.DataFrame:
     """The rows ``idx`` of a file: ``file``, ``row`` (the row number a spreadsheet shows),
-    ``reason``, then the ``kept`` columns as text."""
+    ``reason``, then the ``kept`` columns as read (through ``cols``, the file's
+    :class:`~analytics.ingest.columns.Columns`)."""
     head = pd.DataFrame(
         {
             "file": pd.Series([raw.name] * len(idx), dtype="string"),
@@ -279,13 +279,14 @@ def rejected_frame(
     )
     if not kept:
         return head
-    body = raw.table.select(kept).take(pa.array(idx, pa.int64())).to_pandas().astype("string")
+    body = pd.DataFrame({c: cols.exact(c, idx) for c in kept})
     body.index = head.index
     return pd.concat([head, body], axis=1)
 
 
 def finish_rejections(
-    raw: readers.RawTable, plan, report: FileReport, reason_idx: np.ndarray, reasons: tuple
+    raw: readers.RawTable, plan, report: FileReport, reason_idx: np.ndarray, reasons: tuple,
+    cols,
 ) -> pd.DataFrame | None:
     """Count the rejected rows (``reason_idx``: per row an index into ``reasons`` or -1)
     in the report and return their frame (None when there are none) with the mapped
@@ -296,11 +297,11 @@ def finish_rejections(
         return None
     names = np.asarray(reasons, dtype=object)[reason_idx[rej]]
     report.rejected_by_reason = {k: int(v) for k, v in Counter(names.tolist()).items()}
-    return rejected_frame(raw, listed_columns(plan), rej, names)
+    return rejected_frame(raw, cols, listed_columns(plan), rej, names)
 
 
 def not_relevant_rows(
-    raw: readers.RawTable, plan, mask: np.ndarray, reason_of: np.ndarray
+    raw: readers.RawTable, plan, cols, mask: np.ndarray, reason_of: np.ndarray
 ) -> pd.DataFrame | None:
     """The not-relevant rows (``mask``) of a file with their reason (``reason_of``: the
     reason of every row, or of the masked rows only) and the mapped columns; None when
@@ -309,7 +310,8 @@ def not_relevant_rows(
     if not len(idx):
         return None
     reasons = reason_of[idx] if len(reason_of) == len(mask) else reason_of
-    return rejected_frame(raw, listed_columns(plan), idx, np.asarray(reasons, dtype=object))
+    return rejected_frame(raw, cols, listed_columns(plan), idx,
+                          np.asarray(reasons, dtype=object))
 
 
 def empty_rejected() -> pd.DataFrame:

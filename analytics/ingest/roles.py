@@ -118,7 +118,7 @@ def process_conditions(
     reason = np.where(relevant, _date_reasons(start, cols.n, "event"), -1)
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason = np.where(relevant & missing, _REASON_INDEX["missing patient id"], reason)
-    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS, cols)
     acc = relevant & (reason < 0)
     report.accepted = int(acc.sum())
     not_rel = (~dup) & ~relevant
@@ -137,7 +137,7 @@ def process_conditions(
         found = _diagnosis_rows(code, detail, pid, start.dates[sel], kind[sel], sel)
     why = np.where(kind == "", _NO_DIAGNOSIS, _OTHER_CONDITION).astype(object)
     return FileOut(report=report, rejected=rejected, diagnoses=found,
-                   not_relevant=not_relevant_rows(raw, plan, not_rel, why))
+                   not_relevant=not_relevant_rows(raw, plan, cols, not_rel, why))
 
 
 def process_patients(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
@@ -147,7 +147,7 @@ def process_patients(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     patient = values.text(plan, cols, "patient_id")
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason_idx = np.where((~dup) & missing, 0, -1)
-    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
     acc = (~dup) & ~missing
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -180,7 +180,7 @@ def process_death(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     reason = np.where(~dup, _date_reasons(column, cols.n, "death"), -1)
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason = np.where((~dup) & missing, _REASON_INDEX["missing patient id"], reason)
-    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS, cols)
     acc = (~dup) & (reason < 0)
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -203,7 +203,7 @@ def process_concepts(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     cid = cols.get(by_norm["conceptid"])
     missing = cid[0] < 0
     reason_idx = np.where((~dup) & missing, _REASON_INDEX["missing concept id"], -1)
-    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
     acc = (~dup) & ~missing
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -230,7 +230,7 @@ def process_encounters(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     encounter = values.text(plan, cols, "encounter_id")
     missing = encounter[0] < 0 if encounter else np.ones(cols.n, bool)
     reason_idx = np.where((~dup) & missing, _REASON_INDEX["missing encounter id"], -1)
-    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
     acc = (~dup) & ~missing
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
