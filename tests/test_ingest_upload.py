@@ -167,3 +167,12 @@ def test_identifiers_in_any_language_are_refused_by_name_or_value():
     plan = detect([("praxis.csv", IDENTIFIERS.encode("cp1252"))])[0]
     assert plan.refused_columns == expected
     assert list(plan.preview.columns) == ["Patient ID", "Datum", "Behandlung"]
+
+
+def test_no_column_of_the_sample_is_refused_by_its_values():
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "painpath_sample.csv"
+    (f,) = ingest(sample).report.files
+    assert f.phi_value_columns == []
+    assert f.refused_columns == ["death_date"]  # by its name: only its year is kept
