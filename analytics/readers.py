@@ -9,6 +9,15 @@ Size limit: a file larger than :data:`MAX_FILE_BYTES` (200 MB; environment varia
 ``PAINPATH_MAX_UPLOAD_MB`` overrides it) is refused with a message naming the limit,
 before a path is read into memory (its size on disk is checked first).
 
+Files that are not exports (:func:`read_source`): whatever its name, a file starting with
+the signature of an image, a PDF, an archive (a ZIP that is not an ``.xlsx`` workbook), an
+old Office file, a program or a database is refused as "not a text export"
+(:class:`NotTextError`).
+
+Row numbers: :meth:`RawTable.sheet_rows` gives the row a spreadsheet shows for each
+record (the header is row 1): empty lines and empty sheet rows, which are not records,
+keep their numbers; a quoted value over several lines is one row.
+
 Text files (CSV/TSV), in this order (:func:`read_source`):
 
 - **encoding**, decided on the bytes before any parsing (:func:`decode_text`): a UTF-8 or
@@ -25,11 +34,11 @@ Text files (CSV/TSV), in this order (:func:`read_source`):
   ``csv`` module: short rows are padded, extra fields dropped (noted);
 - every field is kept verbatim as a string (an empty or blank field means missing).
 
-``.xlsx`` (first sheet, openpyxl): date cells become ISO strings, numbers their
-shortest text (a whole number without ``.0``), so Excel serial dates in
-un-formatted cells arrive as digits and are recognised by :func:`parse_dates` for xlsx
-sources only.  Parquet: every column cast to
-string (timestamps as ISO text).
+``.xlsx`` (first sheet, openpyxl): empty sheet rows are skipped (noted); date cells
+become ISO strings, numbers their shortest text (a whole number without ``.0``), so Excel
+serial dates in un-formatted cells arrive as digits and are recognised by
+:func:`parse_dates` for xlsx sources only.  Parquet: every column cast to string
+(timestamps as ISO text).
 
 Date and number parsing of the string values is vectorised over unique values:
 :func:`parse_dates` (one parser; the order of day and month is decided per column by

@@ -57,7 +57,12 @@ of an encounters or visit table's rows."""
 class FileReport:
     """Counts for one file; ``rows_read == accepted + rejected + not_relevant + duplicates``.
     ``open_orders``: how many of the file's open orders each rule closes (``dispenses``,
-    ``death``) and how many stay open through the extract date (``extract date``)."""
+    ``death``) and how many stay open through the extract date (``extract date``).
+    ``dropped_columns``: the columns not read because nothing is mapped to them;
+    ``skipped``: why a file that could not be read was skipped (role ``skipped``, no rows);
+    ``unknown_values``: the values PainPath did not recognise, one dict per (kind, value)
+    with ``kind``, ``column``, ``value``, ``rows``, ``classified``, ``not_relevant``,
+    ``unknown`` (:meth:`IngestReport.unknown_values`)."""
 
     name: str
     format: str
@@ -159,9 +164,8 @@ class IngestReport:
         rows = [v for f in self.files for v in f.unknown_values]
         columns = ["kind", "value", "rows", "classified", "not_relevant", "unknown"]
         if not rows:
-            frame = pd.DataFrame({c: pd.Series([], dtype="string" if c in ("kind", "value")
-                                               else np.int64) for c in columns})
-            return frame
+            return pd.DataFrame({c: pd.Series([], dtype="string" if c in ("kind", "value")
+                                              else np.int64) for c in columns})
         frame = pd.DataFrame(rows)[columns]
         frame = frame.groupby(["kind", "value"], as_index=False, sort=False).sum()
         frame = frame.sort_values(["rows", "kind", "value"], ascending=[False, True, True],
