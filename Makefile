@@ -47,6 +47,12 @@ bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_analytics.py
 
+# Screenshots of the app for the README (docs/screenshots/), taken in Chromium on the bundled
+# sample: not part of `make test`.  SHOTS picks some of them (default: all).
+SHOTS ?=
+screenshots: $(VENV)/.installed chromium
+	$(PY) -m tests.e2e.screenshots $(SHOTS)
+
 # Nightly-style fuzzing of ingest: the property tests of tests/test_ingest_fuzz.py with
 # FUZZ_EXAMPLES generated cases in total (CI runs ~10,000); FUZZ_SEED picks another seed.
 FUZZ_EXAMPLES ?= 200000

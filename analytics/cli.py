@@ -6,7 +6,10 @@ take its population (back-pain patients by default, :mod:`analytics.population`)
 compute the measures with the definitions given as options:
 
 - ``summary`` builds the summary result (:mod:`analytics.results.summary`: every count
-  protected once, there) and prints it as one JSON object;
+  protected once, there), the opioid-safety and outcome results
+  (:mod:`analytics.results.safety`, :mod:`analytics.results.outcomes`) and, with
+  ``--strata``, the pathways and outcomes by stratum (:mod:`analytics.results.strata`), and
+  prints them as one JSON object;
 - ``table`` prints one per-patient measure table (steps, eras, sessions, courses) as CSV
   with spreadsheet formulas neutralised: patient-level rows, so nothing is suppressed.
 
@@ -40,12 +43,22 @@ from analytics.ingest import (
 )
 from analytics.pathways import MODES, PATHWAY_FILTERS
 from analytics.population import DEFAULT_LOOKBACK_DAYS, POPULATIONS, Population, apply_population
-from analytics.results.measures import PATIENT_TABLES, CohortMeasures, Definitions
+from analytics.results.measures import (
+    PATIENT_TABLES,
+    CohortMeasures,
+    Definitions,
+    PopulationMeasures,
+)
+from analytics.results.outcomes import OutcomeResult, OutcomesResult, build_outcomes
 from analytics.results.privacy import DEFAULT_MIN_CELL
+from analytics.results.safety import SHORT_LABELS, UNITS, SafetyResult, build_safety
+from analytics.results.strata import STRATA, StrataResult, build_strata
 from analytics.results.summary import SummaryResult, build_summary
 from analytics.results.table import Table
 
 DEFAULTS = Definitions()
+OUTCOME_GROUPING = {"age": "age_band", "sex": "sex", "index_year": "index_year"}
+"""``--strata`` names -> the outcome grouping of the same stratum."""
 
 
 class UsageError(Exception):
@@ -139,8 +152,14 @@ def analyse(args: argparse.Namespace) -> Analysis:
     population = apply_population(ingested.events, ingested.diagnoses,
                                   ingested.population_source, args.population,
                                   args.lookback_days)
+    definitions = definitions_of(args)
+    whole = PopulationMeasures(
+        population.events, definitions, extract,
+        history=population.full_history(ingested.events), accepted=ingested.events,
+        diagnoses=ingested.diagnoses, index_dates=population.index_date)
     return Analysis(ingested, population,
-                    CohortMeasures(population.events, definitions_of(args), extract))
+                    CohortMeasures(population.events, definitions, extract,
+                                   population=whole))
 
 
 def _row(table: Table, columns: Sequence[str] | None = None) -> dict[str, object]:
@@ -177,6 +196,73 @@ def render_summary(result: SummaryResult) -> dict[str, object]:
         "narcotics": _row(result.narcotics),
     })
     return out
+
+
+def render_safety(result: SafetyResult) -> dict[str, object]:
+    """The ``safety`` object: per measure its label, what it counts and, per calendar year,
+    ``partial``, ``denominator``, ``numerator`` and ``percent`` (``"<N"`` / ``"hidden"`` as
+    protected; ``null`` when not defined or, for the pharmacy rates without pharmacy_id,
+    not available: ``pharmacy_note`` says why)."""
+    years = result.years
+    measures: dict[str, object] = {}
+    for key in SHORT_LABELS:
+        rows = [r for r, k in enumerate(years.values["key"]) if k == key]
+        measures[key] = {
+            "label": SHORT_LABELS[key], "counts": UNITS[key],
+            "years": [{"year": int(years.values["year"].iloc[r]),
+                       "partial": years.values["coverage"].iloc[r] != "whole year",
+                       "denominator": years.cell(r, "denominator"),
+                       "numerator": years.cell(r, "numerator"),
+                       "percent": years.cell(r, "share")} for r in rows],
+        }
+    return {"pharmacy_note": result.pharmacy_note, "measures": measures}
+
+
+def _outcome_groups(outcome: OutcomeResult) -> list[dict[str, object]]:
+    groups = outcome.groups
+    return [{"group": groups.labels("group")[r], **{
+        c: groups.cell(r, c) for c in ("patients", "events", "median_days", "median_lower",
+                                       "median_upper")}} for r in range(len(groups))]
+
+
+def render_outcomes(result: OutcomesResult) -> dict[str, object]:
+    """The ``outcomes`` object: the patients analysed and left out, and per outcome the
+    log-rank p-value over the groups shown and each group's patients, events and median
+    days with its 95 % limits."""
+    summary = result.summary
+    out: dict[str, object] = {
+        "by": result.by,
+        **{c: summary.cell(0, c) for c in ("patients", "left_out_no_index",
+                                           "left_out_surgery_first")},
+        "observational": result.observational,
+    }
+    for outcome in result.outcomes():
+        out[outcome.outcome] = {"logrank_p": outcome.test.cell(0, "p_value"),
+                                "groups": _outcome_groups(outcome)}
+    return out
+
+
+def render_strata(result: StrataResult, outcomes: OutcomesResult) -> dict[str, object]:
+    """One ``strata`` entry: patients per stratum, pathways per stratum, and the outcome
+    groups of that stratum."""
+    strata, paths = result.strata, result.pathways
+    return {
+        "strata": [{"stratum": strata.labels("stratum")[r],
+                    "patients": strata.cell(r, "patients")} for r in range(len(strata))],
+        "pathways": [{"stratum": paths.labels("stratum")[r],
+                      "steps": list(paths.values["steps"].iloc[r]),
+                      "patients": paths.cell(r, "patients")} for r in range(len(paths))],
+        "outcomes": {o.outcome: _outcome_groups(o) for o in outcomes.outcomes()},
+    }
+
+
+def _strata(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [n for n in names if n not in STRATA]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"strata are a comma-separated list of {', '.join(STRATA)}, not {text!r}")
+    return names
 
 
 def summarise(events: pd.DataFrame, *, definitions: Definitions | None = None,
@@ -234,9 +320,17 @@ def run_summary(args: argparse.Namespace) -> int:
             "min_cell": args.min_cell,
             "parameters": _parameters(args),
         }
-        result = build_summary(analysis.measures, args.pathway_mode, args.min_cell,
+        measures = analysis.measures
+        result = build_summary(measures, args.pathway_mode, args.min_cell,
                                analysis.population)
         out.update(render_summary(result))
+        out["safety"] = render_safety(build_safety(measures, min_cell=args.min_cell))
+        out["outcomes"] = render_outcomes(build_outcomes(measures, "stratum", args.min_cell))
+        if args.strata:
+            out["strata"] = {name: render_strata(
+                build_strata(measures, name, args.pathway_mode, None, args.min_cell),
+                build_outcomes(measures, OUTCOME_GROUPING[name], args.min_cell))
+                for name in args.strata}
         json.dump(out, sys.stdout, indent=2)
         sys.stdout.write("\n")
         return 0
@@ -300,6 +394,9 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
 
 def _summary_parser(summary: argparse.ArgumentParser) -> None:
     _analysis_options(summary)
+    summary.add_argument("--strata", type=_strata, default=(), metavar="age,sex,index_year",
+                         help="add pathways and outcomes by stratum: age (band at the first "
+                         "event), sex, index_year (year of the index date)")
     summary.add_argument("--min-cell", type=_non_negative, default=DEFAULT_MIN_CELL,
                          help="counts from 1 to this − 1 print as \"<N\" and counts that "
                          "would reveal one as \"hidden\"; 0 turns it off")

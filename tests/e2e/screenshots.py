@@ -26,6 +26,7 @@ from tests.e2e.conftest import (
     wait_for_app,
 )
 from tests.e2e.test_uploads import choose_files, map_values, praxis_csv, save_as
+from tests.e2e.views import click_dataframe_row, click_sunburst_segment, dataframe_after
 
 WIDTH = VIEWPORT["width"]
 
@@ -61,6 +62,26 @@ narcotic_courses = _simple("narcotic_courses", "/Narcotic_courses")
 compare_cohorts = _simple("compare_cohorts", "/Compare_cohorts")
 patient_timeline = _simple("patient_timeline", "/Patient_timeline")
 data = _simple("data", "/Data")
+safety = _simple("safety", "/Safety")
+outcomes = _simple("outcomes", "/Outcomes")
+
+
+def drilldown(page, url: str) -> None:
+    """The Pathways page after a click on a sunburst segment: the patients listed."""
+    open_page(page, f"{url}/Pathways")
+    click_sunburst_segment(page, 0)
+    shoot(page, "drilldown")
+
+
+def drilldown_timeline(page, url: str) -> None:
+    """A patient of the drill-down, picked in the list: the Patient timeline."""
+    open_page(page, f"{url}/Pathways")
+    click_sunburst_segment(page, 0)
+    heading = page.locator("h3", has_text="Patients:").inner_text().strip()
+    click_dataframe_row(dataframe_after(page, heading), 0)
+    page.wait_for_url("**/Patient_timeline?*")
+    wait_for_app(page)
+    shoot(page, "drilldown_timeline")
 
 
 def data_value_mapping(page, url: str) -> None:
@@ -85,8 +106,8 @@ def data_value_mapping(page, url: str) -> None:
 
 
 SHOTS: tuple[Callable[[object, str], None], ...] = (
-    overview, pathways, injections, narcotic_courses, compare_cohorts, patient_timeline, data,
-    data_value_mapping,
+    overview, pathways, injections, narcotic_courses, compare_cohorts, patient_timeline, safety,
+    outcomes, drilldown, drilldown_timeline, data, data_value_mapping,
 )
 """Every screenshot function, in order."""
 
