@@ -1,4 +1,4 @@
-"""The `python -m analytics` commands (DESIGN.md "The summary CLI"): the contract run as a
+"""The `python -m analytics` commands (docs/definitions.md "The summary CLI"): the contract run as a
 real subprocess, and the population, --map, table and option tests run in-process through
 ``analytics.cli.main`` with the output captured (each hand-computed from its fixture)."""
 

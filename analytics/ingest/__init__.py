@@ -1,4 +1,4 @@
-"""Ingest: clinic exports -> the canonical event table of DESIGN.md, with a report.
+"""Ingest: clinic exports -> the canonical event table (``analytics.schema``), with a report.
 
 Public API: :func:`detect` (headers and a sample only, for the upload page),
 :func:`ingest`, :class:`IngestResult` (``events``, ``report``, ``rejected``,

@@ -26,7 +26,7 @@ searched as ``oxycodone 10 mg extended release tablet``).
   safety class its drug pattern gives (benzodiazepine, gabapentinoid, naloxone,
   oud_treatment), else none.  Opioids given as injections during anaesthesia, cough and
   cold products and other drugs are not relevant (no class).
-- **Spinal region** of an injection row (DESIGN.md "Injection session"): the region of its
+- **Spinal region** of an injection row (docs/definitions.md, section 10): the region of its
   CPT code (``cpt_codes.csv``); else (see :mod:`analytics.ingest.regions`) a region or
   level column; else the description.
 """

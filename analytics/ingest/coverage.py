@@ -4,7 +4,7 @@
   given; else a refills column + 1 (OMOP ``drug_exposure.refills``: refills authorised).
   A count that is not a whole number >= 1 (refills: >= 0) is ignored, with a note.
 - **Open order** (``open_order``): a medication row (one with a drug class) without an
-  end date, in a file where other medication rows carry one (DESIGN.md covered days).
+  end date, in a file where other medication rows carry one (docs/definitions.md, section 5).
 - **Death**: a patient's death date (Synthea ``patients.DEATHDATE``, OMOP ``death``, a
   death-date column; the earliest when several) ends the coverage of every row of the
   patient that would run past it — every open order, and each row whose last covered day
