@@ -51,18 +51,19 @@ test: $(VENV)/.installed chromium nginx
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
 
+# The pictures of docs/screenshots/: a browser drives the app on the sample data (and a
+# German clinic upload for the Data page's value mapping).  Not part of `make test`, which
+# must not rewrite tracked files.  SHOTS=name ... takes only the named ones.
+SHOTS ?=
+screenshots: $(VENV)/.installed chromium
+	$(PY) -m tests.e2e.screenshots $(SHOTS)
+
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .
 
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_analytics.py
-
-# Screenshots of the app for the README (docs/screenshots/), taken in Chromium on the bundled
-# sample: not part of `make test`.  SHOTS picks some of them (default: all).
-SHOTS ?=
-screenshots: $(VENV)/.installed chromium
-	$(PY) -m tests.e2e.screenshots $(SHOTS)
 
 # Nightly-style fuzzing of ingest: the property tests of tests/test_ingest_fuzz.py with
 # FUZZ_EXAMPLES generated cases in total (CI runs ~10,000); FUZZ_SEED picks another seed.

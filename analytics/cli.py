@@ -34,7 +34,13 @@ from typing import NoReturn
 import pandas as pd
 
 from analytics.exports import to_csv_bytes
-from analytics.ingest import MAPPING_KEYS, IngestError, IngestResult, ingest
+from analytics.ingest import (
+    MAPPING_KEYS,
+    IngestError,
+    IngestResult,
+    ingest,
+    read_value_map,
+)
 from analytics.pathways import MODES, PATHWAY_FILTERS
 from analytics.population import DEFAULT_LOOKBACK_DAYS, POPULATIONS, Population, apply_population
 from analytics.results.measures import (
@@ -136,10 +142,11 @@ class Analysis:
 
 
 def analyse(args: argparse.Namespace) -> Analysis:
-    """Ingest ``args.files`` (with ``--map``), apply the population and lookback, and set up
-    the measures.  Raises :class:`UsageError` or :class:`IngestError`."""
+    """Ingest ``args.files`` (with ``--map`` and ``--map-values``), apply the population and
+    lookback, and set up the measures.  Raises :class:`UsageError` or :class:`IngestError`."""
     mapping = parse_mappings(args.map)
-    ingested = ingest(args.files, mapping=mapping)
+    value_map = read_value_map(args.map_values) if args.map_values else None
+    ingested = ingest(args.files, mapping=mapping, value_map=value_map)
     extract = (pd.Timestamp(args.extract_date) if args.extract_date is not None
                else ingested.extract_date)
     population = apply_population(ingested.events, ingested.diagnoses,
@@ -347,6 +354,10 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", action="append", metavar="FILE:canonical=source",
                         help="map a column by hand (repeatable): FILE is the file as given "
                         "(or its name), canonical one of " + ", ".join(MAPPING_KEYS))
+    parser.add_argument("--map-values", metavar="FILE.csv", default=None,
+                        help="value map: a CSV with the columns kind (technique, "
+                        "injection_type or description), value and maps_to, saying what the "
+                        "export's own labels and drug names mean")
     parser.add_argument("--population", choices=POPULATIONS, default="back_pain",
                         help="back_pain (default): patients with a back or neck pain "
                         "diagnosis; all: every patient")

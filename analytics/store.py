@@ -5,8 +5,9 @@ Location: ``<data_dir>``, the constructor argument, else the setting
 :func:`analytics.settings.data_dir` (``PAINPATH_DATA_DIR``, default the checkout's
 ``data/`` folder); it is created when missing.  It holds:
 
-- ``painpath.duckdb`` — the **catalog** (DuckDB, ``schema_version`` 3): which datasets
-  exist, their metadata, which data files make up each version, the upload reports;
+- ``painpath.duckdb`` — the **catalog** (DuckDB, ``schema_version`` 4): which datasets
+  exist, their metadata and value maps, which data files make up each version, the upload
+  reports;
 - ``painpath.data/`` — the **data files**: per dataset version one Parquet file of its
   canonical events and one of its diagnoses, written once and never changed
   (``<dataset_id>-<version>-<random>.events.parquet`` / ``.diagnoses.parquet``);
@@ -32,6 +33,10 @@ Catalog tables:
   superseded less than :data:`KEEP_SUPERSEDED` ago (a reader that looked the version up
   just before a write can still read it).  A version whose events did not change (a
   rename, a diagnoses-only add) shares the previous version's events file.
+- ``value_maps(dataset_id, position, kind, value, maps_to)`` — the dataset's value map (what
+  the clinic's own technique labels, injection-type labels and descriptions mean; see
+  ``analytics.ingest.value_map``): the rows as the last write that gave one left them, in
+  their order (``position`` from 0).  A few rows per dataset, so they live in the catalog.
 - ``uploads(upload_id, dataset_id, uploaded_at, action, source_files, rows_added, report)``
   — one row per write that came with an ingest report (``create`` / ``add`` /
   ``replace``); ``report`` is the report dict as JSON text.  Kept as an audit trail
@@ -58,6 +63,10 @@ Definitions:
   stronger source: ``conditions`` over ``diagnosis_column`` over ``none``.  An add counts as
   a change (new version) when it inserts an event or a diagnosis or changes the extract date
   or the source.
+- **Value map.** ``create``, ``add`` and ``replace`` store the ``value_map`` they are given
+  as the dataset's map (replacing the stored one; ``None`` keeps it); the map is what
+  ingest applied to the rows of that write and is applied again to the next add or
+  replace.  Saving a map alone does not change the events and is not a new version.
 - **Writes.** A write builds the new version in a private in-memory DuckDB (the current
   version's rows, then the incoming ones with the same ``NOT NULL`` and vocabulary checks
   as before: a frame breaking one is refused whole), writes the new data files under
@@ -71,10 +80,13 @@ Definitions:
   the events' ``diagnosis`` column, so its diagnoses are read from that column (each
   distinct patient, date and value, classified by ``analytics.indications``), its source
   becomes ``diagnosis_column`` when that column holds a value (else ``none``), and its
-  extract date the latest ``event_date``.  A store of schema version 2 (events and
-  diagnoses in the DuckDB file) gets, in the same transaction, each dataset's events
-  (in insertion order) and diagnoses written to data files of its current version, the
-  ``versions`` table, and the two tables dropped.  The version numbers do not change.
+  extract date the latest ``event_date``.  A store of schema version 2 or 3 (events and
+  diagnoses in the DuckDB file; 3 added the ``value_maps`` table without ``position``) gets,
+  in the same transaction, each dataset's events (in insertion order) and diagnoses written
+  to data files of its current version, the ``versions`` table, and the two tables
+  dropped; a version-2 store gains the empty ``value_maps`` table, a version-3 store's maps
+  keep their rows, numbered in the order they were saved.  The version numbers do not
+  change.
 
 Several processes (:doc:`README` "Several app processes behind nginx"): DuckDB lets one
 process write a database file or several read it, never both.  So no process keeps the
@@ -133,8 +145,10 @@ from analytics import indications, schema, settings
 
 # 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death;
 # the diagnoses table; datasets.extract_date and datasets.population_source
-# 3 moved events and diagnoses to immutable Parquet files per version (the versions table)
-SCHEMA_VERSION = 3
+# 3 added the value_maps table
+# 4 moved events and diagnoses to immutable Parquet files per version (the versions table)
+#   and numbered the value maps' rows (value_maps.position)
+SCHEMA_VERSION = 4
 DB_FILENAME = "painpath.duckdb"
 DATA_DIRNAME = "painpath.data"
 LOCK_FILENAME = "painpath.lock"
@@ -165,6 +179,7 @@ POPULATION_SOURCES: tuple[str, ...] = ("conditions", "diagnosis_column", "none")
 DIAGNOSIS_COLUMNS: tuple[str, ...] = (
     "patient_id", "diagnosis_date", "code", "description", "kind",
 )
+VALUE_MAP_COLUMNS: tuple[str, ...] = ("kind", "value", "maps_to")
 _DATASET_SELECT = (
     "SELECT dataset_id, name, created_at, updated_at, source_files, events, patients, "
     "version, extract_date, population_source FROM datasets"
@@ -365,7 +380,16 @@ _LOAD_SELECT = ", ".join(
     for c in _COLS
 )
 
-_DDL = """
+_VALUE_MAPS_DDL = """
+CREATE TABLE IF NOT EXISTS value_maps (
+    dataset_id BIGINT NOT NULL,
+    position BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    maps_to VARCHAR NOT NULL
+);
+"""
+_DDL = _VALUE_MAPS_DDL + """
 CREATE TABLE IF NOT EXISTS meta (key VARCHAR PRIMARY KEY, value VARCHAR NOT NULL);
 CREATE SEQUENCE IF NOT EXISTS dataset_id_seq START 1;
 CREATE SEQUENCE IF NOT EXISTS upload_id_seq START 1;
@@ -485,6 +509,20 @@ def _diagnoses_arrow(diagnoses: pd.DataFrame | None) -> pa.Table:
             f"diagnosis kinds must be {', '.join(indications.KINDS)}; got {bad or ['<missing>']}"
         )
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _value_map_rows(value_map: pd.DataFrame | None) -> list[tuple[str, str, str]] | None:
+    """The rows of a value map frame (columns :data:`VALUE_MAP_COLUMNS`, as text; None
+    when no map is given).  Raises ``ValueError`` for missing columns or empty cells."""
+    if value_map is None:
+        return None
+    missing = set(VALUE_MAP_COLUMNS) - set(value_map.columns)
+    if missing:
+        raise ValueError(f"the value map lacks column(s): {', '.join(sorted(missing))}")
+    frame = value_map[list(VALUE_MAP_COLUMNS)]
+    if frame.isna().any().any():
+        raise ValueError("a value map row has an empty kind, value or maps_to")
+    return [tuple(str(v) for v in row) for row in frame.itertuples(index=False, name=None)]
 
 
 def _extract_value(extract_date: Any) -> date | None:
@@ -853,11 +891,13 @@ class Store:
                         cur.execute(_VERSIONS_DDL)
                         cur.execute("INSERT INTO meta VALUES ('schema_version', ?)",
                                     [str(SCHEMA_VERSION)])
-                    elif int(row[0]) in (1, 2):
+                    elif int(row[0]) in (1, 2, 3):
                         if int(row[0]) == 1:
                             cur.execute(_DDL_2_ROWS)
                             self._migrate_from_1(cur)
-                        self._migrate_from_2(cur)
+                        if int(row[0]) == 3:
+                            self._number_value_maps(cur)
+                        self._move_rows_to_files(cur)
                     elif int(row[0]) != SCHEMA_VERSION:
                         raise StoreError(
                             f"The store {self.path} has store schema version {row[0]}; this "
@@ -940,9 +980,20 @@ class Store:
             "UPDATE meta SET value = '2' WHERE key = 'schema_version'"
         )
 
-    def _migrate_from_2(self, cur: duckdb.DuckDBPyConnection) -> None:
-        """Schema 2 -> 3 in the open transaction: every dataset's rows to data files of its
-        current version (files of a transaction that does not commit are swept later)."""
+    @staticmethod
+    def _number_value_maps(cur: duckdb.DuckDBPyConnection) -> None:
+        """Schema 3's value maps (no ``position``: saved in row order) numbered in that
+        order, in the open transaction."""
+        cur.execute("ALTER TABLE value_maps RENAME TO value_maps_3")
+        cur.execute(_VALUE_MAPS_DDL)
+        cur.execute(
+            "INSERT INTO value_maps SELECT dataset_id, row_number() OVER (PARTITION BY "
+            "dataset_id ORDER BY rowid) - 1, kind, value, maps_to FROM value_maps_3")
+        cur.execute("DROP TABLE value_maps_3")
+
+    def _move_rows_to_files(self, cur: duckdb.DuckDBPyConnection) -> None:
+        """Schema 2 or 3 -> 4 in the open transaction: every dataset's rows to data files of
+        its current version (files of a transaction that does not commit are swept later)."""
         cur.execute(_VERSIONS_DDL)
         datasets = cur.execute("SELECT dataset_id, version FROM datasets").fetchall()
         for dataset_id, version in datasets:
@@ -1066,6 +1117,17 @@ class Store:
         frame["diagnosis_date"] = frame["diagnosis_date"].astype(schema.DATE_DTYPE)
         return frame.astype({c: "string" for c in DIAGNOSIS_COLUMNS if c != "diagnosis_date"})
 
+    def load_value_map(self, dataset_id: int) -> pd.DataFrame:
+        """The dataset's value map: ``kind``, ``value``, ``maps_to`` (``string``) in the
+        order saved (empty when it has none).  Raises ``KeyError`` for an unknown id."""
+        with self._read() as cur:
+            self._require(cur, dataset_id)
+            rows = cur.execute(
+                "SELECT kind, value, maps_to FROM value_maps WHERE dataset_id = ? "
+                "ORDER BY position", [int(dataset_id)],
+            ).fetchall()
+        return pd.DataFrame(rows, columns=list(VALUE_MAP_COLUMNS)).astype("string")
+
     def ingest_reports(self, dataset_id: int) -> list[dict[str, Any]]:
         """Every upload of the dataset, oldest first: ``upload_id``, ``uploaded_at`` (UTC),
         ``action`` (create/add/replace), ``source_files`` (list), ``rows_added`` and
@@ -1112,18 +1174,21 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> int:
         """Create dataset ``name`` holding ``events`` and ``diagnoses``; returns its id.
 
         ``extract_date`` is the one ingest fixed (None: the latest ``event_date`` of
         ``events`` or ``diagnosis_date`` of ``diagnoses``); ``population_source`` one of
-        :data:`POPULATION_SOURCES`.  Raises ``ValueError`` when the name is empty or already
-        taken, or for a bad diagnoses frame or source."""
+        :data:`POPULATION_SOURCES`; ``value_map`` the value map ingest applied (columns
+        :data:`VALUE_MAP_COLUMNS`).  Raises ``ValueError`` when the name is empty or already
+        taken, or for a bad diagnoses frame, value map or source."""
         name = str(name).strip()
         if not name:
             raise ValueError("a dataset needs a name")
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -1143,6 +1208,7 @@ class Store:
                     "VALUES (?, ?, ?, ?, 1, 0, 0, ?, ?, ?)",
                     [dataset_id, name, now, now, json.dumps(files), extract, source],
                 )
+                self._save_value_map(cur, dataset_id, values)
                 self._finish_write(cur, dataset_id, "create", files, added, report, now,
                                    counts=counts, data_files=data_files, bump=False)
         return dataset_id
@@ -1157,12 +1223,15 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> int:
         """Add the rows of ``events`` and ``diagnoses`` not already in the dataset; returns
         how many events were new.  The dataset keeps the later extract date and the stronger
-        population source.  Idempotent (see the module docstring)."""
+        population source; a ``value_map`` given becomes the dataset's map.  Idempotent (see
+        the module docstring)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -1195,6 +1264,7 @@ class Store:
                         "WHERE dataset_id = ?",
                         [new_extract, new_source, did],
                     )
+                self._save_value_map(cur, did, values)
                 self._finish_write(cur, did, "add", files, added, report, _now(),
                                    counts=counts, data_files=data_files, bump=changed)
         return added
@@ -1209,11 +1279,14 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> None:
         """Replace all events and diagnoses of the dataset, its extract date and population
-        source (name, id and upload history kept; ``source_files`` starts again)."""
+        source (name, id and upload history kept; ``source_files`` starts again); a
+        ``value_map`` given becomes the dataset's map (None keeps the stored one)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -1231,16 +1304,17 @@ class Store:
                     "population_source = ? WHERE dataset_id = ?",
                     [extract, source, did],
                 )
+                self._save_value_map(cur, did, values)
                 self._finish_write(cur, did, "replace", files, added, report, _now(),
                                    counts=counts, data_files=data_files, bump=True)
 
     def delete_dataset(self, dataset_id: int) -> None:
-        """Delete the dataset and its upload reports; its data files go after
+        """Delete the dataset, its value map and upload reports; its data files go after
         :data:`KEEP_SUPERSEDED`."""
         with self._transaction() as cur:
             self._require(cur, dataset_id)
             did = int(dataset_id)
-            for table in ("uploads", "datasets"):
+            for table in ("value_maps", "uploads", "datasets"):
                 cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [did])
             cur.execute("UPDATE versions SET superseded_at = ? WHERE dataset_id = ? AND "
                         "superseded_at IS NULL", [_now(), did])
@@ -1290,6 +1364,17 @@ class Store:
             )
 
     # ---- internals ------------------------------------------------------------------
+    @staticmethod
+    def _save_value_map(cur: duckdb.DuckDBPyConnection, dataset_id: int,
+                        rows: list[tuple[str, str, str]] | None) -> None:
+        """Replace the dataset's value map with ``rows`` (None: keep it)."""
+        if rows is None:
+            return
+        cur.execute("DELETE FROM value_maps WHERE dataset_id = ?", [int(dataset_id)])
+        if rows:
+            cur.executemany("INSERT INTO value_maps VALUES (?, ?, ?, ?, ?)",
+                            [[int(dataset_id), i, *row] for i, row in enumerate(rows)])
+
     @staticmethod
     def _require(cur: duckdb.DuckDBPyConnection, dataset_id: int) -> None:
         found = _one(cur, "SELECT 1 FROM datasets WHERE dataset_id = ?", [int(dataset_id)])

@@ -1,4 +1,4 @@
-"""The `python -m analytics` commands (DESIGN.md "The summary CLI"): the contract run as a
+"""The `python -m analytics` commands (docs/definitions.md "The summary CLI"): the contract run as a
 real subprocess, and the population, --map, table and option tests run in-process through
 ``analytics.cli.main`` with the output captured (each hand-computed from its fixture)."""
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analytics.cli import main
@@ -403,6 +404,29 @@ def test_summary_eras_mode_parameters(capsys):
     assert all(len(p["steps"]) == 1 for p in out["pathways"])
 
 
+def test_map_values_maps_a_clinics_own_labels(capsys, tmp_path):
+    export = tmp_path / "praxis.csv"
+    export.write_text("Patienten-ID;Datum;Behandlung\n"
+                      "P1;05.01.2023;Rückenschule\nP1;06.01.2023;Physiotherapie\n"
+                      "P2;07.01.2023;Rückenschule\n", encoding="utf-8")
+    out = run_json(capsys, "summary", str(export), "--min-cell", "0")
+    assert (out["events"], out["rejected_rows"]) == (1, 2)  # Rückenschule is unknown
+    value_map = tmp_path / "map.csv"
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,physical_therapy\n",
+                         encoding="utf-8")
+    out = run_json(capsys, "summary", str(export), "--min-cell", "0",
+                   "--map-values", str(value_map))
+    assert (out["events"], out["rejected_rows"]) == (3, 0)
+    assert out["techniques"]["physical_therapy"] == {"patients": 2, "events": 3}
+    code, text, _ = run(capsys, "table", "steps", str(export), "--map-values", str(value_map))
+    assert code == 0
+    steps = pd.read_csv(io.StringIO(text))
+    assert sorted(steps["patient_id"].unique()) == ["P1", "P2"]
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,yoga\n", encoding="utf-8")
+    proc = summary(str(export), "--map-values", str(value_map))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: map.csv: value map row 1: 'yoga' is not")
+    assert proc.stderr.count("\n") == 1
 # ---- safety, outcomes and strata (issue 11) -----------------------------------------------
 
 

@@ -292,7 +292,7 @@ def test_persists_across_reopen(tmp_path: Path) -> None:
     with Store(tmp_path) as st:
         did = st.create_dataset("X", full_frame(), {"k": [1, 2]}, ["a.csv"])
     with Store(tmp_path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 3
+        assert st.schema_version() == SCHEMA_VERSION == 4
         pd.testing.assert_frame_equal(st.load_events(did), full_frame())
         assert st.ingest_reports(did)[0]["report"] == {"k": [1, 2]}
 
@@ -612,7 +612,7 @@ def test_a_version_1_store_is_migrated_in_place_with_its_events_intact(tmp_path:
     with duckdb.connect(str(tmp_path / DB_FILENAME)) as con:
         con.execute(V1_DDL)
     with Store(tmp_path) as st:
-        assert st.schema_version() == 3
+        assert st.schema_version() == SCHEMA_VERSION == 4
         listed = st.list_datasets()
         assert listed["name"].tolist() == ["Clinic", "Plain"]
         assert listed["version"].tolist() == [2, 1]  # a migration is not a new version
@@ -654,16 +654,16 @@ def test_a_version_1_store_is_migrated_in_place_with_its_events_intact(tmp_path:
         # and the store takes new datasets (sequences continue)
         new = st.create_dataset("New", simple([A]), {}, [])
         assert new == 3
-    # schema 3: the rows left the catalog for one data file per version and kind
+    # schema 4: the rows left the catalog for one data file per version and kind
     with duckdb.connect(str(tmp_path / DB_FILENAME), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         files = con.execute("SELECT dataset_id, version, events_file, diagnoses_file FROM "
                             "versions WHERE superseded_at IS NULL ORDER BY 1").fetchall()
-    assert tables == {"meta", "datasets", "uploads", "versions"}
+    assert tables == {"meta", "datasets", "uploads", "versions", "value_maps"}
     assert [(d, v) for d, v, _, _ in files] == [(1, 2), (2, 1), (3, 1)]
     assert all((tmp_path / DATA_DIRNAME / f).is_file() for row in files for f in row[2:])
-    with Store(tmp_path) as st:  # a second open finds version 3 and changes nothing
-        assert st.schema_version() == 3
+    with Store(tmp_path) as st:  # a second open finds the current version and changes nothing
+        assert st.schema_version() == SCHEMA_VERSION
         assert len(st.load_diagnoses(1)) == 3
         assert len(st.load_events(1)) == 4
 

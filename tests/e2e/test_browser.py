@@ -192,15 +192,15 @@ def uploaded(server, browser, tmp_path_factory) -> dict[str, object]:
 def test_upload_synthea_export_and_generic_csv(uploaded):
     plans = uploaded["synthea_plans"]
     for name in SYNTHEA_FILES:
-        role = name.removesuffix(".csv")
-        assert any(p.endswith(f"{name} · synthea · {role}") for p in plans), plans
+        role = name.removesuffix(".csv").replace("careplans", "care plans")
+        assert any(p.endswith(f"{name} · Synthea · {role}") for p in plans), plans
     assert re.fullmatch(rf"Created dataset {SYNTHEA_NAME} with [\d,]+ events\.",
                         uploaded["synthea"])
     report = uploaded["synthea_metrics"]
     assert int(report["Accepted"].replace(",", "")) > 0
     assert int(report["Rows read"].replace(",", "")) >= int(report["Accepted"].replace(",", ""))
 
-    assert any(p.endswith("clinic_visits.csv · generic · events")
+    assert any(p.endswith("clinic_visits.csv · Clinic file · treatment events")
                for p in uploaded["generic_plans"])
     assert uploaded["generic_mapping_editor"] >= 2  # mapping editor + preview
     assert uploaded["generic"] == f"Created dataset {GENERIC_NAME} with 5 events."
