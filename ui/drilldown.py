@@ -24,7 +24,7 @@ from analytics.results.privacy import OTHER_PATHWAYS
 from ui import render
 from ui.data import View
 
-TIMELINE_PAGE = "pages/5_Patient_timeline.py"
+TIMELINE_PAGE = "pages/7_Patient_timeline.py"
 PATIENT_KEY = "patient"  # the Patient timeline's patient selectbox (and URL parameter)
 _SEEN = "_painpath_drill_seen"
 _ACTIVE = "_painpath_drill_active"

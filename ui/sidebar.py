@@ -53,11 +53,11 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/1_Pathways.py", "Pathways", ":material/route:"),
     ("pages/2_Injections.py", "Injections", ":material/vaccines:"),
     ("pages/3_Narcotic_courses.py", "Narcotic courses", ":material/medication:"),
-    ("pages/7_Safety.py", "Opioid safety", ":material/health_and_safety:"),
-    ("pages/8_Outcomes.py", "Outcomes", ":material/monitoring:"),
-    ("pages/4_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
-    ("pages/5_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
-    ("pages/6_Data.py", "Data", ":material/database:"),
+    ("pages/4_Safety.py", "Opioid safety", ":material/health_and_safety:"),
+    ("pages/5_Outcomes.py", "Outcomes", ":material/monitoring:"),
+    ("pages/6_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
+    ("pages/7_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
+    ("pages/8_Data.py", "Data", ":material/database:"),
 )
 """Sidebar navigation: Streamlit's built-in pages mode (files in ``pages/``), listed with
 readable labels (the built-in list would call the Overview "dashboard")."""
@@ -72,7 +72,7 @@ def page_setup(title: str, icon: str = "🩺") -> None:
     st.session_state[_PAGE] = title
     with st.sidebar:
         for path, label, page_icon in PAGES:
-            if path == "pages/5_Patient_timeline.py" and not patient_level_views_enabled():
+            if path == "pages/7_Patient_timeline.py" and not patient_level_views_enabled():
                 continue
             try:
                 st.page_link(path, label=label, icon=page_icon)

@@ -320,7 +320,7 @@ def test_safety(app, measures_of, csvs):
     cohort = SMALL_COHORT
     result = safety_view.build_safety(measures_of(cohort), min_cell=11)
     year = result.default_year
-    at = app("pages/7_Safety.py")
+    at = app("pages/4_Safety.py")
     at.query_params["providers"] = SMALL_PHYSICIAN
     at.query_params["age_bands"] = SMALL_AGE_BAND
     at.run()
@@ -361,7 +361,7 @@ def test_safety(app, measures_of, csvs):
 def test_outcomes(app, measures_of, csvs):
     cohort = SMALL_COHORT
     result = outcomes.build_outcomes(measures_of(cohort), "stratum", 11)
-    at = app("pages/8_Outcomes.py")
+    at = app("pages/5_Outcomes.py")
     at.query_params["providers"] = SMALL_PHYSICIAN
     at.query_params["age_bands"] = SMALL_AGE_BAND
     at.run()
