@@ -24,7 +24,9 @@ render.metric(m[1], kpis, "courses",
 render.metric(m[2], kpis, "pct_long_term", help="Share of courses lasting 90 days or more.")
 render.metric(m[3], kpis, "pct_high_dose",
               help="Share of courses whose average MME/day (total MME ÷ duration) is 90 or "
-              "more.")
+              "more; not shown (–) when more than half of the courses have no MME.")
+if note := result.high_dose_note():
+    m[3].caption(note)
 render.metric(m[4], kpis, "ongoing",
               help="Courses whose last covered day is on or after the extract date (censored).")
 render.metric(m[5], kpis, "ended_by_death",

@@ -154,13 +154,18 @@ def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
     """Start a page: configuration, heading, the shared sidebar and the population line
     (which population is shown, how many patients it leaves out and why).
 
-    Stops the page with a short note when there is no dataset yet, when the population
-    is empty, or (with ``needs_events``) when the cohort has no patients.
+    Stops the page with a short note when there is no dataset yet, when the dataset has no
+    events (upload one), when the population is empty, or (with ``needs_events``) when the
+    cohort has no patients (widen the filters — said only when a filter is set).
     """
     page_setup(title)
     st.title(heading)
     view = sidebar()
     if view is None:
+        st.stop()
+    if dataset_events(view.dataset_id, view.version).empty:
+        st.info("This dataset has no events to show. Add an export to it on the **Data** "
+                "page, or choose another dataset in the sidebar.", icon="📂")
         st.stop()
     st.caption(view.population_result().line())
     if view.population().patients_kept == 0:
@@ -168,7 +173,11 @@ def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
                 icon="🔍")
         st.stop()
     if needs_events and view.events().empty:
-        st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
+        if view.cohort == Cohort():
+            st.info("The population's patients have no treatment events to show.", icon="🔍")
+        else:
+            st.info("No patients match this cohort. Widen the filters in the sidebar.",
+                    icon="🔍")
         st.stop()
     return view
 
