@@ -380,10 +380,17 @@ class View:
         """One patient's timeline (patient level: no threshold)."""
         return _aggregates((self.key,), _name(build_timeline), (patient_id,), build_timeline)
 
-    def report(self) -> ReportResult:
-        """The HTML report's result: the same cached results as the pages."""
+    def report(self, period_days: int = REPORT_PERIOD_DAYS) -> ReportResult:
+        """The HTML report's result: the same cached results as the pages, the Overview's
+        over its period ``period_days``; the dataset's name, the definitions and the
+        cohort's first and last event dates for its header."""
+        dates = self.events()["event_date"]
         return ReportResult(
             description=self.cohort.describe(), min_cell=self.min_cell,
-            overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
+            overview=self.overview(period_days), pathways=self.pathways("first", None),
             injections=self.injections(), narcotics=self.narcotics(),
-            population=self.population_result(), safety=self.safety())
+            population=self.population_result(), safety=self.safety(),
+            dataset=str(dataset_meta(self.dataset_id, self.version).get("name", "")),
+            definitions=self.params.definitions,
+            first_date=dates.min() if len(dates) else None,
+            last_date=dates.max() if len(dates) else None)

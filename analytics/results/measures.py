@@ -269,11 +269,12 @@ class CohortMeasures:
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> CohortMeasures:
         """The measures of the cohort's events dated ``start`` .. ``end`` (inclusive), with
-        ``end`` as their extract date (a period of the Overview)."""
+        ``end`` as their extract date (a period of the Overview).  The patients keep their
+        attributes (physician, site, age) over their whole record, not the window's."""
         def compute() -> CohortMeasures:
             dates = self.events["event_date"]
             inside = self.events.loc[(dates >= start) & (dates <= end)]
-            return CohortMeasures(inside, self.definitions, end, self._attributes,
+            return CohortMeasures(inside, self.definitions, end, self.attributes,
                                   self._population)
         return self._kept(("window", start, end), compute)
 

@@ -398,7 +398,8 @@ class OverviewResult:
     current − previous of each KPI (hidden where either is); ``cohort``: the cohort's
     patients; ``monthly``: patients per month and technique; ``new_patients``: patients
     per month of their first event (adding up to the cohort); ``physicians``: one row
-    per attributed physician and a last row "All physicians" (its columns add up to it).
+    per attributed physician over the current period and a last row "All physicians"
+    (the current period's key measures: its columns add up to it).
     """
 
     period_days: int
@@ -452,7 +453,8 @@ class OverviewCounts:
         layout.add("new_patients", "New patients per month", (
             label("month", "Month"), patients("patients", "New patients")), self.new_patients)
         layout.column_total("new_patients", "patients", total)
-        _add_physicians(layout, self.physicians, self.cohort, total)
+        _add_physicians(layout, self.physicians, self.current,
+                        layout.cell("kpis", 0, "patients"))
         _add_safety(layout, self.safety)
         tables = layout.protect()
         previous_start, current_start, current_end = self.bounds
@@ -485,14 +487,16 @@ def _change(current: KeyMeasures, previous: KeyMeasures, name: str) -> float:
     return np.nan if now is None or before is None else float(now - before)
 
 
-def _add_physicians(layout: Layout, table: pd.DataFrame, cohort: KeyMeasures,
+def _add_physicians(layout: Layout, table: pd.DataFrame, period: KeyMeasures,
                     total: int) -> None:
-    """The physician table with an "All physicians" row its count columns add up to."""
+    """The physician table of the current period with an "All physicians" row (the
+    period's key measures) its count columns add up to; ``total``: the cell of the
+    period's patients in the KPI table."""
     if table.empty:
         layout.add("physicians", "By physician", PHYSICIAN_TABLE_COLUMNS,
                    pd.DataFrame(columns=list(PHYSICIAN_COLUMNS)))
         return
-    everyone = {name: value for name, value in cohort.as_dict().items()
+    everyone = {name: value for name, value in period.as_dict().items()
                 if name in PHYSICIAN_COLUMNS}
     everyone["provider_id"] = ALL_PHYSICIANS
     frame = pd.concat([table, pd.DataFrame([everyone])], ignore_index=True)
@@ -511,13 +515,18 @@ def _add_physicians(layout: Layout, table: pd.DataFrame, cohort: KeyMeasures,
 
 def overview_counts(m: CohortMeasures, period_days: int = 365) -> OverviewCounts:
     """The Overview's aggregates of a cohort: KPIs of the last ``period_days`` and the
-    period before, monthly patients, new patients, the physician table."""
+    period before, monthly patients, new patients, the physician table of the last
+    ``period_days`` (the KPIs' current period)."""
     current, previous = period_measures(m, period_days)
-    bounds = period_bounds(m.extract, period_days) if m.extract is not None else (None,) * 3
+    if m.extract is not None:
+        bounds = period_bounds(m.extract, period_days)
+        in_period = m.window(bounds[1], bounds[2])
+    else:
+        bounds, in_period = (None,) * 3, m
     return OverviewCounts(
         period_days=period_days, bounds=bounds, current=current, previous=previous,
         cohort=key_measures(m), monthly=monthly_events(m), new_patients=new_patients_by_month(m),
-        physicians=physician_table(m), safety=safety_kpis(m, period_days))
+        physicians=physician_table(in_period), safety=safety_kpis(m, period_days))
 
 
 def build_overview(m: CohortMeasures, period_days: int = 365,

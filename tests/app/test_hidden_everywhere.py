@@ -134,6 +134,22 @@ def report_tables(html: str) -> dict[str, pd.DataFrame]:
     return out
 
 
+def turned_back(frame: pd.DataFrame) -> pd.DataFrame:
+    """A one-row table the report printed on its side (Measure, Value) as one row again."""
+    return pd.DataFrame([dict(zip(frame["Measure"], frame["Value"], strict=True))])
+
+
+def joined(tables: dict[str, pd.DataFrame], caption: str) -> pd.DataFrame:
+    """A table the report printed in parts (``caption: part``), its columns side by side."""
+    parts = [t for c, t in tables.items() if c.startswith(f"{caption}: ")]
+    assert parts, caption
+    out = parts[0]
+    for part in parts[1:]:
+        out = pd.concat([out, part[[c for c in part.columns if c not in out.columns]]],
+                        axis=1)
+    return out
+
+
 def _unescape(text: str) -> str:
     import html
 
@@ -211,7 +227,15 @@ def test_overview(app, measures_of, csvs):
     assert any(_is_mark(result.safety.text(0, f"{k}_share")) for k in overview.SAFETY_KPIS)
     # report
     tables = report_tables(report_of(measures_of(cohort)))
-    assert_same(tables["By physician"], result.physicians)
+    period = f"{result.current_start.date()} – {result.current_end.date()}"
+    assert_same(joined(tables, f"By physician, {period}"), result.physicians)
+    # the key measures, turned on their side: each period's column reads as the KPIs
+    key = tables["Key measures, current and previous period"]
+    current = key.columns[1]
+    assert current == period
+    titles = dict(zip(key["Measure"], key[current], strict=True))
+    for column in ("patients", "pct_narcotic", "median_course_days", "pct_over_limit"):
+        assert titles[result.kpis.column(column).title] == result.kpis.text(0, column)
 
 
 def test_pathways(app, measures_of, csvs):
@@ -279,7 +303,7 @@ def test_injections(app, measures_of, csvs):
                                         repeat["data"])))
     tables = report_tables(report_of(measures_of(cohort)))
     assert_same(tables["Patients over payer limits by type"], result.over_by_type, some=False)
-    assert_same(tables["Sessions"], result.kpis)
+    assert_same(turned_back(tables["Sessions"]), result.kpis)
 
 
 def test_narcotic_courses(app, measures_of, csvs):
@@ -306,7 +330,7 @@ def test_narcotic_courses(app, measures_of, csvs):
         marked = any(_is_mark(t) for t in hover_texts(active["data"][0]))
     assert marked or not active["data"]
     tables = report_tables(report_of(measures_of(cohort)))
-    assert_same(tables["Courses"], result.kpis)
+    assert_same(turned_back(tables["Courses"]), result.kpis)
 
 
 def test_compare(app, measures_of, csvs):
