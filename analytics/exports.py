@@ -82,7 +82,8 @@ def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
 
 @dataclass(frozen=True)
 class ReportSection:
-    """One section of the HTML report: a heading, optional text, figures and tables.
+    """One section of the HTML report: a heading, optional text, figures and tables (the
+    figures first, or with ``tables_first`` the tables).
 
     Tables are display frames of protected result tables
     (:meth:`analytics.results.table.Table.display`).
@@ -92,6 +93,7 @@ class ReportSection:
     text: str = ""
     figures: Sequence[go.Figure] = ()
     tables: Sequence[tuple[str, pd.DataFrame]] = ()
+    tables_first: bool = False
 
 
 _CSS = """
@@ -176,13 +178,14 @@ def html_report(
         parts.append(f"<section><h2>{html.escape(section.title)}</h2>")
         if section.text:
             parts.append(f"<p>{html.escape(section.text)}</p>")
+        drawn = []
         for fig in section.figures:
-            parts.append("<div class='figure'>" + pio.to_html(
+            drawn.append("<div class='figure'>" + pio.to_html(
                 fig, full_html=False, include_plotlyjs=include_js,
                 config={"displaylogo": False, "responsive": True}) + "</div>")
             include_js = False
-        for caption, table in section.tables:
-            parts.append(_table_html(caption, table))
+        tables = [_table_html(caption, table) for caption, table in section.tables]
+        parts += [*tables, *drawn] if section.tables_first else [*drawn, *tables]
         parts.append("</section>")
     parts.append("</body></html>")
     return "".join(parts)

@@ -163,10 +163,10 @@ def report_sections(result: ReportResult) -> list[ReportSection]:
     sections = [ReportSection(
         "Overview",
         text=f"Key measures of {result.period_text()}, as on the Overview page. The physician "
-        f"table covers the same period ({period}); the charts cover {window}.",
+        f"tables cover the same period ({period}); the charts after them cover {window}.",
         figures=[_sized(figures.monthly_technique_chart(overview.monthly)),
                  _sized(figures.new_patients_chart(overview.new_patients), 320)],
-        tables=tables,
+        tables=tables, tables_first=True,
     )]
     paths = result.pathways
     sections.append(ReportSection(
