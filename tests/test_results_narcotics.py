@@ -127,3 +127,12 @@ def test_no_course_no_high_dose_note():
                              min_cell=0)
     assert result.kpis.texts("pct_high_dose") == ["–"]
     assert result.high_dose_note() == ""
+
+
+def test_courses_by_physician_in_natural_order():
+    frame = _courses(with_mme=3, without_mme=0).assign(
+        provider_id=pd.Series(["DR18", "DR2", "DR14"], dtype="string"))
+    result = build_narcotics(CohortMeasures(frame, extract=pd.Timestamp("2024-06-01")),
+                             min_cell=0)
+    assert result.by_physician.labels("provider_id") == ["DR2", "DR14", "DR18",
+                                                         "All physicians"]

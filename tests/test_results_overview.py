@@ -173,3 +173,13 @@ def test_safety_kpis_over_the_last_12_months_against_the_period_before():
     protected = build_overview(m, 365, min_cell=3)
     assert protected.safety.texts("hdo_share") == ["hidden", "100.0%"]
     assert protected.safety_changes.texts("hdo_share") == ["hidden"]
+
+
+def test_physicians_in_natural_order(events):  # noqa: F811
+    # p1, p3 with DR14; p2 with DR2; p4 with DR18: DR2, DR14, DR18 (not DR14, DR18, DR2)
+    renamed = events.assign(provider_id=events["patient_id"].map(
+        {"p1": "DR14", "p2": "DR2", "p3": "DR14", "p4": "DR18"}).astype("string"))
+    table = physician_table(CohortMeasures(renamed))
+    assert table["provider_id"].tolist() == ["DR2", "DR14", "DR18"]
+    result = build_overview(CohortMeasures(renamed), 365, 0)
+    assert result.physicians.labels("provider_id") == ["DR2", "DR14", "DR18", "All physicians"]

@@ -56,6 +56,7 @@ from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
 from analytics.results.safety import SafetyResult, safety_counts
 from analytics.results.strata import StrataResult, strata_counts
+from analytics.results.table import natural_sorted
 from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
@@ -172,9 +173,10 @@ def dataset_meta(dataset_id: int, version: int) -> dict:
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def column_values(dataset_id: int, version: int, column: str) -> list[str]:
-    """Sorted distinct values of a text column of a dataset (filter options)."""
+    """Distinct values of a text column of a dataset in natural order (DR2 before DR14):
+    filter options."""
     values = dataset_events(dataset_id, version)[column].dropna().unique()
-    return sorted(str(v) for v in values)
+    return natural_sorted(str(v) for v in values)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

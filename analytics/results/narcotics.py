@@ -19,7 +19,7 @@ from analytics.results.distributions import (
 )
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.table import Kind, Table, count, derived, label, patients
+from analytics.results.table import Kind, Table, count, derived, label, natural_order, patients
 from analytics.survival import KaplanMeier
 
 ALL_PHYSICIANS = "All physicians"
@@ -200,7 +200,7 @@ def courses_by_physician(m: CohortMeasures) -> pd.DataFrame:
     ).reset_index()
     out["pct_long_term"] = (100 * out["long_term"] / out["courses"]).round(1)
     last = out["provider_id"] == ALL_PHYSICIANS
-    out = pd.concat([out.loc[~last].sort_values("provider_id"), out.loc[last]],
+    out = pd.concat([natural_order(out.loc[~last], ["provider_id"]), out.loc[last]],
                     ignore_index=True)
     out = out.astype({"provider_id": "string", "patients": "int64", "courses": "int64",
                       "long_term": "int64", "courses_with_mme": "int64",

@@ -16,7 +16,16 @@ import pandas as pd
 from analytics.intervals import day_numbers
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.table import Column, Kind, Table, count, derived, label, patients
+from analytics.results.table import (
+    Column,
+    Kind,
+    Table,
+    count,
+    derived,
+    label,
+    natural_order,
+    patients,
+)
 from analytics.safety import safety_rates
 from analytics.schema import TECHNIQUES, isin_ids
 
@@ -200,7 +209,8 @@ PHYSICIAN_COLUMNS = ("provider_id", "patients", "narcotic_patients", "pct_narcot
 
 def physician_table(m: CohortMeasures) -> pd.DataFrame:
     """One row per attributed physician (the provider on most of a patient's events, over
-    the patient's whole record; ``"(unknown)"`` when none), sorted by ``provider_id``.
+    the patient's whole record; ``"(unknown)"`` when none), ``provider_id`` in natural
+    order (DR2 before DR14).
 
     Columns: ``provider_id``, ``patients``, ``narcotic_patients``, ``pct_narcotic``,
     ``courses``, ``long_term_courses``, ``pct_long_term`` (of courses),
@@ -263,7 +273,7 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
         100 * out["long_term_courses"] / out["courses"].replace(0, np.nan)
     ).round(1)
     out["pct_concordant"] = (100 * out["concordant"] / out["patients"]).round(1)
-    return out[list(PHYSICIAN_COLUMNS)].reset_index(drop=True)
+    return natural_order(out[list(PHYSICIAN_COLUMNS)], ["provider_id"])
 
 
 def safety_months_back(period_days: int) -> int:

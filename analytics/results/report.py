@@ -21,6 +21,7 @@ from analytics.results.overview import OverviewResult, build_overview
 from analytics.results.pathways import PathwaysResult, build_pathways
 from analytics.results.population import PopulationResult, build_population
 from analytics.results.safety import SafetyResult, build_safety
+from analytics.results.table import plural
 
 REPORT_PERIOD_DAYS = 365
 """The Overview's default period (the report takes the period the Overview shows)."""
@@ -89,9 +90,9 @@ def definitions_text(d: Definitions) -> str:
     """The definition parameters (docs/definitions.md) and the table versions, in words."""
     tables = ", ".join(f"{label} {vocab.table_version(name)}"
                        for name, label in DEFINITION_TABLES.items())
-    return (f"narcotic course gap {d.course_gap_days} days, long-term ≥ 90 days, high dose "
-            f"≥ {HIGH_DOSE_MME:g} MME/day; era gap {d.era_gap_days} days; pathways by first "
-            f"use, at most {d.max_steps} steps; tables: {tables}")
+    return (f"narcotic course gap {plural(d.course_gap_days, 'day')}, long-term ≥ 90 days, "
+            f"high dose ≥ {HIGH_DOSE_MME:g} MME/day; era gap {plural(d.era_gap_days, 'day')}; "
+            f"pathways by first use, at most {plural(d.max_steps, 'step')}; tables: {tables}")
 
 
 def build_report(m: CohortMeasures, description: str, min_cell: int = 11,

@@ -116,11 +116,26 @@ def streamlit_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] =
 
 
 @pytest.fixture(scope="session")
-def server(requirements, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``streamlit run dashboard.py`` with a fresh store."""
+def app_server(requirements, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[str, Path]]:
+    """``streamlit run dashboard.py`` with a fresh store, shared by every browser test that
+    does not need a server of its own: (base URL, server log)."""
     data_dir = tmp_path_factory.mktemp("e2e_store")
-    with streamlit_server(data_dir, data_dir.parent / "streamlit.log") as url:
-        yield url
+    log = data_dir.parent / "streamlit.log"
+    with streamlit_server(data_dir, log) as url:
+        yield url, log
+
+
+@pytest.fixture(scope="session")
+def server(app_server: tuple[str, Path]) -> str:
+    """Base URL of the shared app (:func:`app_server`)."""
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def server_log(app_server: tuple[str, Path]) -> Path:
+    """The shared app's server log (stdout and stderr)."""
+    return app_server[1]
 
 
 @pytest.fixture(scope="session")

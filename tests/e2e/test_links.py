@@ -1,4 +1,5 @@
-"""Browser tests: a copied link carries the cohort (issue 10, item 1).
+"""Browser tests: a copied link carries the cohort (issue 10, item 1), and the server log
+stays free of Streamlit's warnings (item 6).
 
 A shared link such as ``/?providers=DR02&tried=Injection`` must keep its query after every
 page switch through the sidebar (the address bar is what a user copies), and the copied
@@ -81,3 +82,27 @@ def test_a_link_to_an_unknown_dataset_says_so(server, page):
     switch_page(page, "Injections")
     assert any("Praxis Müller" in w
                for w in page.get_by_test_id("stAlertContentWarning").all_inner_texts())
+
+
+LOG_WARNINGS = (
+    "missing ScriptRunContext",
+    "was created with a default value but also had its value set via the Session State API",
+)
+
+
+def test_the_server_log_has_no_streamlit_warnings(server, page, server_log):
+    """The shared server (started for this session) after a link with a non-default number
+    widget, page switches that hand the sidebar's values back, and a report download."""
+    open_page(page, f"{server}/?era_gap_days=45&min_cell=12&providers=DR02")
+    for label in ("Pathways", "Narcotic courses", "Overview"):
+        switch_page(page, label)
+        no_exception(page)
+    assert query(page)["era_gap_days"] == ["45"]
+    with page.expect_download(timeout=120_000) as info:
+        page.get_by_role("button", name="HTML report").click()
+    assert info.value.suggested_filename == "painpath_report.html"
+    page.wait_for_timeout(500)
+    log = server_log.read_text()
+    assert "Uvicorn server started" in log
+    for warning in LOG_WARNINGS:
+        assert warning not in log, log[-3000:]
