@@ -28,22 +28,23 @@ CHART_PAGES = ("overview", "pathways", "injections", "narcotics", "safety", "out
 
 
 def tiny_csv() -> str:
-    """Six back-pain patients, each with physical therapy, two oxycodone fills, a muscle
-    relaxant and two injections: every count is under the threshold of 11."""
+    """Six back-pain patients of DR18, DR2 and DR14, each with physical therapy, two
+    oxycodone fills, a muscle relaxant and two injections: every count is under the
+    threshold of 11."""
     rows = ["patient_id,event_date,technique,detail,quantity,days_supply,injection_type,"
             "provider_id,diagnosis,pain_score"]
     for i in range(6):
-        p = f"T{i}"
+        p, doctor = f"T{i}", ("DR18", "DR2", "DR14")[i % 3]
         rows += [
-            f"{p},2024-01-0{i + 1},physical_therapy,Therapeutic exercise,,,,DR2,M54.50,7",
+            f"{p},2024-01-0{i + 1},physical_therapy,Therapeutic exercise,,,,{doctor},M54.50,7",
             f"{p},2024-02-0{i + 1},narcotic,Oxycodone Hydrochloride 5 MG Oral Tablet,60,30,,"
-            "DR2,M54.50,",
+            f"{doctor},M54.50,",
             f"{p},2024-03-0{i + 1},narcotic,Oxycodone Hydrochloride 5 MG Oral Tablet,60,30,,"
-            "DR2,M54.50,",
+            f"{doctor},M54.50,",
             f"{p},2024-02-0{i + 1},muscle_relaxant,Cyclobenzaprine 10 MG Oral Tablet,30,30,,"
-            "DR2,M54.50,",
-            f"{p},2024-04-0{i + 1},injection,Epidural,,,epidural_steroid,DR2,M54.50,6",
-            f"{p},2024-07-0{i + 1},injection,Epidural,,,epidural_steroid,DR2,M54.50,4",
+            f"{doctor},M54.50,",
+            f"{p},2024-04-0{i + 1},injection,Epidural,,,epidural_steroid,{doctor},M54.50,6",
+            f"{p},2024-07-0{i + 1},injection,Epidural,,,epidural_steroid,{doctor},M54.50,4",
         ]
     return "\n".join(rows) + "\n"
 
@@ -159,3 +160,13 @@ def test_a_cohort_without_patients_asks_to_widen_the_filters(app, datasets):
     at.run()
     assert not at.exception
     assert any("Widen the filters" in i.value for i in at.info)
+
+
+def test_physicians_in_natural_order_in_the_sidebar_and_the_tables(app, datasets):
+    at = open_on(app, "overview", TINY)
+    assert at.multiselect(key="providers").options == ["DR2", "DR14", "DR18"]
+    physicians = at.dataframe[0].value
+    assert physicians["Physician"].tolist() == ["DR2", "DR14", "DR18", "All physicians"]
+    run_page(at, "narcotics")
+    by = at.dataframe[-1].value
+    assert by["Physician"].tolist() == ["DR2", "DR14", "DR18", "All physicians"]
