@@ -25,14 +25,19 @@ $(VENV)/.installed: $(VENV)/.app-installed requirements-dev.txt
 run: $(VENV)/.app-installed
 	$(PY) -m streamlit run dashboard.py --server.port $(PORT)
 
-# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here).
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browser here);
+# the printed-report test draws the PDF's pages with pdftoppm (Debian's poppler-utils).
 chromium:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="chromium"; \
+	command -v pdftoppm >/dev/null 2>&1 || missing="$$missing poppler-utils"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "note: install Chromium (sudo apt-get install -y chromium) to run the browser tests"; \
-	  fi; }
+	    echo "note: install$$missing (sudo apt-get install -y$$missing) to run the browser tests"; \
+	  fi; \
+	fi
 
 # Several app processes behind Debian's nginx (its own configuration from deploy/; the
 # system's nginx service and /etc/nginx are left alone).

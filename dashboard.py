@@ -19,10 +19,6 @@ from ui.sidebar import open_page
 view = open_page("Overview", "PainPath · Overview")
 
 head, button = st.columns([3, 1])
-button.download_button(
-    "HTML report", data=lambda: build_report(view.report()), file_name="painpath_report.html",
-    mime="text/html", key="report", icon=":material/summarize:", on_click="ignore",
-    help="One self-contained HTML file with every page's charts and tables for this cohort.")
 
 labels = [f"{days} days" for days in PERIODS]
 period_label = st.segmented_control(
@@ -31,6 +27,13 @@ period_label = st.segmented_control(
     help="KPIs of the period ending at the extract date, with the change against the period "
     "before it.")
 period_days = int((period_label or labels[-1]).split()[0])
+button.download_button(
+    "HTML report", data=lambda: build_report(view.report(period_days)),
+    file_name="painpath_report.html", mime="text/html", key="report",
+    icon=":material/summarize:", on_click="ignore",
+    help=f"One self-contained HTML file to print (A4 or Letter): this page over the last "
+    f"{period_days} days, and the charts and tables of Pathways, Injections, Narcotic courses "
+    "and Opioid safety for this cohort.")
 result = view.overview(period_days)
 head.caption(f"Cohort: {view.cohort.describe()} · {result.cohort.text(0, 'patients')} patients "
              f"· extract date {view.extract().date().isoformat()} · "
@@ -85,6 +88,11 @@ st.subheader("By physician")
 if result.physicians.empty:
     render.missing_column_note(["provider_id"], "The physician table")
 else:
+    st.caption(f"The current period, {result.current_start.date()} – "
+               f"{result.current_end.date()} (the KPIs' {period_days} days). A patient counts "
+               "for the physician on most of the patient's events over the whole record; the "
+               "last row is the whole cohort in the period."
+               if result.current_start is not None else "The cohort's whole date window.")
     render.table(result.physicians, key="physicians", file_name="physicians.csv")
 
 st.subheader("Attrition")

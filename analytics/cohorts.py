@@ -48,7 +48,7 @@ from analytics.injections import injection_sessions
 from analytics.intervals import day_numbers
 from analytics.narcotics import narcotic_courses
 from analytics.pathways import pathway_steps
-from analytics.schema import TECHNIQUES, isin_ids
+from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES, isin_ids
 
 AGE_BANDS: tuple[str, ...] = ("<40", "40–54", "55–64", "65–74", "75+")
 _AGE_EDGES = [-np.inf, 40, 55, 65, 75, np.inf]
@@ -57,6 +57,18 @@ _LIST_FIELDS = ("sexes", "age_bands", "providers", "sites", "tried", "never_trie
 _DATE_FIELDS = ("date_from", "date_to")
 _BOOL_FIELDS = ("surgery_before_injection", "long_term_narcotic")
 _INT_FIELDS = ("min_sessions", "max_sessions")
+_TECHNIQUE_FIELDS = ("tried", "never_tried", "pathway_starts_with")
+EVERYONE = "All patients of the population"
+CRITERION_LABELS: dict[str, str] = {
+    "date_from": "From", "date_to": "To", "sexes": "Sex", "age_bands": "Age band",
+    "diagnosis": "Diagnosis", "providers": "Physician", "sites": "Site",
+    "tried": "Tried (all of)", "never_tried": "Never tried",
+    "pathway_starts_with": "Pathway starts with",
+    "surgery_before_injection": "Surgery before first injection",
+    "long_term_narcotic": "Long-term narcotic course (≥ 90 days)",
+    "min_sessions": "Min. injection sessions", "max_sessions": "Max. injection sessions",
+}
+"""Each criterion's label, as the sidebar names it."""
 
 
 @dataclass(frozen=True)
@@ -126,11 +138,16 @@ class Cohort:
         return cls(**kwargs)
 
     def describe(self) -> str:
-        """A short human-readable description, e.g. for report headers."""
-        params = self.to_params()
-        if not params:
-            return "All patients"
-        return "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in params.items())
+        """The cohort in words, with the sidebar's labels, e.g. for report headers:
+        ``"Physician: DR02; Tried (all of): Injection"``, or ``"All patients of the
+        population"`` when no criterion is set."""
+        parts = []
+        for name, text in self.to_params().items():
+            values = text.split(",") if name in _LIST_FIELDS else [text]
+            if name in _TECHNIQUE_FIELDS:
+                values = [TECHNIQUE_LABELS.get(v, v) for v in values]
+            parts.append(f"{CRITERION_LABELS[name]}: {', '.join(values)}")
+        return "; ".join(parts) if parts else EVERYONE
 
 
 def _mode_per_patient(events: pd.DataFrame, column: str) -> pd.Series:

@@ -82,7 +82,8 @@ def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
 
 @dataclass(frozen=True)
 class ReportSection:
-    """One section of the HTML report: a heading, optional text, figures and tables.
+    """One section of the HTML report: a heading, optional text, figures and tables (the
+    figures first, or with ``tables_first`` the tables).
 
     Tables are display frames of protected result tables
     (:meth:`analytics.results.table.Table.display`).
@@ -92,15 +93,28 @@ class ReportSection:
     text: str = ""
     figures: Sequence[go.Figure] = ()
     tables: Sequence[tuple[str, pd.DataFrame]] = ()
+    tables_first: bool = False
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;
 max-width:1100px;color:#1d2433;padding:0 1rem}
 h1{font-size:1.6rem}h2{font-size:1.25rem;border-bottom:2px solid #e5e7eb;padding-bottom:.3rem;
-margin-top:2.2rem}table{border-collapse:collapse;margin:.6rem 0 1.2rem;font-size:.9rem}
-th,td{border:1px solid #d1d5db;padding:.25rem .6rem;text-align:left}th{background:#f3f4f6}
-.meta{color:#555;font-size:.9rem}.note{color:#555;font-size:.85rem}
+margin-top:2.2rem}h3{font-size:1rem;margin:1rem 0 .3rem}
+table{border-collapse:collapse;margin:.4rem 0 1.2rem;font-size:.9rem;max-width:100%}
+th,td{border:1px solid #d1d5db;padding:.25rem .5rem;text-align:left;vertical-align:top;
+overflow-wrap:break-word}th{background:#f3f4f6;font-weight:600}
+.meta{color:#374151;font-size:.9rem;line-height:1.45}
+.note{color:#555;font-size:.85rem}.figure{max-width:100%;overflow:hidden}
+@page{size:A4;margin:14mm 12mm}
+@media print{
+body{margin:0;max-width:none;padding:0;font-size:9pt}
+h1{font-size:15pt;margin:0 0 4mm}h2{font-size:12pt;margin-top:0;break-after:avoid}
+h3{font-size:10pt;break-after:avoid}section+section{break-before:page}
+table{width:100%;font-size:7.5pt;break-inside:auto}thead{display:table-header-group}
+tr{break-inside:avoid}th,td{padding:1px 3px}
+.figure{break-inside:avoid}.meta{font-size:8.5pt}
+}
 """
 
 
@@ -135,31 +149,43 @@ def html_report(
     min_cell: int,
     generated: dt.datetime | None = None,
     population: str = "",
+    details: Sequence[tuple[str, str]] = (),
 ) -> str:
-    """A self-contained HTML report (plotly.js inlined once; no external requests).
-    ``population``: the line saying which population is shown (empty: none).
+    """A self-contained HTML report (plotly.js inlined once; no external requests) that
+    prints on A4 or Letter: each section starts a page, tables wrap their cells to the
+    page's width, a figure is not split across pages.
+
+    The header names, one line each: the dataset (a ``details`` entry labelled "Dataset"),
+    the ``population`` line (which population is shown; empty: none), the cohort, the other
+    ``details`` (label, text: e.g. the period and the definitions), when it was made and
+    the small-cell threshold.
     Every text is HTML-escaped and table cells are formula-neutralised
     (:func:`neutralise_formulas`), as Excel also opens HTML tables."""
     generated = generated or dt.datetime.now()
-    population_line = f"{html.escape(population)}<br>" if population else ""
+    first = [f"{k}: {v}" for k, v in details if k == "Dataset"]
+    rest = [f"{k}: {v}" for k, v in details if k != "Dataset"]
+    lines = [*first, *([population] if population else []),
+             f"Cohort: {cohort_description}", *rest,
+             f"Generated {generated.strftime('%Y-%m-%d %H:%M')}. {suppression_note(min_cell)}"]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>{population_line}Cohort: {html.escape(cohort_description)}<br>"
-        f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. "
-        f"{html.escape(suppression_note(min_cell))}</p>",
+        "<p class='meta'>" + "<br>".join(html.escape(line) for line in lines) + "</p>",
     ]
     include_js: bool | str = True
     for section in sections:
-        parts.append(f"<h2>{html.escape(section.title)}</h2>")
+        parts.append(f"<section><h2>{html.escape(section.title)}</h2>")
         if section.text:
             parts.append(f"<p>{html.escape(section.text)}</p>")
+        drawn = []
         for fig in section.figures:
-            parts.append(pio.to_html(fig, full_html=False, include_plotlyjs=include_js,
-                                     config={"displaylogo": False}))
+            drawn.append("<div class='figure'>" + pio.to_html(
+                fig, full_html=False, include_plotlyjs=include_js,
+                config={"displaylogo": False, "responsive": True}) + "</div>")
             include_js = False
-        for caption, table in section.tables:
-            parts.append(_table_html(caption, table))
+        tables = [_table_html(caption, table) for caption, table in section.tables]
+        parts += [*tables, *drawn] if section.tables_first else [*drawn, *tables]
+        parts.append("</section>")
     parts.append("</body></html>")
     return "".join(parts)

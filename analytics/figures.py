@@ -19,6 +19,7 @@ import plotly.io as pio
 
 from analytics.results.distributions import Survival
 from analytics.results.pathways import step_label
+from analytics.results.privacy import Mark
 from analytics.results.table import UNDEFINED_TEXT, Table
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
 
@@ -62,6 +63,39 @@ def _empty(title: str, message: str) -> go.Figure:
     return fig
 
 
+def hidden_message(table: Table, *columns: str) -> str | None:
+    """What to say instead of a chart when nothing of ``columns`` would be drawn because
+    every value is hidden (no count shown other than zero, no figure shown; one hidden):
+    "All values here involve fewer than N patients" (N = the table's threshold), with "or
+    would let such a count be worked out" when a count is hidden for that reason alone.
+    None when something is drawn, or when nothing is hidden (an empty chart has its own
+    reason)."""
+    if table.empty:
+        return None
+    hidden = np.zeros(len(table), dtype=bool)
+    drawn = np.zeros(len(table), dtype=bool)
+    complementary = False
+    for column in columns:
+        marks = table.marks[column].to_numpy()
+        values = table.numbers(column)
+        is_count = table.column(column).is_count
+        hidden |= marks != Mark.SHOWN
+        # a figure derived from counts is hidden because of them: only a count says why
+        complementary |= is_count and bool(np.any(marks == Mark.HIDDEN))
+        # a shown count of zero draws nothing; a shown share of 0 % is a figure
+        visible = (values != 0) if is_count else np.ones(len(values), dtype=bool)
+        drawn |= (marks == Mark.SHOWN) & visible & ~np.isnan(values)
+    if drawn.any() or not hidden.any():
+        return None
+    return all_hidden_text(table.min_cell, complementary)
+
+
+def all_hidden_text(min_cell: int, complementary: bool = False) -> str:
+    """The sentence of a chart whose every value is hidden at threshold ``min_cell``."""
+    message = f"All values here involve fewer than {min_cell} patients"
+    return message + (" or would let such a count be worked out" if complementary else "")
+
+
 def _part(table: Table, rows: np.ndarray, y: str) -> tuple[np.ndarray, list[str]]:
     """Bar heights (hidden -> 0) and hover texts of some rows of a count column."""
     heights = table.numbers(y, hidden_as=0.0)[rows]
@@ -75,6 +109,8 @@ def monthly_technique_chart(table: Table) -> go.Figure:
     title = "Patients treated per month, by technique"
     if table.empty:
         return _empty(title, "No events in this cohort")
+    if message := hidden_message(table, "patients"):
+        return _empty(title, message)
     fig = go.Figure()
     technique = table.values["technique"].astype(str).to_numpy()
     for name in TECHNIQUES:
@@ -98,6 +134,8 @@ def count_line_chart(table: Table, x: str, y: str, title: str, x_title: str, y_t
     """A line of counts over time (e.g. new patients per month); hidden points are gaps."""
     if table.empty:
         return _empty(title, "No data in this cohort")
+    if message := hidden_message(table, y):
+        return _empty(title, message)
     fig = go.Figure(go.Scatter(
         x=table.values[x], y=table.numbers(y), mode="lines+markers", line_color=color,
         customdata=table.texts(y), hovertemplate="%{x|%b %Y}: %{customdata}<extra></extra>",
@@ -114,6 +152,8 @@ def bar_chart(table: Table, x: str, y: str, title: str, x_title: str, y_title: s
     ``percent``: a derived share added to the hover text where shown."""
     if table.empty:
         return _empty(title, "No data in this cohort")
+    if message := hidden_message(table, y):
+        return _empty(title, message)
     heights = table.numbers(y, hidden_as=0.0)
     text = table.texts(y)
     if percent is not None:
@@ -141,6 +181,8 @@ def histogram_chart(table: Table, count: str, title: str, x_title: str, y_title:
     ``marker_at`` draws a dashed vertical line (e.g. the 14-day short-interval line)."""
     if table.empty:
         return _empty(title, "No data in this cohort")
+    if message := hidden_message(table, count):
+        return _empty(title, message)
     start = table.values["start"].to_numpy(dtype="float64")
     end = table.values["end"].to_numpy(dtype="float64")
     width = float(end[0] - start[0] + 1)
@@ -164,6 +206,10 @@ def km_chart(curves: Mapping[str, Survival], title: str, x_title: str,
     shown (the curve stops where fewer than the threshold remain at risk)."""
     if not curves or all(s.curve.empty for s in curves.values()):
         return _empty(title, "No data in this cohort")
+    messages = [hidden_message(s.curve, "survival") for s in curves.values()
+                if not s.curve.empty]
+    if all(messages):
+        return _empty(title, messages[0])
     palette = ["#1d3557", "#e76f51", "#2a9d8f", "#6d597a"]
     fig = go.Figure()
     for i, (name, km) in enumerate(curves.items()):
@@ -204,6 +250,9 @@ def pathway_sunburst(sunburst: Table) -> go.Figure:
     lies under it)."""
     title = "Pathways: inner ring = first step (click to zoom)"
     if sunburst.empty or not (sunburst.numbers("own", hidden_as=0.0) > 0).any():
+        # ``own`` is 0 for a hidden pathway; ``patients`` is hidden over one
+        if sunburst.hidden("patients").any():
+            return _empty(title, all_hidden_text(sunburst.min_cell))
         return _empty(title, "No treated patients in this cohort")
     raw = sunburst.labels("label")
     fig = go.Figure(go.Sunburst(
@@ -224,6 +273,8 @@ def pathway_sankey(sankey: Table) -> go.Figure:
     title = "Step-to-step transitions (first three steps)"
     if sankey.empty:
         return _empty(title, "No transitions among the pathways shown")
+    if message := hidden_message(sankey, "patients"):
+        return _empty(title, message)
     values = sankey.values
     src = "S" + values["step"].astype(str) + ":" + values["source"].astype(str)
     tgt = "S" + (values["step"] + 1).astype(str) + ":" + values["target"].astype(str)
@@ -248,6 +299,8 @@ def lines_of_therapy_chart(lines: Table) -> go.Figure:
     title = "Lines of therapy: what each step was"
     if lines.empty:
         return _empty(title, "No treated patients in this cohort")
+    if message := hidden_message(lines, "patients"):
+        return _empty(title, message)
     fig = go.Figure()
     labels = np.array(lines.labels("label"), dtype=object)
     for name in pd.unique(labels):
@@ -276,6 +329,8 @@ def compare_pathways_chart(table: Table, top: int = 12) -> go.Figure:
     title = "Share of each cohort by pathway"
     if table.empty:
         return _empty(title, "No treated patients in either cohort")
+    if message := hidden_message(table, "percent_a", "percent_b"):
+        return _empty(title, message)
     rows = np.arange(min(top, len(table)))
     order = [table.labels("pathway")[i] for i in rows]
     fig = go.Figure()
@@ -334,6 +389,9 @@ def safety_trend_chart(trend: Table, keys: list[str], title: str | None = None) 
     title = title or "Opioid safety: share over the 12 months to each month"
     if trend.empty or not keys:
         return _empty(title, "No narcotic use in this cohort")
+    chosen = trend.take(np.flatnonzero(trend.values["key"].isin(keys).to_numpy(dtype=bool)))
+    if message := hidden_message(chosen, "share"):
+        return _empty(title, message)
     palette = ["#e76f51", "#1d3557", "#2a9d8f", "#6d597a", "#e9c46a", "#457b9d"]
     values = trend.values
     share = trend.numbers("share")
@@ -366,6 +424,8 @@ def safety_physician_chart(physicians: Table, title: str) -> go.Figure:
     clinic's share as a line beside them."""
     if physicians.empty:
         return _empty(title, "No physician prescribed a narcotic in this period")
+    if message := hidden_message(physicians, "share"):
+        return _empty(title, message)
     names = physicians.labels("provider_id")
     share = physicians.numbers("share", hidden_as=0.0)
     texts = physicians.texts("share")
@@ -392,6 +452,8 @@ def outcome_km_chart(curves: Table, at_risk: Table, title: str) -> go.Figure:
     protected).  A curve stops where fewer than the threshold remain at risk."""
     if curves.empty and at_risk.empty:
         return _empty(title, "No patients with a first step in this cohort")
+    if curves.empty and (message := hidden_message(at_risk, "at_risk")):
+        return _empty(title, message)
     palette = ["#2a9d8f", "#e9c46a", "#e76f51", "#457b9d", "#b5838d", "#6d597a", "#1d3557",
                "#8d99ae"]
     groups = list(pd.unique(at_risk.values["group"].astype(str)))

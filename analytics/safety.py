@@ -79,7 +79,8 @@ from analytics.vocab import load_table
 FLAGGED_RELAXANTS_TABLE = "flagged_muscle_relaxants.csv"
 OUD_KIND = "opioid_use_disorder"
 NO_PHARMACY_NOTE = (
-    "The pharmacy rates cannot be computed: the export has no pharmacy_id on narcotic fills."
+    "The pharmacy rates cannot be computed: the export has no pharmacy column on narcotic "
+    "fills."
 )
 _TOLERANCE = 1e-9  # dose comparisons: MME arithmetic in floating point
 

@@ -73,6 +73,22 @@ INJECTION_TYPE_LABELS: dict[str, str] = {
     "other": "Other / unknown",
 }
 
+COLUMN_LABELS: dict[str, str] = {
+    "patient_id": "Patient (pseudonym)", "event_date": "Date of service, fill or start",
+    "technique": "Technique / treatment type", "end_date": "End date",
+    "days_supply": "Days supply", "detail": "Drug or procedure description",
+    "code": "Code (CPT, HCPCS, RxNorm, NDC, SNOMED)", "quantity": "Quantity",
+    "strength": "Strength per unit", "mme_per_day": "MME per day",
+    "injection_type": "Injection type", "provider_id": "Physician (pseudonym)",
+    "site": "Site / clinic", "sex": "Sex", "birth_year": "Birth year", "age": "Age",
+    "diagnosis": "Diagnosis", "pain_score": "Pain score (0–10)",
+    "reason": "Reason / indication", "region": "Spinal region or level",
+    "pharmacy_id": "Pharmacy (pseudonym)", "dispenses": "Dispenses",
+    "death_year": "Death year", "reason_code": "Reason code", "refills": "Refills",
+    "death_date": "Death date (only its year is kept)", "encounter_id": "Encounter / visit",
+}
+"""What a user calls each canonical column (mapping, notes about a missing column)."""
+
 REGIONS: tuple[str, ...] = ("cervical_thoracic", "lumbar_sacral")
 """Spinal regions of an injection (payer limits count per type and region)."""
 

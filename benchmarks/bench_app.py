@@ -32,9 +32,9 @@ from analytics.store import Store  # noqa: E402
 from benchmarks.bench_analytics import dataset, store_ingested  # noqa: E402
 
 PAGES = ["pages/1_Pathways.py", "pages/2_Injections.py", "pages/3_Narcotic_courses.py",
-         "pages/4_Compare_cohorts.py", "pages/5_Patient_timeline.py", "pages/6_Data.py",
-         "pages/7_Safety.py", "pages/8_Outcomes.py"]
-WHOLE_RECORD_PAGES = ["pages/7_Safety.py", "pages/8_Outcomes.py"]
+         "pages/4_Safety.py", "pages/5_Outcomes.py", "pages/6_Compare_cohorts.py",
+         "pages/7_Patient_timeline.py", "pages/8_Data.py"]
+WHOLE_RECORD_PAGES = ["pages/4_Safety.py", "pages/5_Outcomes.py"]
 """Pages whose measures read whole records (computed once per population, then a selection
 of rows per cohort): timed on filter changes of their own."""
 

@@ -6,6 +6,7 @@ import streamlit as st
 
 from analytics import figures
 from analytics.results.strata import STRATA
+from analytics.results.table import plural
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS, TECHNIQUES
 from ui import drilldown, render
 from ui.sidebar import PATHWAY_FILTER_LABELS, open_page, patient_level_views_enabled
@@ -34,15 +35,16 @@ result = view.pathways(mode, techniques)
 if mode == "eras":
     d = view.params.definitions
     st.caption(
-        f"Eras (OHDSI TreatmentPatterns): era gap {d.era_gap_days} days, minimum era "
-        f"{d.min_era_days} days, combination window {d.combination_window_days} days, minimum "
-        f"post-combination {d.min_post_combination_days} days, steps kept: "
-        f"{PATHWAY_FILTER_LABELS[d.pathway_filter].lower()}, at most {d.max_steps} steps "
-        "(sidebar, Definitions).")
+        f"Eras (OHDSI TreatmentPatterns): era gap {plural(d.era_gap_days, 'day')}, minimum "
+        f"era {plural(d.min_era_days, 'day')}, combination window "
+        f"{plural(d.combination_window_days, 'day')}, minimum post-combination "
+        f"{plural(d.min_post_combination_days, 'day')}, steps kept: "
+        f"{PATHWAY_FILTER_LABELS[d.pathway_filter].lower()}, at most "
+        f"{plural(d.max_steps, 'step')} (sidebar, Definitions).")
     dropped = result.dropped
     if dropped.hidden("pieces")[0] or dropped.values["pieces"].iloc[0] > 0:
         st.caption(f"{dropped.text(0, 'pieces')} pieces shorter than "
-                   f"{d.min_post_combination_days} days were dropped after combining "
+                   f"{plural(d.min_post_combination_days, 'day')} were dropped after combining "
                    "(minimum post-combination duration).")
 
 drill = patient_level_views_enabled()  # physicians only, and only when switched on

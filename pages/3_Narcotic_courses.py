@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from analytics import figures
+from analytics.results.table import plural
 from ui import render
 from ui.sidebar import open_page
 
@@ -19,12 +20,15 @@ m = st.columns(6)
 render.metric(m[0], kpis, "patients")
 render.metric(m[1], kpis, "courses",
               help=f"Fills joined when the next starts ≤ "
-              f"{view.params.definitions.course_gap_days} days after the course's current end; "
+              f"{plural(view.params.definitions.course_gap_days, 'day')} after the course's "
+              "current end; "
               "supplies do not stack.")
 render.metric(m[2], kpis, "pct_long_term", help="Share of courses lasting 90 days or more.")
 render.metric(m[3], kpis, "pct_high_dose",
               help="Share of courses whose average MME/day (total MME ÷ duration) is 90 or "
-              "more.")
+              "more; not shown (–) when more than half of the courses have no MME.")
+if note := result.high_dose_note():
+    m[3].caption(note)
 render.metric(m[4], kpis, "ongoing",
               help="Courses whose last covered day is on or after the extract date (censored).")
 render.metric(m[5], kpis, "ended_by_death",

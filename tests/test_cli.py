@@ -444,7 +444,7 @@ def test_summary_safety_and_outcomes_objects_hand_computed(capsys):
     # no pharmacy_id in this export: the pharmacy rates cannot be computed
     pharmacies = out["safety"]["measures"]["uop_pharmacies"]["years"][0]
     assert pharmacies["numerator"] is None and pharmacies["percent"] is None
-    assert "pharmacy_id" in out["safety"]["pharmacy_note"]
+    assert "no pharmacy column" in out["safety"]["pharmacy_note"]
     # time zero: p1 physical therapy 01-01, p3 physical therapy 01-02, p2 a relaxant and a
     # narcotic 01-01 (combination); no surgery.  p2's course ends 01-31, the 30-day gap seen
     # in full by the extract date 03-01: opioid-free on day 30.

@@ -123,7 +123,12 @@ def test_params_round_trip():
                       "surgery_before_injection": "no", "min_sessions": "2"}
     assert Cohort.from_params(params) == cohort
     assert Cohort.from_params({"min_sessions": "many", "bogus": "1"}) == Cohort()
-    assert Cohort().is_everyone() and Cohort().describe() == "All patients"
+    assert Cohort().is_everyone() and Cohort().describe() == "All patients of the population"
+    cohort = Cohort(providers=("DR02", "DR14"), tried=("injection", "physical_therapy"),
+                    long_term_narcotic=True, date_from=dt.date(2024, 1, 1))
+    assert cohort.describe() == (
+        "From: 2024-01-01; Physician: DR02, DR14; Tried (all of): Injection, Physical therapy; "
+        "Long-term narcotic course (≥ 90 days): yes")
 
 
 def test_empty_events():

@@ -88,11 +88,14 @@ def test_km_chart_stops_where_few_are_at_risk():
     line = fig.data[2]
     assert list(line.customdata) == ["5", "5", "4"]
     assert line.y[0] == 1.0 and len(line.x) == 3
-    # threshold 11: nobody is shown at risk, so no curve and a hidden median
+    # threshold 11: nobody is shown at risk, so no curve (a hidden median): the chart says
+    # why instead of drawing empty axes
     hidden = km_result(11)
     assert hidden.summary.texts("median") == ["hidden"]
-    line = figures.km_chart({"all": hidden}, "t", "days").data[2]
-    assert len(line.x) == 0 and line.name == "all (median hidden)"
+    fig = figures.km_chart({"all": hidden}, "t", "days")
+    assert not fig.data
+    assert [a.text for a in fig.layout.annotations] == [
+        "All values here involve fewer than 11 patients"]
 
 
 def pathway_table(counts, min_cell=11):
@@ -229,3 +232,112 @@ def test_outcome_chart_draws_the_at_risk_table_under_the_curves():
     assert texts == [["40", "<11"], ["<11"]]
     assert [t.name for t in fig.data if t.mode == "lines" and t.showlegend is not False] == [
         "PT"]
+
+
+# --- every value hidden: the chart says why instead of drawing empty axes -------------------
+
+ALL_SMALL = "All values here involve fewer than 11 patients"
+
+
+def test_a_bar_chart_of_small_counts_only_says_why():
+    table = protected(pd.DataFrame({"band": ["<20", "20–49", "≥90"], "patients": [4, 0, 7]}),
+                      (label("band", "Band"), patients("patients", "Patients")))
+    fig = figures.bar_chart(table, "band", "patients", "Patients by band", "x", "y")
+    assert not fig.data
+    assert fig.layout.title.text == "Patients by band"
+    assert [a.text for a in fig.layout.annotations] == [ALL_SMALL]
+    assert figures.hidden_message(table, "patients") == ALL_SMALL
+
+
+def test_the_threshold_in_the_message_is_the_tables():
+    bins = histogram(pd.Series([1] * 3 + [8] * 4), bin_width=7, count_name="n")
+    table = protected(bins, histogram_columns(count("n", "N")), min_cell=20)
+    fig = figures.histogram_chart(table, "n", "t", "x", "y")
+    assert [a.text for a in fig.layout.annotations] == [
+        "All values here involve fewer than 20 patients"]
+    # the same counts at threshold 3: drawn
+    shown = protected(bins, histogram_columns(count("n", "N")), min_cell=3)
+    assert figures.histogram_chart(shown, "n", "t", "x", "y").data
+
+
+def test_one_shown_count_is_enough_to_draw():
+    table = protected(pd.DataFrame({"band": ["a", "b"], "patients": [4, 30]}),
+                      (label("band", "Band"), patients("patients", "Patients")))
+    assert figures.hidden_message(table, "patients") is None
+    assert figures.bar_chart(table, "band", "patients", "t", "x", "y").data
+
+
+def test_nothing_hidden_is_no_message_even_when_all_zero():
+    table = protected(pd.DataFrame({"band": ["a", "b"], "patients": [0, 0]}),
+                      (label("band", "Band"), patients("patients", "Patients")))
+    assert figures.hidden_message(table, "patients") is None
+
+
+def test_a_count_hidden_to_protect_another_is_said_so():
+    # bands a (4, small) and b (20) add up to a total of 24 shown elsewhere: b would give a
+    # away, so it is hidden too (complementary suppression)
+    layout = Layout(11)
+    layout.add("bands", "Bands", (label("band", "Band"), patients("patients", "Patients")),
+               pd.DataFrame({"band": ["a", "b"], "patients": [4, 20]}))
+    layout.add("total", "Total", (patients("patients", "Patients"),),
+               pd.DataFrame({"patients": [24]}))
+    layout.column_total("bands", "patients", layout.cell("total", 0, "patients"))
+    table = layout.protect()["bands"]
+    assert table.texts("patients") == ["<11", "hidden"]
+    fig = figures.bar_chart(table, "band", "patients", "t", "x", "y")
+    assert [a.text for a in fig.layout.annotations] == [
+        ALL_SMALL + " or would let such a count be worked out"]
+
+
+def test_a_shown_share_of_zero_is_drawn():
+    doctors = protected(pd.DataFrame({
+        "provider_id": ["DR1", "DR2"], "denominator": [30, 20], "numerator": [0, 0],
+        "share": [0.0, 0.0], "clinic_share": [0.0, 0.0]}),
+        (label("provider_id", "P"), count("denominator", "D"), count("numerator", "N"),
+         derived("share", "S", ["numerator", "denominator"], unit="%"),
+         derived("clinic_share", "C", unit="%")))
+    assert figures.hidden_message(doctors, "share") is None
+    assert figures.safety_physician_chart(doctors, "HDO").data
+
+
+def test_safety_charts_of_hidden_shares_only_say_why():
+    doctors = protected(pd.DataFrame({
+        "provider_id": ["DR1", "DR2"], "denominator": [8, 6], "numerator": [2, 1],
+        "share": [25.0, 16.7], "clinic_share": [21.4, 21.4]}),
+        (label("provider_id", "P"), count("denominator", "D"), count("numerator", "N"),
+         derived("share", "S", ["numerator", "denominator"], unit="%"),
+         derived("clinic_share", "C", ["numerator", "denominator"], unit="%")))
+    fig = figures.safety_physician_chart(doctors, "HDO 2024")
+    assert [a.text for a in fig.layout.annotations] == [ALL_SMALL]
+    trend = protected(pd.DataFrame({
+        "key": ["hdo", "hdo"], "measure": ["HDO", "HDO"],
+        "month": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+        "denominator": [6, 7], "numerator": [1, 2], "share": [16.7, 28.6]}),
+        (label("key", "K"), label("measure", "M"), label("month", "Month"),
+         count("denominator", "D"), count("numerator", "N"),
+         derived("share", "S", ["numerator", "denominator"], unit="%")))
+    fig = figures.safety_trend_chart(trend, ["hdo"])
+    assert [a.text for a in fig.layout.annotations] == [ALL_SMALL]
+
+
+def test_a_sunburst_of_small_pathways_only_says_why():
+    counts = pd.DataFrame({"steps": [("physical_therapy",), ("narcotic",)],
+                           "patients": [4, 6]})
+    table, steps = pathway_table(counts)
+    fig = figures.pathway_sunburst(sunburst(table, steps))
+    assert not fig.data
+    assert fig.layout.annotations[0].text.startswith(ALL_SMALL)
+
+
+def test_outcome_chart_with_every_group_too_small_says_why():
+    curves = protected(pd.DataFrame({
+        "group": pd.Series([], dtype=str), "time": pd.Series([], dtype=float),
+        "at_risk": pd.Series([], dtype=int), "survival": pd.Series([], dtype=float),
+        "lower": pd.Series([], dtype=float), "upper": pd.Series([], dtype=float)}),
+        (label("group", "G"), label("time", "T"), label("at_risk", "A"),
+         derived("survival", "S"), derived("lower", "L"), derived("upper", "U")))
+    at_risk = protected(pd.DataFrame({"group": ["PT", "Inj"], "time": [0, 0],
+                                      "at_risk": [5, 3]}),
+                        (label("group", "G"), label("time", "T"), patients("at_risk", "A")))
+    fig = figures.outcome_km_chart(curves, at_risk, "Time to spine surgery")
+    assert [a.text for a in fig.layout.annotations] == [ALL_SMALL]

@@ -75,6 +75,8 @@ def test_over_the_limit_by_type_and_region():
     assert windows.loc[windows["patient_id"] == "p1", "region"].unique().tolist() == [
         "Lumbar / sacral"]
     assert "p2" not in set(windows["patient_id"])
+    # the windows (patient level) name their type as the other tables do
+    assert set(windows["injection_type"]) == {"Epidural steroid", "Trigger point"}
     protected = build_injections(CohortMeasures(frame), min_cell=11)
     assert protected.over_by_region.texts("patients") == ["<11", "<11"]
 
@@ -124,3 +126,12 @@ def test_injection_response_by_type_region_and_physician():
     protected = build_injections(m, min_cell=3)
     assert protected.response.texts("responses") == ["<3"]
     assert protected.response.texts("response_share") == ["hidden"]
+
+
+def test_sessions_by_physician_in_natural_order():
+    frame = _scored_sessions().assign(provider_id=lambda f: f["patient_id"].map(
+        {"a": "DR14", "b": "DR2"}).astype("string"))
+    result = build_injections(CohortMeasures(frame, extract=pd.Timestamp("2024-12-31")),
+                              min_cell=0)
+    assert result.by_physician.labels("provider_id") == ["DR2", "DR14"]
+    assert result.response_by_provider_id.labels("group") == ["DR2", "DR14"]

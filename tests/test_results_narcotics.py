@@ -69,3 +69,70 @@ def test_estimated_mme_and_death_are_counted():
     bands = result.mme_bands.display(titles=False)
     assert bands.values.tolist() == [["<20", 0, 0], ["20–<50", 1, 1], ["50–<90", 0, 0],
                                      ["≥90", 0, 0]]
+
+
+def _courses(with_mme: int, without_mme: int, high_dose: int = 0) -> pd.DataFrame:
+    """One 30-day oxycodone fill per patient: ``with_mme`` of 5 mg x 60 (15 MME/day),
+    ``high_dose`` of them 40 mg x 60 instead (120 MME/day), ``without_mme`` with no strength
+    or quantity (no MME)."""
+    n = with_mme + without_mme
+    detail = (["Oxycodone Hydrochloride 40 MG Oral Tablet"] * high_dose
+              + ["Oxycodone Hydrochloride 5 MG Oral Tablet"] * (with_mme - high_dose)
+              + ["Oxycodone"] * without_mme)
+    return conform(pd.DataFrame({
+        "patient_id": [f"p{i:02d}" for i in range(n)],
+        "event_date": pd.to_datetime(["2024-01-01"] * n),
+        "technique": ["narcotic"] * n,
+        "days_supply": [30] * n,
+        "quantity": [60] * with_mme + [None] * without_mme,
+        "detail": detail,
+    }))
+
+
+def test_high_dose_share_is_not_shown_when_most_courses_have_no_mme():
+    # 23 courses, 21 without MME: "0 % high dose" would count doses nobody knows
+    frame = _courses(with_mme=2, without_mme=21)
+    result = build_narcotics(CohortMeasures(frame, extract=pd.Timestamp("2024-06-01")),
+                             min_cell=0)
+    assert result.kpis.texts("courses") == ["23"]
+    assert result.kpis.texts("courses_without_mme") == ["21"]
+    assert result.kpis.texts("pct_high_dose") == ["–"]
+    assert result.high_dose_note() == "21 of 23 courses have no MME"
+    # protected at 11: the 2 courses with an MME are a small count, so the 21 without one
+    # (23 − 21 = 2) is hidden: the note does not give it away
+    protected = build_narcotics(CohortMeasures(frame, extract=pd.Timestamp("2024-06-01")),
+                                min_cell=11)
+    assert protected.kpis.texts("pct_high_dose") == ["–"]
+    assert protected.kpis.texts("courses_without_mme") == ["hidden"]
+    assert protected.high_dose_note() == "Most of the 23 courses have no MME"
+
+
+def test_high_dose_share_is_shown_when_half_the_courses_have_an_mme():
+    # 4 courses: 2 with an MME (one of them 40 mg x 60 / 30 days x 1.5 = 120 MME/day), 2
+    # without: exactly half have one, so the share is shown: 1 of 4 = 25 %
+    result = build_narcotics(CohortMeasures(_courses(with_mme=2, without_mme=2, high_dose=1),
+                                            extract=pd.Timestamp("2024-06-01")), min_cell=0)
+    assert result.kpis.texts("pct_high_dose") == ["25.0%"]
+    assert result.high_dose_note() == ""
+    # 3 of 4 without: not shown
+    result = build_narcotics(CohortMeasures(_courses(with_mme=1, without_mme=3, high_dose=1),
+                                            extract=pd.Timestamp("2024-06-01")), min_cell=0)
+    assert result.kpis.texts("pct_high_dose") == ["–"]
+    assert result.high_dose_note() == "3 of 4 courses have no MME"
+
+
+def test_no_course_no_high_dose_note():
+    frame = _courses(with_mme=0, without_mme=0)
+    result = build_narcotics(CohortMeasures(frame, extract=pd.Timestamp("2024-06-01")),
+                             min_cell=0)
+    assert result.kpis.texts("pct_high_dose") == ["–"]
+    assert result.high_dose_note() == ""
+
+
+def test_courses_by_physician_in_natural_order():
+    frame = _courses(with_mme=3, without_mme=0).assign(
+        provider_id=pd.Series(["DR18", "DR2", "DR14"], dtype="string"))
+    result = build_narcotics(CohortMeasures(frame, extract=pd.Timestamp("2024-06-01")),
+                             min_cell=0)
+    assert result.by_physician.labels("provider_id") == ["DR2", "DR14", "DR18",
+                                                         "All physicians"]

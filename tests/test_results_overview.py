@@ -90,12 +90,16 @@ def test_empty_physician_table():
 def test_overview_protected_at_threshold_3(events):  # noqa: F811
     result = build_overview(CohortMeasures(events), 90, min_cell=3)
     physicians = result.physicians.display(titles=False).set_index("provider_id")
-    # DR01 and DR02 have 2 patients each (< 3); all physicians 4 is shown.
+    # The physician table covers the KPIs' current period, 2024-03-04 .. 2024-06-01, with
+    # each patient's physician over the whole record (p1 stays DR01 although its one event
+    # in the period, the injection of 04-01, is DR02's).  DR01 (p1, p3) and DR02 (p2, p4)
+    # have 2 patients each (< 3); all physicians 4 is shown.
     assert physicians["patients"].tolist() == ["<3", "<3", 4]
-    # sessions 2 + 1 = 3: both physicians' cells small, the total shown
-    assert physicians["sessions"].tolist() == ["<3", "<3", 3]
-    # long-term courses DR01 0, DR02 1, all 1: DR02 and the total are small
-    assert physicians["long_term_courses"].tolist() == [0, "<3", "<3"]
+    # sessions in the period: p1's of 04-01 (DR01) only: 1, 0, 1
+    assert physicians["sessions"].tolist() == ["<3", 0, "<3"]
+    # courses in the period: p2's fill of 03-31 (30 days) and p3's of 06-01: none long-term
+    assert physicians["long_term_courses"].tolist() == [0, 0, 0]
+    assert physicians["patients"].iloc[-1] == int(result.kpis.text(0, "patients"))
     # percents and medians of a hidden count are hidden
     assert (physicians["pct_narcotic"] == "hidden").all()
     assert (physicians["median_course_days"] == "hidden").all()
@@ -109,6 +113,20 @@ def test_overview_protected_at_threshold_3(events):  # noqa: F811
     # a change is shown only where both periods are: patients 4 - 4
     assert result.changes.texts("patients") == ["+0"]
     assert result.changes.hidden("pct_narcotic").tolist() == [True]
+
+
+def test_overview_physicians_cover_the_current_period(events):  # noqa: F811
+    result = build_overview(CohortMeasures(events), 90, min_cell=0)
+    physicians = result.physicians.display(titles=False).set_index("provider_id")
+    # 2024-03-04 .. 2024-06-01: p2's fill of 03-31 (30 days, DR02) and p3's 7-day fill of
+    # 06-01 (DR01), cut at the extract date 06-01: medians 7 (DR01), 30 (DR02), 18.5 (all)
+    assert physicians["courses"].tolist() == [1, 1, 2]
+    assert physicians["median_course_days"].tolist() == [7.0, 30.0, 18.5]
+    assert physicians["injection_patients"].tolist() == [1, 0, 1]
+    # the "All physicians" row is the current period's KPIs
+    assert physicians.loc["All physicians", "patients"] == result.kpis.values.loc[0, "patients"]
+    assert physicians.loc["All physicians", "pct_concordant"] == (
+        result.kpis.values.loc[0, "pct_concordant"])
 
 
 def test_overview_without_suppression_shows_every_value(events):  # noqa: F811
@@ -155,3 +173,13 @@ def test_safety_kpis_over_the_last_12_months_against_the_period_before():
     protected = build_overview(m, 365, min_cell=3)
     assert protected.safety.texts("hdo_share") == ["hidden", "100.0%"]
     assert protected.safety_changes.texts("hdo_share") == ["hidden"]
+
+
+def test_physicians_in_natural_order(events):  # noqa: F811
+    # p1, p3 with DR14; p2 with DR2; p4 with DR18: DR2, DR14, DR18 (not DR14, DR18, DR2)
+    renamed = events.assign(provider_id=events["patient_id"].map(
+        {"p1": "DR14", "p2": "DR2", "p3": "DR14", "p4": "DR18"}).astype("string"))
+    table = physician_table(CohortMeasures(renamed))
+    assert table["provider_id"].tolist() == ["DR2", "DR14", "DR18"]
+    result = build_overview(CohortMeasures(renamed), 365, 0)
+    assert result.physicians.labels("provider_id") == ["DR2", "DR14", "DR18", "All physicians"]

@@ -6,7 +6,18 @@ import pytest
 
 from analytics.results.layout import Layout
 from analytics.results.privacy import Mark
-from analytics.results.table import Kind, count, derived, label, patients, tables_of
+from analytics.results.table import (
+    Kind,
+    count,
+    derived,
+    label,
+    natural_key,
+    natural_order,
+    natural_sorted,
+    patients,
+    plural,
+    tables_of,
+)
 
 
 def frame() -> pd.DataFrame:
@@ -161,3 +172,35 @@ def test_tables_of_a_result_object():
     found = tables_of(Outer("x", table, Inner(table)))
     assert set(found) == {"main", "inner.curve"}
     assert Kind.PATIENTS.value == "patients"
+
+
+def test_natural_order_puts_numbers_in_labels_by_value():
+    assert natural_sorted(["DR18", "DR2", "DR14"]) == ["DR2", "DR14", "DR18"]
+    # text without case, a zero-padded number by value, a missing value last
+    assert natural_sorted(["dr3", None, "DR02", "Site B", "site a"]) == [
+        "DR02", "dr3", "site a", "Site B", None]
+    assert natural_key("DR2") < natural_key("DR10") < natural_key("DR10a")
+    frame = pd.DataFrame({"provider_id": ["DR18", "DR2", "DR14", "DR2"],
+                          "type": ["b", "c", "a", "a"], "n": [1, 2, 3, 4]})
+    ordered = natural_order(frame, ["provider_id", "type"])
+    assert ordered["provider_id"].tolist() == ["DR2", "DR2", "DR14", "DR18"]
+    assert ordered["n"].tolist() == [4, 2, 3, 1]
+    assert ordered.index.tolist() == [0, 1, 2, 3]
+
+
+def test_one_day_not_one_days():
+    assert [plural(n, "day") for n in (0, 1, 2, 1234)] == ["0 days", "1 day", "2 days",
+                                                           "1,234 days"]
+    assert plural(1, "patient-year") == "1 patient-year"
+    assert plural(3, "child", "children") == "3 children"
+    layout = Layout(0)
+    layout.add("t", "T", (label("k", "K"),
+                          derived("median", "Median", digits=0, unit=" days"),
+                          derived("change", "Change", digits=0, unit=" days", signed=True),
+                          derived("points", "Points", digits=0, unit=" pts", signed=True)),
+               pd.DataFrame({"k": ["a", "b", "c"], "median": [1.0, 2.0, 1.4],
+                             "change": [1.0, -1.0, 0.0], "points": [1.0, -2.0, -1.0]}))
+    table = layout.protect()["t"]
+    assert table.texts("median") == ["1 day", "2 days", "1 day"]
+    assert table.texts("change") == ["+1 day", "-1 day", "+0 days"]
+    assert table.texts("points") == ["+1 pt", "-2 pts", "-1 pt"]

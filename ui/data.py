@@ -63,6 +63,7 @@ from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
 from analytics.results.safety import SafetyResult, safety_counts
 from analytics.results.strata import StrataResult, strata_counts
+from analytics.results.table import natural_sorted
 from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
@@ -188,9 +189,10 @@ def date_range(dataset_id: int, version: int) -> tuple[dt.date | None, dt.date |
 
 @st.cache_resource(show_spinner=False, max_entries=32)
 def column_values(dataset_id: int, version: int, column: str) -> list[str]:
-    """Sorted distinct values of a text column of a dataset (filter options)."""
+    """Distinct values of a text column of a dataset in natural order (DR2 before DR14):
+    filter options."""
     values = dataset_events(dataset_id, version)[column].dropna().unique()
-    return sorted(str(v) for v in values)
+    return natural_sorted(str(v) for v in values)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
@@ -429,10 +431,17 @@ class View:
         """One patient's timeline (patient level: no threshold)."""
         return _aggregates((self.key,), _name(build_timeline), (patient_id,), build_timeline)
 
-    def report(self) -> ReportResult:
-        """The HTML report's result: the same cached results as the pages."""
+    def report(self, period_days: int = REPORT_PERIOD_DAYS) -> ReportResult:
+        """The HTML report's result: the same cached results as the pages, the Overview's
+        over its period ``period_days``; the dataset's name, the definitions and the
+        cohort's first and last event dates for its header."""
+        dates = self.events()["event_date"]
         return ReportResult(
             description=self.cohort.describe(), min_cell=self.min_cell,
-            overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
+            overview=self.overview(period_days), pathways=self.pathways("first", None),
             injections=self.injections(), narcotics=self.narcotics(),
-            population=self.population_result(), safety=self.safety())
+            population=self.population_result(), safety=self.safety(),
+            dataset=str(dataset_meta(self.dataset_id, self.version).get("name", "")),
+            definitions=self.params.definitions,
+            first_date=dates.min() if len(dates) else None,
+            last_date=dates.max() if len(dates) else None)

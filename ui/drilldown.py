@@ -21,10 +21,11 @@ from analytics import pathways
 from analytics.results.drilldown import Selection
 from analytics.results.pathways import PathwaysResult, step_label
 from analytics.results.privacy import OTHER_PATHWAYS
+from analytics.results.table import plural
 from ui import render
 from ui.data import View
 
-TIMELINE_PAGE = "pages/5_Patient_timeline.py"
+TIMELINE_PAGE = "pages/7_Patient_timeline.py"
 PATIENT_KEY = "patient"  # the Patient timeline's patient selectbox (and URL parameter)
 _SEEN = "_painpath_drill_seen"
 _ACTIVE = "_painpath_drill_active"
@@ -107,7 +108,7 @@ def patient_list(view: View, mode: str, techniques: tuple[str, ...],
     result = view.pathway_patients(mode, techniques, selection)
     table = result.patients
     st.subheader(table.title)
-    st.caption(f"{len(table):,} patients (pseudonymous ids). Pick one to open the Patient "
+    st.caption(f"{plural(len(table), 'patient')} (pseudonymous ids). Pick one to open the Patient "
                "timeline.")
     shown = table.display()
     event = st.dataframe(render.for_screen(shown), hide_index=True, key="drill_patients",

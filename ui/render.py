@@ -17,6 +17,7 @@ import streamlit as st
 
 from analytics.exports import to_csv_bytes
 from analytics.results.table import UNDEFINED_TEXT, Table
+from analytics.schema import COLUMN_LABELS
 
 PLOTLY_CONFIG = {"displaylogo": False, "toImageButtonOptions": {"format": "png", "scale": 2}}
 
@@ -125,8 +126,10 @@ def metric(container, result: Table, column: str, *, row: int = 0, label: str | 
 
 
 def missing_column_note(columns: Sequence[str], feature: str) -> None:
-    st.caption(f"ℹ️ {feature} needs the column(s) {', '.join(columns)}, which this dataset "
-               "does not have.")
+    """Say that ``feature`` needs canonical ``columns`` the dataset lacks (by their labels)."""
+    names = ", ".join(f"“{COLUMN_LABELS.get(c, c)}”" for c in columns)
+    st.caption(f"ℹ️ {feature} needs the column{'s' if len(columns) > 1 else ''} {names}, "
+               "which this dataset does not have.")
 
 
 def row_metric(container, result: Table, row: int, column: str, *, label: str,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pandas as pd
 import streamlit as st
-from streamlit.errors import StreamlitPageNotFoundError
+from streamlit.errors import StreamlitAPIException, StreamlitPageNotFoundError
 
 from analytics import settings
 from analytics.cohorts import AGE_BANDS, Cohort
@@ -53,11 +53,11 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/1_Pathways.py", "Pathways", ":material/route:"),
     ("pages/2_Injections.py", "Injections", ":material/vaccines:"),
     ("pages/3_Narcotic_courses.py", "Narcotic courses", ":material/medication:"),
-    ("pages/7_Safety.py", "Opioid safety", ":material/health_and_safety:"),
-    ("pages/8_Outcomes.py", "Outcomes", ":material/monitoring:"),
-    ("pages/4_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
-    ("pages/5_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
-    ("pages/6_Data.py", "Data", ":material/database:"),
+    ("pages/4_Safety.py", "Opioid safety", ":material/health_and_safety:"),
+    ("pages/5_Outcomes.py", "Outcomes", ":material/monitoring:"),
+    ("pages/6_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
+    ("pages/7_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
+    ("pages/8_Data.py", "Data", ":material/database:"),
 )
 """Sidebar navigation: Streamlit's built-in pages mode (files in ``pages/``), listed with
 readable labels (the built-in list would call the Overview "dashboard")."""
@@ -65,14 +65,16 @@ readable labels (the built-in list would call the Overview "dashboard")."""
 
 def page_setup(title: str, icon: str = "🩺") -> None:
     """Common page configuration, the access gate and the navigation links (call first on
-    every page)."""
+    every page).  After a page switch the cohort's URL parameters are put back on the URL
+    (:func:`_restore_url`), so the address of every page can be copied and shared."""
     st.set_page_config(page_title=f"{title} · PainPath", page_icon=icon, layout="wide")
     access = auth.require_access()  # stops unless the user may use PainPath
     st.session_state[_SWITCHED] = st.session_state.get(_PAGE) != title
     st.session_state[_PAGE] = title
+    _restore_url()
     with st.sidebar:
         for path, label, page_icon in PAGES:
-            if path == "pages/5_Patient_timeline.py" and not patient_level_views_enabled():
+            if path == "pages/7_Patient_timeline.py" and not patient_level_views_enabled():
                 continue
             try:
                 st.page_link(path, label=label, icon=page_icon)
@@ -84,13 +86,23 @@ def page_setup(title: str, icon: str = "🩺") -> None:
     auth.require_page(title, access)  # stops a patient-level page for a manager
 
 
-# Widget values restored from the URL on a first load are not kept by
-# persist_state on the next page switch (Streamlit 1.67), so the sidebar keeps
-# its own copy of the bound values and hands them back on the first run of a
-# page after a switch (a run in which no widget can have been changed).
+# Page switches and the cohort's URL (Streamlit 1.67, checked in the browser):
+# - a sidebar link (st.page_link) opens the page with no query string: the backend drops the
+#   parameters bound to another page's widgets and writes a bound value back only when
+#   persist_state kept it under its key;
+# - the values seeded from the URL on a first load are not kept that way: on the first
+#   switch after opening a shared link the widgets fell back to their defaults and the URL
+#   lost the cohort (issue 10).
+# So the sidebar keeps its own copy of the bound values and of their URL parameters.  On the
+# first run of a page after a switch (a run in which no widget can have been changed) it
+# puts the parameters back on the URL before any widget binds them, and hands the values
+# back through the Session State API (``global.disableWidgetStateDuplicationWarning`` in
+# .streamlit/config.toml: that is deliberate, not the mistake the warning is about).
 _SHADOW = "_painpath_bound_values"
+_SHADOW_URL = "_painpath_bound_query"
 _PAGE = "_painpath_page"
 _SWITCHED = "_painpath_switched"
+_UNKNOWN_DATASET = "_painpath_unknown_dataset"
 
 
 BOUND_KEYS: tuple[str, ...] = (
@@ -104,6 +116,7 @@ BOUND_KEYS: tuple[str, ...] = (
 
 
 def _restore(dataset_names: list[str]) -> None:
+    """Hand the sidebar's values back after a page switch (see the note above)."""
     if not st.session_state.get(_SWITCHED):
         return
     for key, value in st.session_state.get(_SHADOW, {}).items():
@@ -112,22 +125,47 @@ def _restore(dataset_names: list[str]) -> None:
         st.session_state[key] = value
 
 
+def _restore_url() -> None:
+    """After a page switch, put the cohort's parameters back on the URL (those the page
+    switch dropped), before any widget binds them."""
+    if not st.session_state.get(_SWITCHED):
+        return
+    shadow = st.session_state.get(_SHADOW_URL, {})
+    if "dataset" in shadow and shadow["dataset"][-1] not in datasets()["name"].tolist():
+        shadow = {k: v for k, v in shadow.items() if k != "dataset"}  # deleted since
+    for key, values in shadow.items():
+        if key in st.query_params:
+            continue
+        try:
+            st.query_params[key] = values
+        except StreamlitAPIException:  # still bound on this page: Streamlit keeps it
+            continue
+
+
 def _remember() -> None:
+    """Keep the sidebar's values and their URL parameters for the next page switch."""
     st.session_state[_SHADOW] = {
         k: st.session_state[k] for k in BOUND_KEYS if k in st.session_state}
+    st.session_state[_SHADOW_URL] = {
+        k: st.query_params.get_all(k) for k in BOUND_KEYS if k in st.query_params}
 
 
 def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
     """Start a page: configuration, heading, the shared sidebar and the population line
     (which population is shown, how many patients it leaves out and why).
 
-    Stops the page with a short note when there is no dataset yet, when the population
-    is empty, or (with ``needs_events``) when the cohort has no patients.
+    Stops the page with a short note when there is no dataset yet, when the dataset has no
+    events (upload one), when the population is empty, or (with ``needs_events``) when the
+    cohort has no patients (widen the filters — said only when a filter is set).
     """
     page_setup(title)
     st.title(heading)
     view = sidebar()
     if view is None:
+        st.stop()
+    if date_range(view.dataset_id, view.version)[0] is None:  # no events at all
+        st.info("This dataset has no events to show. Add an export to it on the **Data** "
+                "page, or choose another dataset in the sidebar.", icon="📂")
         st.stop()
     st.caption(view.population_result().line())
     if view.population().patients_kept == 0:
@@ -135,7 +173,11 @@ def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
                 icon="🔍")
         st.stop()
     if needs_events and len(view.patients()) == 0:
-        st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
+        if view.cohort == Cohort():
+            st.info("The population's patients have no treatment events to show.", icon="🔍")
+        else:
+            st.info("No patients match this cohort. Widen the filters in the sidebar.",
+                    icon="🔍")
         st.stop()
     return view
 
@@ -147,10 +189,13 @@ def sidebar() -> View | None:
         st.sidebar.warning("No dataset yet. Upload an export on the **Data** page.")
         return None
     names = table["name"].tolist()
+    requested = st.query_params.get("dataset")
     _restore(names)
     with st.sidebar:
         name = st.selectbox("Dataset", names, key="dataset", help="Datasets in the local store. "
                             "Upload or manage them on the Data page.", **_KW)
+    _unknown_dataset_note(requested, names, str(name))
+    with st.sidebar:
         row = table.loc[table["name"] == name].iloc[0]
         dataset_id, version = int(row["dataset_id"]), int(row["version"])
         population, lookback = _population_widgets(str(row["population_source"]))
@@ -160,6 +205,23 @@ def sidebar() -> View | None:
         params = _parameter_widgets(row, population, lookback)
     _remember()
     return View(dataset_id, version, cohort, params)
+
+
+def _unknown_dataset_note(requested: str | None, names: list[str], shown: str) -> None:
+    """Say so when the URL asks for a dataset this store does not have (a link from another
+    installation, or a dataset deleted since): the page shows another dataset instead, and
+    the note stays until the user picks a dataset."""
+    if requested is not None and requested not in names:
+        st.session_state[_UNKNOWN_DATASET] = (requested, shown)
+    unknown = st.session_state.get(_UNKNOWN_DATASET)
+    if unknown is None:
+        return
+    if unknown[1] != shown:  # the user chose another dataset
+        del st.session_state[_UNKNOWN_DATASET]
+        return
+    st.warning(f"The link asks for the dataset “{unknown[0]}”, which is not in this store: "
+               f"this page shows “{shown}” instead. Pick a dataset in the sidebar (the Data "
+               "page lists them).", icon="⚠️")
 
 
 def _population_widgets(source: str) -> tuple[str, int]:

@@ -38,7 +38,7 @@ computed by ingest)."""
 AUXILIARY_COLUMNS: dict[str, str] = {
     "reason_code": "the code of the row's reason (reason holds its description)",
     "refills": "refills authorised: dispenses = refills + 1",
-    "death_date": "the patient's death date: closes orders at death, kept as death_year",
+    "death_date": "the patient's death date: closes orders at death; only its year is kept",
     "encounter_id": "the row's encounter (visit): brings the encounter's provider and site",
 }
 """Source columns ingest reads that are not canonical columns themselves."""

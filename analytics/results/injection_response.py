@@ -18,7 +18,7 @@ import pandas as pd
 
 from analytics.injection_response import response_rates
 from analytics.results.layout import Layout
-from analytics.results.table import Column, count, derived, label
+from analytics.results.table import Column, count, derived, label, natural_order
 
 GROUPS: dict[str, str] = {"injection_types": "Injection type", "region": "Spinal region",
                           "provider_id": "Physician"}
@@ -48,6 +48,8 @@ def response_counts(responses: pd.DataFrame, labels: dict[str, object]
     out = {"response": _percent(response_rates(responses))}
     for group in GROUPS:
         rates = _percent(response_rates(responses, [group]))
+        if group == "provider_id":
+            rates = natural_order(rates, [group])
         name = rates[group].astype(object).map(labels[group])
         out[f"response_by_{group}"] = rates.assign(
             group=pd.Series(name.to_numpy(), dtype="string"))

@@ -19,7 +19,7 @@ from analytics.results.distributions import (
 from analytics.results.injection_response import add_response, response_counts
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.table import Kind, Table, count, derived, label, patients
+from analytics.results.table import Kind, Table, count, derived, label, natural_order, patients
 from analytics.schema import INJECTION_TYPE_LABELS, INJECTION_TYPES, REGION_LABELS, REGIONS
 from analytics.survival import KaplanMeier
 
@@ -234,8 +234,9 @@ def sessions_by_physician(sessions: pd.DataFrame) -> pd.DataFrame:
     out = (frame.groupby(["provider_id", "injection_types"])
            .agg(sessions=("session_date", "size"), patients=("patient_id", "nunique"))
            .reset_index())
-    return out.astype({"provider_id": "string", "injection_types": "string",
-                       "sessions": "int64", "patients": "int64"})
+    return natural_order(out, ["provider_id", "injection_types"]).astype(
+        {"provider_id": "string", "injection_types": "string", "sessions": "int64",
+         "patients": "int64"})
 
 
 def pain_summary(change: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -274,8 +275,10 @@ def injections_counts(m: CohortMeasures) -> InjectionsCounts:
         repeat=injections.repeat_survival(sessions, extract=m.extract),
         over_by_type=over_limit_by_type(windows),
         over_by_region=over_limit_by_region(windows),
-        windows=windows.assign(region=[region_label(v) for v in windows["region"]])
-        .astype({"region": "string"}).reset_index(drop=True),
+        windows=windows.assign(
+            region=[region_label(v) for v in windows["region"]],
+            injection_type=[injection_type_label(v) for v in windows["injection_type"]])
+        .astype({"region": "string", "injection_type": "string"}).reset_index(drop=True),
         by_physician=sessions_by_physician(sessions),
         pain=pain, pain_change=pain_change,
         response=response_counts(m.responses, RESPONSE_LABELS),

@@ -545,8 +545,9 @@ class PopulationMeasures:
             inside &= (dates >= start).to_numpy(dtype=bool)
         if end is not None:
             inside &= (dates <= end).to_numpy(dtype=bool)
+        # a window's patients keep the attributes of their whole record (physician, age)
         window = PopulationMeasures(self.events.loc[inside], self.definitions, extract,
-                                    attributes=self._attributes)
+                                    attributes=self.attributes)
         window._source = (self.events, inside)
         window.root = self.root
         with self._lock:
@@ -897,7 +898,8 @@ class CohortMeasures:
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> CohortMeasures:
         """The measures of the cohort's events dated ``start`` .. ``end`` (inclusive), with
         ``end`` as their extract date (a period of the Overview): the same patients'
-        rows in the population's tables of that window."""
+        rows in the population's tables of that window.  The patients keep their attributes
+        (physician, site, age) over their whole record, not the window's."""
         def compute() -> CohortMeasures:
             window = self.base.window(start, end, end)
             if self._selected is None:

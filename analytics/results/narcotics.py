@@ -19,11 +19,20 @@ from analytics.results.distributions import (
 )
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.table import Kind, Table, count, derived, label, patients
+from analytics.results.table import Kind, Table, count, derived, label, natural_order, patients
 from analytics.survival import KaplanMeier
 
 ALL_PHYSICIANS = "All physicians"
 HIGH_DOSE_MME = narcotics.HIGH_DOSE_MME
+
+
+def high_dose_share_defined(courses: int, courses_without_mme: int) -> bool:
+    """Whether the high-dose share (high-dose courses ÷ courses) is shown: only when at
+    least half of the courses have an average MME/day.  When most courses have none (a
+    drug without a conversion factor, a missing strength or quantity), "0 % high dose"
+    would mostly count doses nobody knows: the share is then not defined ("–") and the
+    page says how many courses have no MME."""
+    return courses > 0 and 2 * courses_without_mme <= courses
 
 
 @dataclass(frozen=True)
@@ -53,6 +62,24 @@ class NarcoticsResult:
     overlap: Table
     overlap_days: Table
     by_physician: Table
+
+    def high_dose_note(self) -> str:
+        """Why the high-dose share reads "–" when most courses have no MME
+        (:func:`high_dose_share_defined`): "21 of 23 courses have no MME" (counts as the
+        table reads them); empty when the share is shown, hidden, or there is no course."""
+        kpis = self.kpis
+        if kpis.empty or kpis.hidden("pct_high_dose")[0]:
+            return ""
+        courses = kpis.values["courses"].iloc[0]
+        if courses == 0 or pd.notna(kpis.values["pct_high_dose"].iloc[0]):
+            return ""
+        without = kpis.text(0, "courses_without_mme")
+        total = kpis.text(0, "courses")
+        if kpis.hidden("courses")[0]:
+            return "Most courses have no MME"
+        if kpis.hidden("courses_without_mme")[0]:
+            return f"Most of the {total} courses have no MME"
+        return f"{without} of {total} courses have no MME"
 
 
 @dataclass(frozen=True)
@@ -184,6 +211,9 @@ def courses_by_physician(m: CohortMeasures) -> pd.DataFrame:
         "median_mme": pd.Series(mme).groupby(group).median().reindex(every).to_numpy(),
     })
     out["pct_long_term"] = (100 * out["long_term"] / out["courses"]).round(1)
+    last = out["provider_id"] == ALL_PHYSICIANS
+    out = pd.concat([natural_order(out.loc[~last], ["provider_id"]), out.loc[last]],
+                    ignore_index=True)
     out = out.astype({"provider_id": "string", "patients": "int64", "courses": "int64",
                       "long_term": "int64", "courses_with_mme": "int64",
                       "median_days": "float64", "median_mme": "float64"})
@@ -195,17 +225,19 @@ def narcotics_counts(m: CohortMeasures) -> NarcoticsCounts:
     courses = m.courses
     fills = m.fills
     n = len(courses)
+    without_mme = int(courses["avg_mme_per_day"].isna().sum())
+    high_dose = int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum())
     kpis = pd.DataFrame({
         "patients": [int(courses["patient_id"].nunique())],
         "courses": [n],
         "long_term": [int(courses["long_term"].sum())],
         "pct_long_term": [100.0 * courses["long_term"].sum() / n if n else np.nan],
-        "high_dose": [int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum())],
-        "pct_high_dose": [100.0 * (courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum() / n
-                          if n else np.nan],
+        "high_dose": [high_dose],
+        "pct_high_dose": [100.0 * high_dose / n if high_dose_share_defined(n, without_mme)
+                          else np.nan],
         "ongoing": [int(courses["ongoing"].sum())],
         "ended_by_death": [int((courses["ended_by"] == "death").sum())],
-        "courses_without_mme": [int(courses["avg_mme_per_day"].isna().sum())],
+        "courses_without_mme": [without_mme],
         "courses_mme_estimated": [int(courses["mme_estimated"].sum())],
         # fills = dispenses (a row standing for k dispenses counts k)
         "fills_without_mme": [int(fills.loc[~fills["mme_status"].isin(STATUSES_WITH_MME),

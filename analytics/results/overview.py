@@ -15,7 +15,16 @@ import pandas as pd
 
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures, period_bounds
-from analytics.results.table import Column, Kind, Table, count, derived, label, patients
+from analytics.results.table import (
+    Column,
+    Kind,
+    Table,
+    count,
+    derived,
+    label,
+    natural_order,
+    patients,
+)
 from analytics.safety import safety_rates
 from analytics.schema import TECHNIQUES, isin_ids
 
@@ -177,7 +186,8 @@ PHYSICIAN_COLUMNS = ("provider_id", "patients", "narcotic_patients", "pct_narcot
 
 def physician_table(m: CohortMeasures) -> pd.DataFrame:
     """One row per attributed physician (the provider on most of a patient's events, over
-    the patient's whole record; ``"(unknown)"`` when none), sorted by ``provider_id``.
+    the patient's whole record; ``"(unknown)"`` when none), ``provider_id`` in natural
+    order (DR2 before DR14).
 
     Columns: ``provider_id``, ``patients``, ``narcotic_patients``, ``pct_narcotic``,
     ``courses``, ``long_term_courses``, ``pct_long_term`` (of courses),
@@ -231,7 +241,7 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
         100 * out["long_term_courses"] / out["courses"].replace(0, np.nan)
     ).round(1)
     out["pct_concordant"] = (100 * out["concordant"] / out["patients"]).round(1)
-    return out[list(PHYSICIAN_COLUMNS)].reset_index(drop=True)
+    return natural_order(out[list(PHYSICIAN_COLUMNS)], ["provider_id"])
 
 
 def safety_months_back(period_days: int) -> int:
@@ -366,7 +376,8 @@ class OverviewResult:
     current − previous of each KPI (hidden where either is); ``cohort``: the cohort's
     patients; ``monthly``: patients per month and technique; ``new_patients``: patients
     per month of their first event (adding up to the cohort); ``physicians``: one row
-    per attributed physician and a last row "All physicians" (its columns add up to it).
+    per attributed physician over the current period and a last row "All physicians"
+    (the current period's key measures: its columns add up to it).
     """
 
     period_days: int
@@ -420,7 +431,8 @@ class OverviewCounts:
         layout.add("new_patients", "New patients per month", (
             label("month", "Month"), patients("patients", "New patients")), self.new_patients)
         layout.column_total("new_patients", "patients", total)
-        _add_physicians(layout, self.physicians, self.cohort, total)
+        _add_physicians(layout, self.physicians, self.current,
+                        layout.cell("kpis", 0, "patients"))
         _add_safety(layout, self.safety)
         tables = layout.protect()
         previous_start, current_start, current_end = self.bounds
@@ -453,14 +465,16 @@ def _change(current: KeyMeasures, previous: KeyMeasures, name: str) -> float:
     return np.nan if now is None or before is None else float(now - before)
 
 
-def _add_physicians(layout: Layout, table: pd.DataFrame, cohort: KeyMeasures,
+def _add_physicians(layout: Layout, table: pd.DataFrame, period: KeyMeasures,
                     total: int) -> None:
-    """The physician table with an "All physicians" row its count columns add up to."""
+    """The physician table of the current period with an "All physicians" row (the
+    period's key measures) its count columns add up to; ``total``: the cell of the
+    period's patients in the KPI table."""
     if table.empty:
         layout.add("physicians", "By physician", PHYSICIAN_TABLE_COLUMNS,
                    pd.DataFrame(columns=list(PHYSICIAN_COLUMNS)))
         return
-    everyone = {name: value for name, value in cohort.as_dict().items()
+    everyone = {name: value for name, value in period.as_dict().items()
                 if name in PHYSICIAN_COLUMNS}
     everyone["provider_id"] = ALL_PHYSICIANS
     frame = pd.concat([table, pd.DataFrame([everyone])], ignore_index=True)
@@ -479,13 +493,18 @@ def _add_physicians(layout: Layout, table: pd.DataFrame, cohort: KeyMeasures,
 
 def overview_counts(m: CohortMeasures, period_days: int = 365) -> OverviewCounts:
     """The Overview's aggregates of a cohort: KPIs of the last ``period_days`` and the
-    period before, monthly patients, new patients, the physician table."""
+    period before, monthly patients, new patients, the physician table of the last
+    ``period_days`` (the KPIs' current period)."""
     current, previous = period_measures(m, period_days)
-    bounds = period_bounds(m.extract, period_days) if m.extract is not None else (None,) * 3
+    if m.extract is not None:
+        bounds = period_bounds(m.extract, period_days)
+        in_period = m.window(bounds[1], bounds[2])
+    else:
+        bounds, in_period = (None,) * 3, m
     return OverviewCounts(
         period_days=period_days, bounds=bounds, current=current, previous=previous,
         cohort=key_measures(m), monthly=monthly_events(m), new_patients=new_patients_by_month(m),
-        physicians=physician_table(m), safety=safety_kpis(m, period_days))
+        physicians=physician_table(in_period), safety=safety_kpis(m, period_days))
 
 
 def build_overview(m: CohortMeasures, period_days: int = 365,

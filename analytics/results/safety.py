@@ -26,7 +26,7 @@ import pandas as pd
 
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.table import Column, Kind, Table, count, derived, label
+from analytics.results.table import Column, Kind, Table, count, derived, label, natural_order
 from analytics.safety import (
     COURSE_MEASURES,
     MEASURES,
@@ -87,7 +87,7 @@ def measure_definitions(p: SafetyParameters | None = None) -> dict[str, str]:
         "uop_prescribers": f"Share of {uop} with ≥ {p.multiple_providers} distinct prescribers. "
                            "NCQA HEDIS Use of Opioids from Multiple Providers (UOP).",
         "uop_pharmacies": f"Share of {uop} with ≥ {p.multiple_providers} distinct pharmacies "
-                          "(needs pharmacy_id). NCQA HEDIS UOP.",
+                          "(needs the pharmacy of each fill). NCQA HEDIS UOP.",
         "uop_both": f"Share of {uop} with ≥ {p.multiple_providers} prescribers and "
                     f"≥ {p.multiple_providers} pharmacies. NCQA HEDIS UOP.",
         "cou_15_of_30": f"Share of patient-years with {episode} followed for "
@@ -419,8 +419,8 @@ def _physician_table(rates: pd.DataFrame) -> pd.DataFrame:
         "note": doctors["note"].astype("string").to_numpy(),
     })
     order = {name: i for i, name in enumerate(MEASURES)}
-    frame = frame.assign(order=frame["key"].map(order)).sort_values(
-        ["order", "year", "provider_id"], kind="stable").drop(columns="order")
+    frame = natural_order(frame.assign(order=frame["key"].map(order)),
+                          ["order", "year", "provider_id"]).drop(columns="order")
     frame["numerator"] = frame["numerator"].astype("Int64")
     frame["year"] = frame["year"].astype("string")
     return _labelled(frame.reset_index(drop=True))[[c.name for c in PHYSICIAN_COLUMNS]]

@@ -12,6 +12,7 @@ table for a cell's text (:meth:`Table.texts`) or the frame as shown
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -22,6 +23,13 @@ import pandas as pd
 from analytics.results.privacy import Mark, mark_text
 
 UNDEFINED_TEXT = "–"
+SINGULAR_UNITS = {"days": "day", "pts": "pt"}
+"""A unit after exactly 1 (``1 day``, ``+1 pt``)."""
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 day``, ``2 days``, ``1,234 rows`` (``many``: an irregular plural)."""
+    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 class Kind(StrEnum):
@@ -246,10 +254,40 @@ def _format(value: object, column: Column, thousands: bool) -> str:
         return f"{int(value):,}" if thousands else str(int(value))
     if column.kind == Kind.DERIVED:
         sign = "+" if column.signed else ""
-        return f"{float(value):{sign},.{column.digits}f}{column.unit}"
+        number = f"{float(value):{sign},.{column.digits}f}"
+        unit = column.unit
+        if number.lstrip("+-") == "1" and unit.strip() in SINGULAR_UNITS:
+            unit = unit.replace(unit.strip(), SINGULAR_UNITS[unit.strip()])
+        return number + unit
     if isinstance(value, pd.Timestamp):
         return value.strftime("%Y-%m-%d")
     return str(value)
+
+
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(value: object) -> tuple:
+    """Sort key that orders the numbers inside a label by value: ``DR2`` < ``DR14`` <
+    ``DR18`` (text compared without case); a missing value last."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return (1,)
+    parts = _DIGITS.split(str(value).casefold())
+    return (0, *[(0, int(p), "") if i % 2 else (1, 0, p) for i, p in enumerate(parts)])
+
+
+def natural_sorted(values: Sequence[object]) -> list:
+    """``values`` in natural order (:func:`natural_key`)."""
+    return sorted(values, key=natural_key)
+
+
+def natural_order(frame: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    """``frame``'s rows sorted by ``columns``, each in natural order (stable), index reset.
+    For the rows of an aggregate table (one per physician, say), not for events."""
+    keys = [tuple(natural_key(v) for v in row)
+            for row in zip(*(frame[c].tolist() for c in columns), strict=True)]
+    order = sorted(range(len(frame)), key=keys.__getitem__)
+    return frame.iloc[order].reset_index(drop=True)
 
 
 def tables_of(result: object, prefix: str = "") -> dict[str, Table]:

@@ -32,11 +32,11 @@ PAGES = {
     "pathways": "pages/1_Pathways.py",
     "injections": "pages/2_Injections.py",
     "narcotics": "pages/3_Narcotic_courses.py",
-    "compare": "pages/4_Compare_cohorts.py",
-    "timeline": "pages/5_Patient_timeline.py",
-    "data": "pages/6_Data.py",
-    "safety": "pages/7_Safety.py",
-    "outcomes": "pages/8_Outcomes.py",
+    "safety": "pages/4_Safety.py",
+    "outcomes": "pages/5_Outcomes.py",
+    "compare": "pages/6_Compare_cohorts.py",
+    "timeline": "pages/7_Patient_timeline.py",
+    "data": "pages/8_Data.py",
 }
 
 

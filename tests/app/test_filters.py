@@ -202,6 +202,30 @@ def test_unreadable_query_param_falls_back_to_the_default(app, expected):
     assert metrics(at)["Patients"] == shown_count(expected(Cohort()).patients)
 
 
+def test_unknown_dataset_in_the_url_says_so(app, expected):
+    """A link naming a dataset this store does not have shows the first dataset with a note
+    naming the unknown one (not silently the sample)."""
+    at = app("overview")
+    at.query_params["dataset"] = "Praxis Müller"
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="dataset").value == "Sample clinic"
+    (note,) = [w.value for w in at.warning]
+    assert "“Praxis Müller”, which is not in this store" in note
+    assert "shows “Sample clinic” instead" in note
+    assert metrics(at)["Patients"] == shown_count(expected(Cohort()).patients)
+    at.run()  # a rerun keeps the note
+    assert [w.value for w in at.warning] == [note]
+
+
+def test_known_dataset_in_the_url_has_no_note(app):
+    at = app("overview")
+    at.query_params["dataset"] = "Sample clinic"
+    at.run()
+    assert not at.exception
+    assert not at.warning
+
+
 # --- suppression --------------------------------------------------------------------------
 
 def test_small_physician_is_suppressed_on_the_overview(app, expected, sample_events):

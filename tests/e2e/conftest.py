@@ -116,11 +116,26 @@ def streamlit_server(data_dir: Path, log_path: Path, extra_args: Sequence[str] =
 
 
 @pytest.fixture(scope="session")
-def server(requirements, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of ``streamlit run dashboard.py`` with a fresh store."""
+def app_server(requirements, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[tuple[str, Path]]:
+    """``streamlit run dashboard.py`` with a fresh store, shared by every browser test that
+    does not need a server of its own: (base URL, server log)."""
     data_dir = tmp_path_factory.mktemp("e2e_store")
-    with streamlit_server(data_dir, data_dir.parent / "streamlit.log") as url:
-        yield url
+    log = data_dir.parent / "streamlit.log"
+    with streamlit_server(data_dir, log) as url:
+        yield url, log
+
+
+@pytest.fixture(scope="session")
+def server(app_server: tuple[str, Path]) -> str:
+    """Base URL of the shared app (:func:`app_server`)."""
+    return app_server[0]
+
+
+@pytest.fixture(scope="session")
+def server_log(app_server: tuple[str, Path]) -> Path:
+    """The shared app's server log (stdout and stderr)."""
+    return app_server[1]
 
 
 @pytest.fixture(scope="session")
@@ -156,3 +171,60 @@ def wait_for_app(page, timeout: int = RERUN_TIMEOUT_MS) -> None:
 def open_page(page, url: str) -> None:
     page.goto(url)
     wait_for_app(page)
+
+
+SWITCH_TIMES: list[tuple[str, str, float]] = []
+"""Every timed page switch of the session: (test, page label, seconds from the click to the
+end of the page's script run), printed at the end of the run (never asserted on)."""
+
+# Records the times at which the app's script state changes, from before the click on.
+_WATCH_SCRIPT_STATE = """() => {
+  const app = document.querySelector("[data-testid=stApp]");
+  if (window.__painpathObserver) window.__painpathObserver.disconnect();
+  window.__painpathStates = [];
+  window.__painpathObserver = new MutationObserver(() => window.__painpathStates.push(
+    [performance.now(), app.getAttribute("data-test-script-state")]));
+  window.__painpathObserver.observe(app, {attributes: true,
+                                          attributeFilter: ["data-test-script-state"]});
+  return performance.now();
+}"""
+
+
+def switch_page(page, label: str) -> float:
+    """Click the sidebar link ``label`` (a page switch in the same session), wait for the
+    rerun, record and return the seconds from the click to the end of the page's script run
+    (the last change of the app's script state to "notRunning")."""
+    link = page.get_by_test_id("stSidebar").locator("a").filter(
+        has=page.get_by_text(label, exact=True)).first
+    link.scroll_into_view_if_needed()
+    start = page.evaluate(_WATCH_SCRIPT_STATE)
+    link.click()
+    wait_for_app(page)
+    states = page.evaluate("() => window.__painpathStates")
+    done = [t for t, state in states if state == "notRunning"]
+    seconds = ((done[-1] if done else start) - start) / 1000
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0].split("::")[-1]
+    SWITCH_TIMES.append((test, label, seconds))
+    print(f"page switch to {label}: {seconds:.2f} s")
+    return seconds
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    """Print the page-switch times of the run (figures only: no test asserts on time)."""
+    if not SWITCH_TIMES:
+        return
+    by_page: dict[str, list[float]] = {}
+    for _, label, seconds in SWITCH_TIMES:
+        by_page.setdefault(label, []).append(seconds)
+    write = terminalreporter.write_line
+    terminalreporter.section("page switches (click to end of the script run)")
+    write(f"{'page':<20} {'switches':>8} {'median s':>9} {'max s':>7}")
+    for label, times in sorted(by_page.items()):
+        times.sort()
+        median = times[len(times) // 2] if len(times) % 2 else (
+            times[len(times) // 2 - 1] + times[len(times) // 2]) / 2
+        write(f"{label:<20} {len(times):>8} {median:>9.2f} {max(times):>7.2f}")
+    every = sorted(t for _, _, t in SWITCH_TIMES)
+    over = sum(t > 1.0 for t in every)
+    write(f"all: {len(every)} switches, median {every[len(every) // 2]:.2f} s, "
+          f"max {every[-1]:.2f} s, {over} over 1 s")

@@ -11,6 +11,8 @@ function per page: each gets the browser page and the server's URL and writes it
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable
@@ -25,6 +27,7 @@ from tests.e2e.conftest import (
     streamlit_server,
     wait_for_app,
 )
+from tests.e2e.test_report import download_report, print_report
 from tests.e2e.test_uploads import choose_files, map_values, praxis_csv, save_as
 from tests.e2e.views import click_dataframe_row, click_sunburst_segment, dataframe_after
 
@@ -105,9 +108,26 @@ def data_value_mapping(page, url: str) -> None:
         shoot(page, "data_upload_report")
 
 
+def report_page1(page, url: str) -> None:
+    """Page 1 of the monthly report as printed on A4 (Chromium's print to PDF, then
+    ``pdftoppm`` of Debian's poppler-utils): ``report_page1.png``."""
+    if shutil.which("pdftoppm") is None:
+        raise SystemExit("report_page1 needs pdftoppm (Debian: apt-get install -y "
+                         "poppler-utils)")
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        html = download_report(page, url, "/", folder)
+        pdf = folder / "report.pdf"
+        print_report(page.context.browser, html, pdf)
+        subprocess.run(["pdftoppm", "-r", "110", "-png", "-f", "1", "-l", "1",
+                        "-singlefile", str(pdf), str(folder / "page1")], check=True)
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(folder / "page1.png", SCREENSHOTS / "report_page1.png")
+
+
 SHOTS: tuple[Callable[[object, str], None], ...] = (
     overview, pathways, injections, narcotic_courses, compare_cohorts, patient_timeline, safety,
-    outcomes, drilldown, drilldown_timeline, data, data_value_mapping,
+    outcomes, drilldown, drilldown_timeline, data, data_value_mapping, report_page1,
 )
 """Every screenshot function, in order."""
 

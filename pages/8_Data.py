@@ -22,7 +22,9 @@ from analytics.ingest import (
     value_map_from_frame,
     value_map_targets,
 )
+from analytics.results.table import plural
 from analytics.schema import (
+    COLUMN_LABELS,
     INJECTION_TYPE_LABELS,
     REQUIRED_COLUMNS,
     TECHNIQUE_LABELS,
@@ -62,20 +64,6 @@ ROLE_USE = {
     "visit_occurrence": "the physician and site of each visit",
 }
 """What the accepted rows of a role that are not events are read for."""
-COLUMN_LABELS = {
-    "patient_id": "Patient (pseudonym)", "event_date": "Date of service, fill or start",
-    "technique": "Technique / treatment type", "end_date": "End date",
-    "days_supply": "Days supply", "detail": "Drug or procedure description",
-    "code": "Code (CPT, HCPCS, RxNorm, NDC, SNOMED)", "quantity": "Quantity",
-    "strength": "Strength per unit", "mme_per_day": "MME per day",
-    "injection_type": "Injection type", "provider_id": "Physician (pseudonym)",
-    "site": "Site / clinic", "sex": "Sex", "birth_year": "Birth year", "age": "Age",
-    "diagnosis": "Diagnosis", "pain_score": "Pain score (0–10)",
-    "reason": "Reason / indication", "region": "Spinal region or level",
-    "pharmacy_id": "Pharmacy (pseudonym)", "dispenses": "Dispenses",
-    "death_year": "Death year", "reason_code": "Reason code", "refills": "Refills",
-    "death_date": "Death date (only its year is kept)", "encounter_id": "Encounter / visit",
-}
 DRUG_CLASS_LABELS = {
     "benzodiazepine": "Benzodiazepine (kept for the safety measures)",
     "gabapentinoid": "Gabapentinoid (kept for the safety measures)",
@@ -88,11 +76,6 @@ POPULATION_SOURCE_LABELS = {"conditions": "Conditions table",
                             "diagnosis_column": "Diagnosis column", "none": "No diagnoses"}
 LEAVE = "leave"
 """The choice of a value the user leaves to PainPath's outcome."""
-
-
-def plural(n: int, word: str, many: str | None = None) -> str:
-    """``1 row``, ``2 rows`` (``many``: an irregular plural)."""
-    return f"{n:,} {word if n == 1 else (many or word + 's')}"
 
 
 def target_label(target: str) -> str:

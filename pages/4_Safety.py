@@ -20,8 +20,8 @@ if result.years.empty:
             icon="💊")
     st.stop()
 if result.pharmacy_note:
-    st.info("The pharmacy rates (≥ 4 pharmacies, ≥ 4 of both) cannot be computed: there is no "
-            "pharmacy_id in this dataset.", icon="ℹ️")
+    st.info("The pharmacy rates (≥ 4 pharmacies, ≥ 4 of both) cannot be computed: this "
+            "dataset has no pharmacy column (the pharmacy of each narcotic fill).", icon="ℹ️")
 
 years = result.year_choices
 partial = dict(zip(result.years.values["year"], result.years.values["coverage"], strict=True))
