@@ -47,7 +47,7 @@ import streamlit as st
 from analytics import settings
 from analytics.cohorts import Cohort, patient_attributes
 from analytics.ingest import ingest
-from analytics.intervals import extract_date
+from analytics.intervals import extract_date, to_dates
 from analytics.population import DEFAULT_LOOKBACK_DAYS, Population, apply_population
 from analytics.results.attrition import AttritionResult, attrition_counts
 from analytics.results.compare import CompareResult, compare_counts
@@ -435,7 +435,8 @@ class View:
         """The HTML report's result: the same cached results as the pages, the Overview's
         over its period ``period_days``; the dataset's name, the definitions and the
         cohort's first and last event dates for its header."""
-        dates = self.events()["event_date"]
+        spans = self.measures().spans  # each patient's first and last event day
+        first_day, last_day = spans["first_day"], spans["last_day"]
         return ReportResult(
             description=self.cohort.describe(), min_cell=self.min_cell,
             overview=self.overview(period_days), pathways=self.pathways("first", None),
@@ -443,5 +444,5 @@ class View:
             population=self.population_result(), safety=self.safety(),
             dataset=str(dataset_meta(self.dataset_id, self.version).get("name", "")),
             definitions=self.params.definitions,
-            first_date=dates.min() if len(dates) else None,
-            last_date=dates.max() if len(dates) else None)
+            first_date=pd.Timestamp(to_dates([first_day.min()])[0]) if len(spans) else None,
+            last_date=pd.Timestamp(to_dates([last_day.max()])[0]) if len(spans) else None)

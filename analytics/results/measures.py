@@ -254,6 +254,8 @@ class PopulationMeasures:
                 period = self.window(first, last, last)
                 for name in ("spans", "courses", "sessions", "limit_windows", "concordance"):
                     period.positions((name,), getattr(period, name))
+                period.attribute_positions  # noqa: B018 - the period's physician table
+                period.physicians  # noqa: B018
                 period.drop_events()
 
     @property
@@ -546,8 +548,9 @@ class PopulationMeasures:
         if end is not None:
             inside &= (dates <= end).to_numpy(dtype=bool)
         # a window's patients keep the attributes of their whole record (physician, age)
+        attributes = self._attributes if self._attributes is not None else self.attributes
         window = PopulationMeasures(self.events.loc[inside], self.definitions, extract,
-                                    attributes=self.attributes)
+                                    attributes=attributes)
         window._source = (self.events, inside)
         window.root = self.root
         with self._lock:
