@@ -20,6 +20,7 @@ from collections.abc import Callable, Sequence
 
 import pandas as pd
 
+from analytics import export_events
 from analytics.ingest import IngestError, ingest
 from analytics.results.measures import CohortMeasures, Definitions
 from analytics.results.privacy import DEFAULT_MIN_CELL
@@ -127,6 +128,8 @@ def _summary_parser(summary: argparse.ArgumentParser) -> None:
 COMMANDS: dict[str, tuple[str, Callable[[argparse.ArgumentParser], None],
                           Callable[[argparse.Namespace], int]]] = {
     "summary": ("ingest export files and print a JSON summary", _summary_parser, run_summary),
+    "export-events": ("ingest export files and write the accepted events as a Parquet "
+                      "event folder", export_events.add_arguments, export_events.run),
 }
 """Subcommands: name -> (help, add its arguments, run it)."""
 

@@ -1,7 +1,8 @@
 """Ingest: clinic exports -> the canonical event table of DESIGN.md, with a report.
 
 Public API: :func:`detect` (headers and a sample only, for the upload page),
-:func:`ingest`, :class:`IngestResult` (``events``, ``report``, ``rejected``,
+:func:`ingest`, :func:`ingest_exports` (one export at a time),
+:func:`combine_population_sources`, :class:`IngestResult` (``events``, ``report``, ``rejected``,
 ``diagnoses``, ``extract_date``, ``population_source``), :class:`IngestReport`,
 :class:`FileReport`, :class:`FilePlan`, :class:`IngestError`, :func:`classify`, and
 :data:`MAPPING_KEYS` (every key an explicit mapping may use).  ``Source`` is a path (file
@@ -34,7 +35,7 @@ and the population source.
 from analytics.ingest.classify import Classification, classify
 from analytics.ingest.formats import CONDITION_ROLES, DEATH_ROLES, EVENT_ROLES, PATIENT_ROLES
 from analytics.ingest.mapping import AUXILIARY_COLUMNS, MAPPING_KEYS, FilePlan
-from analytics.ingest.pipeline import detect, ingest
+from analytics.ingest.pipeline import combine_population_sources, detect, ingest, ingest_exports
 from analytics.ingest.report import (
     REJECT_REASONS,
     FileReport,
@@ -60,6 +61,8 @@ __all__ = [
     "IngestResult",
     "Source",
     "classify",
+    "combine_population_sources",
     "detect",
     "ingest",
+    "ingest_exports",
 ]

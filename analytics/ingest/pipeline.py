@@ -10,6 +10,7 @@ open-order counts of each event file, and the result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -258,6 +259,66 @@ def ingest(sources: Source | list[Source], mapping: Mapping | None = None) -> In
         rejected=_rejected(done), diagnoses=dx, extract_date=extract,
         population_source=_population_source(loaded, exports),
     )
+
+
+def ingest_exports(
+    sources: Source | list[Source], mapping: Mapping | None = None
+) -> Iterator[IngestResult]:
+    """:func:`ingest` one export at a time, reading only that export's files: one
+    :class:`IngestResult` per export, in the order :func:`ingest` processes them (the
+    files of one Synthea or OMOP folder together, every other file alone).
+
+    Each export's events, rejected rows and diagnoses are exactly those :func:`ingest` of
+    all the sources gives for that export's files (every rule joins files of one export
+    only).  What depends on every export is left to the caller: the dataset's extract
+    date is the latest of the results' ``extract_date``, its population source
+    :func:`combine_population_sources` of theirs, and diagnoses recorded identically in
+    two exports are dropped as duplicates by :func:`ingest` only.  The open-order counts
+    of each file's report use its own export's extract date.  Raises :class:`IngestError`
+    as :func:`ingest` does, before yielding anything."""
+    files = _files(sources, mapping)
+    planned = []
+    for source in files:
+        raw = _read(source, sample=True)
+        planned.append((source, raw.parent, plan_file(raw, (mapping or {}).get(raw.name), None)))
+    if all(plan.role == "not_used" for _, _, plan in planned):
+        raise IngestError(
+            "none of the files is a usable export: "
+            + ", ".join(f"{plan.name} ({plan.format} {plan.role})" for _, _, plan in planned)
+        )
+    groups: dict[tuple, list[int]] = {}
+    for i, (_, parent, plan) in enumerate(planned):
+        key = (plan.format, parent) if plan.format in ("synthea", "omop") else ("generic", i)
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        names = {planned[i][2].name for i in members}
+        if all(planned[i][2].role == "not_used" for i in members):
+            yield _unused_export([planned[i][0] for i in members], mapping)
+            continue
+        yield ingest([planned[i][0] for i in members],
+                     {k: v for k, v in (mapping or {}).items() if k in names} or None)
+
+
+def _unused_export(sources: list[Source], mapping: Mapping | None) -> IngestResult:
+    """The result of an export none of whose files PainPath reads: every row not
+    relevant."""
+    reports = []
+    for source in sources:
+        raw = _read(source, sample=False)
+        plan = plan_file(raw, (mapping or {}).get(raw.name), None)
+        reports.append(process_unused(raw, plan).report)
+    return IngestResult(events=schema.empty_events(), report=IngestReport(files=reports),
+                        rejected=empty_rejected(), diagnoses=diagnoses.empty())
+
+
+def combine_population_sources(sources: list[str]) -> str:
+    """The population source of a dataset made of several ingests (see
+    :attr:`IngestResult.population_source`): ``conditions`` when any has a conditions
+    table, else ``diagnosis_column`` when any has diagnosis values, else ``none``."""
+    for source in ("conditions", "diagnosis_column"):
+        if source in sources:
+            return source
+    return "none"
 
 
 def _rejected(outs: list[FileOut]) -> pd.DataFrame:
