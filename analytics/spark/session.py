@@ -147,5 +147,5 @@ def spark_session(options: SparkOptions = SparkOptions()) -> Any:
     except Exception as exc:  # the JVM's errors reach Python as several exception types
         raise SparkUnavailable(
             f"cannot start Spark with master {options.master!r}: {_first_line(exc)}") from exc
-    spark.sparkContext.setLogLevel("ERROR")
+    spark.sparkContext.setLogLevel("FATAL")
     return spark

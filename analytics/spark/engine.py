@@ -1,0 +1,295 @@
+"""The Spark engine: the single-machine measure code, run on buckets of whole patients.
+
+Every measure is patient-local, so the engine changes where the code runs, never what it
+computes:
+
+1. **Buckets.** Each patient's bucket is ``pmod(xxhash64(patient_id), B)``; events and
+   diagnoses are grouped by bucket (``groupBy(bucket).cogroup(...)``), so a bucket holds
+   whole patients with all their rows, in the order ingest gave them (``event_row``).
+   ``B`` is at least the shuffle partitions and large enough that a bucket holds about
+   :data:`BUCKET_EVENTS` events: many patients per call, so the vectorised code stays
+   vectorised, and a bounded Python worker.
+2. **The same code per bucket** (``applyInPandas``): the bucket's rows become the
+   canonical frames (:func:`canonical_events`), the population and lookback rules run
+   on them (:func:`analytics.population.apply_population`, told whether the *dataset*
+   has a spinal-pain diagnosis, the one decision that is not patient-local), and
+   :class:`analytics.results.measures.CohortMeasures` computes the per-patient tables.
+3. **Back in Spark.** A bucket returns per-patient rows (a ``table``) or its part of the
+   summary's aggregates; counts add, and medians come from Spark SQL's exact
+   ``percentile`` over per-value counts: only small aggregated tables reach the driver,
+   never events.
+
+The dataset's extract date is fixed before any bucket runs (the option, else the one
+ingest fixed), so open orders and ongoing courses are judged on one date everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analytics import event_files, schema
+from analytics.ingest import diagnoses as diagnoses_table
+from analytics.results.measures import CohortMeasures, Definitions
+from analytics.spark.dataset import DIAGNOSIS_ROW, SparkDataset
+
+BUCKET = "bucket"
+BUCKET_EVENTS = 100_000
+"""Events per bucket the engine aims at (a Python worker holds one bucket's frames)."""
+RANK = "_rank"
+"""Position of a row in its bucket's output: a patient's rows keep the local order."""
+PANDAS_WARNING = "PySpark does not yet fully support pandas >= 3"
+"""pyspark 4.3's warning about pandas 3: the types PainPath sends through Arrow are
+tested (tests/test_spark.py), so the engine does not repeat it."""
+
+
+def quiet_pandas_warning() -> None:
+    """Silence pyspark's pandas-3 warning in this process."""
+    warnings.filterwarnings("ignore", message=PANDAS_WARNING, category=FutureWarning)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What to compute: the ``definitions``, the ``population`` (``back_pain`` | ``all``)
+    and ``lookback_days``, the ``extract_date`` (None: the dataset's) and the
+    ``pathway_mode`` of pathway steps."""
+
+    definitions: Definitions = Definitions()
+    population: str = "back_pain"
+    lookback_days: int = 30
+    extract_date: pd.Timestamp | None = None
+    pathway_mode: str = "first"
+
+
+@dataclass(frozen=True)
+class BucketSpec:
+    """What every bucket is told (pickled into the Python workers)."""
+
+    analysis: Analysis
+    source: str
+    extract: pd.Timestamp | None
+    spinal_in_dataset: bool
+
+
+def bucket_count(events: int, shuffle_partitions: int) -> int:
+    """Buckets for ``events`` rows: at least ``shuffle_partitions``, about
+    :data:`BUCKET_EVENTS` events each."""
+    return max(int(shuffle_partitions), math.ceil(events / BUCKET_EVENTS), 1)
+
+
+def with_bucket(frame: Any, buckets: int) -> Any:
+    """``frame`` with its patients' bucket (column :data:`BUCKET`)."""
+    from pyspark.sql import functions as F
+
+    return frame.withColumn(BUCKET, F.pmod(F.xxhash64("patient_id"), F.lit(buckets)))
+
+
+# ------------------------------------------------------------------ the pandas side
+
+
+def canonical_events(rows: pd.DataFrame) -> pd.DataFrame:
+    """A bucket's event rows as the canonical event table, in ingest's order (as
+    :func:`analytics.event_files.read_event_folder` gives them)."""
+    if event_files.ROW in rows.columns:
+        rows = rows.sort_values(event_files.ROW, kind="stable")
+    present = [c for c in schema.CANONICAL_COLUMNS if c in rows.columns]
+    return schema.conform(rows[present].reset_index(drop=True))
+
+
+def canonical_diagnoses(rows: pd.DataFrame) -> pd.DataFrame:
+    """A bucket's diagnosis rows as ``IngestResult.diagnoses`` (exact duplicates dropped,
+    as ingest drops them)."""
+    if DIAGNOSIS_ROW in rows.columns:
+        rows = rows.sort_values(DIAGNOSIS_ROW, kind="stable")
+    if len(rows) == 0:
+        return diagnoses_table.empty()
+    dates = pd.Series(rows["diagnosis_date"]).to_numpy(dtype="datetime64[s]")
+    frame = diagnoses_table.frame(
+        pd.Series(rows["patient_id"], dtype="string").to_numpy(dtype=object, na_value=None),
+        dates, pd.Series(rows["code"], dtype="string"),
+        pd.Series(rows["description"], dtype="string"),
+        pd.Series(rows["kind"], dtype="string").to_numpy(dtype=object, na_value=None))
+    return frame.drop_duplicates(ignore_index=True)
+
+
+def bucket_measures(events: pd.DataFrame, diagnoses: pd.DataFrame, spec: BucketSpec):
+    """``(population, measures)`` of one bucket: the population rules on its patients and
+    the :class:`CohortMeasures` of the population's events."""
+    from analytics.population import apply_population
+
+    a = spec.analysis
+    population = apply_population(canonical_events(events), canonical_diagnoses(diagnoses),
+                                  spec.source, a.population, a.lookback_days,
+                                  spinal_in_dataset=spec.spinal_in_dataset)
+    return population, CohortMeasures(population.events, a.definitions, spec.extract)
+
+
+def arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` in the dtypes PySpark turns into Arrow without guessing: categories and
+    strings as object (None = missing), dates as ``datetime64[us]``, integers as int64,
+    floats as float64, flags as bool."""
+    out = {}
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
+            out[name] = pd.Series(col.astype("string").to_numpy(dtype=object, na_value=None),
+                                  dtype=object)
+        elif pd.api.types.is_datetime64_any_dtype(col):
+            out[name] = col.to_numpy(dtype="datetime64[us]")
+        elif pd.api.types.is_bool_dtype(col):
+            out[name] = col.to_numpy(dtype=bool)
+        elif pd.api.types.is_integer_dtype(col):
+            out[name] = col.to_numpy(dtype=np.int64)
+        else:
+            out[name] = col.to_numpy(dtype="float64")
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+def spark_fields(template: pd.DataFrame) -> tuple[tuple[str, str], ...]:
+    """(column, Spark SQL type) of a pandas table, from its dtypes."""
+    fields = []
+    for name, dtype in template.dtypes.items():
+        if pd.api.types.is_datetime64_any_dtype(dtype):
+            kind = "timestamp_ntz"
+        elif pd.api.types.is_bool_dtype(dtype):
+            kind = "boolean"
+        elif pd.api.types.is_integer_dtype(dtype):
+            kind = "bigint"
+        elif pd.api.types.is_float_dtype(dtype):
+            kind = "double"
+        else:
+            kind = "string"
+        fields.append((str(name), kind))
+    return tuple(fields)
+
+
+def restore_dtypes(frame: pd.DataFrame, template: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` (collected from Spark) with the dtypes of ``template`` (the local table
+    without rows): strings, categories with their categories, ``datetime64[s]``."""
+    out = {}
+    for name, dtype in template.dtypes.items():
+        col = frame[name]
+        if isinstance(dtype, pd.CategoricalDtype):
+            values = col.astype("object").where(col.notna(), None)
+            out[name] = pd.Categorical(values, categories=dtype.categories,
+                                       ordered=dtype.ordered)
+        elif pd.api.types.is_datetime64_any_dtype(dtype):
+            out[name] = pd.Series(col).astype(dtype)
+        elif pd.api.types.is_bool_dtype(dtype):
+            out[name] = pd.Series(col).fillna(False).astype(bool)
+        else:
+            out[name] = pd.Series(col).astype(dtype)
+    return pd.DataFrame(out, index=pd.RangeIndex(len(frame)))
+
+
+# ------------------------------------------------------------------ per-patient tables
+
+
+def _table_rows(events: pd.DataFrame, diagnoses: pd.DataFrame, *, spec: BucketSpec,
+                name: str) -> pd.DataFrame:
+    quiet_pandas_warning()
+    _, measures = bucket_measures(events, diagnoses, spec)
+    table = measures.patient_table(name, spec.analysis.pathway_mode)
+    out = arrow_ready(table)
+    out[RANK] = np.arange(len(out), dtype=np.int64)
+    return out
+
+
+def local_template(name: str, analysis: Analysis) -> pd.DataFrame:
+    """The local engine's table ``name`` without rows (its columns and dtypes)."""
+    measures = CohortMeasures(schema.empty_events(), analysis.definitions, None)
+    return measures.patient_table(name, analysis.pathway_mode)
+
+
+@dataclass(frozen=True)
+class SparkTable:
+    """A per-patient table computed by Spark: ``frame`` (a Spark DataFrame, rows in the
+    local table's order once sorted by ``patient_id`` and :data:`RANK`) and ``template``
+    (the local table without rows: columns and dtypes)."""
+
+    frame: Any
+    template: pd.DataFrame
+
+    def ordered(self) -> Any:
+        """The Spark rows sorted as the local table is (``patient_id``, then the
+        per-patient order), without the rank column."""
+        return self.frame.orderBy("patient_id", RANK).drop(RANK)
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The whole table on the driver, identical to the local engine's."""
+        collected = self.ordered().toPandas()
+        return restore_dtypes(collected, self.template)
+
+    def batches(self, rows: int = 100_000) -> Iterator[pd.DataFrame]:
+        """The table in order, ``rows`` at a time (for printing or writing a large
+        table without holding it)."""
+        chunk: list = []
+        columns = list(self.template.columns)
+        for row in self.ordered().toLocalIterator(prefetchPartitions=True):
+            chunk.append(tuple(row))
+            if len(chunk) >= rows:
+                yield restore_dtypes(pd.DataFrame(chunk, columns=columns), self.template)
+                chunk = []
+        if chunk or not columns:
+            yield restore_dtypes(pd.DataFrame(chunk, columns=columns), self.template)
+
+
+def _cogrouped(dataset: SparkDataset, buckets: int) -> Any:
+    events = with_bucket(dataset.events, buckets).groupBy(BUCKET)
+    diagnoses = with_bucket(dataset.diagnoses, buckets).groupBy(BUCKET)
+    return events.cogroup(diagnoses)
+
+
+def _spinal_in_dataset(dataset: SparkDataset) -> bool:
+    """Whether any diagnosis of the dataset is a spinal-pain one with a patient id."""
+    from pyspark.sql import functions as F
+
+    spinal = dataset.diagnoses.where((F.col("kind") == "spinal_pain")
+                                     & F.col("patient_id").isNotNull())
+    return bool(spinal.limit(1).count())
+
+
+def bucket_spec(dataset: SparkDataset, analysis: Analysis) -> BucketSpec:
+    """The :class:`BucketSpec` of an analysis of a dataset (its extract date: the
+    analysis's, else the dataset's)."""
+    extract = (pd.Timestamp(analysis.extract_date).normalize()
+               if analysis.extract_date is not None else dataset.extract_date)
+    needs_spinal = analysis.population == "back_pain" and dataset.population_source != "none"
+    return BucketSpec(analysis, dataset.population_source, extract,
+                      _spinal_in_dataset(dataset) if needs_spinal else False)
+
+
+def run_buckets(dataset: SparkDataset, spec: BucketSpec, function: Callable[..., pd.DataFrame],
+                fields: tuple[tuple[str, str], ...], shuffle_partitions: int) -> Any:
+    """``function(events, diagnoses)`` on every bucket of ``dataset``; the Spark DataFrame
+    of all buckets' rows (``fields``: their columns and Spark types)."""
+    from analytics.spark.dataset import ddl
+
+    buckets = bucket_count(dataset.events_count, shuffle_partitions)
+    wrapped = partial(_drop_bucket_key, function=function)
+    return _cogrouped(dataset, buckets).applyInPandas(wrapped, ddl(fields))
+
+
+def _drop_bucket_key(events: pd.DataFrame, diagnoses: pd.DataFrame, *,
+                     function: Callable[..., pd.DataFrame]) -> pd.DataFrame:
+    return function(events.drop(columns=[BUCKET], errors="ignore"),
+                    diagnoses.drop(columns=[BUCKET], errors="ignore"))
+
+
+def patient_table(dataset: SparkDataset, analysis: Analysis, name: str,
+                  shuffle_partitions: int) -> SparkTable:
+    """The per-patient table ``name`` (``steps``, ``eras``, ``sessions``, ``courses``) of
+    the analysis, computed on Spark."""
+    template = local_template(name, analysis)
+    spec = bucket_spec(dataset, analysis)
+    fields = (*spark_fields(template), (RANK, "bigint"))
+    frame = run_buckets(dataset, spec, partial(_table_rows, spec=spec, name=name), fields,
+                        shuffle_partitions)
+    return SparkTable(frame, template)
