@@ -34,6 +34,7 @@ import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
 from analytics import schema
+from analytics.indications import SPINAL_PAIN
 from analytics.ingest import IngestResult, combine_population_sources
 from analytics.ingest import diagnoses as diagnoses_table
 
@@ -111,7 +112,9 @@ class FolderMetadata:
     """``metadata.json``: ``extract_date`` (ISO; the latest date ingest saw, before any
     filter), ``population_source``, ``buckets``, ``events`` and ``diagnoses`` (rows),
     ``report`` (the upload report's totals: files, rows_read, rejected_rows,
-    not_relevant_rows, duplicate_rows, refused_columns) and ``reports`` (per file)."""
+    not_relevant_rows, duplicate_rows, refused_columns), ``reports`` (per file) and
+    ``spinal_diagnosis`` (whether a diagnosis of the folder is a dated spinal-pain one with a
+    patient id: the population's one dataset-wide choice; None when not recorded)."""
 
     extract_date: str | None
     population_source: str
@@ -120,6 +123,7 @@ class FolderMetadata:
     diagnoses: int
     report: dict[str, object]
     reports: list[dict[str, object]] = field(default_factory=list)
+    spinal_diagnosis: bool | None = None
     format: str = FORMAT
     version: int = FORMAT_VERSION
 
@@ -148,6 +152,7 @@ class EventFolderWriter:
         self._extracts: list[pd.Timestamp] = []
         self._sources: list[str] = []
         self._files: list[dict[str, object]] = []
+        self._spinal = False
 
     def _write(self, table: pa.Table, ids: pd.Series, folder: str) -> None:
         if table.num_rows == 0:
@@ -173,6 +178,9 @@ class EventFolderWriter:
         if dx is not None and len(dx):
             self._write(diagnoses_to_arrow(dx, self.diagnoses), dx["patient_id"], DIAGNOSES)
             self.diagnoses += len(dx)
+            spinal = ((dx["kind"] == SPINAL_PAIN).fillna(False) & dx["patient_id"].notna()
+                      & dx["diagnosis_date"].notna())
+            self._spinal = self._spinal or bool(spinal.any())
         if result.extract_date is not None:
             self._extracts.append(pd.Timestamp(result.extract_date))
         self._sources.append(result.population_source)
@@ -193,7 +201,7 @@ class EventFolderWriter:
             extract_date=_date_text(max(self._extracts)) if self._extracts else None,
             population_source=combine_population_sources(self._sources),
             buckets=self.buckets, events=self.events, diagnoses=self.diagnoses,
-            report=report, reports=files)
+            report=report, reports=files, spinal_diagnosis=self._spinal)
         (self.out / METADATA).write_text(json.dumps(asdict(meta), indent=2) + "\n",
                                          encoding="utf-8")
         return meta

@@ -52,7 +52,7 @@ def test_small_clinic_round_trip(tmp_path):
     back = read_event_folder(tmp_path / "out")
     pd.testing.assert_frame_equal(back.events, local.events.reset_index(drop=True))
     assert meta.events == 9 and meta.extract_date == "2024-03-01"
-    assert meta.population_source == "none"
+    assert meta.population_source == "none" and meta.spinal_diagnosis is False
     # 11 rows: 9 accepted, 1 rejected (no patient id), 1 not relevant (amoxicillin)
     assert meta.report == {"files": ["small_clinic.csv"], "rows_read": 11, "rejected_rows": 1,
                            "not_relevant_rows": 1, "duplicate_rows": 0,
@@ -84,6 +84,7 @@ def test_exports_one_at_a_time_give_what_one_ingest_gives(tmp_path):
     pd.testing.assert_frame_equal(dx, whole.diagnoses.reset_index(drop=True))
     assert back.metadata.extract == whole.extract_date
     assert back.metadata.population_source == whole.population_source
+    assert back.metadata.spinal_diagnosis is True  # chronic low back pain in the exports
 
 
 def test_combine_population_sources():

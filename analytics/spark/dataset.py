@@ -25,7 +25,8 @@ class SparkDataset:
     ingest fixed for the whole dataset: ``extract_date`` (the latest date it saw),
     ``population_source``, ``events_count`` (rows of ``events``; sizes the buckets) and
     ``report`` (the upload report's totals: files, rows_read, rejected_rows,
-    not_relevant_rows, duplicate_rows, refused_columns)."""
+    not_relevant_rows, duplicate_rows, refused_columns) and ``spinal_diagnosis`` (whether a
+    diagnosis is a dated spinal-pain one; None: not known yet)."""
 
     events: Any
     diagnoses: Any
@@ -33,6 +34,7 @@ class SparkDataset:
     population_source: str
     events_count: int
     report: dict[str, object] = field(default_factory=dict)
+    spinal_diagnosis: bool | None = None
 
 
 def spark_type(name: str) -> str:
@@ -82,4 +84,4 @@ def read_event_folder(spark: Any, folder: str | Path) -> SparkDataset:
     events = _parquet(spark, folder / event_files.EVENTS, EVENT_FIELDS)
     diagnoses = _parquet(spark, folder / event_files.DIAGNOSES, DIAGNOSIS_FIELDS)
     return SparkDataset(events, diagnoses, meta.extract, meta.population_source, meta.events,
-                        dict(meta.report))
+                        dict(meta.report), meta.spinal_diagnosis)

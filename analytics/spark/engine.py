@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import event_files, schema
+from analytics.indications import SPINAL_PAIN
 from analytics.ingest import diagnoses as diagnoses_table
 from analytics.results.measures import CohortMeasures, Definitions
 from analytics.spark.dataset import DIAGNOSIS_ROW, SparkDataset
@@ -248,11 +249,15 @@ def _cogrouped(dataset: SparkDataset, buckets: int) -> Any:
 
 
 def _spinal_in_dataset(dataset: SparkDataset) -> bool:
-    """Whether any diagnosis of the dataset is a spinal-pain one with a patient id."""
+    """Whether a diagnosis of the dataset is a dated spinal-pain one with a patient id (as
+    recorded with the dataset, else looked up)."""
     from pyspark.sql import functions as F
 
-    spinal = dataset.diagnoses.where((F.col("kind") == "spinal_pain")
-                                     & F.col("patient_id").isNotNull())
+    if dataset.spinal_diagnosis is not None:
+        return dataset.spinal_diagnosis
+    spinal = dataset.diagnoses.where((F.col("kind") == SPINAL_PAIN)
+                                     & F.col("patient_id").isNotNull()
+                                     & F.col("diagnosis_date").isNotNull())
     return bool(spinal.limit(1).count())
 
 

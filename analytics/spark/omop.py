@@ -420,12 +420,12 @@ def _deaths(spark: Any, table: _Table | None, report: _Report) -> Any | None:
 
 
 def _conditions(spark: Any, table: _Table | None, concepts: Any | None,
-                report: _Report) -> tuple[Any, Any]:
+                report: _Report) -> tuple[Any, Any, bool]:
     """(the diagnoses of condition_occurrence by ingest's conditions rules, the latest
-    accepted diagnosis date)."""
+    accepted diagnosis date, whether one is a spinal-pain diagnosis)."""
     F = _functions()
     if table is None:
-        return spark.createDataFrame([], ddl(DIAGNOSIS_FIELDS)), None
+        return spark.createDataFrame([], ddl(DIAGNOSIS_FIELDS)), None, False
     m = table.mapping
     if m.get("code") != m.get("detail") or "code" not in m:
         raise OmopError(f"{table.name}: no condition_concept_id column to read")
@@ -456,7 +456,9 @@ def _conditions(spark: Any, table: _Table | None, concepts: Any | None,
     frame = (frame.withColumn("_reason", F.when(relevant, reason))
              .withColumn("_not_relevant", ~F.col("_dup") & ~relevant))
     accepted = relevant & F.col("_reason").isNull()
-    counts = _counts(frame, F.max(F.when(accepted, F.col("s_date"))).alias("latest"))
+    counts = _counts(frame, F.max(F.when(accepted, F.col("s_date"))).alias("latest"),
+                     F.max((accepted & (F.col("kind") == indications.SPINAL_PAIN))
+                           .cast("int")).alias("spinal"))
     _report(report, table, counts)
     kept = frame.where(accepted)
     diagnoses = kept.select(
@@ -464,7 +466,7 @@ def _conditions(spark: Any, table: _Table | None, concepts: Any | None,
         F.col("s_date").cast("timestamp_ntz").alias("diagnosis_date"),
         F.col("_code").alias("code"), F.col("_detail").alias("description"),
         F.col("kind"), F.col("_order").alias(DIAGNOSIS_ROW))
-    return diagnoses, counts["latest"]
+    return diagnoses, counts["latest"], bool(counts["spinal"])
 
 
 # ------------------------------------------------------------------ event tables
@@ -667,7 +669,7 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     concepts = _concepts(tables.get("concept"), report)
     person = _person(spark, tables.get("person"), report)
     deaths = _deaths(spark, tables.get("death"), report)
-    diagnoses, latest_dx = _conditions(spark, tables.get("condition_occurrence"), concepts,
+    diagnoses, latest_dx, spinal = _conditions(spark, tables.get("condition_occurrence"), concepts,
                                        report)
     same = Window.partitionBy(*DIAGNOSIS_COLUMNS).orderBy(DIAGNOSIS_ROW)
     diagnoses = (diagnoses.withColumn("_n", F.row_number().over(same)).where("_n = 1")
@@ -687,4 +689,5 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     known = [pd.Timestamp(v) for v in latest if v is not None]
     extract = max(known).normalize() if known else None
     source_kind = "conditions" if "condition_occurrence" in tables else "none"
-    return SparkDataset(events, diagnoses, extract, source_kind, int(count), report.totals())
+    return SparkDataset(events, diagnoses, extract, source_kind, int(count), report.totals(),
+                        spinal)

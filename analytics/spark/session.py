@@ -39,6 +39,8 @@ _MASTER = re.compile(
     r"|yarn|k8s://\S+|" + DATABRICKS + r")$"
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DAEMON_MODULE = "analytics.spark.daemon"
+"""The Python workers' daemon: PySpark's, with the measure code imported once."""
 
 
 class SparkUnavailable(Exception):
@@ -139,6 +141,7 @@ def spark_session(options: SparkOptions = SparkOptions()) -> Any:
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
         .config("spark.ui.showConsoleProgress", "false")
         .config("spark.executorEnv.PYTHONPATH", os.environ["PYTHONPATH"])
+        .config("spark.python.daemon.module", DAEMON_MODULE)
     )
     for key, value in options.conf:
         builder = builder.config(key, value)
