@@ -277,22 +277,24 @@ def ingest_exports(
     of each file's report use its own export's extract date.  Raises :class:`IngestError`
     as :func:`ingest` does, before yielding anything."""
     files = _files(sources, mapping)
-    planned = []
-    for source in files:
+    planned = []  # (source, folder, name, format, role): no plan is kept (its preview may
+    for source in files:  # hold on to the whole file read)
         raw = _read(source, sample=True)
-        planned.append((source, raw.parent, plan_file(raw, (mapping or {}).get(raw.name), None)))
-    if all(plan.role == "not_used" for _, _, plan in planned):
+        plan = plan_file(raw, (mapping or {}).get(raw.name), None)
+        planned.append((source, raw.parent, plan.name, plan.format, plan.role))
+        del raw, plan
+    if all(role == "not_used" for *_, role in planned):
         raise IngestError(
             "none of the files is a usable export: "
-            + ", ".join(f"{plan.name} ({plan.format} {plan.role})" for _, _, plan in planned)
+            + ", ".join(f"{name} ({fmt} {role})" for _, _, name, fmt, role in planned)
         )
     groups: dict[tuple, list[int]] = {}
-    for i, (_, parent, plan) in enumerate(planned):
-        key = (plan.format, parent) if plan.format in ("synthea", "omop") else ("generic", i)
+    for i, (_, parent, _, fmt, _) in enumerate(planned):
+        key = (fmt, parent) if fmt in ("synthea", "omop") else ("generic", i)
         groups.setdefault(key, []).append(i)
     for members in groups.values():
-        names = {planned[i][2].name for i in members}
-        if all(planned[i][2].role == "not_used" for i in members):
+        names = {planned[i][2] for i in members}
+        if all(planned[i][4] == "not_used" for i in members):
             yield _unused_export([planned[i][0] for i in members], mapping)
             continue
         yield ingest([planned[i][0] for i in members],
