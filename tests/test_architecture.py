@@ -16,7 +16,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab",
                     "analytics.indications")),
     ("ingest", ("analytics.readers", "analytics.phi", "analytics.ingest")),
-    ("store", ("analytics.store",)),
+    ("store", ("analytics.store", "analytics.event_files")),
     # the per-patient definitions: the measures' functions, also used by cohort criteria
     ("definitions", ("analytics.intervals", "analytics.survival", "analytics.pathways",
                      "analytics.injections", "analytics.narcotics", "analytics.timeline",
@@ -25,7 +25,10 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("population + cohort", ("analytics.cohorts", "analytics.population",
                              "analytics.attrition")),
     ("measures + results", ("analytics.results",)),
+    # the Spark engine: the measures step run on buckets of patients, into the same results
+    ("engines", ("analytics.spark",)),
     ("pages / report / CLI", ("analytics.figures", "analytics.exports", "analytics.cli",
+                              "analytics.export_events",
                               "analytics.__main__", "ui", "pages", "dashboard")),
 )
 
@@ -113,3 +116,18 @@ def test_the_privacy_threshold_reaches_no_measure():
     for name, path in modules().items():
         if step_of(name) < step_of("analytics.results"):
             assert "min_cell" not in path.read_text(encoding="utf-8"), name
+
+
+def test_only_the_spark_engine_imports_pyspark():
+    """The app needs no pyspark (requirements-spark.txt is optional): no module outside
+    ``analytics.spark`` imports it, and the engine's modules import it inside functions
+    only, so ``import analytics.spark`` works without it (its worker daemon excepted)."""
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        inside = name == "analytics.spark" or name.startswith("analytics.spark.")
+        nodes = tree.body if inside else list(ast.walk(tree))
+        found = [alias.name for node in nodes if isinstance(node, ast.Import)
+                 for alias in node.names]
+        found += [node.module or "" for node in nodes if isinstance(node, ast.ImportFrom)]
+        pyspark = [n for n in found if n == "pyspark" or n.startswith("pyspark.")]
+        assert not pyspark or name == "analytics.spark.daemon", (name, pyspark)

@@ -33,6 +33,7 @@ order, as ingest concatenates them).
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,11 @@ def _read_file(spark: Any, path: Path) -> Any:
     if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
         return spark.read.parquet(str(path))
     sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    with path.open(encoding="utf-8-sig", newline="") as fh:  # the header, without a job
+        header = next(csv.reader(fh, delimiter=sep), [])
+    schema = ddl(tuple((name, "string") for name in header))
     return spark.read.csv(str(path), header=True, sep=sep, quote='"', escape='"',
-                          inferSchema=False, encoding="UTF-8")
+                          schema=schema, encoding="UTF-8", enforceSchema=True)
 
 
 def _candidates(source: Path) -> list[Path]:
@@ -500,9 +504,9 @@ def _whole(column: str, least: int) -> Any:
 
 
 def _events(spark: Any, table: _Table, concepts: Any | None,
-            report: _Report) -> tuple[Any, Any]:
+            report: _Report) -> tuple[Any, Any, int]:
     """(the accepted canonical rows of an event table, before death dates and
-    demographics; their latest event date)."""
+    demographics; their latest event date; their number)."""
     F = _functions()
     m = table.mapping
     frame = _prepared(table, ("patient_id", "event_date", "end_date", *_NUMBER_KEYS,
@@ -602,7 +606,8 @@ def _events(spark: Any, table: _Table, concepts: Any | None,
           for name, kind in EVENT_FIELDS if name != "event_row"],
         (F.shiftleft(F.lit(table.rank).cast("bigint"), _ROW_SHIFT)
          + F.col("_order")).alias("event_row"))
-    return out, counts["latest"]
+    accepted_rows = counts["rows"] - counts["dup"] - counts["rej"] - counts["nr"]
+    return out, counts["latest"], int(accepted_rows)
 
 
 def _finish(events: Any, deaths: Any | None, person: Any | None, diagnoses: Any) -> Any:
@@ -676,17 +681,17 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     diagnoses = (diagnoses.withColumn("_n", F.row_number().over(same)).where("_n = 1")
                  .drop("_n"))
     diagnoses = typed(diagnoses, DIAGNOSIS_FIELDS).persist(StorageLevel.MEMORY_AND_DISK)
-    parts, latest = [], [latest_dx]
+    parts, latest, count = [], [latest_dx], 0
     for role in sorted((r for r in EVENT_TABLES if r in tables), key=lambda r: tables[r].rank):
-        part, last = _events(spark, tables[role], concepts, report)
+        part, last, rows = _events(spark, tables[role], concepts, report)
         parts.append(part)
         latest.append(last)
+        count += rows
     events = parts[0]
     for part in parts[1:]:
         events = events.unionByName(part)
     events = _finish(events, deaths, person, diagnoses)
-    events = typed(events, EVENT_FIELDS).persist(StorageLevel.MEMORY_AND_DISK)
-    count = events.count()
+    events = typed(events, EVENT_FIELDS)
     known = [pd.Timestamp(v) for v in latest if v is not None]
     extract = max(known).normalize() if known else None
     source_kind = "conditions" if "condition_occurrence" in tables else "none"
