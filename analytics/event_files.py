@@ -35,8 +35,14 @@ import pyarrow.parquet as pq
 
 from analytics import schema
 from analytics.indications import SPINAL_PAIN
-from analytics.ingest import IngestResult, combine_population_sources
+from analytics.ingest import (
+    FileReport,
+    IngestReport,
+    IngestResult,
+    combine_population_sources,
+)
 from analytics.ingest import diagnoses as diagnoses_table
+from analytics.ingest.report import empty_rejected
 
 FORMAT = "painpath-events"
 FORMAT_VERSION = 1
@@ -247,6 +253,16 @@ class EventFolder:
     events: pd.DataFrame
     diagnoses: pd.DataFrame
     metadata: FolderMetadata
+
+    def ingest_result(self) -> IngestResult:
+        """The folder as the :class:`analytics.ingest.IngestResult` it was written from
+        (its upload report from the per-file reports; no rejected rows: they were not
+        exported)."""
+        meta = self.metadata
+        report = IngestReport(files=[FileReport(**f) for f in meta.reports])
+        return IngestResult(events=self.events, report=report, rejected=empty_rejected(),
+                            diagnoses=self.diagnoses, extract_date=meta.extract,
+                            population_source=meta.population_source)
 
 
 def read_event_folder(folder: str | Path) -> EventFolder:

@@ -115,3 +115,14 @@ def test_not_an_event_folder(tmp_path):
     assert not is_event_folder(tmp_path)
     with pytest.raises(ValueError, match="not a PainPath event folder"):
         read_metadata(tmp_path)
+
+
+def test_a_folder_as_the_ingest_result_it_was_written_from(tmp_path):
+    local = ingest(SMALL)
+    _write(SMALL, tmp_path / "out")
+    result = read_event_folder(tmp_path / "out").ingest_result()
+    pd.testing.assert_frame_equal(result.events, local.events.reset_index(drop=True))
+    assert result.report.to_dict() == local.report.to_dict()
+    assert (result.extract_date, result.population_source) == (local.extract_date,
+                                                                local.population_source)
+    assert result.rejected.empty  # rejected rows are not exported
