@@ -64,8 +64,10 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv_bytes(table: pd.DataFrame) -> bytes:
-    """UTF-8 CSV (with BOM, so Excel reads accents) of a display table, formulas neutralised.
+def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
+    """UTF-8 CSV of a display table, formulas neutralised; with a BOM (the default, so
+    Excel reads accents) or without (``bom=False``: for programs reading the command line's
+    output).
 
     Lines end with CRLF, so a cell holding a carriage return or line feed anywhere is
     quoted (Python's csv quotes only the characters of the line terminator: with LF a
@@ -74,7 +76,7 @@ def to_csv_bytes(table: pd.DataFrame) -> bytes:
     return (
         neutralise_formulas(table)
         .to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
-        .encode("utf-8-sig")
+        .encode("utf-8-sig" if bom else "utf-8")
     )
 
 
@@ -132,16 +134,19 @@ def html_report(
     *,
     min_cell: int,
     generated: dt.datetime | None = None,
+    population: str = "",
 ) -> str:
     """A self-contained HTML report (plotly.js inlined once; no external requests).
+    ``population``: the line saying which population is shown (empty: none).
     Every text is HTML-escaped and table cells are formula-neutralised
     (:func:`neutralise_formulas`), as Excel also opens HTML tables."""
     generated = generated or dt.datetime.now()
+    population_line = f"{html.escape(population)}<br>" if population else ""
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>",
         f"<h1>{html.escape(title)}</h1>",
-        f"<p class='meta'>Cohort: {html.escape(cohort_description)}<br>"
+        f"<p class='meta'>{population_line}Cohort: {html.escape(cohort_description)}<br>"
         f"Generated {html.escape(generated.strftime('%Y-%m-%d %H:%M'))}. "
         f"{html.escape(suppression_note(min_cell))}</p>",
     ]

@@ -48,6 +48,15 @@ SOURCES: tuple[str, ...] = ("conditions", "diagnosis_column", "none")
 
 DEFAULT_LOOKBACK_DAYS = 30
 
+NO_DIAGNOSIS = "no_diagnosis"
+BEFORE_LOOKBACK = "before_lookback"
+LEFT_OUT_REASONS: dict[str, str] = {
+    NO_DIAGNOSIS: "without a back or neck pain diagnosis",
+    BEFORE_LOOKBACK: "whose events all start before the lookback",
+}
+"""Why a patient is left out of the back-pain population (keys of
+:attr:`Population.left_out_by_reason`), with the words the note uses."""
+
 INDEX_DATE_COLUMN = "index_date"
 
 
@@ -71,7 +80,12 @@ class Population:
     - ``patients_left_out``: distinct patients of the input events not in ``events``
       (``patients_kept + patients_left_out`` = the input's patients).
     - ``note``: one or two sentences for pages, the report and the CLI saying how the
-      population was chosen (empty when nothing needs saying).
+      population was chosen and how many patients it left out, and why.
+    - ``rule``: how the population was chosen, without any count (``note`` less its
+      counts: what a result shows beside counts it protects itself).
+    - ``left_out_by_reason``: the left-out patients by reason (keys of
+      :data:`LEFT_OUT_REASONS`; only reasons with patients; adds up to
+      ``patients_left_out``).
     - ``index_date``: Series ``patient_id -> index date`` (``datetime64[s]``) of the kept
       patients that have one (empty when the data has no spinal-pain diagnosis).
     - ``patient_ids``: the kept patients' ids (``string`` Index, in order of first appearance
@@ -90,6 +104,8 @@ class Population:
     patient_ids: pd.Index = field(default_factory=lambda: pd.Index([], dtype="string"))
     source: str = "none"
     lookback_days: int | None = None
+    rule: str = ""
+    left_out_by_reason: dict[str, int] = field(default_factory=dict)
 
     def full_history(self, events: pd.DataFrame) -> pd.DataFrame:
         """The kept patients' rows of ``events`` (the same dataset's events), with no date
@@ -214,19 +230,21 @@ def apply_population(
         row_patient, patients = _encode(events["patient_id"])
         keep_patient = np.asarray(pc.is_in(patients, value_set=spinal).fill_null(False),
                                   dtype=bool)
-        return base.restricted(
+        pop = base.restricted(
             row_patient, patients, keep_patient[row_patient],
             "Patients with a back or neck pain diagnosis on any row of the export; all their "
             "events (no date cut).", None)
+        return _with_reasons(pop, {NO_DIAGNOSIS: pop.patients_left_out})
 
     # EHR-wide export: patients with an index date, events from index - lookback on
     row_patient, patients = _encode(events["patient_id"])
     first = base.first
     if not (len(first) > 0 if spinal_in_dataset is None else spinal_in_dataset):
-        return base.restricted(
+        pop = base.restricted(
             row_patient, patients, np.zeros(len(events), dtype=bool),
             "No patient of the dataset has a back or neck pain diagnosis, so the back-pain "
             "population is empty; choose all patients to see everyone.", lookback)
+        return _with_reasons(pop, {NO_DIAGNOSIS: pop.patients_left_out})
     position = pc.index_in(patients, value_set=_ids(first.index))
     has_index = np.asarray(position.is_valid(), dtype=bool)
     if has_index.any():
@@ -240,13 +258,17 @@ def apply_population(
             f"events from {_plural(lookback, 'day')} before the index date on.")
     pop = base.restricted(row_patient, patients, keep_row, note, lookback)
     without = int((~has_index).sum())
-    before_cut = pop.patients_left_out - without
+    pop = _with_reasons(pop, {NO_DIAGNOSIS: without,
+                              BEFORE_LOOKBACK: pop.patients_left_out - without})
     if pop.patients_left_out:
-        reasons = [f"{without:,} without a back or neck pain diagnosis"] if without else []
-        if before_cut:
-            reasons.append(f"{before_cut:,} whose events all start before the lookback")
+        reasons = [f"{n:,} {LEFT_OUT_REASONS[key]}" for key, n in pop.left_out_by_reason.items()]
         pop = dataclasses.replace(pop, note=f"{pop.note[:-1]}: {', '.join(reasons)}.")
     return pop
+
+
+def _with_reasons(pop: Population, reasons: dict[str, int]) -> Population:
+    return dataclasses.replace(pop, left_out_by_reason={k: int(n) for k, n in reasons.items()
+                                                        if n})
 
 
 @dataclass(frozen=True)
@@ -271,12 +293,13 @@ class _Inputs:
         keep_patient = np.bincount(row_patient[keep_row], minlength=len(patients)) > 0
         kept_ids = patients.filter(pa.array(keep_patient))
         left_out = len(patients) - len(kept_ids)
+        rule = note
         if left_out:
             note += f" {_plural(left_out, 'patient')} of the dataset left out."
-        return self._build(kept_events, kept_ids, left_out, note, lookback)
+        return self._build(kept_events, kept_ids, left_out, note, lookback, rule)
 
     def _build(self, events: pd.DataFrame, kept_ids: pa.Array, left_out: int, note: str,
-               lookback: int | None) -> Population:
+               lookback: int | None, rule: str | None = None) -> Population:
         ids_index = _string_index(kept_ids)
         first = self.first
         kept_first = first[schema.isin_ids(first.index, ids_index)] if len(first) else first
@@ -284,7 +307,7 @@ class _Inputs:
             events=events, name=self.name, population=self.population,
             patients_kept=len(kept_ids), patients_left_out=left_out, note=note,
             index_date=kept_first, patient_ids=ids_index, source=self.source,
-            lookback_days=lookback,
+            lookback_days=lookback, rule=note if rule is None else rule,
         )
 
 

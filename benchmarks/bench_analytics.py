@@ -10,7 +10,7 @@ Steps: the sample generator makes a clinic of about N events (cached as
 Parquet under ``benchmarks/out/``); a fresh child process loads it and times
 each analysis (so the peak memory figure is the analyses', not the
 generator's); then the straightforward per-patient loop implementations
-(``benchmarks/reference_*.py``, kept here only) run on the first
+(``tests/oracles/reference_*.py``, kept here only) run on the first
 ``--reference-events`` events' patients, their results are checked equal to
 the vectorised ones, and the speed-up is reported.  Output is a Markdown
 table for the README.
@@ -57,6 +57,19 @@ def dataset(n_events: int) -> Path:
     frame = frame.loc[~(frame["end_date"] < frame["event_date"]).fillna(False)]
     schema.conform(frame).drop_duplicates().to_parquet(path, index=False)
     return path
+
+
+def store_ingested(store, name: str, path: Path) -> pd.DataFrame:
+    """Ingest the file ``path`` and create dataset ``name`` in ``store`` from the result, as
+    the Data page does (events, report, diagnoses, extract date, population source);
+    returns the stored events."""
+    from analytics.ingest import ingest
+
+    result = ingest([path])
+    store.create_dataset(name, result.events, result.report.to_dict(), [path.name],
+                         diagnoses=result.diagnoses, extract_date=result.extract_date,
+                         population_source=result.population_source)
+    return result.events
 
 
 def all_analyses(events: pd.DataFrame) -> dict[str, float]:
@@ -106,9 +119,9 @@ def measure(path: Path) -> dict:
 
 def reference_check(path: Path, n_events: int) -> dict:
     """Run the per-patient loops on the patients of the first ``n_events`` events; compare."""
-    from benchmarks.reference_injections import ref_injection_summary
-    from benchmarks.reference_narcotics import ref_narcotic_courses, ref_narcotic_summary
-    from benchmarks.reference_pathways import reference_pathway_steps
+    from tests.oracles.reference_injections import ref_injection_summary
+    from tests.oracles.reference_narcotics import ref_narcotic_courses, ref_narcotic_summary
+    from tests.oracles.reference_pathways import reference_pathway_steps
 
     events = schema.conform(pd.read_parquet(path))
     keep = events["patient_id"].iloc[:n_events].unique()

@@ -25,11 +25,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import pandas as pd  # noqa: E402
 
-from analytics import schema  # noqa: E402
 from analytics.store import Store  # noqa: E402
-from benchmarks.bench_analytics import dataset  # noqa: E402
+from benchmarks.bench_analytics import dataset, store_ingested  # noqa: E402
 
 PAGES = ["pages/1_Pathways.py", "pages/2_Injections.py", "pages/3_Narcotic_courses.py",
          "pages/4_Compare_cohorts.py", "pages/5_Patient_timeline.py", "pages/6_Data.py"]
@@ -39,10 +37,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     args = parser.parse_args()
-    events = schema.conform(pd.read_parquet(dataset(args.events)))
     data_dir = tempfile.mkdtemp(prefix="painpath-bench-")
     with Store(data_dir) as store:
-        store.create_dataset("Benchmark", events, {"files": []}, ["benchmark.parquet"])
+        events = store_ingested(store, "Benchmark", dataset(args.events))
     os.environ["PAINPATH_DATA_DIR"] = data_dir
     os.chdir(ROOT)
 

@@ -61,10 +61,10 @@ sys.path.insert(0, str(ROOT))
 
 import pandas as pd  # noqa: E402
 
-from analytics import schema, settings  # noqa: E402
+from analytics import settings  # noqa: E402
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES  # noqa: E402
 from analytics.store import Store  # noqa: E402
-from benchmarks.bench_analytics import OUT, dataset  # noqa: E402
+from benchmarks.bench_analytics import OUT, dataset, store_ingested  # noqa: E402
 
 CHROMIUM = str(settings.chromium_path())
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -114,10 +114,9 @@ def cpu_seconds(pid: int) -> float:
 
 
 def make_store(n_events: int) -> tuple[str, pd.DataFrame]:
-    events = schema.conform(pd.read_parquet(dataset(n_events)))
     data_dir = tempfile.mkdtemp(prefix="painpath-load-")
     with Store(data_dir) as store:
-        store.create_dataset(DATASET, events, {"files": []}, ["load_test.parquet"])
+        events = store_ingested(store, DATASET, dataset(n_events))
     return data_dir, events
 
 

@@ -7,7 +7,7 @@ import streamlit as st
 from analytics import figures
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS, TECHNIQUES
 from ui import render
-from ui.sidebar import open_page
+from ui.sidebar import PATHWAY_FILTER_LABELS, open_page
 
 view = open_page("Pathways", "Treatment pathways")
 
@@ -30,6 +30,19 @@ if not techniques:
     st.stop()
 
 result = view.pathways(mode, techniques)
+if mode == "eras":
+    d = view.params.definitions
+    st.caption(
+        f"Eras (OHDSI TreatmentPatterns): era gap {d.era_gap_days} days, minimum era "
+        f"{d.min_era_days} days, combination window {d.combination_window_days} days, minimum "
+        f"post-combination {d.min_post_combination_days} days, steps kept: "
+        f"{PATHWAY_FILTER_LABELS[d.pathway_filter].lower()}, at most {d.max_steps} steps "
+        "(sidebar, Definitions).")
+    dropped = result.dropped
+    if dropped.hidden("pieces")[0] or dropped.values["pieces"].iloc[0] > 0:
+        st.caption(f"{dropped.text(0, 'pieces')} pieces shorter than "
+                   f"{d.min_post_combination_days} days were dropped after combining "
+                   "(minimum post-combination duration).")
 
 left, right = st.columns(2)
 with left:

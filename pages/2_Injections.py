@@ -36,13 +36,18 @@ render.chart(figures.repeat_km_chart(result.repeat), "repeat_km")
 
 st.subheader("Patients over payer limits")
 limits = injection_limits()
-st.caption("Most sessions of one type in any 365-day window, against the Medicare LCD limits: "
-           + ", ".join(f"{injection_type_label(t)} {limits[t]}" for t in INJECTION_TYPES
-                       if t in limits) + ".")
+st.caption("Most sessions of one type in one spinal region in any 365-day window, against the "
+           "Medicare LCD limits: " + ", ".join(f"{injection_type_label(t)} {limits[t]}"
+                                              for t in INJECTION_TYPES if t in limits)
+           + ". The region comes from the CPT code, a region or level column or the "
+           "description; when one session of the type has no region, all sessions of the type "
+           "are counted together.")
 if result.over_by_type.empty:
     st.success("No patient is over a payer limit in this cohort.")
 else:
     render.chart(figures.over_limit_chart(result.over_by_type), "over_by_type")
+    render.table(result.over_by_region, key="over_by_region",
+                 file_name="over_limit_by_type_and_region.csv")
     if patient_level_views_enabled():
         with st.expander("Windows over the limit (patient level)"):
             st.caption("Pseudonymous patient ids; each row is a 365-day window starting at a "

@@ -15,7 +15,7 @@ if result.durations.empty:
     st.stop()
 
 kpis = result.kpis
-m = st.columns(5)
+m = st.columns(6)
 render.metric(m[0], kpis, "patients")
 render.metric(m[1], kpis, "courses",
               help=f"Fills joined when the next starts ≤ "
@@ -27,6 +27,9 @@ render.metric(m[3], kpis, "pct_high_dose",
               "more.")
 render.metric(m[4], kpis, "ongoing",
               help="Courses whose last covered day is on or after the extract date (censored).")
+render.metric(m[5], kpis, "ended_by_death",
+              help="Courses whose last covered day is the patient's death date (censored: "
+              "the death date closed the open orders).")
 
 left, right = st.columns(2)
 with left:
@@ -38,8 +41,17 @@ left, right = st.columns(2)
 with left:
     render.chart(figures.mme_bands_chart(result.mme_bands), "mme_bands")
     st.caption(f"Courses without MME: {kpis.text(0, 'courses_without_mme')}; fills without "
-               f"MME: {kpis.text(0, 'fills_without_mme')} (drug without a CDC factor or missing "
-               "strength, quantity or days supply). Factors: CDC 2022.")
+               f"MME: {kpis.text(0, 'fills_without_mme')} (drug without a CDC factor, such as "
+               "buprenorphine, or missing strength or quantity). Factors: CDC 2022, and the CDC "
+               "opioid analytic file for ingredients outside it.")
+    estimated = kpis.hidden("courses_mme_estimated")[0] or (
+        kpis.values["courses_mme_estimated"].iloc[0] > 0)
+    if estimated:
+        st.caption(f"MME estimated: {kpis.text(0, 'courses_mme_estimated')} courses average "
+                   f"at least one estimated MME ({kpis.text(0, 'fills_mme_estimated')} fills "
+                   "without a days supply: their days are the order's covered days). The "
+                   "\"Of which MME estimated\" column marks them in each band.")
+        render.table(result.mme_bands, key="mme_bands", file_name="mme_bands.csv")
 with right:
     render.chart(figures.active_by_month_chart(result.active_by_month), "active_by_month")
 

@@ -6,8 +6,8 @@ import pandas as pd
 import streamlit as st
 
 from analytics.exports import to_csv_bytes
-from analytics.ingest import IngestError, detect, ingest
-from analytics.schema import CANONICAL_COLUMNS, REQUIRED_COLUMNS
+from analytics.ingest import AUXILIARY_COLUMNS, MAPPING_KEYS, IngestError, detect, ingest
+from analytics.schema import REQUIRED_COLUMNS
 from analytics.store import Store
 from ui import data
 from ui.sidebar import page_setup, patient_level_views_enabled
@@ -29,7 +29,9 @@ if uploads and len(sources) < len(uploads):
     st.warning("Some files were selected more than once; each is used once (the last copy).",
                icon="⚠️")
 
-MAPPABLE = [c for c in CANONICAL_COLUMNS if c != "open_order"]
+MAPPABLE = list(MAPPING_KEYS)
+"""Every column an explicit mapping may use (ingest computes the others, such as the drug
+class and the open-order flag)."""
 
 
 def _mapping_editor(plan) -> dict[str, str]:
@@ -38,10 +40,12 @@ def _mapping_editor(plan) -> dict[str, str]:
         "canonical column": MAPPABLE,
         "required": [c in REQUIRED_COLUMNS for c in MAPPABLE],
         "file column": [plan.mapping.get(c, "") for c in MAPPABLE],
+        "note": [AUXILIARY_COLUMNS.get(c, "") for c in MAPPABLE],
     })
     options = ["", *[c for c in plan.columns if c not in plan.refused_columns]]
     edited = st.data_editor(
-        table, hide_index=True, key=f"map_{plan.name}", disabled=["canonical column", "required"],
+        table, hide_index=True, key=f"map_{plan.name}",
+        disabled=["canonical column", "required", "note"],
         column_config={"file column": st.column_config.SelectboxColumn(options=options)},
     )
     return {row["canonical column"]: row["file column"]
@@ -105,19 +109,23 @@ def _save(sources, mapping: dict[str, dict[str, str]]) -> None:
     progress.progress(0.6, text=f"Saving {len(result.events):,} events…")
     report = result.report.to_dict()
     names = [s[0] for s in sources]
+    # what ingest fixed for the population: the diagnoses, the extract date, their source
+    fixed = {"diagnoses": result.diagnoses, "extract_date": result.extract_date,
+             "population_source": result.population_source}
     try:
         if action == "New dataset":
-            data.with_store(Store.create_dataset, name, result.events, report, names)
+            data.with_store(Store.create_dataset, name, result.events, report, names, **fixed)
             message = f"Created dataset **{name}** with {len(result.events):,} events."
         else:
             dataset_id = int(existing.loc[existing["name"] == target, "dataset_id"].iloc[0])
             if action == "Add to a dataset":
                 added = data.with_store(Store.add_to_dataset, dataset_id, result.events,
-                                        report, names)
+                                        report, names, **fixed)
                 message = (f"Added {added:,} new events to **{target}** "
                            f"({len(result.events) - added:,} were already there).")
             else:
-                data.with_store(Store.replace_dataset, dataset_id, result.events, report, names)
+                data.with_store(Store.replace_dataset, dataset_id, result.events, report, names,
+                                **fixed)
                 message = f"Replaced **{target}** with {len(result.events):,} events."
     except ValueError as exc:
         progress.empty()

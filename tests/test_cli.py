@@ -1,11 +1,17 @@
-"""The `python -m analytics summary` contract (DESIGN.md), run as a real subprocess."""
+"""The `python -m analytics` commands (DESIGN.md "The summary CLI"): the contract run as a
+real subprocess, and the population, --map, table and option tests run in-process through
+``analytics.cli.main`` with the output captured (each hand-computed from its fixture)."""
 
+import csv
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from analytics.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL = ROOT / "tests" / "fixtures" / "small_clinic.csv"
@@ -98,16 +104,31 @@ def test_sample_data_prints_whole_contract():
     proc = summary(str(SAMPLE), "--min-cell", "0")
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
-    assert out.keys() >= CONTRACT_KEYS
-    assert out["patients"] == 2400
+    assert out.keys() >= CONTRACT_KEYS | {"population"}
+    # The sample is a clinic export whose diagnosis column holds a spinal-pain code for 2,339
+    # of its 2,400 patients: the default back-pain population leaves out the other 61.
+    assert out["population"] == {
+        "name": "Back-pain patients", "patients_kept": 2339, "patients_left_out": 61,
+        "note": "Patients with a back or neck pain diagnosis on any row of the export; all "
+                "their events (no date cut). Patients of the dataset left out: 61 (61 "
+                "without a back or neck pain diagnosis)."}
+    assert out["patients"] == 2339
+    assert out["extract_date"] == "2025-07-01"  # the latest date of the export
     assert set(out["injections"]) >= {"patients", "sessions", "patients_repeated",
                                       "median_interval_days", "patients_over_limit"}
-    assert set(out["narcotics"]) >= {"patients", "fills", "courses", "median_course_days",
-                                     "long_term_courses", "ongoing_courses"}
+    assert set(out["narcotics"]) >= {"patients", "fills", "events", "courses",
+                                     "median_course_days", "long_term_courses",
+                                     "ongoing_courses", "courses_ended_by_death",
+                                     "high_dose_courses", "fills_without_mme"}
     counts = [p["patients"] for p in out["pathways"]]
     assert counts == sorted(counts, reverse=True)
-    # Every sample event is one of the default pathway techniques: every patient has a pathway.
-    assert sum(counts) == 2400
+    # Every sample patient has a treatment of a default pathway technique: every patient of
+    # the population has a pathway.
+    assert sum(counts) == 2339
+    everyone = json.loads(summary(str(SAMPLE), "--min-cell", "0", "--population", "all").stdout)
+    assert everyone["patients"] == 2400
+    assert everyone["population"]["patients_left_out"] == 0
+    assert sum(p["patients"] for p in everyone["pathways"]) == 2400
 
 
 @pytest.mark.skipif(not EXPORTS.exists(), reason="../shared/exports is absent")
@@ -126,3 +147,257 @@ def test_the_cli_does_not_import_scipy_stats():
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)
     assert proc.stdout.strip() == "False", proc.stderr
+
+
+# ---- in-process: population, --map, table, options ------------------------------------
+
+
+def run(capsys, *args: str) -> tuple[int, str, str]:
+    """``python -m analytics ARGS`` in this process: (exit status, stdout, stderr)."""
+    try:
+        code = main(list(args))
+    except SystemExit as exc:  # argparse: --help and option errors
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def run_json(capsys, *args: str) -> dict:
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+SYNTHEA_CONDITIONS = """START,STOP,PATIENT,ENCOUNTER,CODE,DESCRIPTION
+2024-02-01,,P1,e1,278860009,Chronic low back pain (finding)
+2024-03-01,2024-03-20,P2,e2,44465007,Sprain of ankle (disorder)
+2024-06-01,,P3,e3,279039007,Low back pain (finding)
+"""
+SYNTHEA_MEDICATIONS = """START,STOP,PATIENT,PAYER,ENCOUNTER,CODE,DESCRIPTION,DISPENSES,REASONCODE,\
+REASONDESCRIPTION
+2024-01-01T08:00:00Z,2024-01-10T08:00:00Z,P1,pay,e4,1049621,\
+Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet,1,,
+2024-02-05T08:00:00Z,2024-03-05T08:00:00Z,P1,pay,e5,1049621,\
+Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet,1,,
+2024-03-02T08:00:00Z,2024-03-12T08:00:00Z,P2,pay,e6,1049621,\
+Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet,1,,
+2024-04-01T08:00:00Z,2024-04-10T08:00:00Z,P3,pay,e7,1049621,\
+Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet,1,,
+2024-02-01T08:00:00Z,2024-02-11T08:00:00Z,P4,pay,e8,1049621,\
+Acetaminophen 325 MG / Oxycodone Hydrochloride 5 MG Oral Tablet,1,,
+"""
+SYNTHEA_PROCEDURES = """START,STOP,PATIENT,ENCOUNTER,CODE,DESCRIPTION,REASONCODE,REASONDESCRIPTION
+2024-01-20T09:00:00Z,2024-01-20T10:00:00Z,P1,e9,91251008,Physical therapy procedure,,
+"""
+
+
+@pytest.fixture
+def ehr_export(tmp_path: Path) -> Path:
+    """A Synthea-format EHR-wide export (a conditions table): P1 first has chronic low back
+    pain on 2024-02-01 (lookback cut 2024-01-02), P2 only an ankle sprain, P3 low back pain
+    on 2024-06-01 (cut 2024-05-02) after its only opioid order (2024-04-01), P4 no
+    condition.  P1: an opioid on 2024-01-01 (before the cut), physical therapy on
+    2024-01-20 and an opioid on 2024-02-05."""
+    folder = tmp_path / "synthea"
+    folder.mkdir()
+    (folder / "conditions.csv").write_text(SYNTHEA_CONDITIONS)
+    (folder / "medications.csv").write_text(SYNTHEA_MEDICATIONS)
+    (folder / "procedures.csv").write_text(SYNTHEA_PROCEDURES)
+    return folder
+
+
+def test_population_object_of_an_ehr_wide_export(capsys, ehr_export):
+    out = run_json(capsys, "summary", str(ehr_export), "--min-cell", "0")
+    assert out["population"] == {
+        "name": "Back-pain patients", "patients_kept": 1, "patients_left_out": 3,
+        "note": "Patients with a back or neck pain diagnosis (index date: the first one); "
+                "their events from 30 days before the index date on. Patients of the "
+                "dataset left out: 3 (2 without a back or neck pain diagnosis, 1 whose "
+                "events all start before the lookback)."}
+    # P1's physical therapy (01-20) and opioid (02-05); the 01-01 opioid is before the cut
+    assert (out["events"], out["patients"]) == (2, 1)
+    assert out["techniques"]["narcotic"] == {"patients": 1, "events": 1}
+    assert out["techniques"]["physical_therapy"] == {"patients": 1, "events": 1}
+    assert out["pathways"] == [{"steps": ["physical_therapy", "narcotic"], "patients": 1}]
+    # the latest date of the export: P3's diagnosis, after every treatment
+    assert out["extract_date"] == "2024-06-01"
+    assert out["parameters"]["population"] == "back_pain"
+    assert out["parameters"]["lookback_days"] == 30
+
+
+def test_population_all_and_the_lookback(capsys, ehr_export):
+    everyone = run_json(capsys, "summary", str(ehr_export), "--min-cell", "0",
+                        "--population", "all")
+    assert everyone["population"]["name"] == "All patients"
+    assert (everyone["population"]["patients_kept"],
+            everyone["population"]["patients_left_out"]) == (4, 0)
+    assert (everyone["events"], everyone["patients"]) == (6, 4)
+    assert everyone["techniques"]["narcotic"] == {"patients": 4, "events": 5}
+    # lookback 100: P1's cut is 2023-10-24 (its 01-01 opioid counts again) and P3's
+    # 2024-02-22 (its 04-01 opioid counts): only P2 and P4 are left out
+    wider = run_json(capsys, "summary", str(ehr_export), "--min-cell", "0",
+                     "--lookback-days", "100")
+    assert (wider["population"]["patients_kept"],
+            wider["population"]["patients_left_out"]) == (2, 2)
+    assert wider["population"]["note"].endswith(
+        "Patients of the dataset left out: 2 (2 without a back or neck pain diagnosis).")
+    assert wider["techniques"]["narcotic"] == {"patients": 2, "events": 3}
+    assert wider["events"] == 4
+
+
+def test_population_counts_are_suppressed_with_the_rest(capsys, ehr_export):
+    out = run_json(capsys, "summary", str(ehr_export))  # default --min-cell 11
+    assert out["population"]["patients_kept"] == "<11"
+    assert out["population"]["patients_left_out"] == "<11"
+    assert "Patients of the dataset left out: <11 (<11 without" in out["population"]["note"]
+    assert "3" not in out["population"]["note"].replace("30 days", "")
+
+
+def test_population_object_of_a_clinic_export(capsys, tmp_path):
+    # A clinic export's diagnosis column: A has a low back pain code, B a knee pain code
+    # (another condition), C none: A is kept with all its events, B and C are left out.
+    clinic = tmp_path / "clinic.csv"
+    clinic.write_text("patient_id,event_date,technique,days_supply,diagnosis\n"
+                      "A,2019-05-01,narcotic,10,\n"
+                      "A,2024-01-10,narcotic,10,M54.50\n"
+                      "A,2024-02-01,physical_therapy,,\n"
+                      "B,2024-01-15,narcotic,10,M25.561\n"
+                      "C,2024-01-20,physical_therapy,,\n")
+    out = run_json(capsys, "summary", str(clinic), "--min-cell", "0")
+    assert out["population"] == {
+        "name": "Back-pain patients", "patients_kept": 1, "patients_left_out": 2,
+        "note": "Patients with a back or neck pain diagnosis on any row of the export; all "
+                "their events (no date cut). Patients of the dataset left out: 2 (2 without "
+                "a back or neck pain diagnosis)."}
+    # no date cut: A's 2019 fill counts (two courses: 2019 and 2024)
+    assert (out["events"], out["patients"]) == (3, 1)
+    assert out["narcotics"]["courses"] == 2
+    everyone = run_json(capsys, "summary", str(clinic), "--min-cell", "0",
+                        "--population", "all")
+    assert (everyone["events"], everyone["patients"]) == (5, 3)
+    assert everyone["narcotics"]["courses"] == 3
+
+
+EPIC = ("Chart Alias,Service Date,Procedure Name,CPT\n"
+        "X1,2024-01-05,Lumbar epidural steroid injection,62323\n"
+        "X1,2024-03-05,Lumbar epidural steroid injection,62323\n"
+        "X2,2024-02-01,Physical therapy evaluation,97161\n")
+
+
+def test_map_makes_a_file_with_an_unknown_id_column_usable(capsys, tmp_path):
+    epic = tmp_path / "epic_procedures.csv"
+    epic.write_text(EPIC)
+    code, out, err = run(capsys, "summary", str(epic), "--min-cell", "0")
+    assert code == 2 and out == ""
+    assert "patient_id" in err and len(err.strip().splitlines()) == 1
+    # FILE as given on the command line
+    mapped = run_json(capsys, "summary", str(epic), "--min-cell", "0",
+                      "--map", f"{epic}:patient_id=Chart Alias")
+    assert (mapped["events"], mapped["patients"]) == (3, 2)
+    assert mapped["techniques"]["injection"] == {"patients": 1, "events": 2}
+    assert mapped["injections"]["sessions"] == 2
+    assert mapped["injections"]["median_interval_days"] == 60.0  # 01-05 -> 03-05 (leap year)
+    # or by its name alone; two --map options for one file add up
+    again = run_json(capsys, "summary", str(epic), "--min-cell", "0",
+                     "--map", "epic_procedures.csv:patient_id=Chart Alias",
+                     "--map", "epic_procedures.csv:event_date=Service Date")
+    assert again["events"] == 3
+
+
+@pytest.mark.parametrize("option, words", [
+    ("epic_procedures.csv:drug_class=CPT", "'drug_class' is not a column a mapping may use"),
+    ("epic_procedures.csv:patient_id", "write FILE:canonical=source"),
+    ("patient_id=Chart Alias", "write FILE:canonical=source"),
+    ("other.csv:patient_id=Chart Alias", "other.csv"),
+])
+def test_bad_map_exits_2_with_one_line(capsys, tmp_path, option, words):
+    epic = tmp_path / "epic_procedures.csv"
+    epic.write_text(EPIC)
+    code, out, err = run(capsys, "summary", str(epic), "--map", option)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err
+    code, out, err = run(capsys, "table", "courses", str(epic), "--map", option)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--max-steps", "0"], "--max-steps: must be 1 or more"),
+    (["--population", "everyone"], "--population: invalid choice"),
+    (["--lookback-days", "-1"], "--lookback-days: must be 0 or more"),
+    (["--pathway-filter", "some"], "--pathway-filter: invalid choice"),
+    (["--extract-date", "2024-13-01"], "not a date"),
+])
+def test_bad_options_exit_2_with_one_line(capsys, args, words):
+    code, out, err = run(capsys, "summary", str(SMALL), *args)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and words in err
+
+
+def read_csv(text: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_table_courses_columns_and_rows(capsys):
+    code, out, err = run(capsys, "table", "courses", str(SMALL))
+    assert code == 0, err
+    assert not out.startswith("\ufeff")  # no BOM on standard output
+    rows = read_csv(out)
+    assert list(rows[0]) == [
+        "patient_id", "course", "start", "end", "last_day", "duration_days", "fills",
+        "events", "long_term", "ongoing", "ended_by", "censored", "avg_mme_per_day",
+        "mme_estimated", "mme_band", "total_mme", "mme_days", "fills_without_mme",
+        "fills_mme_estimated"]
+    # p1: oxycodone 5 mg x 40 / 10 days x 1.5 = 30 MME/day, fills 01-10 and 02-15 (gap 26)
+    # one course 01-10 .. 02-24 (46 days); p2: tramadol 50 mg x 120 / 30 days x 0.2 = 40
+    got = [(r["patient_id"], r["start"], r["end"], r["duration_days"], r["fills"],
+            float(r["avg_mme_per_day"]), r["mme_estimated"], r["ended_by"]) for r in rows]
+    assert got == [("p1", "2024-01-10", "2024-02-25", "46", "2", 30.0, "False", "gap"),
+                   ("p2", "2024-01-01", "2024-01-31", "30", "1", 40.0, "False", "gap")]
+    # not suppressed (patient level), whatever the counts: the help says so
+    code, out, _ = run(capsys, "table", "--help")
+    assert code == 0 and "NO count is suppressed" in " ".join(out.split())
+
+
+def test_table_steps_follow_the_pathway_mode_and_eras_sessions(capsys):
+    steps = read_csv(run(capsys, "table", "steps", str(SMALL))[1])
+    assert [(r["patient_id"], r["step"], r["label"]) for r in steps] == [
+        ("p1", "1", "physical_therapy"), ("p1", "2", "narcotic"),
+        ("p2", "1", "muscle_relaxant+narcotic"),
+        ("p3", "1", "physical_therapy"), ("p3", "2", "injection")]
+    # eras mode: p1's two opioid fills (last days 01-19 and 02-24) are 27 days apart, one
+    # era.  p2's relaxant (01-01 .. last day 01-14) lies at the start of the tramadol
+    # (01-01 .. 01-30): overlap 13 = the relaxant's duration, TreatmentPatterns' nested
+    # combination: relaxant 01-01 .. 01-01 (0 days), both 01-01 .. 01-14, tramadol after
+    eras_steps = read_csv(run(capsys, "table", "steps", str(SMALL),
+                              "--pathway-mode", "eras")[1])
+    assert [(r["patient_id"], r["label"], r["start"], r["end"]) for r in eras_steps
+            if r["patient_id"] in ("p1", "p2")] == [
+        ("p1", "physical_therapy", "2024-01-01", "2024-01-02"),
+        ("p1", "narcotic", "2024-01-10", "2024-02-25"),
+        ("p2", "muscle_relaxant", "2024-01-01", "2024-01-02"),
+        ("p2", "muscle_relaxant+narcotic", "2024-01-01", "2024-01-15"),
+        ("p2", "narcotic", "2024-01-14", "2024-01-31")]
+    # a minimum post-combination duration of 1 day drops the 0-day relaxant piece
+    kept = read_csv(run(capsys, "table", "steps", str(SMALL), "--pathway-mode", "eras",
+                        "--min-post-combination-days", "1")[1])
+    assert [r["label"] for r in kept if r["patient_id"] == "p2"] == [
+        "muscle_relaxant+narcotic", "narcotic"]
+    eras = read_csv(run(capsys, "table", "eras", str(SMALL))[1])
+    assert [(r["patient_id"], r["technique"], r["start"], r["end"], r["events"])
+            for r in eras if r["patient_id"] == "p1"] == [
+        ("p1", "physical_therapy", "2024-01-01", "2024-01-02", "1"),
+        ("p1", "narcotic", "2024-01-10", "2024-02-25", "2")]
+    # the era gap is a parameter: 25 days split the opioid fills (gap 02-15 - 01-19 = 27)
+    split = read_csv(run(capsys, "table", "eras", str(SMALL), "--era-gap-days", "25")[1])
+    assert sum(r["patient_id"] == "p1" and r["technique"] == "narcotic" for r in split) == 2
+    sessions = read_csv(run(capsys, "table", "sessions", str(SMALL))[1])
+    assert [(r["patient_id"], r["session_date"]) for r in sessions] == [
+        ("p3", "2024-01-05"), ("p3", "2024-01-15"), ("p3", "2024-03-01")]
+
+
+def test_summary_eras_mode_parameters(capsys):
+    out = run_json(capsys, "summary", str(SMALL), "--min-cell", "0", "--pathway-mode", "eras",
+                   "--max-steps", "1")
+    assert out["pathway_mode"] == "eras"
+    assert out["parameters"]["max_steps"] == 1
+    assert all(len(p["steps"]) == 1 for p in out["pathways"])

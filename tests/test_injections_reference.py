@@ -1,5 +1,5 @@
 """Property test: the vectorised injection analyses equal the per-patient loop of the
-benchmark (benchmarks/reference_injections.py) on random event tables."""
+benchmark (tests/oracles/reference_injections.py) on random event tables."""
 
 import pandas as pd
 from hypothesis import given, settings
@@ -13,7 +13,7 @@ from analytics.injections import (
     time_to_repeat,
 )
 from analytics.schema import INJECTION_TYPES, conform
-from benchmarks.reference_injections import (
+from tests.oracles.reference_injections import (
     ref_injection_sessions,
     ref_injection_summary,
     ref_limit_windows,

@@ -1,5 +1,5 @@
 """Property test: the vectorised narcotic analyses equal the per-patient loop of the
-benchmark (benchmarks/reference_narcotics.py) on random event tables."""
+benchmark (tests/oracles/reference_narcotics.py) on random event tables."""
 
 import math
 
@@ -15,7 +15,7 @@ from analytics.narcotics import (
     relaxant_overlap,
 )
 from analytics.schema import conform
-from benchmarks.reference_narcotics import (
+from tests.oracles.reference_narcotics import (
     ref_active_patients_by_month,
     ref_mme,
     ref_narcotic_courses,

@@ -16,7 +16,7 @@ from analytics.pathways import (
     step_therapy_concordance,
     technique_eras,
 )
-from benchmarks.reference_pathways import (
+from tests.oracles.reference_pathways import (
     reference_concordance,
     reference_pathway_counts,
     reference_pathway_steps,

@@ -9,7 +9,7 @@ not depend on the target cohort window; each must give TreatmentPatterns' path.
 import pytest
 
 from analytics.pathways import pathway_steps, patient_pathways
-from benchmarks.reference_pathways import reference_pathway_steps
+from tests.oracles.reference_pathways import reference_pathway_steps
 from tests.treatment_patterns_cases import (
     PARAMETERS,
     cli_arguments,

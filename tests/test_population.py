@@ -265,3 +265,29 @@ def test_a_patient_with_only_safety_rows_in_the_window_is_kept():
     assert pop.events["drug_class"].astype(str).tolist() == ["benzodiazepine"]
     assert int(schema.treatment_rows(pop.events).sum()) == 0
     assert len(pop.full_history(events)) == 2
+
+
+def test_rule_has_no_count_and_left_out_adds_up_by_reason():
+    # EHR export: B and C have no spinal-pain diagnosis, D's events all start before the cut
+    pop = apply_population(EHR_EVENTS, EHR_DIAGNOSES, "conditions")
+    assert pop.left_out_by_reason == {"no_diagnosis": 2, "before_lookback": 1}
+    assert pop.rule == ("Patients with a back or neck pain diagnosis (index date: the first "
+                        "one); their events from 30 days before the index date on.")
+    assert pop.note.startswith(pop.rule[:-1]) and not any(ch.isdigit() for ch in
+                                                         pop.rule.replace("30 days", ""))
+    # lookback 31 keeps D: only the two without a diagnosis are left out
+    pop = apply_population(EHR_EVENTS, EHR_DIAGNOSES, "conditions", lookback_days=31)
+    assert pop.left_out_by_reason == {"no_diagnosis": 2}
+    # clinic export: B (general pain) and C (none) left out for want of a diagnosis
+    events = events_frame([("A", "2024-02-01", "injection", None, None),
+                           ("B", "2024-02-01", "narcotic", None, "opioid"),
+                           ("C", "2024-02-01", "physical_therapy", None, None)])
+    pop = apply_population(events, diagnoses_frame([("A", "2024-02-01", "spinal_pain")]),
+                           "diagnosis_column")
+    assert pop.left_out_by_reason == {"no_diagnosis": 2}
+    assert pop.rule == ("Patients with a back or neck pain diagnosis on any row of the export; "
+                        "all their events (no date cut).")
+    assert pop.note == pop.rule + " 2 patients of the dataset left out."
+    # nobody left out: no reason, and the rule is the note
+    pop = apply_population(EHR_EVENTS, EHR_DIAGNOSES, "conditions", population="all")
+    assert pop.left_out_by_reason == {} and pop.rule == pop.note

@@ -4,8 +4,11 @@ Sessions: p1 2024-03-01 (DR01) and 04-01 (DR02), epidural steroid; p4 02-01 (DR0
 Extract date 2024-06-01.
 """
 
+import pandas as pd
+
 from analytics.results.injections import build_injections, injection_type_label
 from analytics.results.measures import CohortMeasures
+from analytics.schema import conform
 from tests.test_cohorts import events  # noqa: F401  (fixture)
 
 
@@ -48,3 +51,29 @@ def test_protected(events):  # noqa: F811
 
 def test_type_labels():
     assert injection_type_label("epidural_steroid+facet") == "Epidural steroid + Facet joint"
+
+
+def test_over_the_limit_by_type_and_region():
+
+    # p1: 5 lumbar epidural sessions in 2024 (limit 4: over); p2: 3 lumbar + 2 cervical
+    # epidural sessions (4 per region allowed: not over); p3: 4 trigger-point sessions, one
+    # without a region (limit 3, counted per type: over, region unknown).
+    rows = [("p1", f"2024-0{m}-01", "epidural_steroid", "lumbar_sacral") for m in range(1, 6)]
+    rows += [("p2", f"2024-0{m}-01", "epidural_steroid", "lumbar_sacral") for m in range(1, 4)]
+    rows += [("p2", f"2024-0{m}-15", "epidural_steroid", "cervical_thoracic") for m in (1, 2)]
+    rows += [("p3", f"2024-0{m}-01", "trigger_point", "lumbar_sacral") for m in range(1, 4)]
+    rows += [("p3", "2024-04-01", "trigger_point", None)]
+    frame = conform(pd.DataFrame(rows, columns=["patient_id", "event_date", "injection_type",
+                                                 "region"]).assign(technique="injection"))
+    result = build_injections(CohortMeasures(frame), min_cell=0)
+    assert result.over_by_type.display(titles=False).values.tolist() == [
+        ["Epidural steroid", 1], ["Trigger point", 1]]
+    assert result.over_by_region.display(titles=False).values.tolist() == [
+        ["Epidural steroid", "Lumbar / sacral", 1],
+        ["Trigger point", "Unknown region (all sessions of the type counted)", 1]]
+    windows = result.windows.values
+    assert windows.loc[windows["patient_id"] == "p1", "region"].unique().tolist() == [
+        "Lumbar / sacral"]
+    assert "p2" not in set(windows["patient_id"])
+    protected = build_injections(CohortMeasures(frame), min_cell=11)
+    assert protected.over_by_region.texts("patients") == ["<11", "<11"]

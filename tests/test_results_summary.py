@@ -72,3 +72,47 @@ def test_suppression_off_keeps_the_contract_numbers(min_cell):
     out = summarise(events, min_cell=min_cell)
     assert out["patients"] == 3 and out["narcotics"]["fills"] == 3
     assert out["narcotics"]["median_course_days"] == 10.0
+
+
+def test_rows_kept_for_their_drug_class_are_no_events_and_the_population_is_protected():
+    from analytics.population import apply_population
+
+    # 12 patients with physical therapy; a 13th whose only row is a benzodiazepine fill
+    # (kept for the safety measures, technique "other"): no pain treatment.
+    events = clinic([(12, ["physical_therapy"])])
+    benzo = conform(pd.DataFrame({"patient_id": ["p013"], "event_date": [pd.Timestamp(
+        "2024-01-05")], "technique": ["other"], "drug_class": ["benzodiazepine"]}))
+    events = conform(pd.concat([events, benzo], ignore_index=True))
+    population = apply_population(events, None, "none", "all")
+    off = summarise(population.events, min_cell=0, population=population)
+    assert (off["events"], off["patients"]) == (12, 12)
+    assert off["techniques"]["other"] == {"patients": 0, "events": 0}
+    assert off["population"]["patients_kept"] == 13
+    assert off["pathways"] == [{"steps": ["physical_therapy"], "patients": 12}]
+    # 13 kept - 12 treated = 1 patient: the two are never both shown
+    out = summarise(population.events, population=population)
+    assert "hidden" in (out["patients"], out["population"]["patients_kept"])
+
+
+def test_narcotic_block_counts_dispenses_rows_and_courses_by_ending():
+    # p1: one row standing for 3 dispenses of 10 days (30 days covered), oxycodone 5 mg x 40
+    # -> 30 MME/day; p2: a row without quantity (no MME); p3: a fill whose course ends at
+    # the patient's death.
+    frame = pd.DataFrame({
+        "patient_id": ["p1", "p2", "p3"],
+        "event_date": pd.to_datetime(["2024-01-01", "2024-01-01", "2024-01-01"]),
+        "technique": ["narcotic"] * 3,
+        "days_supply": [10, 10, 10],
+        "dispenses": [3, 1, 1],
+        "quantity": [40, None, 40],
+        "detail": ["Oxycodone Hydrochloride 5 MG Oral Tablet"] * 3,
+        "end_date": [None, None, "2024-01-05"],
+        "ends_at_death": [False, False, True],
+    })
+    out = summarise(conform(frame), min_cell=0)
+    narcotics = out["narcotics"]
+    assert (narcotics["fills"], narcotics["events"], narcotics["courses"]) == (5, 3, 3)
+    assert narcotics["courses_ended_by_death"] == 1
+    assert narcotics["fills_without_mme"] == 1 and narcotics["courses_without_mme"] == 1
+    assert narcotics["fills_mme_estimated"] == 0
+    assert out["techniques"]["narcotic"] == {"patients": 3, "events": 3}

@@ -43,6 +43,7 @@ from analytics.store import (
     move_aside,
 )
 from sample_data.generate import generate_events, write_csv
+from tests.store_writer import write_upload
 
 ROOT = Path(__file__).resolve().parents[1]
 WRITER = ROOT / "tests" / "store_writer.py"
@@ -58,7 +59,7 @@ class Uploads:
     base: pd.DataFrame  # Clinic A's canonical events
     new: pd.DataFrame  # the large upload: events of other patients than Clinic A's
     overlap: int  # rows of Clinic A repeated at the head of the "add" upload
-    parquet: dict[str, Path]  # action -> events file for the writer
+    folder: dict[str, Path]  # action -> the upload folder the writer reads
 
 
 @pytest.fixture(scope="module")
@@ -66,23 +67,28 @@ def uploads(tmp_path_factory: pytest.TempPathFactory) -> Uploads:
     tmp = tmp_path_factory.mktemp("uploads")
     base_csv = write_csv(generate_events(patients=2_000, seed=11), tmp / "clinic_a.csv")
     new_csv = write_csv(generate_events(patients=20_000, seed=22), tmp / "upload.csv")
-    base = ingest([base_csv]).events
-    new = ingest([new_csv]).events
+    clinic_a, upload = ingest([base_csv]), ingest([new_csv])
+    base, new, new_diagnoses = clinic_a.events, upload.events, upload.diagnoses
     # other patients than Clinic A's: no row of the upload equals a row of the baseline
-    new["patient_id"] = ("N" + new["patient_id"].astype("string")).astype(
-        base["patient_id"].dtype)
-    assert len(new) > 250_000
+    for frame in (new, new_diagnoses):
+        frame["patient_id"] = ("N" + frame["patient_id"].astype("string")).astype(
+            base["patient_id"].dtype)
+    assert len(new) > 250_000 and len(new_diagnoses) > 0
     assert not new.duplicated().any() and not base.duplicated().any()
     overlap = 5_000
     add = pd.concat([base.sample(overlap, random_state=3), new], ignore_index=True)
-    parquet = {"create": tmp / "new.parquet", "replace": tmp / "new.parquet",
-               "add": tmp / "add.parquet"}
-    new.to_parquet(parquet["create"])
-    add.to_parquet(parquet["add"])
+    add_diagnoses = pd.concat([clinic_a.diagnoses, new_diagnoses], ignore_index=True)
+    source = upload.population_source
+    new_folder = write_upload(tmp / "new", new, new_diagnoses, upload.extract_date, source)
+    folder = {"create": new_folder, "replace": new_folder,
+              "add": write_upload(tmp / "add", add, add_diagnoses, upload.extract_date,
+                                  source)}
     base_dir = tmp / "base"
     with Store(base_dir) as store:
-        store.create_dataset("Clinic A", base, {"rows_read": len(base)}, ["clinic_a.csv"])
-    return Uploads(base_dir, base, new, overlap, parquet)
+        store.create_dataset("Clinic A", base, {"rows_read": len(base)}, ["clinic_a.csv"],
+                             diagnoses=clinic_a.diagnoses, extract_date=clinic_a.extract_date,
+                             population_source=clinic_a.population_source)
+    return Uploads(base_dir, base, new, overlap, folder)
 
 
 def fingerprint(frame: pd.DataFrame) -> int:
@@ -93,8 +99,8 @@ def fingerprint(frame: pd.DataFrame) -> int:
 
 def snapshot(data_dir: Path) -> dict[str, tuple]:
     """Open the store and describe it: name -> (events, patients, version, uploads,
-    source_files, content fingerprint), checking that every dataset's recorded counts
-    equal the rows actually stored."""
+    source_files, content fingerprint, diagnoses, extract date, population source),
+    checking that every dataset's recorded counts equal the rows actually stored."""
     with Store(data_dir) as store:
         listed = store.list_datasets()
         out = {}
@@ -104,7 +110,8 @@ def snapshot(data_dir: Path) -> dict[str, tuple]:
             assert events["patient_id"].nunique() == row.patients
             out[row.name] = (row.events, row.patients, row.version,
                              len(store.ingest_reports(row.dataset_id)), row.source_files,
-                             fingerprint(events))
+                             fingerprint(events), len(store.load_diagnoses(row.dataset_id)),
+                             str(row.extract_date), row.population_source)
     return out
 
 
@@ -112,9 +119,9 @@ def snapshot(data_dir: Path) -> dict[str, tuple]:
 class Writer:
     """tests/store_writer.py in a child process, its marker lines timestamped by a thread."""
 
-    def __init__(self, data_dir: Path, action: str, parquet: Path) -> None:
+    def __init__(self, data_dir: Path, action: str, upload: Path) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, str(WRITER), str(data_dir), action, str(parquet)],
+            [sys.executable, str(WRITER), str(data_dir), action, str(upload)],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
         self.markers: queue.Queue[tuple[str, float]] = queue.Queue()
         self.seen: list[tuple[str, float]] = []
@@ -159,9 +166,9 @@ class Writer:
         return names[names.index("READY"):] if "READY" in names else names
 
 
-def calibrate(work: Path, action: str, parquet: Path) -> tuple[dict[str, float], dict]:
+def calibrate(work: Path, action: str, upload: Path) -> tuple[dict[str, float], dict]:
     """An uninterrupted run: the durations of its phases and the resulting state."""
-    writer = Writer(work, action, parquet)
+    writer = Writer(work, action, upload)
     times = {m: writer.wait_for(m) for m in ("READY", "BEGIN", "COMMIT", "DONE", "CLOSED")}
     assert writer.finish() == 0, writer.stderr()
     durations = {
@@ -193,7 +200,7 @@ def test_sigkill_during_a_large_write_leaves_the_old_or_the_whole_new_state(
 
     calib_dir = tmp_path / "calibration"
     shutil.copytree(uploads.base_dir, calib_dir)
-    durations, after = calibrate(calib_dir, action, uploads.parquet[action])
+    durations, after = calibrate(calib_dir, action, uploads.folder[action])
     # the complete new state, written out
     if action == "create":
         assert list(after) == ["Clinic A", "Upload"]
@@ -216,7 +223,7 @@ def test_sigkill_during_a_large_write_leaves_the_old_or_the_whole_new_state(
     for i, aim in enumerate(KILLS[action]):
         work = tmp_path / f"kill{i}"
         shutil.copytree(uploads.base_dir, work)
-        writer = Writer(work, action, uploads.parquet[action])
+        writer = Writer(work, action, uploads.folder[action])
         writer.wait_for("READY")
         writer.wait_for(AIM[aim])
         time.sleep(rng.uniform(0.0, 0.9) * durations[aim])

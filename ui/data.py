@@ -1,16 +1,22 @@
 """Cached data access for the pages: the store, dataset events, cohort measures and results.
 
-Three levels of cache, each keyed on small explicit keys (the dataset id and
-version, the cohort's parameters, the definition parameters) — never on a
-DataFrame (Streamlit hashes only a sample of a large frame and could return a
-stale result):
+The flow is store -> population -> cohort -> measures -> results.  The caches are
+keyed on small explicit keys (the dataset id and version, the population, the
+cohort's parameters, the definition parameters) — never on a DataFrame (Streamlit
+hashes only a sample of a large frame and could return a stale result):
 
-1. a dataset version's events and per-patient attributes;
-2. a cohort's measures (:class:`~analytics.results.measures.CohortMeasures`:
-   steps, courses, sessions, …) per (dataset, version, cohort, definitions,
-   extract date) — the privacy threshold is not part of this key;
-3. a view's aggregates per (measures, builder, arguments), and its protected
+1. a dataset version's events, diagnoses, metadata (its stored extract date and
+   population source) and per-patient attributes;
+2. the population's events (:func:`analytics.population.apply_population`) per
+   (dataset, version, population, lookback) — not per cohort, definition or threshold;
+3. a cohort's measures (:class:`~analytics.results.measures.CohortMeasures`:
+   steps, courses, sessions, …) per (dataset, version, population, lookback, cohort,
+   definitions, extract date) — the privacy threshold is not part of this key;
+4. a view's aggregates per (measures, builder, arguments), and its protected
    result per (aggregates, threshold).
+
+The extract date is the one stored with the dataset version (fixed at upload, before
+any population or cohort filter) unless the user chooses one.
 
 Changing the threshold therefore only protects cached aggregates again; no
 measure is recomputed.  Everything comes from ``cache_resource``, so every
@@ -35,12 +41,14 @@ from analytics import settings
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
+from analytics.population import DEFAULT_LOOKBACK_DAYS, Population, apply_population
 from analytics.results.compare import CompareResult, compare_counts
 from analytics.results.injections import InjectionsResult, injections_counts
 from analytics.results.measures import CohortMeasures, Definitions
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
 from analytics.results.overview import OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
+from analytics.results.population import PopulationResult, build_population
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
 from analytics.results.timeline import TimelineResult, build_timeline
@@ -144,6 +152,19 @@ def dataset_events(dataset_id: int, version: int) -> pd.DataFrame:
     return with_store(Store.load_events, dataset_id)
 
 
+@st.cache_resource(show_spinner=False, max_entries=4)
+def dataset_diagnoses(dataset_id: int, version: int) -> pd.DataFrame:
+    """The dataset version's diagnoses (shared, read-only)."""
+    return with_store(Store.load_diagnoses, dataset_id)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def dataset_meta(dataset_id: int, version: int) -> dict:
+    """The dataset version's metadata (:meth:`analytics.store.Store.get_dataset`: its
+    stored ``extract_date`` and ``population_source`` among them)."""
+    return with_store(Store.get_dataset, dataset_id)
+
+
 @st.cache_resource(show_spinner=False, max_entries=32)
 def column_values(dataset_id: int, version: int, column: str) -> list[str]:
     """Sorted distinct values of a text column of a dataset (filter options)."""
@@ -159,25 +180,50 @@ def dataset_attributes(dataset_id: int, version: int) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner=False, max_entries=16)
 def _extract(dataset_id: int, version: int, chosen: str | None) -> pd.Timestamp | None:
-    return extract_date(dataset_events(dataset_id, version), chosen)
+    """The user's extract date, else the dataset version's stored one, else (a dataset
+    without one) its latest event date."""
+    stored = dataset_meta(dataset_id, version).get("extract_date")
+    return extract_date(dataset_events(dataset_id, version),
+                        chosen if chosen is not None else stored)
+
+
+@st.cache_resource(show_spinner="Selecting the population…", max_entries=8, ttl=3600)
+def _population(dataset_id: int, version: int, population: str,
+                lookback_days: int) -> Population:
+    """The dataset version's population (shared, read-only)."""
+    meta = dataset_meta(dataset_id, version)
+    return apply_population(dataset_events(dataset_id, version),
+                            dataset_diagnoses(dataset_id, version),
+                            str(meta.get("population_source") or "none"), population,
+                            lookback_days)
+
+
+@st.cache_resource(show_spinner=False, max_entries=32, ttl=3600)
+def _population_result(dataset_id: int, version: int, population: str, lookback_days: int,
+                       min_cell: int) -> PopulationResult:
+    return build_population(_population(dataset_id, version, population, lookback_days),
+                            min_cell)
 
 
 @dataclass(frozen=True)
 class Params:
-    """The sidebar's definition parameters, extract date and privacy threshold."""
+    """The sidebar's population, definition parameters, extract date and privacy
+    threshold."""
 
     definitions: Definitions = field(default_factory=Definitions)
-    extract: str | None = None  # ISO date chosen by the user; None = latest event date
+    extract: str | None = None  # ISO date chosen by the user; None = the dataset's
     min_cell: int = DEFAULT_MIN_CELL
+    population: str = "back_pain"
+    lookback_days: int = DEFAULT_LOOKBACK_DAYS
 
 
-MeasuresKey = tuple[int, int, tuple[tuple[str, str], ...], Definitions, str | None]
+MeasuresKey = tuple[int, int, str, int, tuple[tuple[str, str], ...], Definitions, str | None]
 
 
 @st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
 def _measures(key: MeasuresKey) -> CohortMeasures:
-    dataset_id, version, cohort_items, definitions, chosen = key
-    events = dataset_events(dataset_id, version)
+    dataset_id, version, population, lookback_days, cohort_items, definitions, chosen = key
+    events = _population(dataset_id, version, population, lookback_days).events
     extract = _extract(dataset_id, version, chosen)
     attributes = dataset_attributes(dataset_id, version)
     cohort_events = apply_cohort(events, Cohort.from_params(dict(cohort_items)),
@@ -218,7 +264,8 @@ class View:
     @property
     def key(self) -> MeasuresKey:
         """The measures' cache key: everything but the privacy threshold."""
-        return (self.dataset_id, self.version, tuple(sorted(self.cohort.to_params().items())),
+        return (self.dataset_id, self.version, self.params.population,
+                self.params.lookback_days, tuple(sorted(self.cohort.to_params().items())),
                 self.params.definitions, self.params.extract)
 
     @property
@@ -231,6 +278,16 @@ class View:
 
     def extract(self) -> pd.Timestamp | None:
         return _extract(self.dataset_id, self.version, self.params.extract)
+
+    def population(self) -> Population:
+        """The dataset's population (before the cohort)."""
+        return _population(self.dataset_id, self.version, self.params.population,
+                           self.params.lookback_days)
+
+    def population_result(self) -> PopulationResult:
+        """The protected population line (which population, how many left out, why)."""
+        return _population_result(self.dataset_id, self.version, self.params.population,
+                                  self.params.lookback_days, self.min_cell)
 
     def measures(self) -> CohortMeasures:
         return _measures(self.key)
@@ -271,4 +328,5 @@ class View:
         return ReportResult(
             description=self.cohort.describe(), min_cell=self.min_cell,
             overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
-            injections=self.injections(), narcotics=self.narcotics())
+            injections=self.injections(), narcotics=self.narcotics(),
+            population=self.population_result())

@@ -48,7 +48,9 @@ def report_sections(result: ReportResult) -> list[ReportSection]:
             "Injections",
             figures=[figures.intervals_chart(inj.intervals), figures.repeat_km_chart(inj.repeat)],
             tables=[_table(inj.kpis, "Sessions"),
-                    _table(inj.over_by_type, "Patients over payer limits by type")],
+                    _table(inj.over_by_type, "Patients over payer limits by type"),
+                    _table(inj.over_by_region, "Patients over payer limits by type and "
+                           "region")],
         ))
     narc = result.narcotics
     if not narc.durations.empty:
@@ -57,12 +59,14 @@ def report_sections(result: ReportResult) -> list[ReportSection]:
             figures=[figures.durations_chart(narc.durations),
                      figures.course_km_chart(narc.course_km)],
             tables=[_table(narc.kpis, "Courses"),
-                    _table(narc.mme_bands, "Courses by average MME/day band")],
+                    _table(narc.mme_bands, "Courses by average MME/day band (of which the "
+                           "MME is estimated)")],
         ))
     return sections
 
 
 def build_report(result: ReportResult) -> str:
-    """The self-contained HTML report of a report result."""
+    """The self-contained HTML report of a report result (with its population line)."""
+    population = result.population.line() if result.population is not None else ""
     return html_report("PainPath report", result.description, report_sections(result),
-                       min_cell=result.min_cell)
+                       min_cell=result.min_cell, population=population)

@@ -1,4 +1,5 @@
-"""The one sidebar every page calls: dataset, cohort filters, definitions, privacy.
+"""The one sidebar every page calls: dataset, population, cohort filters, definitions,
+privacy.
 
 Every widget has a ``key`` equal to its URL parameter, ``persist_state="session"``
 (the value survives page switches) and ``bind="query-params"`` (a copied URL
@@ -17,6 +18,8 @@ from streamlit.errors import StreamlitPageNotFoundError
 
 from analytics import settings
 from analytics.cohorts import AGE_BANDS, Cohort
+from analytics.pathways import PATHWAY_FILTERS
+from analytics.population import DEFAULT_LOOKBACK_DAYS, POPULATION_NAMES, POPULATIONS
 from analytics.results.measures import Definitions
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.schema import TECHNIQUE_LABELS, TECHNIQUES
@@ -24,6 +27,9 @@ from ui import auth
 from ui.data import Params, View, column_values, dataset_events, datasets
 
 _KW = {"persist_state": "session", "bind": "query-params"}
+_DEFAULTS = Definitions()
+PATHWAY_FILTER_LABELS = {"all": "All pieces", "first": "First of each",
+                         "changes": "Changes only"}
 _ANY_YES_NO = ("any", "yes", "no")
 _TRISTATE = {"any": None, "yes": True, "no": False}
 
@@ -86,10 +92,11 @@ _SWITCHED = "_painpath_switched"
 
 
 BOUND_KEYS: tuple[str, ...] = (
-    "dataset", "date_from", "date_to", "providers", "sites", "diagnosis", "sexes", "age_bands",
-    "tried", "never_tried", "pathway_starts_with", "surgery_before_injection",
-    "long_term_narcotic", "min_sessions", "max_sessions", "era_gap_days", "course_gap_days",
-    "combination_window_days", "extract_date", "min_cell",
+    "dataset", "population", "lookback_days", "date_from", "date_to", "providers", "sites",
+    "diagnosis", "sexes", "age_bands", "tried", "never_tried", "pathway_starts_with",
+    "surgery_before_injection", "long_term_narcotic", "min_sessions", "max_sessions",
+    "era_gap_days", "course_gap_days", "combination_window_days", "min_era_days",
+    "min_post_combination_days", "pathway_filter", "max_steps", "extract_date", "min_cell",
 )
 """Keys (= URL parameters) of the sidebar's widgets."""
 
@@ -109,15 +116,21 @@ def _remember() -> None:
 
 
 def open_page(title: str, heading: str, *, needs_events: bool = True) -> View:
-    """Start a page: configuration, heading and the shared sidebar.
+    """Start a page: configuration, heading, the shared sidebar and the population line
+    (which population is shown, how many patients it leaves out and why).
 
-    Stops the page with a short note when there is no dataset yet, or (with
-    ``needs_events``) when the cohort has no patients.
+    Stops the page with a short note when there is no dataset yet, when the population
+    is empty, or (with ``needs_events``) when the cohort has no patients.
     """
     page_setup(title)
     st.title(heading)
     view = sidebar()
     if view is None:
+        st.stop()
+    st.caption(view.population_result().line())
+    if view.population().patients_kept == 0:
+        st.info("The population holds no patient. Choose **All patients** in the sidebar.",
+                icon="🔍")
         st.stop()
     if needs_events and view.events().empty:
         st.info("No patients match this cohort. Widen the filters in the sidebar.", icon="🔍")
@@ -139,11 +152,28 @@ def sidebar() -> View | None:
         row = table.loc[table["name"] == name].iloc[0]
         dataset_id, version = int(row["dataset_id"]), int(row["version"])
         events = dataset_events(dataset_id, version)
+        population, lookback = _population_widgets(str(row["population_source"]))
         cohort = _cohort_widgets(
             events, lambda column: column_values(dataset_id, version, column))
-        params = _parameter_widgets(events)
+        params = _parameter_widgets(row, population, lookback)
     _remember()
     return View(dataset_id, version, cohort, params)
+
+
+def _population_widgets(source: str) -> tuple[str, int]:
+    st.markdown("#### Population")
+    population = st.radio(
+        "Patients", POPULATIONS, format_func=POPULATION_NAMES.get, horizontal=True,
+        key="population", help="Back-pain patients: patients with a back or neck pain "
+        "diagnosis (from a conditions table, or the diagnosis column of a clinic's export). "
+        "All patients: everyone in the dataset.", **_KW)
+    lookback = st.number_input(
+        "Lookback (days)", min_value=0, max_value=3650, value=DEFAULT_LOOKBACK_DAYS, step=1,
+        key="lookback_days", disabled=population != "back_pain" or source != "conditions",
+        help="EHR-wide exports (with a conditions table): a back-pain patient's events count "
+        "from this many days before the first back or neck pain diagnosis on (an event counts "
+        "when it starts on or after that day). A clinic's own export has no date cut.", **_KW)
+    return str(population or "back_pain"), int(lookback)
 
 
 def _cohort_widgets(events: pd.DataFrame, options: Callable[[str], list[str]]) -> Cohort:
@@ -198,7 +228,7 @@ def _cohort_widgets(events: pd.DataFrame, options: Callable[[str], list[str]]) -
     )
 
 
-def _parameter_widgets(events: pd.DataFrame) -> Params:
+def _parameter_widgets(dataset: pd.Series, population: str, lookback: int) -> Params:
     with st.expander("Definitions"):
         era_gap = st.number_input(
             "Era gap (days)", min_value=0, max_value=365, value=30, step=1, key="era_gap_days",
@@ -215,11 +245,36 @@ def _parameter_widgets(events: pd.DataFrame) -> Params:
             key="combination_window_days",
             help="Pathway mode \"eras\": eras of different techniques overlapping at least this "
             "many days form a combined step; a shorter overlap is a switch.", **_KW)
-        last = events["event_date"].max()
+        min_era = st.number_input(
+            "Minimum era (days)", min_value=0, max_value=365, value=_DEFAULTS.min_era_days,
+            step=1, key="min_era_days",
+            help="Pathway mode \"eras\" (TreatmentPatterns' minEraDuration): events lasting "
+            "fewer days (last covered day − start) are dropped before eras are formed.", **_KW)
+        min_post = st.number_input(
+            "Minimum post-combination (days)", min_value=0, max_value=365,
+            value=_DEFAULTS.min_post_combination_days, step=1,
+            key="min_post_combination_days",
+            help="Pathway mode \"eras\" (TreatmentPatterns' minPostCombinationDuration): after "
+            "combining overlapping eras, pieces shorter than this are dropped (0 keeps every "
+            "piece; TreatmentPatterns' default 30 drops single-day injections and visits).",
+            **_KW)
+        pathway_filter = st.selectbox(
+            "Steps kept", PATHWAY_FILTERS,
+            index=PATHWAY_FILTERS.index(_DEFAULTS.pathway_filter),
+            format_func=PATHWAY_FILTER_LABELS.get, key="pathway_filter",
+            help="Pathway mode \"eras\" (TreatmentPatterns' filterTreatments): all pieces; "
+            "the first piece of each technique set; or changes only (consecutive pieces of the "
+            "same set merged).", **_KW)
+        max_steps = st.number_input(
+            "Maximum steps", min_value=1, max_value=20, value=_DEFAULTS.max_steps, step=1,
+            key="max_steps", help="Steps kept per pathway (TreatmentPatterns' maxPathLength).",
+            **_KW)
+        stored = dataset["extract_date"]
         extract = st.date_input(
             "Extract date", value=None, key="extract_date",
             help="The data's 'today': courses covering it are ongoing (censored). Empty = the "
-            f"latest event date ({last.date() if pd.notna(last) else 'none'}).", **_KW)
+            "date fixed when the data was uploaded, the latest date of the export "
+            f"({stored.date() if pd.notna(stored) else 'none'}).", **_KW)
     min_cell = st.number_input(
         "Small-cell threshold", min_value=DEFAULT_MIN_CELL, max_value=100,
         value=DEFAULT_MIN_CELL, step=1, key="min_cell",
@@ -227,8 +282,11 @@ def _parameter_widgets(events: pd.DataFrame) -> Params:
         "as '<N' (CMS cell-size policy), and any figure that would let one be worked out as "
         "'hidden'; rare pathways merge into 'other pathways'.", **_KW)
     return Params(
-        definitions=Definitions(era_gap_days=int(era_gap), course_gap_days=int(course_gap),
-                                combination_window_days=int(window)),
+        definitions=Definitions(
+            era_gap_days=int(era_gap), course_gap_days=int(course_gap),
+            combination_window_days=int(window), max_steps=int(max_steps),
+            min_era_days=int(min_era), min_post_combination_days=int(min_post),
+            pathway_filter=str(pathway_filter or _DEFAULTS.pathway_filter)),
         extract=extract.isoformat() if isinstance(extract, dt.date) else None,
-        min_cell=int(min_cell),
+        min_cell=int(min_cell), population=population, lookback_days=lookback,
     )

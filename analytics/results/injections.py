@@ -19,14 +19,22 @@ from analytics.results.distributions import (
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Kind, Table, count, derived, label, patients
-from analytics.schema import INJECTION_TYPE_LABELS, INJECTION_TYPES
+from analytics.schema import INJECTION_TYPE_LABELS, INJECTION_TYPES, REGION_LABELS, REGIONS
 from analytics.survival import KaplanMeier
 
 SHORT_INTERVAL_DAYS = 14
 MAX_SESSIONS_BIN = 8
-WINDOW_TITLES = {"patient_id": "Patient", "injection_type": "Type",
+WINDOW_TITLES = {"patient_id": "Patient", "injection_type": "Type", "region": "Region",
                  "window_start": "Window start", "window_end": "Window end",
                  "sessions": "Sessions", "limit": "Limit"}
+UNKNOWN_REGION_LABEL = "Unknown region (all sessions of the type counted)"
+
+
+def region_label(value: object) -> str:
+    """Human label of a spinal region; a missing one says the type was counted whole."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)):
+        return UNKNOWN_REGION_LABEL
+    return REGION_LABELS.get(str(value), str(value))
 
 
 def injection_type_label(value: str) -> str:
@@ -44,8 +52,10 @@ class InjectionsResult:
     patients, the rows from 2 up to the repeaters).  ``intervals``: 7-day bins of
     the repeat intervals (adding up to the intervals).  ``repeat``: Kaplan–Meier of
     the days from the first to the second session.  ``over_by_type``: patients over
-    the limit per injection type.  ``windows``: the 365-day windows over a limit
-    (patient level).  ``by_physician``: sessions and patients per physician and
+    the limit per injection type; ``over_by_region``: per injection type and spinal
+    region (a row of unknown region: the type's sessions counted together, because one
+    of them has no region).  ``windows``: the 365-day windows over a limit, with their
+    region (patient level).  ``by_physician``: sessions and patients per physician and
     type(s) (sessions add up to all sessions).  ``pain``: sessions with a pain score
     before and after, and the median change; ``pain_change``: those sessions by
     rounded change (adding up to them).
@@ -56,6 +66,7 @@ class InjectionsResult:
     intervals: Table
     repeat: Survival
     over_by_type: Table
+    over_by_region: Table
     windows: Table
     by_physician: Table
     pain: Table
@@ -71,6 +82,7 @@ class InjectionsCounts:
     intervals: pd.DataFrame
     repeat: KaplanMeier
     over_by_type: pd.DataFrame
+    over_by_region: pd.DataFrame
     windows: pd.DataFrame
     by_physician: pd.DataFrame
     pain: pd.DataFrame
@@ -114,6 +126,13 @@ class InjectionsCounts:
             self.over_by_type)
         for r in range(len(self.over_by_type)):
             layout.part_of(layout.cell("over_by_type", r, "patients"), kpi["over_limit"])
+        layout.add("over_by_region", "Patients over the limit, by injection type and region", (
+            label("injection_type", "Injection type"), label("region", "Region"),
+            patients("patients", "Patients")), self.over_by_region)
+        type_row = {t: r for r, t in enumerate(self.over_by_type["injection_type"])}
+        for r, t in enumerate(self.over_by_region["injection_type"]):
+            layout.part_of(layout.cell("over_by_region", r, "patients"),
+                           layout.cell("over_by_type", type_row[t], "patients"))
         layout.add("windows", "Windows over the limit (patient level)",
                    [label(c, WINDOW_TITLES.get(c, c.replace("_", " ").capitalize()))
                     for c in self.windows.columns], self.windows, patient_level=True)
@@ -136,7 +155,8 @@ class InjectionsCounts:
         return InjectionsResult(
             kpis=tables["kpis"], per_patient=tables["per_patient"],
             intervals=tables["intervals"], repeat=repeat,
-            over_by_type=tables["over_by_type"], windows=tables["windows"],
+            over_by_type=tables["over_by_type"], over_by_region=tables["over_by_region"],
+            windows=tables["windows"],
             by_physician=tables["by_physician"], pain=tables["pain"],
             pain_change=tables["pain_change"])
 
@@ -159,6 +179,25 @@ def over_limit_by_type(windows: pd.DataFrame) -> pd.DataFrame:
     out = out.loc[out["patients"] > 0]
     out["injection_type"] = out["injection_type"].map(injection_type_label)
     return out.astype({"injection_type": "string", "patients": "int64"}).reset_index(drop=True)
+
+
+def over_limit_by_region(windows: pd.DataFrame) -> pd.DataFrame:
+    """Patients over the limit per injection type and spinal region (types in their order,
+    regions in ``REGIONS`` order, the unknown region last): ``injection_type``, ``region``
+    (labels), ``patients``."""
+    over = injections.patients_over_limit(windows)
+    columns = {"injection_type": "string", "region": "string", "patients": "int64"}
+    if over.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in columns.items()})
+    out = (over.groupby(["injection_type", "region"], dropna=False, sort=False)["patient_id"]
+           .nunique().reset_index(name="patients"))
+    type_rank = out["injection_type"].map({t: i for i, t in enumerate(INJECTION_TYPES)})
+    region_rank = out["region"].map({r: i for i, r in enumerate(REGIONS)}).fillna(len(REGIONS))
+    out = out.assign(_t=type_rank, _r=region_rank).sort_values(["_t", "_r"])
+    out = pd.DataFrame({"injection_type": out["injection_type"].map(injection_type_label),
+                        "region": [region_label(v) for v in out["region"]],
+                        "patients": out["patients"].to_numpy()})
+    return out.astype(columns).reset_index(drop=True)
 
 
 def sessions_by_physician(sessions: pd.DataFrame) -> pd.DataFrame:
@@ -208,7 +247,9 @@ def injections_counts(m: CohortMeasures) -> InjectionsCounts:
                             count_name="intervals"),
         repeat=injections.repeat_survival(sessions, extract=m.extract),
         over_by_type=over_limit_by_type(windows),
-        windows=windows.reset_index(drop=True),
+        over_by_region=over_limit_by_region(windows),
+        windows=windows.assign(region=[region_label(v) for v in windows["region"]])
+        .astype({"region": "string"}).reset_index(drop=True),
         by_physician=sessions_by_physician(sessions),
         pain=pain, pain_change=pain_change,
     )

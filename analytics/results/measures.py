@@ -29,20 +29,28 @@ from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, isin_ids
 
 T = TypeVar("T")
 
+PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
+"""The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
+
 
 @dataclass(frozen=True)
 class Definitions:
     """Definition parameters of the measures (docs/definitions.md), with their defaults.
 
     ``era_gap_days``: technique eras; ``course_gap_days``: narcotic courses;
-    ``combination_window_days``: pathway mode "eras"; ``max_steps``: steps kept
-    per pathway.
+    ``max_steps``: steps kept per pathway (TreatmentPatterns' maxPathLength, both
+    modes); pathway mode "eras" (TreatmentPatterns' computePathways):
+    ``combination_window_days``, ``min_era_days``, ``min_post_combination_days`` and
+    ``pathway_filter`` (``all`` | ``first`` | ``changes``).
     """
 
     era_gap_days: int = 30
     course_gap_days: int = 30
     combination_window_days: int = 30
-    max_steps: int = 6
+    max_steps: int = 5
+    min_era_days: int = 0
+    min_post_combination_days: int = 0
+    pathway_filter: str = "changes"
 
 
 class CohortMeasures:
@@ -118,7 +126,19 @@ class CohortMeasures:
         return self._kept(("steps", mode, techniques), lambda: pathways.pathway_steps(
             self.events, mode=mode, techniques=techniques, era_gap_days=d.era_gap_days,
             combination_window_days=d.combination_window_days, max_steps=d.max_steps,
-            extract=self.extract))
+            extract=self.extract, min_era_days=d.min_era_days,
+            min_post_combination_days=d.min_post_combination_days,
+            pathway_filter=d.pathway_filter))
+
+    def eras(self, techniques: tuple[str, ...] | None = None) -> pd.DataFrame:
+        """Technique eras (:func:`analytics.pathways.technique_eras`) of the chosen
+        techniques (default: the pathway techniques), with ``era_gap_days`` and
+        ``min_era_days``."""
+        techniques = tuple(DEFAULT_PATHWAY_TECHNIQUES) if techniques is None else techniques
+        d = self.definitions
+        return self._kept(("eras", techniques), lambda: pathways.technique_eras(
+            self.events, era_gap_days=d.era_gap_days, extract=self.extract,
+            techniques=techniques, min_era_days=d.min_era_days))
 
     @property
     def concordance(self) -> pd.DataFrame:
@@ -181,6 +201,23 @@ class CohortMeasures:
         """Pain-score change around each session."""
         return self._kept(("pain_change",),
                           lambda: injections.pain_score_change(self.events, self.sessions))
+
+    # ------------------------------------------------------------------ per-patient tables
+
+    def patient_table(self, name: str, pathway_mode: str = "first") -> pd.DataFrame:
+        """One of :data:`PATIENT_TABLES` as it is computed (patient level, nothing hidden):
+        ``steps`` (pathway steps in ``pathway_mode``), ``eras`` (technique eras of the
+        pathway techniques), ``sessions`` (injection sessions), ``courses`` (narcotic
+        courses, with ``avg_mme_per_day`` and ``mme_estimated``)."""
+        if name == "steps":
+            return self.steps(pathway_mode)
+        if name == "eras":
+            return self.eras()
+        if name == "sessions":
+            return self.sessions
+        if name == "courses":
+            return self.courses
+        raise ValueError(f"table must be one of {', '.join(PATIENT_TABLES)}, not {name!r}")
 
     # ------------------------------------------------------------------ periods
 

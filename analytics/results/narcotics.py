@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analytics import narcotics
+from analytics.narcotics import STATUSES_WITH_MME
 from analytics.results.distributions import (
     Survival,
     add_survival,
@@ -30,10 +31,13 @@ class NarcoticsResult:
     """The protected Narcotic courses view of a cohort.
 
     ``kpis`` (one row): patients, courses, long-term / high-dose / ongoing courses
-    (with the shares of the first two), courses without an MME, fills without an
-    MME.  ``durations``: 7-day bins of course length (adding up to the courses).
+    (with the shares of the first two), courses ended by death, courses without an MME,
+    courses whose average uses an *estimated* MME (a fill without a days supply: its
+    order's length), fills (dispenses) without an MME and with an estimated one.
+    ``durations``: 7-day bins of course length (adding up to the courses).
     ``course_km``: Kaplan–Meier of course duration.  ``mme_bands``: courses per
-    average MME/day band (with the courses without MME, adding up to the courses).
+    average MME/day band (with the courses without MME, adding up to the courses), and
+    of them those whose average is estimated.
     ``active_by_month``: patients with a covered day per month.  ``overlap`` (one
     row): patients with any narcotic + muscle-relaxant overlap day and those
     flagged (≥ 30 days); ``overlap_days``: 7-day bins of the overlap (adding up to
@@ -76,13 +80,17 @@ class NarcoticsCounts:
             derived("pct_high_dose", "High dose (≥ 90 MME/day)", ["high_dose", "courses"],
                     unit="%"),
             count("ongoing", "Ongoing at extract date"),
+            count("ended_by_death", "Ended by death"),
             count("courses_without_mme", "Courses without MME"),
+            count("courses_mme_estimated", "Courses with an estimated MME"),
             count("fills_without_mme", "Fills without MME"),
+            count("fills_mme_estimated", "Fills with an estimated MME"),
         ), self.kpis)
         kpi = {name: layout.cell("kpis", 0, name) for name in
-               ("patients", "courses", "long_term", "high_dose", "ongoing",
-                "courses_without_mme")}
-        for part in ("long_term", "high_dose", "ongoing", "courses_without_mme"):
+               ("patients", "courses", "long_term", "high_dose", "ongoing", "ended_by_death",
+                "courses_without_mme", "courses_mme_estimated")}
+        for part in ("long_term", "high_dose", "ongoing", "ended_by_death",
+                     "courses_without_mme", "courses_mme_estimated"):
             layout.part_of(kpi[part], kpi["courses"])
 
         layout.add("durations", "Course length",
@@ -93,9 +101,14 @@ class NarcoticsCounts:
             layout.same(layout.cell("course_km_summary", 0, "n"), kpi["courses"])
 
         layout.add("mme_bands", "Average daily dose of each course (MME/day)", (
-            label("band", "MME/day band"), count("courses", "Courses")), self.mme_bands)
+            label("band", "MME/day band"), count("courses", "Courses"),
+            count("estimated", "Of which MME estimated")), self.mme_bands)
         layout.sums(layout.cells("mme_bands", "courses") + [kpi["courses_without_mme"]],
                     kpi["courses"])
+        layout.column_total("mme_bands", "estimated", kpi["courses_mme_estimated"])
+        for r in range(len(self.mme_bands)):
+            layout.part_of(layout.cell("mme_bands", r, "estimated"),
+                           layout.cell("mme_bands", r, "courses"))
         layout.add("active_by_month", "Patients on a narcotic, per month", (
             label("month", "Month"), patients("patients", "Patients with a covered day")),
             self.active_by_month)
@@ -182,11 +195,19 @@ def narcotics_counts(m: CohortMeasures) -> NarcoticsCounts:
         "pct_high_dose": [100.0 * (courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum() / n
                           if n else np.nan],
         "ongoing": [int(courses["ongoing"].sum())],
+        "ended_by_death": [int((courses["ended_by"] == "death").sum())],
         "courses_without_mme": [int(courses["avg_mme_per_day"].isna().sum())],
-        "fills_without_mme": [int((fills["mme_status"] != "ok").sum()) if len(fills) else 0],
+        "courses_mme_estimated": [int(courses["mme_estimated"].sum())],
+        # fills = dispenses (a row standing for k dispenses counts k)
+        "fills_without_mme": [int(fills.loc[~fills["mme_status"].isin(STATUSES_WITH_MME),
+                                            "fills"].sum())],
+        "fills_mme_estimated": [int(fills.loc[fills["mme_status"] == "estimated",
+                                              "fills"].sum())],
     })
-    bands = (courses["mme_band"].value_counts(sort=False).rename_axis("band")
-             .reset_index(name="courses").astype({"band": "string", "courses": "int64"}))
+    by_band = courses.groupby("mme_band", observed=False)
+    bands = pd.DataFrame({"band": by_band.size().index.astype("string"),
+                          "courses": by_band.size().to_numpy(dtype="int64"),
+                          "estimated": by_band["mme_estimated"].sum().to_numpy(dtype="int64")})
     overlap = m.overlap
     overlapping = overlap.loc[overlap["overlap_days"] > 0] if len(overlap) else overlap
     flagged = int(overlap["flagged"].sum()) if len(overlap) else 0

@@ -18,7 +18,7 @@ from analytics import pathways
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.privacy import OTHER_PATHWAYS, Mark, merge_rare_pathways
-from analytics.results.table import Table, derived, label, patients
+from analytics.results.table import Table, count, derived, label, patients
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS
 
 NO_TREATMENT_LABEL = "No treatment in the selected techniques"
@@ -78,7 +78,8 @@ class PathwaysResult:
     of the shown pathways.  ``lines``: patients per line of therapy and step
     (each line adds up to the patients with that many steps); ``step_times``:
     days between steps; ``concordance``: per physician, with an "All physicians"
-    row.
+    row.  ``dropped`` (one row): the pieces mode "eras" dropped for being shorter than
+    the minimum post-combination duration (0 in mode "first").
     """
 
     mode: str
@@ -91,6 +92,7 @@ class PathwaysResult:
     lines: Table
     step_times: Table
     concordance: Table
+    dropped: Table
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class PathwaysCounts:
     lines: pd.DataFrame
     step_times: pd.DataFrame
     concordance: pd.DataFrame
+    dropped_pieces: int = 0
 
     def protect(self, min_cell: int) -> PathwaysResult:
         layout = Layout(min_cell)
@@ -126,6 +129,9 @@ class PathwaysCounts:
         layout.sums(layout.cells("pathways", "patients", untreated_rows) + [treated], total)
         _add_lines(layout, self.lines, self.step_times, treated)
         _add_concordance(layout, self.concordance, total)
+        layout.add("dropped", "Pieces dropped", (
+            count("pieces", "Pieces shorter than the minimum post-combination duration"),),
+            pd.DataFrame({"pieces": [int(self.dropped_pieces)]}))
         tables = layout.protect()
         steps = tuple(tuple(s) for s in frame["steps"])
         tables["pathways"] = _reorder_hidden(tables["pathways"], steps)
@@ -135,7 +141,8 @@ class PathwaysCounts:
             mode=self.mode, techniques=self.techniques, steps=steps, cohort=tables["cohort"],
             pathways=pathway_table, sunburst=sunburst(pathway_table, steps),
             sankey=sankey(pathway_table, steps), lines=tables["lines"],
-            step_times=tables["step_times"], concordance=tables["concordance"])
+            step_times=tables["step_times"], concordance=tables["concordance"],
+            dropped=tables["dropped"])
 
 
 def _reorder_hidden(table: Table, steps: tuple[tuple[str, ...], ...]) -> Table:
@@ -288,6 +295,7 @@ def pathways_counts(m: CohortMeasures, mode: str = "first",
         lines=pathways.lines_of_therapy(steps, cohort),
         step_times=pathways.time_between_steps(steps),
         concordance=by,
+        dropped_pieces=int(steps.attrs.get(pathways.DROPPED_PIECES, 0)),
     )
 
 

@@ -3,12 +3,21 @@
 Tables: ``totals`` (events, patients), ``techniques`` (patients and events per
 technique), ``pathways`` (treated pathways, rare ones merged into "other
 pathways", which is always last), ``injections`` and ``narcotics`` (one row
-each).  Every count is protected — patients, events, fills, sessions, courses —
-with the relations that hold between them: the technique events add up to the
-events, the pathways and the untreated (not printed) to the patients, each
-technique's patients are a part of all patients, the intervals are the sessions
-less the patients, and the narcotic block counts the same patients and fills as
-the narcotic technique.
+each), and ``population`` (:mod:`analytics.results.population`: the patients the
+population keeps and leaves out) when the cohort came through one.
+
+``events``, ``patients`` and ``techniques`` count the treatment rows of the cohort
+(``schema.treatment_rows``: not the rows kept only for their drug class, such as a
+benzodiazepine fill, which the safety measures read but which are no pain treatment).
+
+Every count is protected — patients, events, fills, sessions, courses — with the
+relations that hold between them: the technique events add up to the events, the
+pathways and the untreated (not printed) to the patients, each technique's patients
+are a part of all patients, the intervals are the sessions less the patients, the
+narcotic block counts the same patients and rows as the narcotic technique, its
+courses and fills split into parts, the patients are a part of the population's
+patients kept, and the population's kept and left-out patients add up to the
+dataset's.
 """
 
 from __future__ import annotations
@@ -18,10 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analytics import pathways
+from analytics import pathways, schema
 from analytics.narcotics import HIGH_DOSE_MME
+from analytics.population import Population
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
+from analytics.results.population import PopulationCounts, PopulationResult, population_counts
 from analytics.results.privacy import OTHER_PATHWAYS, merge_rare_pathways
 from analytics.results.table import Column, Table, count, derived, label, patients
 from analytics.schema import TECHNIQUES
@@ -37,21 +48,30 @@ INJECTION_COLUMNS: tuple[Column, ...] = (
 )
 NARCOTIC_COLUMNS: tuple[Column, ...] = (
     patients("patients", "Patients with a narcotic"),
-    count("fills", "Fills"),
+    count("fills", "Fills (dispenses)"),
+    count("events", "Narcotic rows"),
     count("courses", "Courses"),
     derived("median_course_days", "Median course (days)", ["courses"]),
     count("long_term_courses", "Long-term courses"),
     count("ongoing_courses", "Ongoing courses"),
+    count("courses_ended_by_death", "Courses ended by death"),
     count("high_dose_courses", "High-dose courses"),
+    count("courses_without_mme", "Courses without MME"),
+    count("courses_mme_estimated", "Courses with an estimated MME"),
     count("fills_without_mme", "Fills without MME"),
+    count("fills_mme_estimated", "Fills with an estimated MME"),
 )
+COURSE_PARTS = ("long_term_courses", "ongoing_courses", "courses_ended_by_death",
+                "high_dose_courses", "courses_without_mme", "courses_mme_estimated")
+FILL_PARTS = ("fills_without_mme", "fills_mme_estimated")
 
 
 @dataclass(frozen=True)
 class SummaryResult:
     """The protected summary: ``extract_date``, ``pathway_mode`` and the tables described
     in the module docstring (``pathways`` rows in print order: by patients, the hidden
-    pathways, "other pathways" last)."""
+    pathways, "other pathways" last); ``population`` None when the cohort came through
+    no population."""
 
     extract_date: pd.Timestamp | None
     pathway_mode: str
@@ -60,6 +80,7 @@ class SummaryResult:
     pathways: Table
     injections: Table
     narcotics: Table
+    population: PopulationResult | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,7 @@ class SummaryCounts:
     pathway_counts: pd.DataFrame
     injections: pd.DataFrame
     narcotics: pd.DataFrame
+    population: PopulationCounts | None = None
 
     def protect(self, min_cell: int) -> SummaryResult:
         layout = Layout(min_cell)
@@ -80,6 +102,12 @@ class SummaryCounts:
                                                                            "Patients")),
                    self.totals)
         events, everyone = layout.cell("totals", 0, "events"), layout.cell("totals", 0, "patients")
+        if self.population is not None:
+            kept = self.population.add_to(layout)
+            if layout.value_at(kept) == layout.value_at(everyone):
+                layout.same(everyone, kept)
+            else:  # the kept patients whose only rows are kept for their drug class
+                layout.part_of(everyone, kept)
         layout.add("techniques", "Techniques", (
             label("technique", "Technique"), patients("patients", "Patients"),
             count("events", "Events")), self.techniques)
@@ -100,18 +128,24 @@ class SummaryCounts:
         _add_block(layout, "narcotics", NARCOTIC_COLUMNS, self.narcotics)
         narc = {c.name: layout.cell("narcotics", 0, c.name) for c in NARCOTIC_COLUMNS
                 if c.is_count}
-        for part in ("long_term_courses", "ongoing_courses", "high_dose_courses"):
+        for part in COURSE_PARTS:
             layout.part_of(narc[part], narc["courses"])
-        layout.part_of(narc["fills_without_mme"], narc["fills"])
+        for part in FILL_PARTS:
+            layout.part_of(narc[part], narc["fills"])
+        layout.part_of(narc["events"], narc["fills"])  # a row stands for >= 1 dispense
         technique = {t: r for r, t in enumerate(self.techniques["technique"])}
         for cell, (name, column) in ((inj["patients"], ("injection", "patients")),
                                      (narc["patients"], ("narcotic", "patients")),
+                                     (narc["events"], ("narcotic", "events")),
                                      (narc["fills"], ("narcotic", "events"))):
             other = layout.cell("techniques", technique[name], column)
             if layout.value_at(cell) == layout.value_at(other):  # they count the same rows
                 layout.same(cell, other)
         tables = layout.protect()
-        return SummaryResult(self.extract_date, self.pathway_mode, **_ordered(tables))
+        population = None if self.population is None else self.population.result(tables)
+        tables.pop("population", None)
+        return SummaryResult(self.extract_date, self.pathway_mode, **_ordered(tables),
+                             population=population)
 
 
 def _add_block(layout: Layout, name: str, columns: tuple[Column, ...],
@@ -145,9 +179,13 @@ def _ordered(tables: dict[str, Table]) -> dict[str, Table]:
     return tables
 
 
-def summary_counts(m: CohortMeasures, pathway_mode: str = "first") -> SummaryCounts:
-    """The summary's aggregates of a cohort (pathways in ``pathway_mode``)."""
-    events = m.events
+def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
+                   population: Population | None = None) -> SummaryCounts:
+    """The summary's aggregates of a cohort (pathways in ``pathway_mode``); ``population``:
+    the population the cohort's events came through, if any."""
+    treatment = schema.treatment_rows(m.events)
+    events = m.events if treatment.all() else m.events.loc[treatment]
+    treated = pd.Index(pd.unique(events["patient_id"]))
     by_technique = events.groupby("technique", observed=False)
     patients_per = by_technique["patient_id"].nunique()
     events_per = by_technique.size()
@@ -156,7 +194,7 @@ def summary_counts(m: CohortMeasures, pathway_mode: str = "first") -> SummaryCou
         "patients": [int(patients_per.get(t, 0)) for t in TECHNIQUES],
         "events": [int(events_per.get(t, 0)) for t in TECHNIQUES],
     })
-    counts = pathways.pathway_counts(m.steps(pathway_mode), m.patients)
+    counts = pathways.pathway_counts(m.steps(pathway_mode), treated)
     per_patient = m.sessions_per_patient
     intervals = m.intervals
     windows = m.limit_windows
@@ -175,19 +213,27 @@ def summary_counts(m: CohortMeasures, pathway_mode: str = "first") -> SummaryCou
     narcotics = pd.DataFrame([{
         "patients": int(courses["patient_id"].nunique()),
         "fills": int(courses["fills"].sum()),
+        "events": int(courses["events"].sum()),
         "courses": len(courses),
         "median_course_days": float(np.median(durations)) if len(durations) else np.nan,
         "long_term_courses": int(courses["long_term"].sum()),
         "ongoing_courses": int(courses["ongoing"].sum()),
+        "courses_ended_by_death": int((courses["ended_by"] == "death").sum()),
         "high_dose_courses": int((courses["avg_mme_per_day"] >= HIGH_DOSE_MME).sum()),
+        "courses_without_mme": int(courses["avg_mme_per_day"].isna().sum()),
+        "courses_mme_estimated": int(courses["mme_estimated"].sum()),
+        # in dispenses, of the fills without an MME / with an estimated one
+        # (mme_status not in narcotics.STATUSES_WITH_MME / "estimated")
         "fills_without_mme": int(courses["fills_without_mme"].sum()),
+        "fills_mme_estimated": int(courses["fills_mme_estimated"].sum()),
     }])
-    totals = pd.DataFrame({"events": [len(events)], "patients": [len(m.patients)]})
+    totals = pd.DataFrame({"events": [len(events)], "patients": [len(treated)]})
     return SummaryCounts(m.extract, pathway_mode, totals, techniques, counts, injections,
-                         narcotics)
+                         narcotics, None if population is None else population_counts(population))
 
 
-def build_summary(m: CohortMeasures, pathway_mode: str = "first",
-                  min_cell: int = 11) -> SummaryResult:
-    """The protected summary of a cohort."""
-    return summary_counts(m, pathway_mode).protect(min_cell)
+def build_summary(m: CohortMeasures, pathway_mode: str = "first", min_cell: int = 11,
+                  population: Population | None = None) -> SummaryResult:
+    """The protected summary of a cohort (``population``: the population its events came
+    through, printed with the summary)."""
+    return summary_counts(m, pathway_mode, population).protect(min_cell)

@@ -18,8 +18,8 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from analytics.cohorts import Cohort, apply_cohort
-from analytics.ingest import ingest
-from analytics.intervals import extract_date
+from analytics.ingest import IngestResult, ingest
+from analytics.population import Population, apply_population
 from analytics.results.measures import CohortMeasures
 from analytics.results.overview import KeyMeasures, period_measures
 
@@ -66,21 +66,46 @@ def app(data_dir: Path) -> Callable[[str], AppTest]:
 
 
 @pytest.fixture(scope="session")
-def sample_events() -> pd.DataFrame:
-    """The sample dataset's canonical events, read independently of the app."""
-    return ingest([SAMPLE_CSV]).events
+def sample_ingest() -> IngestResult:
+    """The sample CSV ingested independently of the app."""
+    return ingest([SAMPLE_CSV])
+
+
+def sample_population(ingested: IngestResult, population: str = "back_pain") -> Population:
+    """The sample's population as the app takes it (default lookback)."""
+    return apply_population(ingested.events, ingested.diagnoses, ingested.population_source,
+                            population)
 
 
 @pytest.fixture(scope="session")
-def expected(sample_events: pd.DataFrame) -> Callable[..., KeyMeasures]:
-    """``expected(Cohort(...))`` → the Overview's current-period measures for that cohort,
-    computed with the analytics functions and the sidebar defaults (365-day period,
-    course gap 30, extract date = latest event of the dataset)."""
-    extract = extract_date(sample_events, None)
+def sample_events(sample_ingest: IngestResult) -> pd.DataFrame:
+    """The events the app shows by default: the sample's back-pain population (the sample
+    is a clinic export: the patients with a spinal-pain code in its diagnosis column)."""
+    return sample_population(sample_ingest).events
 
-    def compute(cohort: Cohort, period_days: int = 365) -> KeyMeasures:
-        events = apply_cohort(sample_events, cohort, course_gap_days=30, extract=extract)
-        current, _ = period_measures(CohortMeasures(events, extract=extract), period_days)
+
+@pytest.fixture(scope="session")
+def sample_extract(sample_ingest: IngestResult) -> pd.Timestamp:
+    """The sample dataset's extract date, fixed at ingest (the app's default)."""
+    return sample_ingest.extract_date
+
+
+@pytest.fixture(scope="session")
+def expected(sample_ingest: IngestResult,
+             sample_extract: pd.Timestamp) -> Callable[..., KeyMeasures]:
+    """``expected(Cohort(...))`` → the Overview's current-period measures for that cohort,
+    computed with the analytics functions and the sidebar defaults (back-pain population,
+    365-day period, course gap 30, extract date = the dataset's); ``population="all"``
+    for all patients."""
+    events = {choice: sample_population(sample_ingest, choice).events
+              for choice in ("back_pain", "all")}
+
+    def compute(cohort: Cohort, period_days: int = 365,
+                population: str = "back_pain") -> KeyMeasures:
+        chosen = apply_cohort(events[population], cohort, course_gap_days=30,
+                              extract=sample_extract)
+        current, _ = period_measures(CohortMeasures(chosen, extract=sample_extract),
+                                     period_days)
         return current
 
     return compute

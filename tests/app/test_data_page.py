@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
 from tests.app.conftest import metrics, run_page
@@ -137,3 +138,52 @@ def test_same_file_uploaded_twice_is_used_once(app):
     assert not at.exception
     assert at.text_input(key="new_name").value == "twice"
     assert [s.value for s in at.success] == ["Created dataset **twice** with 3 events."]
+
+
+EHR_CONDITIONS = b"""START,STOP,PATIENT,ENCOUNTER,CODE,DESCRIPTION
+2024-02-01,,Q1,e1,278860009,Chronic low back pain (finding)
+2024-02-01,,Q2,e2,44465007,Sprain of ankle (disorder)
+"""
+EHR_PROCEDURES = b"""START,STOP,PATIENT,ENCOUNTER,CODE,DESCRIPTION,REASONCODE,REASONDESCRIPTION
+2024-02-10T09:00:00Z,2024-02-10T10:00:00Z,Q1,e3,91251008,Physical therapy procedure,,
+2024-02-12T09:00:00Z,2024-02-12T10:00:00Z,Q2,e4,91251008,Physical therapy procedure,,
+"""
+
+
+def test_an_export_is_saved_with_its_diagnoses_extract_date_and_population(app, data_dir):
+    from analytics.store import Store
+
+    at = app("data").run()
+    at.file_uploader(key="uploads").set_value([
+        ("conditions.csv", EHR_CONDITIONS, "text/csv"),
+        ("procedures.csv", EHR_PROCEDURES, "text/csv")]).run()
+    assert not at.exception
+    at.text_input(key="new_name").set_value("EHR export").run()
+    at.button(key="save").click().run()
+    assert not at.exception
+    with Store(data_dir) as store:
+        did = store.find_dataset("EHR export")
+        meta = store.get_dataset(did)
+        diagnoses = store.load_diagnoses(did)
+    # ingest's extract date (the latest date: Q2's physical therapy), its population source
+    assert meta["population_source"] == "conditions"
+    assert meta["extract_date"] == pd.Timestamp("2024-02-12")
+    assert diagnoses[["patient_id", "kind"]].values.tolist() == [["Q1", "spinal_pain"]]
+    # the pages show the back-pain population of that export: Q1 only
+    at = app("overview")
+    at.query_params["dataset"] = "EHR export"
+    at.run()
+    assert not at.exception
+    assert any(c.value.startswith("Population: Back-pain patients (<11 of <11 patients). "
+                                  "Patients of the dataset left out: <11 (<11 without a back "
+                                  "or neck pain diagnosis)") for c in at.caption)
+
+
+def test_mapping_offers_exactly_the_mapping_keys(app):
+    from analytics.ingest import MAPPING_KEYS
+
+    at = app("data").run()
+    _upload(at, "clinic.csv", GENERIC_CSV)
+    mapping = at.dataframe(key="map_clinic.csv").value
+    assert mapping["canonical column"].tolist() == list(MAPPING_KEYS)
+    assert "drug_class" not in set(mapping["canonical column"])

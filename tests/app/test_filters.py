@@ -10,15 +10,13 @@ from __future__ import annotations
 import pytest
 
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
-from analytics.intervals import extract_date
 from analytics.results.measures import CohortMeasures
 from analytics.results.narcotics import narcotics_counts
 from tests.app.conftest import PAGES, metrics, run_page, shown_count
 
 
-def measures(events, cohort: Cohort) -> CohortMeasures:
+def measures(events, cohort: Cohort, extract) -> CohortMeasures:
     attributes = patient_attributes(events)
-    extract = extract_date(events)
     return CohortMeasures(apply_cohort(events, cohort, extract=extract, attributes=attributes),
                           extract=extract, attributes=attributes)
 
@@ -112,7 +110,7 @@ def test_min_sessions_filter_makes_every_patient_a_repeater(app):
     assert _int(after["Patients with a session"]) == _int(before["Repeated (≥ 2 sessions)"])
 
 
-def test_long_term_filter_raises_long_term_share(app, sample_events):
+def test_long_term_filter_raises_long_term_share(app, sample_events, sample_extract):
     at = app("narcotics").run()
     before = metrics(at)
     at.radio(key="long_term_narcotic").set_value("yes").run()
@@ -123,7 +121,7 @@ def test_long_term_filter_raises_long_term_share(app, sample_events):
     # so compare the unprotected aggregates and check the page shows the protected text
     shares = {}
     for name, cohort in (("before", Cohort()), ("after", Cohort(long_term_narcotic=True))):
-        counts = narcotics_counts(measures(sample_events, cohort))
+        counts = narcotics_counts(measures(sample_events, cohort, sample_extract))
         kpis = counts.kpis.iloc[0]
         shares[name] = kpis["long_term"] / kpis["courses"]
         shown = counts.protect(11).kpis

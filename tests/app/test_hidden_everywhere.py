@@ -20,7 +20,6 @@ import pytest
 import streamlit as st
 
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
-from analytics.intervals import extract_date
 from analytics.results import compare, injections, narcotics, overview, pathways
 from analytics.results.measures import CohortMeasures
 from analytics.results.privacy import HIDDEN_TEXT
@@ -35,9 +34,10 @@ SMALL_COHORT = Cohort(providers=(SMALL_PHYSICIAN,), age_bands=(SMALL_AGE_BAND,))
 
 
 @pytest.fixture(scope="module")
-def measures_of(sample_events: pd.DataFrame) -> Callable[[Cohort], CohortMeasures]:
+def measures_of(sample_events: pd.DataFrame,
+                sample_extract: pd.Timestamp) -> Callable[[Cohort], CohortMeasures]:
     attributes = patient_attributes(sample_events)
-    extract = extract_date(sample_events)
+    extract = sample_extract
 
     def make(cohort: Cohort) -> CohortMeasures:
         events = apply_cohort(sample_events, cohort, extract=extract, attributes=attributes)

@@ -22,7 +22,7 @@ except ImportError:  # the `requirements` fixture skips (or fails in CI)
 
 from analytics.cohorts import Cohort, apply_cohort
 from analytics.ingest import ingest
-from analytics.intervals import extract_date
+from analytics.population import apply_population
 from analytics.results.measures import CohortMeasures
 from analytics.results.overview import period_measures
 from tests.e2e.conftest import (
@@ -220,18 +220,39 @@ def test_uploaded_dataset_shows_sunburst_and_narcotic_km(server, page, uploaded)
     assert "/Pathways" in page.url
     assert selected(page, "Dataset") == SYNTHEA_NAME
     sunburst = chart(page, "Pathways: inner ring")
-    assert sunburst.locator(".sunburstlayer path.surface").count() > 0
+    # 18 back-pain patients: each pathway is under the threshold or would give one away
+    # (complementary suppression), so the sunburst draws none of them
+    assert sunburst.locator(".sunburstlayer path.surface").count() == 0
     assert page.get_by_test_id("stPlotlyChart").count() >= 3
+    # the sample clinic's pathways are large enough to be drawn
+    choose(page, "stSelectbox", "Dataset", "Sample clinic")
+    no_exception(page)
+    sunburst = chart(page, "Pathways: inner ring")
+    assert sunburst.locator(".sunburstlayer path.surface").count() > 0
+    choose(page, "stSelectbox", "Dataset", SYNTHEA_NAME)
+    no_exception(page)
 
     go_to(page, "Narcotic courses")
     no_exception(page)
     km = chart(page, "Course duration (Kaplan–Meier")
     assert km.locator(".scatterlayer .trace").count() >= 1
     shown = metrics(page)
-    assert int(shown["Patients on narcotics"].replace(",", "")) > 0
-    # 23 courses of which 17 long-term: the 6 others would follow from the two, so the
-    # course count is hidden by complementary suppression
+    # the back-pain population (patients with a back or neck pain diagnosis in
+    # conditions.csv): 16 patients, 17 courses, every one long-term
+    assert page.get_by_text("Population: Back-pain patients (18 of 30 patients).").count() == 1
+    assert (shown["Patients on narcotics"], shown["Courses"]) == ("16", "17")
+    assert shown["Long-term (≥ 90 days)"] == "100.0%"
+    # all patients: 23 courses of which 18 long-term: the 5 others would follow from the
+    # two, so the course count is hidden by complementary suppression
+    page.get_by_test_id("stRadio").get_by_text("All patients", exact=True).click()
+    wait_for_app(page)
+    no_exception(page)
+    assert parse_qs(urlsplit(page.url).query)["population"] == ["All patients"]
+    shown = metrics(page)
+    assert shown["Patients on narcotics"] == "23"
     assert shown["Courses"] == "hidden"
+    page.get_by_test_id("stRadio").get_by_text("Back-pain patients", exact=True).click()
+    wait_for_app(page)
 
     # the generic CSV dataset is selectable too
     choose(page, "stSelectbox", "Dataset", GENERIC_NAME)
@@ -240,8 +261,11 @@ def test_uploaded_dataset_shows_sunburst_and_narcotic_km(server, page, uploaded)
 
 
 def _expected_patients(cohort: Cohort) -> int:
-    events = ingest([ROOT / "sample_data" / "painpath_sample.csv"]).events
-    extract = extract_date(events, None)
+    """The Overview's patients of ``cohort`` in the sample's back-pain population (the app's
+    default), at the sample's extract date."""
+    result = ingest([ROOT / "sample_data" / "painpath_sample.csv"])
+    events = apply_population(result.events, result.diagnoses, result.population_source).events
+    extract = result.extract_date
     chosen = apply_cohort(events, cohort, extract=extract)
     return period_measures(CohortMeasures(chosen, extract=extract), 365)[0].patients
 
