@@ -23,7 +23,7 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
@@ -31,6 +31,7 @@ from typing import NoReturn
 import pandas as pd
 
 from analytics import export_events
+from analytics.event_files import is_event_folder, read_event_folder
 from analytics.exports import to_csv_bytes
 from analytics.ingest import MAPPING_KEYS, IngestError, IngestResult, ingest
 from analytics.pathways import MODES, PATHWAY_FILTERS
@@ -39,6 +40,7 @@ from analytics.results.measures import PATIENT_TABLES, CohortMeasures, Definitio
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.summary import SummaryResult, build_summary
 from analytics.results.table import Table
+from analytics.spark import cli as spark_cli
 
 DEFAULTS = Definitions()
 
@@ -123,11 +125,29 @@ class Analysis:
     measures: CohortMeasures
 
 
+def _ingested(args: argparse.Namespace) -> IngestResult:
+    """What ingest accepted: an event folder (``export-events``) read back, else the
+    files (``--omop DIR``: the folder) ingested with ``--map``."""
+    files = list(args.files)
+    if args.omop is not None:
+        if files or not Path(args.omop).is_dir():
+            raise UsageError("--omop with the local engine takes a folder of OMOP tables and "
+                             "no other file (a Spark schema needs --engine spark)")
+        files = [args.omop]
+    if not files:
+        raise UsageError("no export file, folder or --omop given")
+    if len(files) == 1 and is_event_folder(files[0]):
+        if args.map:
+            raise UsageError("--map does not apply to an event folder (it was ingested)")
+        return read_event_folder(files[0]).ingest_result()
+    return ingest(files, mapping=parse_mappings(args.map))
+
+
 def analyse(args: argparse.Namespace) -> Analysis:
-    """Ingest ``args.files`` (with ``--map``), apply the population and lookback, and set up
-    the measures.  Raises :class:`UsageError` or :class:`IngestError`."""
-    mapping = parse_mappings(args.map)
-    ingested = ingest(args.files, mapping=mapping)
+    """Ingest ``args.files`` (with ``--map``) or read an event folder, apply the population
+    and lookback, and set up the measures.  Raises :class:`UsageError` or
+    :class:`IngestError`."""
+    ingested = _ingested(args)
     extract = (pd.Timestamp(args.extract_date) if args.extract_date is not None
                else ingested.extract_date)
     population = apply_population(ingested.events, ingested.diagnoses,
@@ -215,44 +235,59 @@ def _run(args: argparse.Namespace, then: Callable[[Analysis], int]) -> int:
     return then(analysis)
 
 
+def _print_summary(args: argparse.Namespace, report: dict[str, object],
+                   result: SummaryResult) -> int:
+    out = {**report, "min_cell": args.min_cell, "parameters": _parameters(args)}
+    out.update(render_summary(result))
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _print_csv(parts: Iterable[pd.DataFrame]) -> int:
+    sys.stdout.flush()
+    for i, part in enumerate(parts):
+        sys.stdout.buffer.write(to_csv_bytes(part, bom=False, header=i == 0))
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def run_summary(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return spark_cli.run_summary(args, definitions_of(args), _print_summary, _fail)
+
     def emit(analysis: Analysis) -> int:
         report = analysis.ingested.report
-        out = {
+        header = {
             "files": [f.name for f in report.files],
             "rows_read": report.rows_read,
             "rejected_rows": report.rejected,
             "not_relevant_rows": report.not_relevant,
             "duplicate_rows": report.duplicates,
             "refused_columns": report.refused_columns,
-            "min_cell": args.min_cell,
-            "parameters": _parameters(args),
         }
         result = build_summary(analysis.measures, args.pathway_mode, args.min_cell,
                                analysis.population)
-        out.update(render_summary(result))
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
+        return _print_summary(args, header, result)
 
     return _run(args, emit)
 
 
 def run_table(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return spark_cli.run_table(args, definitions_of(args), _print_csv, _fail)
+
     def emit(analysis: Analysis) -> int:
-        table = analysis.measures.patient_table(args.table, args.pathway_mode)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(to_csv_bytes(table, bom=False))
-        sys.stdout.buffer.flush()
-        return 0
+        return _print_csv([analysis.measures.patient_table(args.table, args.pathway_mode)])
 
     return _run(args, emit)
 
 
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
     """The options both commands share: files, mapping, population and definitions."""
-    parser.add_argument("files", nargs="+", help="export files or folders (a folder: every "
-                        "export file in it, e.g. a whole Synthea or OMOP export)")
+    parser.add_argument("files", nargs="*", help="export files or folders (a folder: every "
+                        "export file in it, e.g. a whole Synthea or OMOP export), or one "
+                        "event folder written by export-events")
     parser.add_argument("--map", action="append", metavar="FILE:canonical=source",
                         help="map a column by hand (repeatable): FILE is the file as given "
                         "(or its name), canonical one of " + ", ".join(MAPPING_KEYS))
@@ -286,6 +321,7 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
                         "TreatmentPatterns' is first)")
     parser.add_argument("--max-steps", type=_positive, default=DEFAULTS.max_steps,
                         help="steps kept per pathway (default %(default)s)")
+    spark_cli.add_engine_options(parser)
 
 
 def _summary_parser(summary: argparse.ArgumentParser) -> None:

@@ -139,7 +139,8 @@ def arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
     out = {}
     for name in frame.columns:
         col = frame[name]
-        if isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col):
+        if (isinstance(col.dtype, pd.CategoricalDtype) or pd.api.types.is_string_dtype(col)
+                or pd.api.types.is_object_dtype(col)):
             out[name] = pd.Series(col.astype("string").to_numpy(dtype=object, na_value=None),
                                   dtype=object)
         elif pd.api.types.is_datetime64_any_dtype(col):
@@ -298,3 +299,80 @@ def patient_table(dataset: SparkDataset, analysis: Analysis, name: str,
     frame = run_buckets(dataset, spec, partial(_table_rows, spec=spec, name=name), fields,
                         shuffle_partitions)
     return SparkTable(frame, template)
+
+
+# ------------------------------------------------------------------ the summary
+
+SUMMARY_FIELDS: tuple[tuple[str, str], ...] = (
+    ("kind", "string"), ("key", "string"), ("value", "double"), ("n", "bigint"))
+"""A bucket's part of the summary, one row each: ``count`` (``key``: the count's name,
+``n``: its value), ``pathway`` (``key``: the pathway string, ``value``: its steps, ``n``:
+its patients), ``interval`` and ``course`` (``value``: a repeat interval's or a course's
+days, ``n``: how many have it)."""
+
+
+def _values(kind: str, values: np.ndarray) -> pd.DataFrame:
+    distinct, counts = np.unique(np.asarray(values, dtype="float64"), return_counts=True)
+    return pd.DataFrame({"kind": kind, "key": None, "value": distinct,
+                         "n": counts.astype(np.int64)})
+
+
+def _summary_rows(events: pd.DataFrame, diagnoses: pd.DataFrame, *,
+                  spec: BucketSpec) -> pd.DataFrame:
+    from analytics.results.summary import summary_parts
+
+    quiet_pandas_warning()
+    population, measures = bucket_measures(events, diagnoses, spec)
+    parts = summary_parts(measures, spec.analysis.pathway_mode, population)
+    counts = pd.DataFrame({"kind": "count", "key": list(parts.counts), "value": np.nan,
+                           "n": np.fromiter(parts.counts.values(), dtype=np.int64,
+                                            count=len(parts.counts))})
+    paths = pd.DataFrame({"kind": "pathway",
+                          "key": parts.pathways["pathway"].to_numpy(dtype=object),
+                          "value": parts.pathways["n_steps"].to_numpy(dtype="float64"),
+                          "n": parts.pathways["patients"].to_numpy(dtype=np.int64)})
+    frame = pd.concat([counts, paths, _values("interval", parts.interval_days),
+                       _values("course", parts.course_days)], ignore_index=True)
+    return arrow_ready(frame)
+
+
+@dataclass(frozen=True)
+class SummaryAggregates:
+    """What the summary's builder takes, aggregated over all buckets: ``counts`` (summed),
+    ``pathways`` (``pathway``, ``n_steps``, ``patients`` summed per pathway string) and the
+    medians (NaN when there is nothing to take one of)."""
+
+    counts: dict[str, int]
+    pathways: pd.DataFrame
+    median_interval_days: float
+    median_course_days: float
+
+
+def summary_aggregates(dataset: SparkDataset, spec: BucketSpec,
+                       shuffle_partitions: int) -> SummaryAggregates:
+    """Run the summary's part on every bucket and aggregate in Spark: counts and patients
+    per pathway summed, medians by Spark SQL's exact ``percentile`` over the per-value
+    counts.  Only these small tables reach the driver."""
+    from pyspark import StorageLevel
+    from pyspark.sql import functions as F
+
+    rows = run_buckets(dataset, spec, partial(_summary_rows, spec=spec), SUMMARY_FIELDS,
+                       shuffle_partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    try:
+        summed = (rows.where(F.col("kind").isin("count", "pathway"))
+                  .groupBy("kind", "key").agg(F.sum("n").alias("n"),
+                                             F.max("value").alias("value"))
+                  .collect())
+        medians = {r["kind"]: r["median"] for r in (
+            rows.where(F.col("kind").isin("interval", "course")).groupBy("kind")
+            .agg(F.percentile(F.col("value"), F.lit(0.5), F.col("n")).alias("median"))
+            .collect())}
+    finally:
+        rows.unpersist()
+    counts = {r["key"]: int(r["n"]) for r in summed if r["kind"] == "count"}
+    paths = [(r["key"], int(r["value"]), int(r["n"])) for r in summed if r["kind"] == "pathway"]
+    pathways = pd.DataFrame(paths, columns=["pathway", "n_steps", "patients"])
+    return SummaryAggregates(
+        counts, pathways.sort_values("pathway", kind="stable").reset_index(drop=True),
+        float(medians["interval"]) if medians.get("interval") is not None else np.nan,
+        float(medians["course"]) if medians.get("course") is not None else np.nan)

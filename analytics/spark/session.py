@@ -15,6 +15,7 @@ installed, see README "Running on Spark").
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import shutil
@@ -39,6 +40,7 @@ _MASTER = re.compile(
     r"|yarn|k8s://\S+|" + DATABRICKS + r")$"
 )
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CONF_DIR = Path(__file__).with_name("conf")
 DAEMON_MODULE = "analytics.spark.daemon"
 """The Python workers' daemon: PySpark's, with the measure code imported once."""
 
@@ -105,7 +107,10 @@ def _databricks_session() -> Any:
 
 
 def _worker_environment() -> None:
-    """The workers run this interpreter, and (local masters) import this project."""
+    """The workers run this interpreter, and (local masters) import this project; Spark
+    logs errors only (``conf/log4j2.properties``, unless ``SPARK_CONF_DIR`` is set)."""
+    os.environ.setdefault("SPARK_CONF_DIR", str(CONF_DIR))
+    logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
     os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
