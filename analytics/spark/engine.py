@@ -353,22 +353,19 @@ def summary_aggregates(dataset: SparkDataset, spec: BucketSpec,
     """Run the summary's part on every bucket and aggregate in Spark: counts and patients
     per pathway summed, medians by Spark SQL's exact ``percentile`` over the per-value
     counts.  Only these small tables reach the driver."""
-    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     rows = run_buckets(dataset, spec, partial(_summary_rows, spec=spec), SUMMARY_FIELDS,
-                       shuffle_partitions).persist(StorageLevel.MEMORY_AND_DISK)
-    try:
-        summed = (rows.where(F.col("kind").isin("count", "pathway"))
-                  .groupBy("kind", "key").agg(F.sum("n").alias("n"),
-                                             F.max("value").alias("value"))
-                  .collect())
-        medians = {r["kind"]: r["median"] for r in (
-            rows.where(F.col("kind").isin("interval", "course")).groupBy("kind")
-            .agg(F.percentile(F.col("value"), F.lit(0.5), F.col("n")).alias("median"))
-            .collect())}
-    finally:
-        rows.unpersist()
+                       shuffle_partitions)
+    # one pass: counts and pathways summed per key; the medians per kind, over the values
+    # of the interval and course rows (a key of null)
+    distributed = F.col("kind").isin("interval", "course")
+    summed = rows.groupBy("kind", "key").agg(
+        F.sum("n").alias("n"), F.max("value").alias("value"),
+        F.percentile(F.when(distributed, F.col("value")), F.lit(0.5),
+                     F.when(distributed, F.col("n")).otherwise(F.lit(1))).alias("median"),
+    ).collect()
+    medians = {r["kind"]: r["median"] for r in summed if r["kind"] in ("interval", "course")}
     counts = {r["key"]: int(r["n"]) for r in summed if r["kind"] == "count"}
     paths = [(r["key"], int(r["value"]), int(r["n"])) for r in summed if r["kind"] == "pathway"]
     pathways = pd.DataFrame(paths, columns=["pathway", "n_steps", "patients"])
