@@ -8,6 +8,8 @@ imports between modules form no circle.  ``analytics/`` never imports Streamlit.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -131,3 +133,23 @@ def test_only_the_spark_engine_imports_pyspark():
         found += [node.module or "" for node in nodes if isinstance(node, ast.ImportFrom)]
         pyspark = [n for n in found if n == "pyspark" or n.startswith("pyspark.")]
         assert not pyspark or name == "analytics.spark.daemon", (name, pyspark)
+
+
+def test_the_app_runs_without_pyspark():
+    """With pyspark unimportable, every module of ``analytics/`` and ``ui/`` imports (the
+    Spark engine's worker daemon excepted: Spark alone starts it), and ``python -m
+    analytics summary`` runs with the local engine."""
+    names = sorted(n for n in modules() if n.startswith(("analytics", "ui"))
+                   and n not in ("analytics.__main__", "analytics.spark.daemon"))
+    code = (
+        "import importlib, runpy, sys\n"
+        "sys.modules['pyspark'] = None  # import pyspark raises ImportError\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "sys.argv = ['analytics', 'summary', 'tests/fixtures/small_clinic.csv']\n"
+        "runpy.run_module('analytics', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert '"events":' in proc.stdout
+    assert "analytics.spark.engine" in names and "ui.data" in names

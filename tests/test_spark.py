@@ -40,6 +40,13 @@ SPARK = ["--engine", "spark", "--spark-master", "local[2]", "--shuffle-partition
 EXPORTS = ROOT.parent / "shared" / "exports"
 OMOP = EXPORTS / "omop-synthea27nj"
 
+pytestmark = [
+    # pyspark 4.3's own notices about pandas 3 (its deprecated ``copy=`` calls, "not fully
+    # supported"): the types PainPath sends are checked at the boundary below instead
+    pytest.mark.filterwarnings(r"ignore::DeprecationWarning:pyspark\..*"),
+    pytest.mark.filterwarnings(r"ignore::FutureWarning:pyspark\..*"),
+]
+
 if java_executable() is None:
     print("tests/test_spark.py skipped: Java is not installed (make test installs "
           "openjdk-17-jre-headless when run as root)", file=sys.stderr)
@@ -68,6 +75,25 @@ def _folder(sources, out: Path) -> Path:
 
 
 # ------------------------------------------------------------------ the Arrow boundary
+
+
+def test_local_workers_run_this_interpreter(spark):
+    """``local[N]``: PYSPARK_PYTHON is the interpreter running PainPath (the venv's), and
+    the Python workers run it and import this project."""
+    assert os.environ["PYSPARK_PYTHON"] == sys.executable
+
+    def where(batches):
+        import analytics
+
+        for _ in batches:
+            yield pd.DataFrame({"executable": [sys.executable], "prefix": [sys.prefix],
+                                "analytics": [str(Path(analytics.__file__).parent)]})
+
+    rows = (spark.range(2, numPartitions=2)
+            .mapInPandas(where, "executable string, prefix string, analytics string")
+            .distinct().collect())
+    assert [tuple(r) for r in rows] == [(sys.executable, sys.prefix, str(ROOT / "analytics"))]
+
 
 
 def test_types_cross_the_pandas_arrow_spark_boundary(spark):
@@ -305,6 +331,26 @@ def test_session_errors_are_one_line():
                  "yarn", "k8s://https://host:443", "databricks"):
         check_master(good)
     assert SparkOptions().master == "local[2]"
+
+
+def test_only_local_masters_choose_the_workers_python(monkeypatch):
+    """A cluster's workers keep the Python the cluster names; a local master's run this
+    interpreter whatever PYSPARK_PYTHON said."""
+    from analytics.spark import session
+
+    for name in ("PYSPARK_PYTHON", "PYSPARK_DRIVER_PYTHON", "PYTHONPATH", "SPARK_CONF_DIR"):
+        monkeypatch.setenv(name, os.environ.get(name, ""))
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/cluster/python3")
+    for master in ("spark://head:7077", "yarn", "k8s://https://host:443"):
+        assert not session.is_local(master)
+        session._worker_environment(master)
+        assert os.environ["PYSPARK_PYTHON"] == "/opt/cluster/python3"
+    for master in ("local", "local[2]", "local[*]", "local[2,3]"):
+        assert session.is_local(master)
+        monkeypatch.setenv("PYSPARK_PYTHON", "/opt/cluster/python3")
+        session._worker_environment(master)
+        assert os.environ["PYSPARK_PYTHON"] == sys.executable
+    assert str(ROOT) in os.environ["PYTHONPATH"].split(os.pathsep)
 
 
 # ------------------------------------------------------------------ both engines, compared

@@ -8,9 +8,12 @@ environment variables).  Everything that stops the engine before it runs is a
 :class:`SparkUnavailable` with a one-line message: Java missing, pyspark missing, a
 master PainPath cannot read or Spark cannot reach.
 
-The Python workers run the interpreter that runs PainPath (``PYSPARK_PYTHON``), with the
-project on their ``PYTHONPATH`` (local masters; a cluster's workers need PainPath
-installed, see README "Running on Spark").
+With a ``local`` master the Python workers run the interpreter that runs PainPath
+(``PYSPARK_PYTHON`` is set to it: the venv's, whatever the environment said), with the
+project on their ``PYTHONPATH``.  On a cluster the workers run the cluster's Python
+(``PYSPARK_PYTHON`` / ``spark.pyspark.python`` as the cluster sets them: the driver's path
+means nothing on another machine) and need PainPath installed, see README "Running on
+Spark".
 """
 
 from __future__ import annotations
@@ -106,12 +109,19 @@ def _databricks_session() -> Any:
         raise SparkUnavailable(f"cannot connect to Databricks: {_first_line(exc)}") from exc
 
 
-def _worker_environment() -> None:
-    """The workers run this interpreter, and (local masters) import this project; Spark
-    logs errors only (``conf/log4j2.properties``, unless ``SPARK_CONF_DIR`` is set)."""
+def is_local(master: str) -> bool:
+    """Whether ``master`` runs Spark inside this machine (``local``, ``local[N]``, …)."""
+    return master == "local" or master.startswith("local[")
+
+
+def _worker_environment(master: str) -> None:
+    """A local master's workers run this interpreter (``PYSPARK_PYTHON``); every worker
+    may import this project; Spark logs errors only (``conf/log4j2.properties``, unless
+    ``SPARK_CONF_DIR`` is set)."""
     os.environ.setdefault("SPARK_CONF_DIR", str(CONF_DIR))
     logging.getLogger("DataFrameQueryContextLogger").setLevel(logging.CRITICAL)
-    os.environ["PYSPARK_PYTHON"] = sys.executable
+    if is_local(master):
+        os.environ["PYSPARK_PYTHON"] = sys.executable
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if str(PROJECT_ROOT) not in paths:
@@ -125,12 +135,14 @@ def spark_session(options: SparkOptions = SparkOptions()) -> Any:
     check_master(options.master)
     if options.master == DATABRICKS:
         spark = _databricks_session()
-        spark.conf.set("spark.sql.shuffle.partitions", str(options.shuffle_partitions))
+        for key, value in (("spark.sql.shuffle.partitions", str(options.shuffle_partitions)),
+                           ("spark.sql.session.timeZone", "UTC"), *options.conf):
+            spark.conf.set(key, value)
         return spark
     require_pyspark()
     if java_executable() is None:
         raise SparkUnavailable(f"Java is not installed: {JAVA_HINT}")
-    _worker_environment()
+    _worker_environment(options.master)
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
