@@ -59,6 +59,7 @@ class Sampler:
     root: int
     interval: float = 0.2
     peaks: dict[int, tuple[str, int]] = field(default_factory=dict)
+    loads: list[float] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
 
     def _tree(self) -> list[int]:
@@ -95,8 +96,13 @@ class Sampler:
             self.peaks[pid] = (kind, max(old, hwm))
 
     def run(self) -> None:
+        last_load = 0.0
         while not self._stop.is_set():
             self._poll()
+            now = time.monotonic()
+            if now - last_load >= 5:  # the machine's 1-minute load average, every 5 s
+                self.loads.append(os.getloadavg()[0])
+                last_load = now
             time.sleep(self.interval)
 
     def start(self) -> threading.Thread:
@@ -110,6 +116,12 @@ class Sampler:
     def peak_mb(self, kind: str) -> float:
         values = [kb for k, kb in self.peaks.values() if k == kind]
         return max(values) / 1024 if values else 0.0
+
+    def load(self) -> dict[str, float]:
+        """The machine's 1-minute load average during the run: mean and maximum (a shared
+        machine: other work slows a run down)."""
+        loads = self.loads or [os.getloadavg()[0]]
+        return {"load_mean": sum(loads) / len(loads), "load_max": max(loads)}
 
 
 def gc_peak_heap_mb(log: Path) -> tuple[float, float]:
@@ -149,9 +161,11 @@ def prepare(events: int, work: Path) -> tuple[Path, dict[str, float]]:
     generated, folder = work / f"gen{events}", work / f"events{events}"
     times: dict[str, float] = {}
     if not generated.exists():
-        times["generate_s"], _, _ = _run([PY, "-m", "sample_data.generate", "--events",
-                                          str(events), "--format", "parquet", "--out",
-                                          str(generated)])
+        seconds, sampler, _ = _run([PY, "-m", "sample_data.generate", "--events",
+                                    str(events), "--format", "parquet", "--out",
+                                    str(generated)])
+        times["generate_s"] = seconds
+        times["generate_peak_rss_mb"] = sampler.peak_mb("driver")
     if not (folder / "metadata.json").exists():
         seconds, sampler, _ = _run([PY, "-m", "analytics", "export-events", str(generated),
                                     "--out", str(folder)])
@@ -175,13 +189,14 @@ def spark_summary(folder: Path, driver_memory: str, shuffle_partitions: int,
             "jvm_peak_rss_mb": sampler.peak_mb("jvm"),
             "worker_peak_rss_mb": sampler.peak_mb("worker"),
             "workers": sum(1 for k, _ in sampler.peaks.values() if k == "worker"),
+            "driver_peak_rss_mb": sampler.peak_mb("driver"), **sampler.load(),
             "summary": json.loads(out)}
 
 
 def local_summary(folder: Path) -> dict[str, object]:
     seconds, sampler, out = _run([PY, "-m", "analytics", "summary", str(folder), "--engine",
                                   "local", "--min-cell", "0"])
-    return {"seconds": seconds, "peak_rss_mb": sampler.peak_mb("driver"),
+    return {"seconds": seconds, "peak_rss_mb": sampler.peak_mb("driver"), **sampler.load(),
             "summary": json.loads(out)}
 
 
@@ -206,20 +221,26 @@ def main(argv: list[str] | None = None) -> int:
             local = local_summary(folder)
             row.update({"local_seconds": local["seconds"],
                         "local_peak_rss_mb": local["peak_rss_mb"],
+                        "local_load_mean": local["load_mean"],
+                        "local_load_max": local["load_max"],
                         "same_json": local["summary"] == spark["summary"]})
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| events | engine | wall time | JVM peak heap | JVM peak RSS | "
-          "Python worker peak RSS | process peak RSS |")
-    print("|---:|---|---:|---:|---:|---:|---:|")
+    print("\n| events | engine | wall time | JVM peak heap in use (committed) | JVM peak RSS | "
+          "Python worker peak RSS | Python process peak RSS | load average (mean / max) |")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
-        print(f"| {row['events']:,} | Spark local[2] | {row['spark_seconds']:.0f} s | "
-              f"{row['spark_jvm_peak_heap_mb']:,.0f} MB (of {row['spark_jvm_heap_size_mb']:,.0f}) | "
-              f"{row['spark_jvm_peak_rss_mb']:,.0f} MB | {row['spark_worker_peak_rss_mb']:,.0f} MB "
-              f"({row['spark_workers']} workers) | |")
+        print(f"| {row['events']:,} | Spark local[2] | {row['spark_seconds']:,.0f} s | "
+              f"{row['spark_jvm_peak_heap_mb']:,.0f} MB "
+              f"({row['spark_jvm_heap_size_mb']:,.0f}; max {args.driver_memory}) | "
+              f"{row['spark_jvm_peak_rss_mb']:,.0f} MB | "
+              f"{row['spark_worker_peak_rss_mb']:,.0f} MB ({row['spark_workers']} workers) | "
+              f"{row['spark_driver_peak_rss_mb']:,.0f} MB (driver) | "
+              f"{row['spark_load_mean']:.1f} / {row['spark_load_max']:.1f} |")
         if "local_seconds" in row:
-            print(f"| {row['events']:,} | local | {row['local_seconds']:.0f} s | | | | "
-                  f"{row['local_peak_rss_mb']:,.0f} MB |")
+            print(f"| {row['events']:,} | local | {row['local_seconds']:,.0f} s | | | | "
+                  f"{row['local_peak_rss_mb']:,.0f} MB | "
+                  f"{row['local_load_mean']:.1f} / {row['local_load_max']:.1f} |")
     return 0
 
 
