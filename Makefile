@@ -5,7 +5,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 PORT   ?= 8501
 
-.PHONY: run test lint bench bench-spark clean chromium java fuzz
+.PHONY: run test lint bench bench-spark clean chromium java fuzz screenshots
 
 # `run` needs only the app's own dependencies; `test` adds the test tools on top.
 $(VENV)/.app-installed: requirements.txt
@@ -46,6 +46,13 @@ java:
 test: $(VENV)/.installed chromium java
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# The pictures of docs/screenshots/: a browser drives the app on the sample data (and a
+# German clinic upload for the Data page's value mapping).  Not part of `make test`, which
+# must not rewrite tracked files.  SHOTS=name ... takes only the named ones.
+SHOTS ?=
+screenshots: $(VENV)/.installed chromium
+	$(PY) -m tests.e2e.screenshots $(SHOTS)
 
 lint: $(VENV)/.installed
 	$(PY) -m ruff check .

@@ -10,7 +10,8 @@ import streamlit as st
 
 from analytics import figures
 from analytics.exports import suppression_note
-from analytics.results.overview import PERIODS
+from analytics.results.overview import PERIODS, SAFETY_KPIS
+from analytics.results.safety import HIGHER_IS_BETTER, measure_definitions
 from ui import render
 from ui.report import build_report
 from ui.sidebar import open_page
@@ -59,6 +60,20 @@ render.metric(row2[2], kpis, "pct_concordant", change=change,
               "physical therapy.")
 render.metric(row2[3], kpis, "injection_patients", change=change, delta_color="off")
 
+safety, safety_change = result.safety, result.safety_changes
+if not safety.empty:
+    months = safety.texts("month")
+    st.caption(f"Opioid safety over the 12 months to {months[0][:7]}, against the 12 months to "
+               f"{months[1][:7]}; more on the Opioid safety page.")
+    definitions = measure_definitions()
+    row3 = st.columns(4)
+    for container, key in zip(row3, SAFETY_KPIS, strict=False):
+        column = f"{key}_share"
+        render.metric(container, safety, column, change=safety_change,
+                      delta_color="normal" if key in HIGHER_IS_BETTER else "inverse",
+                      help=f"{definitions[key]}\n\n{safety.text(0, f'{key}_numerator')} of "
+                      f"{safety.text(0, f'{key}_denominator')}.")
+
 left, right = st.columns(2)
 with left:
     render.chart(figures.monthly_technique_chart(result.monthly), "monthly")
@@ -70,3 +85,9 @@ if result.physicians.empty:
     render.missing_column_note(["provider_id"], "The physician table")
 else:
     render.table(result.physicians, key="physicians", file_name="physicians.csv")
+
+st.subheader("Attrition")
+st.caption("From the rows read to the cohort: how many rows and patients each stage keeps. "
+           "The pathway stage is mode \"first\" over the population; the last stage is the "
+           "cohort's patients among them.")
+render.table(view.attrition().table, key="attrition", file_name="attrition.csv")

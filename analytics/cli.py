@@ -6,7 +6,10 @@ take its population (back-pain patients by default, :mod:`analytics.population`)
 compute the measures with the definitions given as options:
 
 - ``summary`` builds the summary result (:mod:`analytics.results.summary`: every count
-  protected once, there) and prints it as one JSON object;
+  protected once, there), the opioid-safety and outcome results
+  (:mod:`analytics.results.safety`, :mod:`analytics.results.outcomes`) and, with
+  ``--strata``, the pathways and outcomes by stratum (:mod:`analytics.results.strata`), and
+  prints them as one JSON object;
 - ``table`` prints one per-patient measure table (steps, eras, sessions, courses) as CSV
   with spreadsheet formulas neutralised: patient-level rows, so nothing is suppressed.
 
@@ -33,16 +36,32 @@ import pandas as pd
 from analytics import export_events
 from analytics.event_files import is_event_folder, read_event_folder
 from analytics.exports import to_csv_bytes
-from analytics.ingest import MAPPING_KEYS, IngestError, IngestResult, ingest
+from analytics.ingest import (
+    MAPPING_KEYS,
+    IngestError,
+    IngestResult,
+    ingest,
+    read_value_map,
+)
 from analytics.pathways import MODES, PATHWAY_FILTERS
 from analytics.population import DEFAULT_LOOKBACK_DAYS, POPULATIONS, Population, apply_population
-from analytics.results.measures import PATIENT_TABLES, CohortMeasures, Definitions
+from analytics.results.measures import (
+    PATIENT_TABLES,
+    CohortMeasures,
+    Definitions,
+    PopulationMeasures,
+)
+from analytics.results.outcomes import OutcomeResult, OutcomesResult, build_outcomes
 from analytics.results.privacy import DEFAULT_MIN_CELL
-from analytics.results.summary import SummaryResult, build_summary
+from analytics.results.safety import SHORT_LABELS, UNITS, SafetyResult, build_safety
+from analytics.results.strata import STRATA, StrataResult, build_strata
+from analytics.results.summary import SummaryResult, SummaryViews, build_summary
 from analytics.results.table import Table
 from analytics.spark import cli as spark_cli
 
 DEFAULTS = Definitions()
+OUTCOME_GROUPING = {"age": "age_band", "sex": "sex", "index_year": "index_year"}
+"""``--strata`` names -> the outcome grouping of the same stratum."""
 
 
 class UsageError(Exception):
@@ -127,7 +146,7 @@ class Analysis:
 
 def _ingested(args: argparse.Namespace) -> IngestResult:
     """What ingest accepted: an event folder (``export-events``) read back, else the
-    files (``--omop DIR``: the folder) ingested with ``--map``."""
+    files (``--omop DIR``: the folder) ingested with ``--map`` and ``--map-values``."""
     files = list(args.files)
     if args.omop is not None:
         if files or not Path(args.omop).is_dir():
@@ -137,24 +156,32 @@ def _ingested(args: argparse.Namespace) -> IngestResult:
     if not files:
         raise UsageError("no export file, folder or --omop given")
     if len(files) == 1 and is_event_folder(files[0]):
-        if args.map:
-            raise UsageError("--map does not apply to an event folder (it was ingested)")
+        if args.map or args.map_values:
+            raise UsageError("--map and --map-values do not apply to an event folder (it was "
+                             "ingested): give them to export-events")
         return read_event_folder(files[0]).ingest_result()
-    return ingest(files, mapping=parse_mappings(args.map))
+    value_map = read_value_map(args.map_values) if args.map_values else None
+    return ingest(files, mapping=parse_mappings(args.map), value_map=value_map)
 
 
 def analyse(args: argparse.Namespace) -> Analysis:
-    """Ingest ``args.files`` (with ``--map``) or read an event folder, apply the population
-    and lookback, and set up the measures.  Raises :class:`UsageError` or
-    :class:`IngestError`."""
+    """Ingest ``args.files`` (with ``--map`` and ``--map-values``) or read an event folder,
+    apply the population and lookback, and set up the measures.  Raises
+    :class:`UsageError` or :class:`IngestError`."""
     ingested = _ingested(args)
     extract = (pd.Timestamp(args.extract_date) if args.extract_date is not None
                else ingested.extract_date)
     population = apply_population(ingested.events, ingested.diagnoses,
                                   ingested.population_source, args.population,
                                   args.lookback_days)
+    definitions = definitions_of(args)
+    whole = PopulationMeasures(
+        population.events, definitions, extract,
+        history=population.full_history(ingested.events), accepted=ingested.events,
+        diagnoses=ingested.diagnoses, index_dates=population.index_date)
     return Analysis(ingested, population,
-                    CohortMeasures(population.events, definitions_of(args), extract))
+                    CohortMeasures(population.events, definitions, extract,
+                                   population=whole))
 
 
 def _row(table: Table, columns: Sequence[str] | None = None) -> dict[str, object]:
@@ -191,6 +218,73 @@ def render_summary(result: SummaryResult) -> dict[str, object]:
         "narcotics": _row(result.narcotics),
     })
     return out
+
+
+def render_safety(result: SafetyResult) -> dict[str, object]:
+    """The ``safety`` object: per measure its label, what it counts and, per calendar year,
+    ``partial``, ``denominator``, ``numerator`` and ``percent`` (``"<N"`` / ``"hidden"`` as
+    protected; ``null`` when not defined or, for the pharmacy rates without pharmacy_id,
+    not available: ``pharmacy_note`` says why)."""
+    years = result.years
+    measures: dict[str, object] = {}
+    for key in SHORT_LABELS:
+        rows = [r for r, k in enumerate(years.values["key"]) if k == key]
+        measures[key] = {
+            "label": SHORT_LABELS[key], "counts": UNITS[key],
+            "years": [{"year": int(years.values["year"].iloc[r]),
+                       "partial": years.values["coverage"].iloc[r] != "whole year",
+                       "denominator": years.cell(r, "denominator"),
+                       "numerator": years.cell(r, "numerator"),
+                       "percent": years.cell(r, "share")} for r in rows],
+        }
+    return {"pharmacy_note": result.pharmacy_note, "measures": measures}
+
+
+def _outcome_groups(outcome: OutcomeResult) -> list[dict[str, object]]:
+    groups = outcome.groups
+    return [{"group": groups.labels("group")[r], **{
+        c: groups.cell(r, c) for c in ("patients", "events", "median_days", "median_lower",
+                                       "median_upper")}} for r in range(len(groups))]
+
+
+def render_outcomes(result: OutcomesResult) -> dict[str, object]:
+    """The ``outcomes`` object: the patients analysed and left out, and per outcome the
+    log-rank p-value over the groups shown and each group's patients, events and median
+    days with its 95 % limits."""
+    summary = result.summary
+    out: dict[str, object] = {
+        "by": result.by,
+        **{c: summary.cell(0, c) for c in ("patients", "left_out_no_index",
+                                           "left_out_surgery_first")},
+        "observational": result.observational,
+    }
+    for outcome in result.outcomes():
+        out[outcome.outcome] = {"logrank_p": outcome.test.cell(0, "p_value"),
+                                "groups": _outcome_groups(outcome)}
+    return out
+
+
+def render_strata(result: StrataResult, outcomes: OutcomesResult) -> dict[str, object]:
+    """One ``strata`` entry: patients per stratum, pathways per stratum, and the outcome
+    groups of that stratum."""
+    strata, paths = result.strata, result.pathways
+    return {
+        "strata": [{"stratum": strata.labels("stratum")[r],
+                    "patients": strata.cell(r, "patients")} for r in range(len(strata))],
+        "pathways": [{"stratum": paths.labels("stratum")[r],
+                      "steps": list(paths.values["steps"].iloc[r]),
+                      "patients": paths.cell(r, "patients")} for r in range(len(paths))],
+        "outcomes": {o.outcome: _outcome_groups(o) for o in outcomes.outcomes()},
+    }
+
+
+def _strata(text: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(t.strip() for t in text.split(",") if t.strip()))
+    unknown = [n for n in names if n not in STRATA]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"strata are a comma-separated list of {', '.join(STRATA)}, not {text!r}")
+    return names
 
 
 def summarise(events: pd.DataFrame, *, definitions: Definitions | None = None,
@@ -235,10 +329,37 @@ def _run(args: argparse.Namespace, then: Callable[[Analysis], int]) -> int:
     return then(analysis)
 
 
+def summary_views(measures: CohortMeasures, population: Population | None, pathway_mode: str,
+                  min_cell: int, strata: Sequence[str] = ()) -> SummaryViews:
+    """What ``summary`` prints, computed here (the local engine): the summary, the safety
+    and outcome results, and the strata named."""
+    return SummaryViews(
+        build_summary(measures, pathway_mode, min_cell, population),
+        build_safety(measures, min_cell=min_cell),
+        build_outcomes(measures, "stratum", min_cell),
+        {name: (build_strata(measures, name, pathway_mode, None, min_cell),
+                build_outcomes(measures, OUTCOME_GROUPING[name], min_cell))
+         for name in strata})
+
+
+def render_views(views: SummaryViews) -> dict[str, object]:
+    """The analysis keys of the printed summary: :func:`render_summary`, then ``safety``,
+    ``outcomes`` and ``strata`` (each only when computed)."""
+    out = render_summary(views.summary)
+    if views.safety is not None:
+        out["safety"] = render_safety(views.safety)
+    if views.outcomes is not None:
+        out["outcomes"] = render_outcomes(views.outcomes)
+    if views.strata:
+        out["strata"] = {name: render_strata(by_stratum, outcomes)
+                         for name, (by_stratum, outcomes) in views.strata.items()}
+    return out
+
+
 def _print_summary(args: argparse.Namespace, report: dict[str, object],
-                   result: SummaryResult) -> int:
+                   views: SummaryViews) -> int:
     out = {**report, "min_cell": args.min_cell, "parameters": _parameters(args)}
-    out.update(render_summary(result))
+    out.update(render_views(views))
     json.dump(out, sys.stdout, indent=2)
     sys.stdout.write("\n")
     return 0
@@ -266,9 +387,9 @@ def run_summary(args: argparse.Namespace) -> int:
             "duplicate_rows": report.duplicates,
             "refused_columns": report.refused_columns,
         }
-        result = build_summary(analysis.measures, args.pathway_mode, args.min_cell,
-                               analysis.population)
-        return _print_summary(args, header, result)
+        return _print_summary(args, header, summary_views(
+            analysis.measures, analysis.population, args.pathway_mode, args.min_cell,
+            args.strata))
 
     return _run(args, emit)
 
@@ -283,6 +404,15 @@ def run_table(args: argparse.Namespace) -> int:
     return _run(args, emit)
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    """``export-events``, with ``--map`` parsed as for the other commands."""
+    try:
+        mapping = parse_mappings(args.map)
+    except UsageError as exc:
+        return _fail(str(exc))
+    return export_events.run(args, mapping)
+
+
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
     """The options both commands share: files, mapping, population and definitions."""
     parser.add_argument("files", nargs="*", help="export files or folders (a folder: every "
@@ -291,6 +421,10 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--map", action="append", metavar="FILE:canonical=source",
                         help="map a column by hand (repeatable): FILE is the file as given "
                         "(or its name), canonical one of " + ", ".join(MAPPING_KEYS))
+    parser.add_argument("--map-values", metavar="FILE.csv", default=None,
+                        help="value map: a CSV with the columns kind (technique, "
+                        "injection_type or description), value and maps_to, saying what the "
+                        "export's own labels and drug names mean")
     parser.add_argument("--population", choices=POPULATIONS, default="back_pain",
                         help="back_pain (default): patients with a back or neck pain "
                         "diagnosis; all: every patient")
@@ -326,6 +460,9 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
 
 def _summary_parser(summary: argparse.ArgumentParser) -> None:
     _analysis_options(summary)
+    summary.add_argument("--strata", type=_strata, default=(), metavar="age,sex,index_year",
+                         help="add pathways and outcomes by stratum: age (band at the first "
+                         "event), sex, index_year (year of the index date)")
     summary.add_argument("--min-cell", type=_non_negative, default=DEFAULT_MIN_CELL,
                          help="counts from 1 to this − 1 print as \"<N\" and counts that "
                          "would reveal one as \"hidden\"; 0 turns it off")
@@ -350,7 +487,7 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None],
     "export-events": ("ingest export files and write the accepted events as a Parquet "
                       "event folder",
                       "The folder is what summary and table read with --engine spark "
-                      "(or local).", export_events.add_arguments, export_events.run),
+                      "(or local).", export_events.add_arguments, _run_export),
 }
 """Subcommands: name -> (help, description, add its arguments, run it)."""
 

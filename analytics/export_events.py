@@ -5,8 +5,9 @@ engine (``--engine local|spark``).
 The files are ingested one export at a time (:func:`analytics.ingest.ingest_exports`: a
 Synthea or OMOP folder together, every other file alone), so a dataset split into files
 (such as ``python -m sample_data.generate --format parquet``, one file per chunk of whole
-patients) is written without holding it all in memory.  Prints one JSON object: the
-folder, its rows and the upload report's totals.  Exit status 2 with a one-line message
+patients) is written without holding it all in memory; ``--map`` and ``--map-values`` are
+ingest's, as for ``summary`` and ``table``.  Prints one JSON object: the folder, its rows
+and the upload report's totals.  Exit status 2 with a one-line message
 when no file could be used or the output folder cannot be written.
 """
 
@@ -18,7 +19,7 @@ import sys
 from dataclasses import asdict
 
 from analytics.event_files import DEFAULT_BUCKETS, EventFolderWriter
-from analytics.ingest import IngestError, ingest_exports
+from analytics.ingest import IngestError, ingest_exports, read_value_map
 
 
 def _positive(text: str) -> int:
@@ -38,13 +39,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "when it is an event folder already)")
     parser.add_argument("--buckets", type=_positive, default=DEFAULT_BUCKETS,
                         help="patient hash buckets (default %(default)s)")
+    parser.add_argument("--map", action="append", metavar="FILE:canonical=source",
+                        help="map a column by hand (repeatable), as for summary")
+    parser.add_argument("--map-values", metavar="FILE.csv", default=None,
+                        help="value map (kind, value, maps_to), as for summary")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Ingest ``args.files`` export by export and write the folder ``args.out``."""
+def run(args: argparse.Namespace,
+        mapping: dict[str, dict[str, str]] | None = None) -> int:
+    """Ingest ``args.files`` export by export (with ``mapping``, the parsed ``--map``, and
+    ``--map-values``) and write the folder ``args.out``."""
     try:
+        value_map = read_value_map(args.map_values) if args.map_values else None
         writer = EventFolderWriter(args.out, args.buckets)
-        for result in ingest_exports(args.files):
+        for result in ingest_exports(args.files, mapping, value_map):
             writer.add(result)
         meta = writer.close()
     except IngestError as exc:

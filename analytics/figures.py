@@ -293,31 +293,147 @@ def compare_pathways_chart(table: Table, top: int = 12) -> go.Figure:
 
 def timeline_chart(segments: Table) -> go.Figure:
     """Swimlanes for one patient (a Timeline result's ``segments``: ``lane``, ``start``,
-    ``end`` exclusive, ``label``, ``technique``).  Single-day events are one day wide."""
+    ``end`` exclusive, ``label``, ``technique``).  Single-day events are one day wide.
+    Lanes keep the order of the segments; a combined step (``technique`` ``a+b``) is drawn
+    in the combination colour."""
     title = segments.title
     if segments.empty:
         return _empty(title, "No events for this patient")
     frame = segments.values
+    technique = frame["technique"].astype(str)
+    combined = technique.str.contains("+", regex=False).to_numpy()
     fig = go.Figure()
-    for technique in TECHNIQUES:
-        part = frame.loc[frame["technique"] == technique]
+    for name in [*TECHNIQUES, "combination"]:
+        rows = combined if name == "combination" else (technique == name).to_numpy() & ~combined
+        part = frame.loc[rows]
         if part.empty:
             continue
         width_ms = (part["end"] - part["start"]).dt.total_seconds() * 1000
         fig.add_bar(
             base=part["start"], x=width_ms, y=part["lane"], orientation="h",
-            marker_color=TECHNIQUE_COLORS[technique], name=TECHNIQUE_LABELS[technique],
+            marker_color=COMBINATION_COLOR if name == "combination" else TECHNIQUE_COLORS[name],
+            name="Combination" if name == "combination" else TECHNIQUE_LABELS[name],
             customdata=np.column_stack([
                 part["label"].astype(str), part["start"].dt.strftime("%Y-%m-%d"),
                 (part["end"] - pd.Timedelta(days=1)).dt.strftime("%Y-%m-%d"),
             ]),
             hovertemplate="%{customdata[0]}<br>%{customdata[1]} – %{customdata[2]}<extra></extra>",
         )
+    lanes = list(pd.unique(frame["lane"].astype(str)))
     fig.update_layout(title=title, barmode="overlay", xaxis_type="date", xaxis_title="Date",
-                      yaxis_title="", legend_title="Technique", **_LAYOUT)
-    fig.update_yaxes(autorange="reversed")
+                      yaxis_title="", legend_title="Technique",
+                      height=max(420, 34 * len(lanes) + 160), **_LAYOUT)
+    fig.update_yaxes(categoryorder="array", categoryarray=lanes, autorange="reversed")
     return fig
 
+
+def safety_trend_chart(trend: Table, keys: list[str], title: str | None = None) -> go.Figure:
+    """Opioid safety, monthly trend (a Safety result's ``trend``): the share of each measure
+    in ``keys`` per month over the 12 months ending with it; a hidden share is a gap, the
+    hover text the numerator and denominator as the table reads."""
+    title = title or "Opioid safety: share over the 12 months to each month"
+    if trend.empty or not keys:
+        return _empty(title, "No narcotic use in this cohort")
+    palette = ["#e76f51", "#1d3557", "#2a9d8f", "#6d597a", "#e9c46a", "#457b9d"]
+    values = trend.values
+    share = trend.numbers("share")
+    numerator, denominator = trend.texts("numerator"), trend.texts("denominator")
+    shown_share = trend.texts("share")
+    fig = go.Figure()
+    for i, key in enumerate(keys):
+        rows = np.flatnonzero((values["key"] == key).to_numpy(dtype=bool, na_value=False))
+        if len(rows) == 0:
+            continue
+        fig.add_scatter(
+            x=values["month"].iloc[rows], y=share[rows], mode="lines+markers",
+            name=str(values["measure"].iloc[rows[0]]), connectgaps=False,
+            line=dict(color=palette[i % len(palette)]),
+            customdata=np.column_stack([[shown_share[r] for r in rows],
+                                        [numerator[r] for r in rows],
+                                        [denominator[r] for r in rows]]),
+            hovertemplate="12 months to %{x|%b %Y}: %{customdata[0]} "
+            "(%{customdata[1]} of %{customdata[2]})<extra>%{fullData.name}</extra>",
+        )
+    fig.update_layout(title=title, xaxis_title="Month (end of the 12-month window)",
+                      yaxis_title="Share (%)", yaxis_rangemode="tozero",
+                      legend_title="Measure", **_LAYOUT)
+    return fig
+
+
+def safety_physician_chart(physicians: Table, title: str) -> go.Figure:
+    """One measure and year of a Safety result's ``physicians`` (rows already chosen): each
+    physician's share as a bar (hidden: drawn at zero, its text on the bar) and the
+    clinic's share as a line beside them."""
+    if physicians.empty:
+        return _empty(title, "No physician prescribed a narcotic in this period")
+    names = physicians.labels("provider_id")
+    share = physicians.numbers("share", hidden_as=0.0)
+    texts = physicians.texts("share")
+    counts = [f"{n} of {d}" for n, d in zip(physicians.texts("numerator"),
+                                              physicians.texts("denominator"), strict=True)]
+    fig = go.Figure(go.Bar(
+        x=names, y=np.nan_to_num(share), text=texts, textposition="outside", cliponaxis=False,
+        marker_color=NEUTRAL_COLOR, name="Physician",
+        customdata=np.column_stack([texts, counts]),
+        hovertemplate="%{x}: %{customdata[0]} (%{customdata[1]})<extra></extra>"))
+    clinic = physicians.numbers("clinic_share")
+    clinic_text = physicians.texts("clinic_share")
+    if len(clinic) and not np.isnan(clinic[0]):
+        fig.add_scatter(x=names, y=clinic, mode="lines", name=f"Clinic ({clinic_text[0]})",
+                        line=dict(color=FLAG_COLOR, dash="dash"), hoverinfo="skip")
+    fig.update_layout(title=title, xaxis_title="Physician (credited with the patient-year)",
+                      yaxis_title="Share (%)", yaxis_rangemode="tozero", **_LAYOUT)
+    return fig
+
+
+def outcome_km_chart(curves: Table, at_risk: Table, title: str) -> go.Figure:
+    """Kaplan–Meier curves of one outcome per group (an Outcomes result's ``curves``), with
+    the at-risk table under them (its ``at_risk`` texts per group at each day, as
+    protected).  A curve stops where fewer than the threshold remain at risk."""
+    if curves.empty and at_risk.empty:
+        return _empty(title, "No patients with a first step in this cohort")
+    palette = ["#2a9d8f", "#e9c46a", "#e76f51", "#457b9d", "#b5838d", "#6d597a", "#1d3557",
+               "#8d99ae"]
+    groups = list(pd.unique(at_risk.values["group"].astype(str)))
+    values = curves.values
+    group_of = values["group"].astype(str).to_numpy()
+    traces: list[go.Scatter] = []
+    for i, group in enumerate(groups):
+        color = palette[i % len(palette)]
+        rows = np.flatnonzero(group_of == group)
+        if len(rows) == 0:
+            continue
+        time = values["time"].to_numpy()[rows]
+        traces += [
+            go.Scatter(x=time, y=values["upper"].to_numpy()[rows],
+                       line=dict(width=0, shape="hv"), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=time, y=values["lower"].to_numpy()[rows],
+                       line=dict(width=0, shape="hv"), fill="tonexty",
+                       fillcolor=_rgba(color, 0.12), showlegend=False, hoverinfo="skip"),
+            go.Scatter(x=time, y=values["survival"].to_numpy()[rows], mode="lines",
+                       line=dict(color=color, shape="hv"), name=group,
+                       customdata=[f"{v:,}" for v in values["at_risk"].to_numpy()[rows]],
+                       hovertemplate="Day %{x}: %{y:.1%} without the outcome (at risk "
+                       "%{customdata})<extra>%{fullData.name}</extra>"),
+        ]
+    # the at-risk table: one text trace on a second y axis under the curves (shared days)
+    risk = at_risk.values
+    texts = at_risk.texts("at_risk")
+    for group in groups:
+        rows = np.flatnonzero((risk["group"].astype(str) == group).to_numpy())
+        traces.append(go.Scatter(
+            x=risk["time"].to_numpy()[rows], y=[group] * len(rows), xaxis="x", yaxis="y2",
+            mode="text", text=[texts[r] for r in rows], showlegend=False,
+            textfont=dict(size=12), hoverinfo="skip"))
+    fig = go.Figure(traces)
+    fig.update_layout(
+        title=title, legend_title="Group", height=560, **_LAYOUT,
+        xaxis=dict(title="Days since the first treatment step", anchor="y2"),
+        yaxis=dict(title="Without the outcome", tickformat=".0%", range=[0, 1.02],
+                   domain=[0.3, 1]),
+        yaxis2=dict(title="At risk", type="category", autorange="reversed",
+                    domain=[0, 0.2], categoryorder="array", categoryarray=groups))
+    return fig
 
 
 # ---------------------------------------------------------------------- the views' charts

@@ -45,7 +45,7 @@ KINDS: tuple[str, ...] = (SPINAL_PAIN, GENERAL_PAIN, OPIOID_USE_DISORDER)
 
 COUNTING_INDICATIONS: frozenset[str] = frozenset({"", SPINAL_PAIN, GENERAL_PAIN})
 """Kinds of a treatment row's reason under which the row counts (no reason, spinal pain,
-pain in general); any other kind is "other indication" (DESIGN.md, "Indication")."""
+pain in general); any other kind is "other indication" (docs/definitions.md, section 3)."""
 
 _SEMANTIC_TAG = re.compile(
     r"\s*\((finding|disorder|situation|morphologic abnormality|procedure|observable entity|"

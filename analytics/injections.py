@@ -1,4 +1,4 @@
-"""Injection repeats (DESIGN.md, "Injection session" and "over the limit").
+"""Injection repeats (docs/definitions.md, section 10).
 
 - **Session**: distinct (patient, date) among events with technique ``injection``; all
   levels, sides and lines billed on one day are one session.

@@ -1,4 +1,4 @@
-"""Covered days of events and gap-based merging of intervals (DESIGN.md, "Definitions").
+"""Covered days of events and gap-based merging of intervals (docs/definitions.md, section 5).
 
 Everything here works on integer day numbers (days since 1970-01-01) so that
 the analyses can sort and compare with numpy instead of Python loops.
@@ -67,7 +67,7 @@ ordinary rows, the ``open_*`` ones for open orders (the rule that gave the earli
 
 OPEN_ORDER_DAYS_PER_DISPENSE = 30
 """Days one dispense of an open order covers when the row gives a dispense count but no days
-supply (DESIGN.md: 3 dispenses of an unknown supply cover 90 days)."""
+supply (docs/definitions.md, section 5: 3 dispenses of an unknown supply cover 90 days)."""
 
 _NO_END = np.iinfo(np.int64).max
 
@@ -144,7 +144,7 @@ def _day_number(ts: pd.Timestamp | dt.date | str) -> int:
 def event_intervals(events: pd.DataFrame, extract: pd.Timestamp | None = None) -> pd.DataFrame:
     """``events`` with ``start_day`` and ``end_day`` added (int64 day numbers, end exclusive).
 
-    Covered days (DESIGN.md "Definitions"), with ``k`` = :func:`dispense_counts` (the
+    Covered days (docs/definitions.md, section 5), with ``k`` = :func:`dispense_counts` (the
     ``dispenses`` column, default 1):
 
     - an ordinary row covers ``[event_date, end)`` with ``end = end_date + 1`` when the row

@@ -1,4 +1,4 @@
-"""Narcotic courses, daily morphine milligram equivalents and overlaps (DESIGN.md).
+"""Narcotic courses, daily MME and overlaps (docs/definitions.md, sections 11–13).
 
 - **Covered days** of a fill: ``[start, end)`` from :func:`intervals.event_intervals`
   (end_date + 1, else event_date + days_supply × dispenses, else event_date + 1; an open

@@ -1,6 +1,6 @@
 """Treatment pathways: technique eras, per-patient steps and their summaries.
 
-Definitions (DESIGN.md, "Definitions"):
+Definitions (docs/definitions.md, sections 6–9):
 
 - **Technique era** (:func:`technique_eras`): per patient and technique, the
   covered intervals ``[start, end)`` of its events (see
@@ -233,7 +233,7 @@ def technique_eras(
     techniques: Iterable[str] | None = None,
     min_era_days: int = 0,
 ) -> pd.DataFrame:
-    """Technique eras per patient (DESIGN.md "Technique era").
+    """Technique eras per patient (docs/definitions.md, section 6).
 
     Per patient and technique, events (covered days ``[start, end)`` from
     :func:`analytics.intervals.event_intervals`) sorted by start; an event
@@ -498,7 +498,7 @@ def pathway_steps(
     min_post_combination_days: int = 0,
     pathway_filter: str = "changes",
 ) -> pd.DataFrame:
-    """Per-patient pathway steps (DESIGN.md "Pathway, mode first / eras").
+    """Per-patient pathway steps (docs/definitions.md, sections 7 and 8).
 
     Only events of the selected ``techniques`` count (default: all but
     ``other``).  Covered days come from
@@ -833,7 +833,7 @@ def sunburst_table(
 
 
 def step_therapy_concordance(events: pd.DataFrame) -> pd.DataFrame:
-    """Step-therapy ("non-invasive first") concordance per patient (DESIGN.md).
+    """Step-therapy ("non-invasive first") concordance per patient (docs/definitions.md, section 9).
 
     A patient is concordant when neither a narcotic nor an injection comes
     before the patient's first physical-therapy date (same day counts as not

@@ -9,6 +9,15 @@ Size limit: a file larger than :data:`MAX_FILE_BYTES` (200 MB; environment varia
 ``PAINPATH_MAX_UPLOAD_MB`` overrides it) is refused with a message naming the limit,
 before a path is read into memory (its size on disk is checked first).
 
+Files that are not exports (:func:`read_source`): whatever its name, a file starting with
+the signature of an image, a PDF, an archive (a ZIP that is not an ``.xlsx`` workbook), an
+old Office file, a program or a database is refused as "not a text export"
+(:class:`NotTextError`).
+
+Row numbers: :meth:`RawTable.sheet_rows` gives the row a spreadsheet shows for each
+record (the header is row 1): empty lines and empty sheet rows, which are not records,
+keep their numbers; a quoted value over several lines is one row.
+
 Text files (CSV/TSV), in this order (:func:`read_source`):
 
 - **encoding**, decided on the bytes before any parsing (:func:`decode_text`): a UTF-8 or
@@ -25,11 +34,11 @@ Text files (CSV/TSV), in this order (:func:`read_source`):
   ``csv`` module: short rows are padded, extra fields dropped (noted);
 - every field is kept verbatim as a string (an empty or blank field means missing).
 
-``.xlsx`` (first sheet, openpyxl): date cells become ISO strings, numbers their
-shortest text (a whole number without ``.0``), so Excel serial dates in
-un-formatted cells arrive as digits and are recognised by :func:`parse_dates` for xlsx
-sources only.  Parquet: every column cast to
-string (timestamps as ISO text).
+``.xlsx`` (first sheet, openpyxl): empty sheet rows are skipped (noted); date cells
+become ISO strings, numbers their shortest text (a whole number without ``.0``), so Excel
+serial dates in un-formatted cells arrive as digits and are recognised by
+:func:`parse_dates` for xlsx sources only.  Parquet: every column cast to string
+(timestamps as ISO text).
 
 Date and number parsing of the string values is vectorised over unique values:
 :func:`parse_dates` (one parser; the order of day and month is decided per column by
@@ -46,6 +55,7 @@ import os
 import re
 import tempfile
 import threading
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -90,6 +100,19 @@ class RawTable:
     delimiter: str | None = None
     notes: list[str] = field(default_factory=list)
     parent: str = ""  # folder the file came from ("" for uploaded bytes)
+    row_numbers: np.ndarray | None = None
+    """The sheet row of each record when records are not on consecutive rows (blank lines
+    or rows skipped); None: record ``i`` is on row ``i + 2`` (see :meth:`sheet_rows`)."""
+
+    def sheet_rows(self, idx: np.ndarray) -> np.ndarray:
+        """The row numbers a spreadsheet shows for the records ``idx`` (0-based): the header
+        is row 1, so the first record is row 2, and blank lines or rows that were skipped
+        keep their numbers (a quoted value spanning several lines is one row, as a
+        spreadsheet shows it).  Parquet records are numbered the same way."""
+        idx = np.asarray(idx, dtype=np.int64)
+        if self.row_numbers is None:
+            return idx + 2
+        return self.row_numbers[idx]
 
 
 class ReadError(Exception):
@@ -335,6 +358,60 @@ def decode_text(name: str, data: bytes, partial: bool = False) -> DecodedText:
     return decoded
 
 
+# --- files that are not text exports -------------------------------------------------------
+
+_NOT_TEXT = "expected CSV/TSV text, an .xlsx workbook or a Parquet file"
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF87a", "a GIF image"),
+    (b"GIF89a", "a GIF image"),
+    (b"II*\x00", "a TIFF image"),
+    (b"MM\x00*", "a TIFF image"),
+    (b"%PDF-", "a PDF document"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!\x1a\x07", "a RAR archive"),
+    (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",
+     "an old Office file such as an .xls workbook: save it as .xlsx or CSV"),
+    (b"\x7fELF", "a program"),
+    (b"MZ\x90\x00", "a program"),
+    (b"SQLite format 3\x00", "an SQLite database"),
+)
+"""File signatures (the first bytes) of common files that are not exports, as each
+format's specification fixes them (PNG, JPEG/JFIF, GIF, TIFF, PDF, gzip RFC 1952, 7z, RAR,
+OLE2 compound file, ELF, PE, SQLite)."""
+_ZIP = b"PK\x03\x04"
+
+
+class NotTextError(ReadError):
+    """A file whose bytes are not a text export, a workbook or Parquet (an image, a PDF, an
+    archive, binary data)."""
+
+
+def not_text(name: str, what: str) -> NotTextError:
+    """The one-line refusal of a file that is not a text export."""
+    return NotTextError(f"{name}: not a text export ({what}); {_NOT_TEXT}")
+
+
+def _signature(name: str, data: bytes) -> None:
+    """Raise :class:`NotTextError` when ``data`` starts with the signature of a known
+    non-export file type."""
+    for magic, what in _MAGIC:
+        if data.startswith(magic):
+            raise not_text(name, what)
+
+
+def _is_workbook(data: bytes) -> bool:
+    """True when the ZIP archive ``data`` is an Office Open XML workbook."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, ValueError, OSError):
+        return True  # a damaged archive: reported by the workbook reader
+    return "xl/workbook.xml" in names or any(n.startswith("xl/") for n in names)
+
+
 # --- CSV dialect (DuckDB's sniffer) and reading (PyArrow) --------------------------------------
 
 _SNIFF_BYTES = 1 << 20
@@ -443,10 +520,7 @@ def _split_header(name: str, data: bytes) -> tuple[str, int]:
     newline = min(breaks) if breaks else -1
     header = (data if newline < 0 else data[:newline]).decode("utf-8")
     if _BINARY_HEADER.search(header):
-        raise ReadError(
-            f"{name}: does not look like a text export (control characters in the header "
-            "line); expected CSV/TSV text, an .xlsx workbook or a Parquet file"
-        )
+        raise not_text(name, "control characters in the header line")
     if not header.strip():
         if not data.strip():
             raise ReadError(f"{name}: the file is empty (no header line with column names)")
@@ -504,6 +578,24 @@ def _python_csv(body: str, names: list[str], dialect: Dialect) -> tuple[pa.Table
     return table, note
 
 
+def _text_row_numbers(body: bytes, dialect: Dialect, rows: int) -> np.ndarray | None:
+    """The sheet row of each record of a CSV body when its records are not one per line —
+    it holds empty lines (which the readers skip and a spreadsheet shows as rows) or quoted
+    values over several lines (one spreadsheet row each); None when every line is a record
+    (counted with one pass over the bytes)."""
+    lines = body.count(b"\n") + (1 if body and not body.endswith(b"\n") else 0)
+    if lines == rows:
+        return None
+    reader = csv.reader(io.StringIO(body.decode("utf-8"), newline=""), **_csv_options(dialect))
+    try:
+        numbers = [k + 2 for k, record in enumerate(reader) if record]
+    except csv.Error:
+        return None
+    if len(numbers) != rows:  # the two readers disagree on the records: keep the plain count
+        return None
+    return np.asarray(numbers, dtype=np.int64)
+
+
 def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
     partial = max_bytes is not None and len(data) > max_bytes
     if partial and max_bytes is not None:
@@ -516,12 +608,15 @@ def _read_text(name: str, data: bytes, max_bytes: int | None) -> RawTable:
     dialect = sniff_dialect(text)
     names = _unique_names(_header_fields(name, header, dialect))
     notes = list(decoded.notes)
-    table = _arrow_csv(text[body_start:], names, dialect)
+    body = text[body_start:]
+    table = _arrow_csv(body, names, dialect)
     if table is None:
-        table, note = _python_csv(text[body_start:].decode("utf-8"), names, dialect)
+        table, note = _python_csv(body.decode("utf-8"), names, dialect)
         if note:
             notes.append(note)
-    return RawTable(name, table, "csv", decoded.encoding, dialect.delimiter, notes)
+    raw = RawTable(name, table, "csv", decoded.encoding, dialect.delimiter, notes)
+    raw.row_numbers = _text_row_numbers(body, dialect, table.num_rows)
+    return raw
 
 
 def _cell_text(v: object) -> str | None:
@@ -554,7 +649,18 @@ def _read_xlsx(name: str, data: bytes, nrows: int | None) -> RawTable:
         n: pa.array([_cell_text(v) for v in frame.iloc[:, i].tolist()], pa.string())
         for i, n in enumerate(names)
     }
-    return RawTable(name, pa.table(arrays), "xlsx")
+    table = pa.table(arrays) if arrays else pa.table({})
+    raw = RawTable(name, table, "xlsx")
+    if arrays and table.num_rows:
+        blank = np.ones(table.num_rows, dtype=bool)
+        for col in table.columns:
+            blank &= np.asarray(col.is_null(), dtype=bool)
+        if blank.any():  # an empty sheet row is no record; the others keep their row numbers
+            kept = np.flatnonzero(~blank)
+            raw.table = table.take(pa.array(kept, pa.int64()))
+            raw.row_numbers = kept + 2
+            raw.notes.append(f"{int(blank.sum())} empty row(s) of the sheet skipped")
+    return raw
 
 
 def _read_parquet(name: str, data: bytes, nrows: int | None) -> RawTable:
@@ -601,7 +707,10 @@ def read_source(source: Source, sample_bytes: int | None = None) -> RawTable:
     name, data, parent = _source_bytes(source)
     suffix = Path(name).suffix.lower()
     nrows = None if sample_bytes is None else 200
-    if suffix == ".xlsx" or data[:4] == b"PK\x03\x04":
+    _signature(name, data)
+    if data[:4] == _ZIP and not _is_workbook(data):
+        raise not_text(name, "a ZIP archive")
+    if suffix == ".xlsx" or data[:4] == _ZIP:
         raw = _read_xlsx(name, data, nrows)
     elif suffix in (".parquet", ".pq") or data[:4] == b"PAR1":
         raw = _read_parquet(name, data, nrows)

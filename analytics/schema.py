@@ -1,4 +1,4 @@
-"""The canonical event table of PainPath (DESIGN.md, "Canonical event table").
+"""The canonical event table of PainPath (docs/definitions.md, section 1).
 
 One row per treatment event.  Only ``patient_id``, ``event_date`` and
 ``technique`` are required; every other column is optional and is added as

@@ -4,7 +4,7 @@ Location: ``<data_dir>/painpath.duckdb``.  ``data_dir`` is the constructor argum
 the setting :func:`analytics.settings.data_dir` (``PAINPATH_DATA_DIR``, default the
 checkout's ``data/`` folder); it is created when missing.
 
-Tables (``schema_version`` 2, kept in ``meta``):
+Tables (``schema_version`` 3, kept in ``meta``):
 
 - ``meta(key, value)`` — ``schema_version``.
 - ``datasets(dataset_id, name UNIQUE, created_at, updated_at, version, events, patients,
@@ -21,6 +21,9 @@ Tables (``schema_version`` 2, kept in ``meta``):
   dates are ``DATE``, ``technique`` / ``injection_type`` are ``ENUM`` of the schema
   vocabularies, numbers ``DOUBLE``, text ``VARCHAR``.  ``row_hash`` is DuckDB's ``hash`` over
   all canonical columns (NULL-safe) and speeds up the de-duplication join.
+- ``value_maps(dataset_id, kind, value, maps_to)`` — the dataset's value map (what the
+  clinic's own technique labels, injection-type labels and descriptions mean; see
+  ``analytics.ingest.value_map``): the rows as the last write that gave one left them.
 - ``uploads(upload_id, dataset_id, uploaded_at, action, source_files, rows_added, report)`` —
   one row per write that came with an ingest report (``create`` / ``add`` / ``replace``);
   ``report`` is the report dict as JSON text.  Kept as an audit trail across replaces.
@@ -41,6 +44,10 @@ Definitions:
   stronger source: ``conditions`` over ``diagnosis_column`` over ``none``.  An add counts as
   a change (new version) when it inserts an event or a diagnosis or changes the extract date
   or the source.
+- **Value map.** ``create``, ``add`` and ``replace`` store the ``value_map`` they are given
+  as the dataset's map (replacing the stored one; ``None`` keeps it); the map is what
+  ingest applied to the rows of that write and is applied again to the next add or
+  replace.  Saving a map alone does not change the events and is not a new version.
 - **Transactions.** Every write is one DuckDB transaction (``BEGIN`` … ``COMMIT``,
   ``ROLLBACK`` on any error): a failure mid-write leaves the previous state.
 - **Migration.** A store of schema version 1 is migrated in place when opened, in one
@@ -50,7 +57,8 @@ Definitions:
   the events' ``diagnosis`` column, so its diagnoses are read from that column (each
   distinct patient, date and value, classified by ``analytics.indications``), its source
   becomes ``diagnosis_column`` when that column holds a value (else ``none``), and its
-  extract date the latest ``event_date``.
+  extract date the latest ``event_date``.  A store of schema version 2 gains the empty
+  ``value_maps`` table.
 
 Concurrency: DuckDB lets one *process* open the file (even read-only opens are refused while
 another process holds it); a second process gets :class:`StoreInUseError` ("the store … is
@@ -94,7 +102,8 @@ from analytics import indications, schema, settings
 
 # 2 added reason, region, pharmacy_id, dispenses, drug_class, death_year, ends_at_death;
 # the diagnoses table; datasets.extract_date and datasets.population_source
-SCHEMA_VERSION = 2
+# 3 added the value_maps table
+SCHEMA_VERSION = 3
 DB_FILENAME = "painpath.duckdb"
 DATA_DIR_ENV = settings.DATA_DIR_ENV
 SAMPLE_DATASET_NAME = "Sample clinic"
@@ -118,6 +127,7 @@ POPULATION_SOURCES: tuple[str, ...] = ("conditions", "diagnosis_column", "none")
 DIAGNOSIS_COLUMNS: tuple[str, ...] = (
     "patient_id", "diagnosis_date", "code", "description", "kind",
 )
+VALUE_MAP_COLUMNS: tuple[str, ...] = ("kind", "value", "maps_to")
 _DATASET_SELECT = (
     "SELECT dataset_id, name, created_at, updated_at, source_files, events, patients, "
     "version, extract_date, population_source FROM datasets"
@@ -297,6 +307,12 @@ CREATE TABLE IF NOT EXISTS diagnoses (
     description VARCHAR,
     kind VARCHAR NOT NULL
 );
+CREATE TABLE IF NOT EXISTS value_maps (
+    dataset_id BIGINT NOT NULL,
+    kind VARCHAR NOT NULL,
+    value VARCHAR NOT NULL,
+    maps_to VARCHAR NOT NULL
+);
 """
 _SAME_DIAGNOSIS = " AND ".join(
     f"d.{c} IS NOT DISTINCT FROM s.{c}" for c in DIAGNOSIS_COLUMNS
@@ -354,6 +370,20 @@ def _diagnoses_arrow(diagnoses: pd.DataFrame | None) -> pa.Table:
             f"diagnosis kinds must be {', '.join(indications.KINDS)}; got {bad or ['<missing>']}"
         )
     return pa.Table.from_pandas(frame, preserve_index=False)
+
+
+def _value_map_rows(value_map: pd.DataFrame | None) -> list[tuple[str, str, str]] | None:
+    """The rows of a value map frame (columns :data:`VALUE_MAP_COLUMNS`, as text; None
+    when no map is given).  Raises ``ValueError`` for missing columns or empty cells."""
+    if value_map is None:
+        return None
+    missing = set(VALUE_MAP_COLUMNS) - set(value_map.columns)
+    if missing:
+        raise ValueError(f"the value map lacks column(s): {', '.join(sorted(missing))}")
+    frame = value_map[list(VALUE_MAP_COLUMNS)]
+    if frame.isna().any().any():
+        raise ValueError("a value map row has an empty kind, value or maps_to")
+    return [tuple(str(v) for v in row) for row in frame.itertuples(index=False, name=None)]
 
 
 def _extract_value(extract_date: Any) -> date | None:
@@ -488,8 +518,12 @@ class Store:
             row = _one(cur, "SELECT value FROM meta WHERE key = 'schema_version'")
             if row is None:
                 cur.execute("INSERT INTO meta VALUES ('schema_version', ?)", [str(SCHEMA_VERSION)])
-            elif int(row[0]) == 1:
-                self._migrate_from_1(cur)
+            elif int(row[0]) in (1, 2):
+                if int(row[0]) == 1:
+                    self._migrate_from_1(cur)
+                # 2 -> 3: the value_maps table, created above
+                cur.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                            [str(SCHEMA_VERSION)])
             elif int(row[0]) != SCHEMA_VERSION:
                 raise StoreError(
                     f"The store {self.path} has store schema version {row[0]}; this PainPath "
@@ -554,9 +588,6 @@ class Store:
             finally:
                 with suppress(duckdb.Error):
                     cur.unregister("painpath_migrated")
-        cur.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'", [str(SCHEMA_VERSION)]
-        )
 
     # ---- reads ----------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -633,6 +664,17 @@ class Store:
         frame["diagnosis_date"] = frame["diagnosis_date"].astype(schema.DATE_DTYPE)
         return frame.astype({c: "string" for c in DIAGNOSIS_COLUMNS if c != "diagnosis_date"})
 
+    def load_value_map(self, dataset_id: int) -> pd.DataFrame:
+        """The dataset's value map: ``kind``, ``value``, ``maps_to`` (``string``) in the
+        order saved (empty when it has none).  Raises ``KeyError`` for an unknown id."""
+        with self._read() as cur:
+            self._require(cur, dataset_id)
+            rows = cur.execute(
+                "SELECT kind, value, maps_to FROM value_maps WHERE dataset_id = ? "
+                "ORDER BY rowid", [int(dataset_id)],
+            ).fetchall()
+        return pd.DataFrame(rows, columns=list(VALUE_MAP_COLUMNS)).astype("string")
+
     def ingest_reports(self, dataset_id: int) -> list[dict[str, Any]]:
         """Every upload of the dataset, oldest first: ``upload_id``, ``uploaded_at`` (UTC),
         ``action`` (create/add/replace), ``source_files`` (list), ``rows_added`` and
@@ -667,18 +709,21 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> int:
         """Create dataset ``name`` holding ``events`` and ``diagnoses``; returns its id.
 
         ``extract_date`` is the one ingest fixed (None: the latest ``event_date`` of
         ``events`` or ``diagnosis_date`` of ``diagnoses``); ``population_source`` one of
-        :data:`POPULATION_SOURCES`.  Raises ``ValueError`` when the name is empty or already
-        taken, or for a bad diagnoses frame or source."""
+        :data:`POPULATION_SOURCES`; ``value_map`` the value map ingest applied (columns
+        :data:`VALUE_MAP_COLUMNS`).  Raises ``ValueError`` when the name is empty or already
+        taken, or for a bad diagnoses frame, value map or source."""
         name = str(name).strip()
         if not name:
             raise ValueError("a dataset needs a name")
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -695,6 +740,7 @@ class Store:
             )
             added = self._insert(cur, dataset_id, incoming, dedupe=False)
             self._insert_diagnoses(cur, dataset_id, diag, dedupe=False)
+            self._save_value_map(cur, dataset_id, values)
             self._finish_write(cur, dataset_id, "create", files, added, report, now, bump=False)
         return dataset_id
 
@@ -708,12 +754,15 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> int:
         """Add the rows of ``events`` and ``diagnoses`` not already in the dataset; returns
         how many events were new.  The dataset keeps the later extract date and the stronger
-        population source.  Idempotent (see the module docstring)."""
+        population source; a ``value_map`` given becomes the dataset's map.  Idempotent (see
+        the module docstring)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -728,6 +777,7 @@ class Store:
             new_source = min(old_source, source, key=POPULATION_SOURCES.index)
             added = self._insert(cur, did, incoming, dedupe=True)
             added_diagnoses = self._insert_diagnoses(cur, did, diag, dedupe=True)
+            self._save_value_map(cur, did, values)
             changed = (added > 0 or added_diagnoses > 0 or new_extract != old_extract
                        or new_source != old_source)
             if changed:
@@ -749,11 +799,14 @@ class Store:
         diagnoses: pd.DataFrame | None = None,
         extract_date: pd.Timestamp | date | str | None = None,
         population_source: str = "none",
+        value_map: pd.DataFrame | None = None,
     ) -> None:
         """Replace all events and diagnoses of the dataset, its extract date and population
-        source (name, id and upload history kept; ``source_files`` starts again)."""
+        source (name, id and upload history kept; ``source_files`` starts again); a
+        ``value_map`` given becomes the dataset's map (None keeps the stored one)."""
         incoming = _to_arrow(events)
         diag = _diagnoses_arrow(diagnoses)
+        values = _value_map_rows(value_map)
         extract = _extract_or_latest(extract_date, incoming, diag)
         source = _source_value(population_source)
         files = _names(source_files)
@@ -769,13 +822,14 @@ class Store:
             )
             added = self._insert(cur, did, incoming, dedupe=False)
             self._insert_diagnoses(cur, did, diag, dedupe=False)
+            self._save_value_map(cur, did, values)
             self._finish_write(cur, did, "replace", files, added, report, _now(), bump=True)
 
     def delete_dataset(self, dataset_id: int) -> None:
         """Delete the dataset, its events, diagnoses and upload reports."""
         with self._transaction() as cur:
             self._require(cur, dataset_id)
-            for table in ("events", "diagnoses", "uploads", "datasets"):
+            for table in ("events", "diagnoses", "value_maps", "uploads", "datasets"):
                 cur.execute(f"DELETE FROM {table} WHERE dataset_id = ?", [int(dataset_id)])
 
     def rename_dataset(self, dataset_id: int, new_name: str) -> None:
@@ -821,6 +875,17 @@ class Store:
             )
 
     # ---- internals ------------------------------------------------------------------
+    @staticmethod
+    def _save_value_map(cur: duckdb.DuckDBPyConnection, dataset_id: int,
+                        rows: list[tuple[str, str, str]] | None) -> None:
+        """Replace the dataset's value map with ``rows`` (None: keep it)."""
+        if rows is None:
+            return
+        cur.execute("DELETE FROM value_maps WHERE dataset_id = ?", [int(dataset_id)])
+        if rows:
+            cur.executemany("INSERT INTO value_maps VALUES (?, ?, ?, ?)",
+                            [[int(dataset_id), *row] for row in rows])
+
     @staticmethod
     def _require(cur: duckdb.DuckDBPyConnection, dataset_id: int) -> None:
         found = _one(cur, "SELECT 1 FROM datasets WHERE dataset_id = ?", [int(dataset_id)])

@@ -97,9 +97,17 @@ _NAME_PUNCTUATION = re.compile(r"[\s_\-./()#\\'\u2019`]+")
 
 
 def normalise_label(label: str) -> str:
-    """A free-text label reduced for matching: lower case, punctuation and runs of spaces
-    collapsed to one space (``"Physical-Therapy "`` gives ``"physical therapy"``)."""
-    return re.sub(r"[^0-9a-z]+", " ", str(label).lower()).strip()
+    """A free-text label reduced for matching: accents removed, lower case, punctuation
+    and runs of spaces collapsed to one space (``"Physical-Therapy "`` gives ``"physical
+    therapy"``, ``"Rééducation"`` gives ``"reeducation"``)."""
+    return re.sub(r"[^0-9a-z]+", " ", fold_accents(str(label)).lower()).strip()
+
+
+def fold_accents(text: str) -> str:
+    """``text`` without accents, case folded (``"Codéine"`` -> ``"codeine"``, ``"ß"`` ->
+    ``"ss"``)."""
+    text = unicodedata.normalize("NFKD", text).casefold()
+    return "".join(ch for ch in text if not unicodedata.combining(ch))
 
 
 @cache
@@ -170,6 +178,17 @@ def technique_labels() -> dict[str, tuple[str, str]]:
             table["label"], table["technique"], table["injection_type"], strict=True
         )
     }
+
+
+@cache
+def international_names() -> tuple[tuple[str, str, str, str], ...]:
+    """(language, name, kind, means) rows of ``international_names.csv``: German, French
+    and Spanish drug names (``drug``: means the English name the drug table matches),
+    dose forms (``dose_form``) and treatment labels (``treatment``: means a label of
+    ``technique_labels.csv``)."""
+    table = load_table("international_names.csv")
+    return tuple(zip(table["language"], table["name"], table["kind"], table["means"],
+                     strict=True))
 
 
 @cache

@@ -68,3 +68,27 @@ else:
     render.metric(c1, result.pain, "median_change")
     with c2:
         render.chart(figures.pain_change_chart(result.pain_change), "pain_change")
+
+st.subheader("Documented response after a session")
+response = result.response
+if response.values["sessions"].iloc[0] == 0 and response.values["repeats"].iloc[0] == 0:
+    render.missing_column_note(["pain_score"], "Injection response")
+else:
+    st.caption("A session has a documented response when the last pain score of the 30 days "
+               "up to it exists and every score recorded 1–42 days after it is at least 50 % "
+               "lower, one of them on or after day 28 (sustained relief: the Medicare LCD "
+               "repeat criterion). Shares count sessions whose 42 days are over by the extract "
+               "date. A repeat after no response follows a session without a documented "
+               "response.")
+    c = st.columns(4)
+    render.metric(c[0], response, "sessions")
+    render.metric(c[1], response, "response_share")
+    render.metric(c[2], response, "repeats")
+    render.metric(c[3], response, "repeat_after_no_response_share")
+    by = st.segmented_control(
+        "By", ["injection_types", "region", "provider_id"], default="injection_types",
+        format_func={"injection_types": "Injection type", "region": "Spinal region",
+                     "provider_id": "Physician"}.get, key="response_by",
+        persist_state="session") or "injection_types"
+    table = getattr(result, f"response_by_{by}")
+    render.table(table, key=f"response_by_{by}", file_name=f"injection_response_by_{by}.csv")

@@ -15,12 +15,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    # intervals: the covered-days rule, which ingest's upload report counts by
     ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab",
-                    "analytics.indications")),
+                    "analytics.indications", "analytics.intervals")),
     ("ingest", ("analytics.readers", "analytics.phi", "analytics.ingest")),
     ("store", ("analytics.store", "analytics.event_files")),
     # the per-patient definitions: the measures' functions, also used by cohort criteria
-    ("definitions", ("analytics.intervals", "analytics.survival", "analytics.pathways",
+    ("definitions", ("analytics.survival", "analytics.pathways",
                      "analytics.injections", "analytics.narcotics", "analytics.timeline",
                      "analytics.injection_response", "analytics.transitions",
                      "analytics.safety", "analytics.outcomes")),

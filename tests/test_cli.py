@@ -1,4 +1,4 @@
-"""The `python -m analytics` commands (DESIGN.md "The summary CLI"): the contract run as a
+"""The `python -m analytics` commands (docs/definitions.md "The summary CLI"): the contract run as a
 real subprocess, and the population, --map, table and option tests run in-process through
 ``analytics.cli.main`` with the output captured (each hand-computed from its fixture)."""
 
@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from analytics.cli import main
@@ -401,3 +402,86 @@ def test_summary_eras_mode_parameters(capsys):
     assert out["pathway_mode"] == "eras"
     assert out["parameters"]["max_steps"] == 1
     assert all(len(p["steps"]) == 1 for p in out["pathways"])
+
+
+def test_map_values_maps_a_clinics_own_labels(capsys, tmp_path):
+    export = tmp_path / "praxis.csv"
+    export.write_text("Patienten-ID;Datum;Behandlung\n"
+                      "P1;05.01.2023;Rückenschule\nP1;06.01.2023;Physiotherapie\n"
+                      "P2;07.01.2023;Rückenschule\n", encoding="utf-8")
+    out = run_json(capsys, "summary", str(export), "--min-cell", "0")
+    assert (out["events"], out["rejected_rows"]) == (1, 2)  # Rückenschule is unknown
+    value_map = tmp_path / "map.csv"
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,physical_therapy\n",
+                         encoding="utf-8")
+    out = run_json(capsys, "summary", str(export), "--min-cell", "0",
+                   "--map-values", str(value_map))
+    assert (out["events"], out["rejected_rows"]) == (3, 0)
+    assert out["techniques"]["physical_therapy"] == {"patients": 2, "events": 3}
+    code, text, _ = run(capsys, "table", "steps", str(export), "--map-values", str(value_map))
+    assert code == 0
+    steps = pd.read_csv(io.StringIO(text))
+    assert sorted(steps["patient_id"].unique()) == ["P1", "P2"]
+    value_map.write_text("kind,value,maps_to\ntechnique,Rückenschule,yoga\n", encoding="utf-8")
+    proc = summary(str(export), "--map-values", str(value_map))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: map.csv: value map row 1: 'yoga' is not")
+    assert proc.stderr.count("\n") == 1
+# ---- safety, outcomes and strata (issue 11) -----------------------------------------------
+
+
+def test_summary_safety_and_outcomes_objects_hand_computed(capsys):
+    out = run_json(capsys, "summary", str(SMALL), "--min-cell", "0")
+    # p1: fills 01-10 and 02-15 (10 days each, 5 mg x 40 / 10 x 1.5 = 30 MME/day): 2 fill
+    # dates, 20 covered days: an opioid user; 600 MME over 01-10 .. 02-24 (46 days) = 13
+    # MME/day: not high dosage.  p2: one fill date.  2024 ends after the extract date.
+    hdo = out["safety"]["measures"]["hdo"]
+    assert hdo["label"] == "High dosage (HDO)" and hdo["counts"] == "patient-years"
+    assert hdo["years"] == [{"year": 2024, "partial": True, "denominator": 1, "numerator": 0,
+                             "percent": 0.0}]
+    assert set(out["safety"]["measures"]) >= {"uop_prescribers", "cou_15_of_30", "cob",
+                                              "naloxone", "taper", "abrupt_stop"}
+    # no pharmacy_id in this export: the pharmacy rates cannot be computed
+    pharmacies = out["safety"]["measures"]["uop_pharmacies"]["years"][0]
+    assert pharmacies["numerator"] is None and pharmacies["percent"] is None
+    assert "pharmacy_id" in out["safety"]["pharmacy_note"]
+    # time zero: p1 physical therapy 01-01, p3 physical therapy 01-02, p2 a relaxant and a
+    # narcotic 01-01 (combination); no surgery.  p2's course ends 01-31, the 30-day gap seen
+    # in full by the extract date 03-01: opioid-free on day 30.
+    outcomes = out["outcomes"]
+    assert (outcomes["patients"], outcomes["left_out_no_index"],
+            outcomes["left_out_surgery_first"]) == (3, 0, 0)
+    assert outcomes["observational"].startswith("Observational")
+    surgery = {g["group"]: (g["patients"], g["events"]) for g in
+               outcomes["spine_surgery"]["groups"]}
+    assert surgery == {"Physical therapy": (2, 0), "Combination (same day)": (1, 0)}
+    assert outcomes["spine_surgery"]["logrank_p"] is None  # no event: no test
+    free = {g["group"]: (g["patients"], g["events"], g["median_days"])
+            for g in outcomes["opioid_free"]["groups"]}
+    assert free == {"Physical therapy": (1, 0, None), "Combination (same day)": (1, 1, 30.0)}
+    assert "strata" not in out
+
+
+def test_summary_strata_and_their_suppression(capsys):
+    out = run_json(capsys, "summary", str(SMALL), "--min-cell", "0", "--strata", "sex,age")
+    assert list(out["strata"]) == ["sex", "age"]
+    # the export has no sex or birth year: one stratum "unknown" holding every patient
+    sex = out["strata"]["sex"]
+    assert sex["strata"] == [{"stratum": "unknown", "patients": 3}]
+    assert sorted(p["patients"] for p in sex["pathways"]) == [1, 1, 1]
+    assert {p["stratum"] for p in sex["pathways"]} == {"unknown"}
+    assert set(sex["outcomes"]) == {"spine_surgery", "long_term_course", "opioid_free"}
+    assert out["strata"]["age"]["outcomes"]["spine_surgery"] == []  # no age: no group
+    protected = run_json(capsys, "summary", str(SMALL), "--strata", "sex")
+    assert protected["strata"]["sex"]["strata"] == [{"stratum": "unknown", "patients": "<11"}]
+    assert {p["steps"][0] for p in protected["strata"]["sex"]["pathways"]} == {
+        "other pathways"}
+    assert protected["safety"]["measures"]["hdo"]["years"][0]["denominator"] == "<11"
+    assert protected["outcomes"]["patients"] == "<11"
+
+
+@pytest.mark.parametrize("value", ["site", "", "age,,weight"])
+def test_bad_strata_exit_2_with_one_line(capsys, value):
+    code, out, err = run(capsys, "summary", str(SMALL), "--strata", value)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert "--strata" in err

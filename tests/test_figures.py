@@ -166,3 +166,66 @@ def test_timeline_chart_bar_widths():
     fig = figures.timeline_chart(layout.protect()["segments"])
     assert np.isclose(fig.data[0].x[0], 30 * 86400 * 1000)
     assert fig.layout.title.text == "Patient p1"
+
+
+def test_timeline_chart_keeps_the_lane_order_and_draws_combinations_apart():
+    seg = pd.DataFrame({
+        "lane": ["Narcotic eras", "Muscle relaxant eras", "Pathway steps (eras mode)",
+                 "Pathway steps (eras mode)"],
+        "start": pd.to_datetime(["2024-01-01", "2024-01-15", "2024-01-01", "2024-01-15"]),
+        "end": pd.to_datetime(["2024-03-01", "2024-04-01", "2024-01-16", "2024-03-01"]),
+        "label": ["a", "b", "c", "d"],
+        "technique": ["narcotic", "muscle_relaxant", "narcotic", "muscle_relaxant+narcotic"]})
+    layout = Layout(0)
+    layout.add("segments", "Patient p1", [label(c, c) for c in seg.columns], seg,
+               patient_level=True)
+    fig = figures.timeline_chart(layout.protect()["segments"])
+    assert list(fig.layout.yaxis.categoryarray) == [
+        "Narcotic eras", "Muscle relaxant eras", "Pathway steps (eras mode)"]
+    combination = [t for t in fig.data if t.name == "Combination"][0]
+    assert combination.marker.color == figures.COMBINATION_COLOR
+    assert list(combination.y) == ["Pathway steps (eras mode)"]
+    narcotic = [t for t in fig.data if t.name == "Narcotic"][0]
+    assert list(narcotic.y) == ["Narcotic eras", "Pathway steps (eras mode)"]
+
+
+def test_safety_charts_leave_hidden_shares_out_with_the_table_text():
+    trend = protected(pd.DataFrame({
+        "key": ["hdo", "hdo", "cob"], "measure": ["HDO", "HDO", "COB"],
+        "month": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-01-01"]),
+        "denominator": [40, 40, 40], "numerator": [12, 4, 20],
+        "share": [30.0, 10.0, 50.0]}),
+        (label("key", "K"), label("measure", "M"), label("month", "Month"),
+         count("denominator", "D"), count("numerator", "N"),
+         derived("share", "S", ["numerator", "denominator"], unit="%")))
+    fig = figures.safety_trend_chart(trend, ["hdo", "cob"])
+    hdo = fig.data[0]
+    assert np.isnan(hdo.y[1]) and hdo.y[0] == 30.0  # the 4 is small: its share a gap
+    assert [list(row) for row in hdo.customdata] == [["30.0%", "12", "40"],
+                                                     ["hidden", "<11", "40"]]
+    doctors = protected(pd.DataFrame({
+        "provider_id": ["DR1", "DR2"], "denominator": [30, 20], "numerator": [15, 3],
+        "share": [50.0, 15.0], "clinic_share": [36.0, 36.0]}),
+        (label("provider_id", "P"), count("denominator", "D"), count("numerator", "N"),
+         derived("share", "S", ["numerator", "denominator"], unit="%"),
+         derived("clinic_share", "C", unit="%")))
+    bars = figures.safety_physician_chart(doctors, "HDO 2024")
+    assert list(bars.data[0].y) == [50.0, 0.0] and list(bars.data[0].text) == ["50.0%",
+                                                                                 "hidden"]
+    assert bars.data[1].name == "Clinic (36.0%)"
+
+
+def test_outcome_chart_draws_the_at_risk_table_under_the_curves():
+    curves = protected(pd.DataFrame({
+        "group": ["PT", "PT"], "time": [0.0, 30.0], "at_risk": [40, 38],
+        "survival": [1.0, 0.9], "lower": [1.0, 0.8], "upper": [1.0, 1.0]}),
+        (label("group", "G"), label("time", "T"), label("at_risk", "A"),
+         derived("survival", "S"), derived("lower", "L"), derived("upper", "U")))
+    at_risk = protected(pd.DataFrame({"group": ["PT", "PT", "Inj"], "time": [0, 90, 0],
+                                      "at_risk": [40, 5, 3]}),
+                        (label("group", "G"), label("time", "T"), patients("at_risk", "A")))
+    fig = figures.outcome_km_chart(curves, at_risk, "Time to spine surgery")
+    texts = [list(t.text) for t in fig.data if t.mode == "text"]
+    assert texts == [["40", "<11"], ["<11"]]
+    assert [t.name for t in fig.data if t.mode == "lines" and t.showlegend is not False] == [
+        "PT"]

@@ -1,7 +1,7 @@
 """Tests of the sample-data generator (sample_data/generate.py).
 
 Besides the shape of the export, these tests recompute, in simplified form, every measure
-of DESIGN.md's "Opioid safety", "Outcomes by pathway", "Injection session" and
+of docs/definitions.md's "Opioid safety", "Outcomes by pathway", "Injection session" and
 "Injection response" on the default sample, and check that each shows a figure a
 manager can see (a count >= 11, the small-cell threshold), and that the rates the
 generator draws come out within tolerance of the cited rates.

@@ -480,10 +480,11 @@ def test_each_rejection_reason(tmp_path):
         "unknown technique": 1,
     }
     rej = res.rejected
-    assert list(rej["row"]) == list(range(2, 13))
-    assert rej.loc[rej["row"] == 12, "reason"].item() == "unknown technique"
-    assert rej.loc[rej["row"] == 12, "Treatment Type"].item() == "Yoga"
-    assert rej.loc[rej["row"] == 8, "reason"].item() == "end before start"
+    # row numbers as a spreadsheet shows them: the header is row 1, P1 (accepted) row 2
+    assert list(rej["row"]) == list(range(3, 14))
+    assert rej.loc[rej["row"] == 13, "reason"].item() == "unknown technique"
+    assert rej.loc[rej["row"] == 13, "Treatment Type"].item() == "Yoga"
+    assert rej.loc[rej["row"] == 9, "reason"].item() == "end before start"
     assert list(rej.columns[:3]) == ["file", "row", "reason"]
     assert set(rej["file"]) == {"a.csv"}
 
@@ -647,12 +648,17 @@ _COLUMNS = ["Patient ID", "Service Date", "End Date", "Treatment Type", "Days Su
 def test_report_always_adds_up(tmp_path, rows):
     frame = pd.DataFrame(rows, columns=_COLUMNS, dtype=object)
     data = frame.to_csv(index=False, quoting=csv.QUOTE_ALL).encode("utf-8")
+    if not rows:  # a header without rows makes no dataset
+        with pytest.raises(IngestError, match="gen.csv: no rows"):
+            ingest(("gen.csv", data))
+        return
     res = ingest(("gen.csv", data))
     f = res.report.files[0]
     assert f.rows_read == len(rows)
     assert f.rows_read == f.accepted + f.rejected + f.not_relevant + f.duplicates
     assert len(res.events) == f.accepted
     assert len(res.rejected) == f.rejected
+    assert len(res.not_relevant) == f.not_relevant
     assert sum(f.rejected_by_reason.values()) == f.rejected
     assert sum(f.not_relevant_by_reason.values()) == f.not_relevant
     assert set(res.diagnoses["patient_id"]) <= set(frame["Patient ID"].str.strip())

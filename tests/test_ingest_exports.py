@@ -223,3 +223,52 @@ def test_omop_concepts_name_the_drugs():
     drugs = _file(result, "DRUG_EXPOSURE.csv")
     assert drugs.mapping["refills"] == "refills"
     assert set(ev["dispenses"].dropna()) == {1}  # refills 0 + 1
+
+
+# --- Synthea encounters: provider and site of every event --------------------------------------
+
+
+@pytest.mark.parametrize("name", SYNTHEA)
+def test_synthea_encounters_give_every_event_its_provider_and_site(name):
+    import csv
+
+    from analytics.cohorts import Cohort, apply_cohort
+
+    result = ingest(EXPORTS / name)
+    encounters = _file(result, "encounters.csv")
+    assert encounters.role == "encounters"
+    assert encounters.accepted == encounters.rows_read  # every encounter has an id
+    assert encounters.not_relevant == 0
+    events = result.events
+    assert events["provider_id"].notna().all() and events["site"].notna().all()
+    # each event's provider and site are those of its encounter, as exported
+    with open(EXPORTS / name / "encounters.csv", newline="") as fh:
+        by_id = {r["Id"]: (r["PROVIDER"], r["ORGANIZATION"]) for r in csv.DictReader(fh)}
+    with open(EXPORTS / name / "medications.csv", newline="") as fh:
+        first = next(r for r in csv.DictReader(fh) if "Oxycodone" in r["DESCRIPTION"])
+    row = events[(events["patient_id"] == first["PATIENT"])
+                 & (events["detail"] == first["DESCRIPTION"])].iloc[0]
+    assert (row["provider_id"], row["site"]) == by_id[first["ENCOUNTER"]]
+    # the physician and site filters work on the Synthea data
+    provider = events["provider_id"].value_counts().index[0]
+    chosen = apply_cohort(events, Cohort(providers=(provider,)))
+    assert 0 < chosen["patient_id"].nunique() < events["patient_id"].nunique()
+    site = events["site"].value_counts().index[0]
+    assert len(apply_cohort(events, Cohort(sites=(site,)))) > 0
+    assert result.report.event_rows == len(events)
+    assert result.report.accepted_by_role["encounters"] == encounters.accepted
+
+
+def test_omop_drug_rows_keep_their_own_provider():
+    result = ingest(EXPORTS / "omop-synthea27nj")
+    events = result.events
+    assert events["provider_id"].notna().all()  # drug_exposure.provider_id as exported
+    assert events["provider_id"].str.fullmatch(r"\d+").all()
+
+
+def test_no_column_of_the_exports_is_refused_by_its_values(export):
+    """The value checks (person names, phone and identity numbers in most rows) keep every
+    pseudonymous id, code and description of the real exports; only names refuse."""
+    _, result = export
+    for f in result.report.files:
+        assert f.phi_value_columns == [], (f.name, f.phi_value_columns)

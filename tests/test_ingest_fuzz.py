@@ -143,12 +143,18 @@ def check_result(result, secret_safe: bool = True) -> None:
                 f.mapping.get("birth_year"), f.mapping.get("death_date"))
     assert len(result.events) == event_rows
     assert len(result.rejected) == report.rejected
+    listed = sum(f.not_relevant for f in report.files if f.role != "not_used")
+    assert len(result.not_relevant) == listed
     pd.testing.assert_frame_equal(result.events, schema.conform(result.events))
     refused = set(report.refused_columns)
-    assert not refused & set(result.rejected.columns)
+    mapped = {c for f in report.files for c in f.mapping.values()}
+    for rows in (result.rejected, result.not_relevant):
+        assert not refused & set(rows.columns)
+        assert set(rows.columns) - {"file", "row", "reason"} <= mapped  # mapped columns only
     if secret_safe:
         assert not _cells_contain(result.events, SECRET)
         assert not _cells_contain(result.rejected, SECRET)
+        assert not _cells_contain(result.not_relevant, SECRET)
     json.dumps(report.to_dict())
 
 
@@ -270,7 +276,7 @@ def test_utf16_without_bom_and_header_with_control_characters():
     text = "Patient ID,Service Date,Treatment Type\nP1,2023-01-05,Physical Therapy\n"
     for encoding in ("utf-16-le", "utf-16-be"):
         assert ingest(("a.csv", text.encode(encoding))).report.accepted == 1
-    with pytest.raises(IngestError, match="does not look like a text export"):
+    with pytest.raises(IngestError, match="not a text export"):
         ingest(("a.csv", b"Patient\x01ID,Date\nP1,2023-01-05\n"))
     with pytest.raises(IngestError, match="the first line is blank"):
         ingest(("a.csv", b"  \nPatient ID,Service Date\n"))

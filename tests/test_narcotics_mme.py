@@ -1,4 +1,4 @@
-"""MME per fill (DESIGN.md "MME per day"): description parsing, factors of both tables,
+"""MME per fill (docs/definitions.md "MME per day"): description parsing, factors of both tables,
 prescribed vs estimated days, statuses.  Every expected value is worked out in a comment."""
 
 import numpy as np

@@ -200,3 +200,97 @@ def test_date_order_notes():
     )
     assert readers.date_order(["01/13/2023", "01/02/2023"]).note("Date") is None
     assert readers.date_order(["01/01/2023", "2023-05-06"]).note("Date") is None
+
+
+# --- files that are not text exports ---------------------------------------------------------
+
+
+def _zip(members: dict[str, str]) -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name, text in members.items():
+            archive.writestr(name, text)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"),
+        (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "a PDF document"),
+        (b"\xff\xd8\xff\xe0\x00\x10JFIF", "a JPEG image"),
+        (b"GIF89a\x01\x00\x01\x00", "a GIF image"),
+        (b"\x1f\x8b\x08\x00", "a gzip archive"),
+        (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00", "an old Office file such as an .xls workbook"),
+        (_zip({"export.csv": "Patient ID,Date\nP1,2024-01-01\n"}), "a ZIP archive"),
+        (b"Patient\x00\x01\x02,Date\n", "control characters in the header line"),
+    ],
+)
+def test_binary_files_renamed_csv_are_not_text_exports(data, what):
+    with pytest.raises(readers.NotTextError) as info:
+        readers.read_source(("upload.csv", data))
+    message = str(info.value)
+    assert message.startswith(f"upload.csv: not a text export ({what}")
+    assert message.endswith("expected CSV/TSV text, an .xlsx workbook or a Parquet file")
+
+
+def test_a_workbook_renamed_csv_is_still_read_as_a_workbook():
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    book.active.append(["Patient ID", "Service Date"])
+    book.active.append(["P1", "2024-01-05"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    raw = readers.read_source(("export.csv", buffer.getvalue()))
+    assert raw.kind == "xlsx"
+    assert raw.table.column("Patient ID").to_pylist() == ["P1"]
+
+
+# --- row numbers as a spreadsheet shows them ---------------------------------------------------
+
+
+def test_rows_are_numbered_from_2_after_the_header():
+    raw = readers.read_source(("a.csv", b"Patient,Date\nP1,2024-01-01\nP2,2024-01-02\n"))
+    assert raw.row_numbers is None
+    assert list(raw.sheet_rows(np.array([0, 1]))) == [2, 3]
+
+
+def test_blank_lines_keep_their_row_numbers():
+    # line 1 header, line 2 blank, line 3 P1, lines 4-5 blank (CRLF), line 6 P2, line 7
+    # holds a quoted value over two lines (one spreadsheet row), line 8 P4
+    text = (b"Patient,Note\r\n\r\nP1,a\r\n\r\n\r\nP2,b\r\nP3,\"two\r\nlines\"\r\nP4,c\r\n")
+    raw = readers.read_source(("a.csv", text))
+    assert raw.table.column("Patient").to_pylist() == ["P1", "P2", "P3", "P4"]
+    assert list(raw.sheet_rows(np.arange(4))) == [3, 6, 7, 8]
+
+
+def test_a_ragged_file_with_blank_lines_keeps_row_numbers_too():
+    text = b"Patient;Date\nP1;2024-01-01;extra\n\nP2;2024-01-02\n"
+    raw = readers.read_source(("a.csv", text))
+    assert raw.table.column("Patient").to_pylist() == ["P1", "P2"]
+    assert list(raw.sheet_rows(np.arange(2))) == [2, 4]
+
+
+def test_empty_sheet_rows_are_skipped_and_keep_their_numbers():
+    import io
+
+    import openpyxl
+
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.append(["Patient ID", "Service Date"])  # row 1
+    sheet.append(["P1", "2024-01-05"])  # row 2
+    sheet.append([None, None])  # row 3: empty
+    sheet.cell(row=5, column=1, value="P2")  # row 4 empty too, row 5 P2
+    buffer = io.BytesIO()
+    book.save(buffer)
+    raw = readers.read_source(("a.xlsx", buffer.getvalue()))
+    assert raw.table.column("Patient ID").to_pylist() == ["P1", "P2"]
+    assert list(raw.sheet_rows(np.arange(2))) == [2, 5]
+    assert "2 empty row(s) of the sheet skipped" in raw.notes

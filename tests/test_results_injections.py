@@ -77,3 +77,50 @@ def test_over_the_limit_by_type_and_region():
     assert "p2" not in set(windows["patient_id"])
     protected = build_injections(CohortMeasures(frame), min_cell=11)
     assert protected.over_by_region.texts("patients") == ["<11", "<11"]
+
+
+def _scored_sessions() -> pd.DataFrame:
+    """a (DR1, epidural, lumbar/sacral): session 2024-01-10 scored 8, a therapy visit
+    2024-02-10 (day 31) scored 4 — a documented response; session 2024-03-01 with no score
+    after it.  b (DR2, facet, cervical/thoracic): session 2024-01-10 scored 6, 2024-01-20
+    scored 5 — no response; session 2024-02-15, no score after it.  Extract 2024-12-31."""
+    rows = [
+        ("a", "2024-01-10", "injection", "epidural_steroid", "lumbar_sacral", "DR1", 8.0),
+        ("a", "2024-02-10", "physical_therapy", None, None, "DR1", 4.0),
+        ("a", "2024-03-01", "injection", "epidural_steroid", "lumbar_sacral", "DR1", None),
+        ("b", "2024-01-10", "injection", "facet", "cervical_thoracic", "DR2", 6.0),
+        ("b", "2024-01-20", "physical_therapy", None, None, "DR2", 5.0),
+        ("b", "2024-02-15", "injection", "facet", "cervical_thoracic", "DR2", None),
+    ]
+    frame = pd.DataFrame(rows, columns=["patient_id", "event_date", "technique",
+                                        "injection_type", "region", "provider_id",
+                                        "pain_score"])
+    frame["event_date"] = pd.to_datetime(frame["event_date"])
+    return conform(frame)
+
+
+def test_injection_response_by_type_region_and_physician():
+    m = CohortMeasures(_scored_sessions(), extract=pd.Timestamp("2024-12-31"))
+    result = build_injections(m, min_cell=0)
+    # four followed sessions: a1 responded (4 <= 8 x 0.5, on day 31 >= 28); b1 did not
+    # (5 > 3); a2 and b2 have a baseline (4 on 02-10, 5 on 01-20) and no score after
+    response = result.response.display(titles=False).iloc[0].to_dict()
+    assert {k: response[k] for k in ("sessions", "responses", "no_response", "no_baseline",
+                                     "no_follow_up", "repeats",
+                                     "repeats_after_no_response")} == {
+        "sessions": 4, "responses": 1, "no_response": 1, "no_baseline": 0, "no_follow_up": 2,
+        "repeats": 2, "repeats_after_no_response": 1}
+    assert result.response.texts("response_share") == ["25.0%"]
+    # b2 followed b1, which had no response: 1 of the 2 repeats
+    assert result.response.texts("repeat_after_no_response_share") == ["50.0%"]
+    by_type = result.response_by_injection_types.display(titles=False)
+    assert by_type[["group", "sessions", "responses", "response_share"]].values.tolist() == [
+        ["Epidural steroid", 2, 1, 50.0], ["Facet joint", 2, 0, 0.0]]
+    by_region = result.response_by_region.display(titles=False)
+    assert by_region["group"].tolist() == ["Cervical / thoracic", "Lumbar / sacral"]
+    by_doctor = result.response_by_provider_id.display(titles=False)
+    assert by_doctor[["group", "repeats_after_no_response"]].values.tolist() == [
+        ["DR1", 0], ["DR2", 1]]
+    protected = build_injections(m, min_cell=3)
+    assert protected.response.texts("responses") == ["<3"]
+    assert protected.response.texts("response_share") == ["hidden"]

@@ -116,3 +116,42 @@ def test_overview_without_suppression_shows_every_value(events):  # noqa: F811
     assert result.kpis.texts("median_course_days") == ["18 days", "90 days", "64 days"]
     assert result.changes.texts("median_course_days") == ["-72 days"]
     assert not any(result.physicians.hidden(c.name).any() for c in result.physicians.columns)
+
+
+def _opioid_users() -> pd.DataFrame:
+    """Twelve opioid users in 2023 and in 2024 (two fills, 15 covered days each year), all
+    at 100 MME/day in 2023, only a0 in 2024; data from 2023-01-01."""
+    from tests.test_safety import ev, narc, visit
+
+    rows = [visit("z", "2023-01-01")]
+    for i in range(12):
+        for year in (2023, 2024):
+            dose = 100 if year == 2023 or i == 0 else 30
+            rows += [narc(f"a{i}", f"{year}-03-01", 7, dose),
+                     narc(f"a{i}", f"{year}-03-08", 8, dose)]
+    return ev(rows)
+
+
+def test_safety_kpis_over_the_last_12_months_against_the_period_before():
+    m = CohortMeasures(_opioid_users(), extract=pd.Timestamp("2024-12-31"))
+    result = build_overview(m, 365, min_cell=0)
+    safety = result.safety
+    # current: 12 months to December 2024 = the calendar year: 1 of 12 at high dosage;
+    # previous: to December 2023: 12 of 12
+    assert safety.labels("row") == ["current", "previous"]
+    assert safety.texts("month") == ["2024-12-01", "2023-12-01"]
+    assert [safety.cell(0, c) for c in ("hdo_denominator", "hdo_numerator")] == [12, 1]
+    assert safety.texts("hdo_share") == ["8.3%", "100.0%"]
+    assert result.safety_changes.texts("hdo_share") == ["-91.7 pts"]
+    # naloxone: the courses at 100 MME/day are indicated (≥ 50), none has a naloxone fill:
+    # 0 of a0's 2024 course, 0 of the twelve 2023 courses
+    assert [safety.cell(r, "naloxone_denominator") for r in (0, 1)] == [1, 12]
+    assert safety.texts("naloxone_share") == ["0.0%", "0.0%"]
+    # 90 days: the 12 months to September 2024 (October 2023 - September 2024) hold only the
+    # 2024 fills, as the window to December 2024 does
+    quarter = build_overview(m, 90, min_cell=0).safety
+    assert quarter.texts("month") == ["2024-12-01", "2024-09-01"]
+    assert quarter.texts("hdo_share") == ["8.3%", "8.3%"]
+    protected = build_overview(m, 365, min_cell=3)
+    assert protected.safety.texts("hdo_share") == ["hidden", "100.0%"]
+    assert protected.safety_changes.texts("hdo_share") == ["hidden"]

@@ -83,3 +83,21 @@ def test_labels():
     assert step_label("muscle_relaxant+narcotic") == "Muscle relaxant + Narcotic"
     assert pathway_label(("physical_therapy", "injection")) == "Physical therapy → Injection"
     assert step_label("other pathways") == "Other pathways"
+
+
+def test_time_between_steps_per_transition(events):  # noqa: F811
+    result = build_pathways(CohortMeasures(events), "first", None, min_cell=0)
+    table = result.transitions.display(titles=False)
+    # one patient each: p1 surgery -> PT 31 days and PT -> injection 29; p2 narcotic -> PT
+    # 121; p3 PT -> narcotic 148; p4 injection -> surgery 90 (sorted by transitions, labels)
+    rows = {(a, b): (n, q1, med, q3) for a, b, n, q1, med, q3 in table.itertuples(index=False)}
+    assert rows == {
+        ("Injection", "Surgery"): (1, 90.0, 90.0, 90.0),
+        ("Narcotic", "Physical therapy"): (1, 121.0, 121.0, 121.0),
+        ("Physical therapy", "Injection"): (1, 29.0, 29.0, 29.0),
+        ("Physical therapy", "Narcotic"): (1, 148.0, 148.0, 148.0),
+        ("Surgery", "Physical therapy"): (1, 31.0, 31.0, 31.0),
+    }
+    protected = build_pathways(CohortMeasures(events), "first", None, min_cell=3).transitions
+    assert set(protected.texts("transitions")) == {"<3"}
+    assert set(protected.texts("median_days")) == {"hidden"}

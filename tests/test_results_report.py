@@ -6,6 +6,7 @@ from analytics.results.narcotics import build_narcotics
 from analytics.results.overview import build_overview
 from analytics.results.pathways import build_pathways
 from analytics.results.report import build_report
+from analytics.results.safety import build_safety
 from analytics.results.table import tables_of
 from tests.test_cohorts import events  # noqa: F401  (fixture)
 from ui.report import build_report as render_report
@@ -16,7 +17,8 @@ def test_report_is_made_of_the_pages_results(events):  # noqa: F811
     report = build_report(m, "everyone", min_cell=3)
     pages = {
         "overview": build_overview(m, 365, 3), "pathways": build_pathways(m, "first", None, 3),
-        "injections": build_injections(m, 3), "narcotics": build_narcotics(m, 3)}
+        "injections": build_injections(m, 3), "narcotics": build_narcotics(m, 3),
+        "safety": build_safety(m, min_cell=3)}
     for name, page in pages.items():
         mine, theirs = tables_of(getattr(report, name)), tables_of(page)
         assert mine.keys() == theirs.keys()
@@ -32,5 +34,8 @@ def test_rendered_report_hides_what_the_result_hides(events):  # noqa: F811
         html)
     # the physician table: DR01 and DR02 have 2 patients each
     assert html.count("<td>&lt;3</td>") >= 2 and "<td>hidden</td>" in html
-    for section in ("Overview", "Pathways (first use)", "Injections", "Narcotic courses"):
+    for section in ("Overview", "Pathways (first use)", "Injections", "Narcotic courses",
+                    "Opioid safety"):
         assert f"<h2>{section}</h2>" in html
+    # p2's four fills in 2024 make one opioid user: the HDO denominator of 2024 is small
+    assert "<h3>Opioid safety in 2024</h3>" in html

@@ -20,4 +20,5 @@ def test_one_patient(events):  # noqa: F811
     for table in (result.segments, result.facts, result.pathway, result.events):
         assert table.patient_level and not table.hidden_cells().values.any()
     lanes = set(result.segments.values["lane"])
-    assert {"Technique eras", "Injection events"} <= lanes
+    assert {"Injection eras", "Surgery eras", "Injection events",
+            "Pathway steps (eras mode)"} <= lanes

@@ -124,8 +124,9 @@ def test_rejected_rows_of_a_real_ingest_are_neutralised():
     rows = csv_cells(to_csv_bytes(result.rejected))
     assert rows == [
         ["file", "row", "reason", "Patient ID", "Service Date", "Treatment Type", "Description"],
-        ["formulas.csv", "1", "unknown technique", "'=1+1", "2023-01-05", "Yoga", "'@SUM(A1)"],
-        ["formulas.csv", "3", "unparseable event date", "'+P3", "not a date",
+        # row numbers as a spreadsheet shows them: the header is row 1
+        ["formulas.csv", "2", "unknown technique", "'=1+1", "2023-01-05", "Yoga", "'@SUM(A1)"],
+        ["formulas.csv", "4", "unparseable event date", "'+P3", "not a date",
          "Physical Therapy", "'=HYPERLINK(\"http://evil\")"],
     ]  # fmt: skip
     assert_no_formula(rows)

@@ -291,7 +291,7 @@ def test_persists_across_reopen(tmp_path: Path) -> None:
     with Store(tmp_path) as st:
         did = st.create_dataset("X", full_frame(), {"k": [1, 2]}, ["a.csv"])
     with Store(tmp_path) as st:
-        assert st.schema_version() == SCHEMA_VERSION == 2
+        assert st.schema_version() == SCHEMA_VERSION == 3
         pd.testing.assert_frame_equal(st.load_events(did), full_frame())
         assert st.ingest_reports(did)[0]["report"] == {"k": [1, 2]}
 
@@ -611,7 +611,7 @@ def test_a_version_1_store_is_migrated_in_place_with_its_events_intact(tmp_path:
     with duckdb.connect(str(tmp_path / DB_FILENAME)) as con:
         con.execute(V1_DDL)
     with Store(tmp_path) as st:
-        assert st.schema_version() == 2
+        assert st.schema_version() == SCHEMA_VERSION
         listed = st.list_datasets()
         assert listed["name"].tolist() == ["Clinic", "Plain"]
         assert listed["version"].tolist() == [2, 1]  # a migration is not a new version
@@ -653,7 +653,7 @@ def test_a_version_1_store_is_migrated_in_place_with_its_events_intact(tmp_path:
         # and the store takes new datasets (sequences continue)
         new = st.create_dataset("New", simple([A]), {}, [])
         assert new == 3
-    with Store(tmp_path) as st:  # a second open finds version 2 and changes nothing
-        assert st.schema_version() == 2
+    with Store(tmp_path) as st:  # a second open finds the current version and changes nothing
+        assert st.schema_version() == SCHEMA_VERSION
         assert len(st.load_diagnoses(1)) == 3
         assert len(st.load_events(1)) == 4

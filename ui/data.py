@@ -42,15 +42,20 @@ from analytics.cohorts import Cohort, apply_cohort, patient_attributes
 from analytics.ingest import ingest
 from analytics.intervals import extract_date
 from analytics.population import DEFAULT_LOOKBACK_DAYS, Population, apply_population
+from analytics.results.attrition import AttritionResult, attrition_counts
 from analytics.results.compare import CompareResult, compare_counts
+from analytics.results.drilldown import PatientsResult, Selection, pathway_patients
 from analytics.results.injections import InjectionsResult, injections_counts
-from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.measures import CohortMeasures, Definitions, PopulationMeasures
 from analytics.results.narcotics import NarcoticsResult, narcotics_counts
+from analytics.results.outcomes import OutcomesResult, outcomes_counts
 from analytics.results.overview import OverviewResult, overview_counts
 from analytics.results.pathways import PathwaysResult, pathways_counts
 from analytics.results.population import PopulationResult, build_population
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.report import REPORT_PERIOD_DAYS, ReportResult
+from analytics.results.safety import SafetyResult, safety_counts
+from analytics.results.strata import StrataResult, strata_counts
 from analytics.results.timeline import TimelineResult, build_timeline
 from analytics.store import Store, StoreDamagedError, StoreError, move_aside
 
@@ -220,6 +225,22 @@ class Params:
 MeasuresKey = tuple[int, int, str, int, tuple[tuple[str, str], ...], Definitions, str | None]
 
 
+@st.cache_resource(show_spinner="Reading the patients' whole records…", max_entries=4,
+                   ttl=3600)
+def _population_measures(dataset_id: int, version: int, population: str, lookback_days: int,
+                         definitions: Definitions, chosen: str | None) -> PopulationMeasures:
+    """The measures that read each patient's whole record (opioid safety over the full
+    history, outcomes by first step), once per population and definitions; every cohort of
+    the population selects its patients' rows (shared, read-only)."""
+    chosen_population = _population(dataset_id, version, population, lookback_days)
+    accepted = dataset_events(dataset_id, version)
+    return PopulationMeasures(
+        chosen_population.events, definitions, _extract(dataset_id, version, chosen),
+        history=chosen_population.full_history(accepted), accepted=accepted,
+        diagnoses=dataset_diagnoses(dataset_id, version),
+        index_dates=chosen_population.index_date)
+
+
 @st.cache_resource(show_spinner="Selecting the cohort…", max_entries=8, ttl=3600)
 def _measures(key: MeasuresKey) -> CohortMeasures:
     dataset_id, version, population, lookback_days, cohort_items, definitions, chosen = key
@@ -229,7 +250,19 @@ def _measures(key: MeasuresKey) -> CohortMeasures:
     cohort_events = apply_cohort(events, Cohort.from_params(dict(cohort_items)),
                                  course_gap_days=definitions.course_gap_days, extract=extract,
                                  attributes=attributes)
-    return CohortMeasures(cohort_events, definitions, extract, attributes)
+    whole = _population_measures(dataset_id, version, population, lookback_days, definitions,
+                                 chosen)
+    return CohortMeasures(cohort_events, definitions, extract, attributes, whole)
+
+
+@st.cache_resource(show_spinner=False, max_entries=16)
+def rows_read(dataset_id: int, version: int) -> int | None:
+    """The data rows read from the files behind the dataset version's events: every upload
+    since the last replacement (None when no upload report counts them)."""
+    reports = with_store(Store.ingest_reports, dataset_id)
+    since = [i for i, r in enumerate(reports) if r["action"] in ("create", "replace")]
+    counted = [r["report"].get("rows_read") for r in reports[since[-1] if since else 0:]]
+    return None if not counted or None in counted else int(sum(counted))
 
 
 def _name(builder: Callable) -> str:
@@ -319,6 +352,30 @@ class View:
         """This cohort (A) against ``other`` (B) under this view's parameters."""
         return self._result(compare_counts, others=(other,))
 
+    def safety(self) -> SafetyResult:
+        """The opioid-safety measures of the cohort's patients (full history), the years
+        and months in the cohort's date window."""
+        return self._result(safety_counts, self.cohort.date_from, self.cohort.date_to)
+
+    def outcomes(self, by: str = "stratum") -> OutcomesResult:
+        """Outcomes by first step (or by ``by``: sex, age band, index year)."""
+        return self._result(outcomes_counts, by)
+
+    def strata(self, by: str, mode: str = "first",
+               techniques: tuple[str, ...] | None = None) -> StrataResult:
+        """The pathways within each stratum ``by`` (age, sex, index_year)."""
+        return self._result(strata_counts, by, mode, techniques)
+
+    def attrition(self) -> AttritionResult:
+        """Rows read → accepted → population → with a pathway → cohort."""
+        return self._result(attrition_counts, rows_read(self.dataset_id, self.version))
+
+    def pathway_patients(self, mode: str, techniques: tuple[str, ...] | None,
+                         selection: Selection) -> PatientsResult:
+        """The patients behind a pathway, segment or link (patient level: no threshold)."""
+        return _aggregates((self.key,), _name(pathway_patients), (mode, techniques, selection),
+                           pathway_patients)
+
     def timeline(self, patient_id: str) -> TimelineResult:
         """One patient's timeline (patient level: no threshold)."""
         return _aggregates((self.key,), _name(build_timeline), (patient_id,), build_timeline)
@@ -329,4 +386,4 @@ class View:
             description=self.cohort.describe(), min_cell=self.min_cell,
             overview=self.overview(REPORT_PERIOD_DAYS), pathways=self.pathways("first", None),
             injections=self.injections(), narcotics=self.narcotics(),
-            population=self.population_result())
+            population=self.population_result(), safety=self.safety())

@@ -23,6 +23,14 @@ def chart(fig: go.Figure, key: str) -> None:
     st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG)
 
 
+def clickable_chart(fig: go.Figure, key: str) -> list[dict]:
+    """A chart whose clicks rerun the page; the clicked points (read by item access, as
+    Streamlit's testing injects them)."""
+    event = st.plotly_chart(fig, key=key, config=PLOTLY_CONFIG, on_select="rerun",
+                            selection_mode="points")
+    return list(event["selection"]["points"])
+
+
 def for_screen(frame: pd.DataFrame) -> pd.DataFrame:
     """A display frame ready for ``st.dataframe``: a column mixing numbers and texts
     (``"<11"``, ``"hidden"``) becomes text, so Arrow can carry it."""
@@ -48,6 +56,20 @@ def frame(shown: pd.DataFrame, *, key: str, file_name: str | None = None,
         mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
     )
     return screen
+
+
+def selectable_table(result: Table, *, key: str, file_name: str | None = None) -> list[int]:
+    """A result table whose rows can be picked (one at a time) and its CSV; the picked
+    row positions."""
+    shown = result.display()
+    screen = for_screen(shown).style.format(precision=1, thousands=",")
+    event = st.dataframe(screen, hide_index=True, key=f"df_{key}", placeholder="–",
+                         on_select="rerun", selection_mode="single-row")
+    st.download_button(
+        "Download CSV", data=lambda: to_csv_bytes(shown), file_name=file_name or f"{key}.csv",
+        mime="text/csv", key=f"dl_{key}", icon=":material/download:", on_click="ignore",
+    )
+    return [int(r) for r in event["selection"]["rows"]]
 
 
 def table(result: Table, *, key: str, columns: Sequence[str] | None = None,
@@ -84,3 +106,16 @@ def metric(container, result: Table, column: str, *, row: int = 0, label: str | 
 def missing_column_note(columns: Sequence[str], feature: str) -> None:
     st.caption(f"ℹ️ {feature} needs the column(s) {', '.join(columns)}, which this dataset "
                "does not have.")
+
+
+def row_metric(container, result: Table, row: int, column: str, *, label: str,
+               change: str | None = None, delta_color: str = "normal",
+               help: str | None = None) -> None:
+    """``st.metric`` of one cell of a row, with the change read from another column of the
+    same row (``change``) when that is shown and defined."""
+    delta = None
+    if change is not None and not result.hidden(change)[row]:
+        text = result.text(row, change)
+        delta = None if text == UNDEFINED_TEXT else text
+    container.metric(label, result.text(row, column), delta, delta_color=delta_color,
+                     help=help)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from analytics import figures
 from analytics.exports import ReportSection, html_report
 from analytics.results.report import ReportResult
+from analytics.results.safety import KPI_MEASURES, SHORT_LABELS, SafetyResult
 from analytics.results.table import Table
 
 KEY_MEASURES = ("patients", "pct_narcotic", "courses", "pct_long_term", "median_course_days",
@@ -25,7 +26,8 @@ def _table(table: Table, caption: str | None = None,
 
 
 def report_sections(result: ReportResult) -> list[ReportSection]:
-    """The report's sections: Overview, Pathways (first use), Injections, Narcotic courses."""
+    """The report's sections: Overview, Pathways (first use), Injections, Narcotic courses,
+    Opioid safety."""
     overview = result.overview
     sections = [ReportSection(
         "Overview",
@@ -62,7 +64,35 @@ def report_sections(result: ReportResult) -> list[ReportSection]:
                     _table(narc.mme_bands, "Courses by average MME/day band (of which the "
                            "MME is estimated)")],
         ))
+    if result.safety is not None and not result.safety.years.empty:
+        sections.append(safety_section(result.safety))
     return sections
+
+
+def safety_section(safety: SafetyResult) -> ReportSection:
+    """Opioid safety: the measures of the latest whole year, the three a manager reads
+    first by physician with the clinic beside, the monthly trend, tapers."""
+    year = safety.default_year
+    columns = ("measure", "unit", "denominator", "numerator", "share", "change", "note")
+    doctors = safety.physicians.where("year", year)
+    keys = doctors.values["key"].isin(KPI_MEASURES).to_numpy(dtype=bool)
+    tables = [_table(safety.years.where("year", year), f"Opioid safety in {year}", columns)]
+    if keys.any():
+        tables.append(_table(doctors.take(keys.nonzero()[0]),
+                             f"By physician in {year}: "
+                             + ", ".join(SHORT_LABELS[k] for k in KPI_MEASURES),
+                             ("measure", "provider_id", "denominator", "numerator", "share",
+                              "clinic_share")))
+    tables.append(_table(safety.tapers, "Tapers and abrupt stops (narcotic courses)"))
+    text = ("Each measure reads the patients' full history. A patient-year counts for every "
+            "physician who prescribed the patient a narcotic in that year.")
+    if safety.pharmacy_note:
+        text += " The pharmacy rates cannot be computed: no pharmacy_id in this dataset."
+    return ReportSection(
+        "Opioid safety", text=text,
+        figures=[figures.safety_trend_chart(safety.trend, list(KPI_MEASURES))],
+        tables=tables,
+    )
 
 
 def build_report(result: ReportResult) -> str:

@@ -53,6 +53,8 @@ PAGES: tuple[tuple[str, str, str], ...] = (
     ("pages/1_Pathways.py", "Pathways", ":material/route:"),
     ("pages/2_Injections.py", "Injections", ":material/vaccines:"),
     ("pages/3_Narcotic_courses.py", "Narcotic courses", ":material/medication:"),
+    ("pages/7_Safety.py", "Opioid safety", ":material/health_and_safety:"),
+    ("pages/8_Outcomes.py", "Outcomes", ":material/monitoring:"),
     ("pages/4_Compare_cohorts.py", "Compare cohorts", ":material/compare_arrows:"),
     ("pages/5_Patient_timeline.py", "Patient timeline", ":material/timeline:"),
     ("pages/6_Data.py", "Data", ":material/database:"),

@@ -1,7 +1,10 @@
 """Classification of event rows: technique, injection type, drug class and spinal region.
 
 Each unique (technique label, code, description, injection-type label) is classified
-once, in this order: the technique label (``technique_labels.csv``); the code —
+once, in this order: the technique label (the value map, then ``technique_labels.csv`` and
+the German, French and Spanish treatment names of ``international_names.csv``; a label
+such as ``medication`` that names no technique leaves the row to its code and
+description); a description the value map maps; the code —
 CPT/HCPCS (``cpt_codes.csv``, generic files and OMOP procedures only) or a SNOMED code of
 ``snomed_terms.csv``; the description — drug patterns (``drug_classes.csv``) then procedure
 wording (``snomed_terms.csv``).  A row of a Synthea/OMOP export that matches nothing is
@@ -9,7 +12,12 @@ wording (``snomed_terms.csv``).  A row of a Synthea/OMOP export that matches not
 matches nothing is *not relevant* when it is recognisably something else (a technique
 label listed as not relevant, a CPT-shaped code outside the pain codes, or a description
 that reads like a drug or procedure: strengths such as ``MG``, dose forms, SNOMED
-semantic tags, vaccines, screenings); otherwise it is *unknown* (rejected).
+semantic tags, vaccines, screenings) or its label says it is a medication; otherwise it
+is *unknown* (rejected).
+
+Descriptions are searched after reading German, French and Spanish drug names and dose
+forms as their English names (:func:`english_names`: ``Oxycodon 10 mg Retardtablette`` is
+searched as ``oxycodone 10 mg extended release tablet``).
 
 - **Injection type**: an injection-type label, else the code, else the description, else
   ``other``.
@@ -18,7 +26,7 @@ semantic tags, vaccines, screenings); otherwise it is *unknown* (rejected).
   safety class its drug pattern gives (benzodiazepine, gabapentinoid, naloxone,
   oud_treatment), else none.  Opioids given as injections during anaesthesia, cough and
   cold products and other drugs are not relevant (no class).
-- **Spinal region** of an injection row (DESIGN.md "Injection session"): the region of its
+- **Spinal region** of an injection row (docs/definitions.md, section 10): the region of its
   CPT code (``cpt_codes.csv``); else (see :mod:`analytics.ingest.regions`) a region or
   level column; else the description.
 """
@@ -27,7 +35,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -35,6 +43,8 @@ import numpy as np
 from analytics import schema, vocab
 from analytics.ingest.columns import combine
 from analytics.ingest.regions import text_region
+from analytics.ingest.value_map import NOT_RELEVANT as MAPPED_NOT_RELEVANT
+from analytics.ingest.value_map import Target, ValueMap
 
 NOT_RELEVANT = -2
 UNKNOWN = -1
@@ -59,7 +69,10 @@ class Classification(NamedTuple):
     ``"not_relevant"`` or ``"unknown"``), ``injection_type`` (injections only),
     ``reason`` (why a row is not relevant), ``drug_class`` (medication rows) and
     ``region`` (injections whose code or description names a spinal region;
-    ``region_from_code`` says it came from the CPT code)."""
+    ``region_from_code`` says it came from the CPT code) and ``matched_by``: what decided
+    it (``label``, ``description`` — a mapped or a recognised one —, ``code``,
+    ``injection type``), empty when nothing matched (the row is not relevant by default,
+    or unknown)."""
 
     technique: str
     injection_type: str = ""
@@ -67,6 +80,7 @@ class Classification(NamedTuple):
     drug_class: str = ""
     region: str = ""
     region_from_code: bool = False
+    matched_by: str = ""
 
 
 class _Hit(NamedTuple):
@@ -84,13 +98,64 @@ def _norm_code(code: str) -> str:
     return re.split(r"[\s\-:/]", c, maxsplit=1)[0] if c else c
 
 
+BY_DESCRIPTION = "by_description"
+"""The technique of a label that names no technique (``medication``)."""
+
+
+@cache
+def known_labels() -> dict[str, tuple[str, str]]:
+    """Normalised label -> (technique, injection type): ``technique_labels.csv`` and the
+    treatment names of ``international_names.csv`` (each the technique of the English
+    label it means)."""
+    labels = dict(vocab.technique_labels())
+    for _language, name, kind, means in vocab.international_names():
+        if kind == "treatment":
+            labels.setdefault(vocab.normalise_label(name), labels[vocab.normalise_label(means)])
+    return labels
+
+
+@cache
+def _translation() -> tuple[re.Pattern[str], dict[str, str]]:
+    """One pattern finding every German, French or Spanish drug name (at the start of a
+    word: ``Oxycodonhydrochlorid``) or dose form (a whole word) of
+    ``international_names.csv``, in accent-free lower case; and what each means."""
+    means: dict[str, str] = {}
+    drugs: set[str] = set()
+    for _language, name, kind, english in vocab.international_names():
+        if kind in ("drug", "dose_form"):
+            key = vocab.fold_accents(name)
+            means[key] = english
+            if kind == "drug":
+                drugs.add(key)
+    by_length = sorted(means, key=len, reverse=True)
+    alternatives = [re.escape(k) + ("" if k in drugs else r"\b") for k in by_length]
+    return re.compile(r"\b(?:" + "|".join(alternatives) + ")"), means
+
+
+def _english(match: re.Match[str]) -> str:
+    """The English name of a matched name, unless the text already spells it (the German
+    ``morphin`` at the start of ``morphine``)."""
+    found, english = match.group(0), _translation()[1][match.group(0)]
+    spelled = len(english) > len(found) and match.string.startswith(english, match.start())
+    return found if spelled else english
+
+
+def english_names(text: str) -> str:
+    """``text`` in accent-free lower case with its German, French and Spanish drug names
+    and dose forms read as their English names (``international_names.csv``):
+    ``"Hydrocodon/Paracetamol 10 mg Tabletten"`` -> ``"hydrocodone/acetaminophen 10 mg
+    tablet"``."""
+    return _translation()[0].sub(_english, vocab.fold_accents(text))
+
+
 @lru_cache(maxsize=65536)
 def _classify_text(detail: str) -> _Hit | None:
+    english = english_names(detail)
     for pattern, technique, drug_class, reason in vocab.drug_classes():
-        if pattern.search(detail):
+        if pattern.search(english):
             return _Hit(technique, "", reason, drug_class)
     for _code, pattern, technique, inj, reason in vocab.procedure_terms():
-        if pattern is not None and pattern.search(detail):
+        if pattern is not None and pattern.search(english):
             return _Hit(technique, inj, reason)
     return None
 
@@ -110,10 +175,13 @@ def _classify_code(code: str, allow_cpt: bool) -> tuple[_Hit | None, bool]:
     return None, cpt_shaped
 
 
-def _injection_hint(injection_label: str | None) -> str:
+def _injection_hint(injection_label: str | None, value_map: ValueMap) -> str:
     if not injection_label:
         return ""
-    hit = vocab.technique_labels().get(vocab.normalise_label(injection_label))
+    mapped = value_map.lookup("injection_type", injection_label)
+    if mapped is not None:
+        return mapped.injection_type
+    hit = known_labels().get(vocab.normalise_label(injection_label))
     if hit is not None and hit[0] == "injection" and hit[1] and hit[1] != "other":
         return hit[1]
     return ""
@@ -123,13 +191,13 @@ class _Evidence:
     """What the code and the description of one row say."""
 
     def __init__(self, code: str | None, detail: str | None, injection_label: str | None,
-                 allow_cpt: bool):
+                 allow_cpt: bool, value_map: ValueMap):
         self.code_hit, self.cpt_shaped = (
             _classify_code(code, allow_cpt) if code else (None, False)
         )
         self.text_hit = _classify_text(detail) if detail else None
         self.detail = detail
-        self.hint = _injection_hint(injection_label)
+        self.hint = _injection_hint(injection_label, value_map)
 
     @property
     def hits(self) -> tuple[_Hit | None, _Hit | None]:
@@ -170,6 +238,16 @@ class _Evidence:
         return Classification(technique, drug_class=self.drug_class(technique))
 
 
+def _mapped(ev: _Evidence, target: Target, value: str, own: str) -> Classification:
+    """The classification a value-map target gives."""
+    if target.technique == MAPPED_NOT_RELEVANT:
+        return Classification("not_relevant", reason=f"mapped as not relevant: '{value}'",
+                              matched_by=own)
+    if target.drug_class:
+        return Classification("other", drug_class=target.drug_class, matched_by=own)
+    return ev.treatment(target.technique, target.injection_type)._replace(matched_by=own)
+
+
 def classify(
     label: str | None = None,
     code: str | None = None,
@@ -178,26 +256,42 @@ def classify(
     *,
     allow_cpt: bool = True,
     default_not_relevant: bool = False,
+    value_map: ValueMap | None = None,
 ) -> Classification:
     """Classify one (technique label, code, description, injection-type label) into a
-    :class:`Classification` (technique, injection type, reason, drug class, region; see
-    the module docstring).  ``allow_cpt`` enables CPT/HCPCS code ranges;
-    ``default_not_relevant`` makes an unmatched row not relevant (Synthea/OMOP)."""
-    ev = _Evidence(code, detail, injection_label, allow_cpt)
+    :class:`Classification` (technique, injection type, reason, drug class, region, and
+    what decided it; see the module docstring).  ``allow_cpt`` enables CPT/HCPCS code
+    ranges; ``default_not_relevant`` makes an unmatched row not relevant (Synthea/OMOP);
+    ``value_map`` (:class:`analytics.ingest.value_map.ValueMap`) maps a clinic's own
+    labels and descriptions."""
+    value_map = value_map or ValueMap()
+    ev = _Evidence(code, detail, injection_label, allow_cpt, value_map)
+    medication = False
     if label:
-        hit = vocab.technique_labels().get(vocab.normalise_label(label))
-        if hit is not None:
+        mapped = value_map.lookup("technique", label)
+        if mapped is not None:
+            return _mapped(ev, mapped, label, "label")
+        hit = known_labels().get(vocab.normalise_label(label))
+        if hit is not None and hit[0] == BY_DESCRIPTION:
+            medication = True
+        elif hit is not None:
             if hit[0] == "not_relevant":
-                return Classification("not_relevant", reason=f"technique label '{label}'")
-            return ev.treatment(hit[0], hit[1])
-    for hit in ev.hits:
+                return Classification("not_relevant", reason=f"technique label '{label}'",
+                                      matched_by="label")
+            return ev.treatment(hit[0], hit[1])._replace(matched_by="label")
+    mapped = value_map.lookup("description", detail)
+    if mapped is not None:
+        return _mapped(ev, mapped, detail or "", "description")
+    for hit, by in ((ev.code_hit, "code"), (ev.text_hit, "description")):
         if hit is not None:
             if hit.technique == "not_relevant":
-                return Classification("not_relevant", reason=hit.reason or "not pain management")
-            return ev.treatment(hit.technique, hit.injection_type)
+                return Classification("not_relevant", reason=hit.reason or "not pain management",
+                                      matched_by=by)
+            return ev.treatment(hit.technique, hit.injection_type)._replace(matched_by=by)
     if ev.hint:
-        return ev.injection(ev.hint)
-    if default_not_relevant or ev.cpt_shaped or (detail and _LOOKS_CLINICAL.search(detail)):
+        return ev.injection(ev.hint)._replace(matched_by="injection type")
+    if (default_not_relevant or medication or ev.cpt_shaped
+            or (detail and _LOOKS_CLINICAL.search(english_names(detail)))):
         return Classification("not_relevant", reason="not pain management")
     return Classification("unknown")
 
@@ -208,7 +302,9 @@ class RowClasses:
     / ``UNKNOWN`` or an index of ``schema.TECHNIQUES``), ``injection``, ``drug_class`` and
     ``region`` (indices of the schema's vocabularies, -1 = none), ``region_from_code``;
     ``group`` maps rows to their unique combination, whose not-relevant reason is in
-    ``reasons``."""
+    ``reasons``; per combination, ``unknown_label`` / ``unknown_injection_label`` (a label
+    given that no table or map knows) and ``unmatched`` (nothing matched: no label, map,
+    code or description decided the row)."""
 
     technique: np.ndarray
     injection: np.ndarray
@@ -217,6 +313,9 @@ class RowClasses:
     region_from_code: np.ndarray
     group: np.ndarray
     reasons: np.ndarray
+    unknown_label: np.ndarray
+    unknown_injection_label: np.ndarray
+    unmatched: np.ndarray
 
 
 def _unique_value(part: tuple[np.ndarray, np.ndarray] | None, row: int) -> str | None:
@@ -242,30 +341,45 @@ def _codes(c: Classification) -> tuple[int, int, int, int, int]:
     )
 
 
+def _unknown(label: str | None, kind: str, value_map: ValueMap) -> bool:
+    """True when a label is given that neither the value map nor the label tables know."""
+    if not label:
+        return False
+    if value_map.lookup(kind, label) is not None:
+        return False
+    return vocab.normalise_label(label) not in known_labels()
+
+
 def classify_rows(
     parts: dict[str, tuple[np.ndarray, np.ndarray] | None],
     n: int,
     *,
     allow_cpt: bool,
     default_not_relevant: bool,
+    value_map: ValueMap | None = None,
 ) -> RowClasses:
     """Classify ``n`` rows given the (codes, uniques) of their ``technique``, ``code``,
     ``detail`` and ``injection_type`` columns (None = not mapped), once per unique
     combination."""
+    value_map = value_map or ValueMap()
     present = {c: p for c, p in parts.items() if p is not None}
     key = combine([(p[0], len(p[1])) for p in present.values()], n)
     _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
     codes = np.empty((len(first), 5), dtype=np.int8)
     reasons = np.empty(len(first), dtype=object)
+    flags = np.zeros((len(first), 3), dtype=bool)
     for i, row in enumerate(first):
-        result = classify(
-            *(_unique_value(parts.get(c), row)
-              for c in ("technique", "code", "detail", "injection_type")),
-            allow_cpt=allow_cpt,
-            default_not_relevant=default_not_relevant,
+        label, code, detail, injection = (
+            _unique_value(parts.get(c), row)
+            for c in ("technique", "code", "detail", "injection_type")
         )
+        result = classify(label, code, detail, injection, allow_cpt=allow_cpt,
+                          default_not_relevant=default_not_relevant, value_map=value_map)
         codes[i] = _codes(result)
         reasons[i] = result.reason
+        flags[i] = (_unknown(label, "technique", value_map),
+                    _unknown(injection, "injection_type", value_map),
+                    not result.matched_by)
     per_row = codes[inverse] if n else np.empty((0, 5), np.int8)
     return RowClasses(*(per_row[:, j] for j in range(4)), per_row[:, 4].astype(bool),
-                      inverse, reasons)
+                      inverse, reasons, flags[:, 0], flags[:, 1], flags[:, 2])

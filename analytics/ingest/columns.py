@@ -58,6 +58,17 @@ class Columns:
             self._clean[name] = (codes, uniques)
         return self._clean[name]
 
+    def exact(self, name: str, idx: np.ndarray) -> pd.Series:
+        """The values as read (not stripped; missing where null) of the rows ``idx``, as a
+        ``string`` Series: a take from the column's dictionary, not from the table."""
+        codes, _ = self.raw_codes(name)
+        picked = codes[idx]
+        missing = picked < 0
+        positions = pa.array(picked, type=pa.int64(), mask=missing) if missing.any() else (
+            pa.array(picked, type=pa.int64()))
+        values = self._dict_cache[name].take(positions)
+        return pd.Series(pd.arrays.ArrowStringArray(values)).astype("string")
+
     def duplicates(self, columns: list[str]) -> np.ndarray:
         """True for each row identical in every one of ``columns`` to an earlier row."""
         if self.n == 0 or not columns:

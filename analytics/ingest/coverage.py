@@ -4,7 +4,7 @@
   given; else a refills column + 1 (OMOP ``drug_exposure.refills``: refills authorised).
   A count that is not a whole number >= 1 (refills: >= 0) is ignored, with a note.
 - **Open order** (``open_order``): a medication row (one with a drug class) without an
-  end date, in a file where other medication rows carry one (DESIGN.md covered days).
+  end date, in a file where other medication rows carry one (docs/definitions.md, section 5).
 - **Death**: a patient's death date (Synthea ``patients.DEATHDATE``, OMOP ``death``, a
   death-date column; the earliest when several) ends the coverage of every row of the
   patient that would run past it — every open order, and each row whose last covered day
@@ -25,15 +25,18 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analytics import schema
+from analytics import intervals, schema
 from analytics.ingest.columns import Columns, take
 from analytics.ingest.mapping import FilePlan
 from analytics.readers import parse_numbers
 
-DAYS_PER_DISPENSE = 30
-"""Days one dispense of an open order covers when the row has no days supply."""
 OPEN_ORDER_RULES = ("dispenses", "death", "extract date")
-_NO_END = np.iinfo(np.int64).max
+_OPEN_ORDER_RULE_OF = {
+    "open_dispensed_supply": "dispenses", "open_dispenses_x_30": "dispenses",
+    "open_death": "death", "open_extract": "extract date",
+}
+"""The upload report's rule for each of :data:`analytics.intervals.COVERAGE_RULES`' open-order
+rules (an open order no rule closes — no extract date — counts under none)."""
 
 
 def _whole_counts(plan: FilePlan, cols: Columns, key: str, sel: np.ndarray, least: int):
@@ -124,18 +127,11 @@ def apply_deaths(events: pd.DataFrame, deaths: pd.Series) -> tuple[int, int, int
 
 
 def count_open_orders(events: pd.DataFrame, extract: pd.Timestamp | None) -> dict[str, int]:
-    """How many open orders of ``events`` each rule closes (see the module docstring)."""
-    rows = events[events["open_order"].to_numpy(dtype=bool)]
-    if rows.empty:
+    """How many open orders of ``events`` each rule closes (see the module docstring), by
+    the covered-days code itself (:func:`analytics.intervals.coverage_rules`)."""
+    is_open = events["open_order"].to_numpy(dtype=bool)
+    if not is_open.any():
         return {}
-    start, supply, k = _supplied_days(rows)
-    by_supply = start + (np.nan_to_num(supply) * np.nan_to_num(k, nan=1.0)).astype(np.int64)
-    by_count = start + (np.nan_to_num(k) * DAYS_PER_DISPENSE).astype(np.int64)
-    dispensed = np.where(~np.isnan(supply), by_supply, np.where(np.isnan(k), _NO_END, by_count))
-    end = rows["end_date"].to_numpy()
-    at_death = rows["ends_at_death"].to_numpy(dtype=bool) & ~np.isnat(end)
-    by_death = np.where(at_death, _days(end) + 1, _NO_END)
-    extract_end = _NO_END if extract is None else int(_days(np.array([extract]))[0]) + 1
-    candidates = np.stack([dispensed, by_death, np.full(len(rows), extract_end, np.int64)])
-    which = np.argmin(candidates, axis=0)
-    return {rule: int((which == i).sum()) for i, rule in enumerate(OPEN_ORDER_RULES)}
+    rules = intervals.coverage_rules(events[is_open], extract)
+    counts = rules.map(_OPEN_ORDER_RULE_OF).value_counts()
+    return {rule: int(counts.get(rule, 0)) for rule in OPEN_ORDER_RULES}

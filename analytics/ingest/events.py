@@ -35,8 +35,10 @@ from analytics.ingest.report import (
     FileReport,
     file_report,
     finish_rejections,
+    not_relevant_rows,
 )
 from analytics.ingest.validate import Validation, validate_events
+from analytics.ingest.value_map import ValueMap
 from analytics.readers import RawTable
 
 _TEXT_COLUMNS = ("detail", "code", "provider_id", "site", "diagnosis", "pharmacy_id")
@@ -46,17 +48,57 @@ their drug class, acupuncture, ...)."""
 _SHOWN_VALUES = 5
 
 
-def _classes(plan: FilePlan, cols: Columns, concepts: pd.DataFrame | None) -> RowClasses:
-    parts = {
-        c: values.text(plan, cols, c, concepts)
-        for c in ("technique", "code", "detail", "injection_type")
-    }
+_PARTS = ("technique", "code", "detail", "injection_type")
+
+
+def _classes(parts: dict, plan: FilePlan, n: int, value_map: ValueMap) -> RowClasses:
     return classify_rows(
         parts,
-        cols.n,
+        n,
         allow_cpt=plan.format == "generic" or plan.role == "procedure_occurrence",
         default_not_relevant=plan.format in ("synthea", "omop"),
+        value_map=value_map,
     )
+
+
+def _value_counts(kind: str, column: str, part, rows: np.ndarray, technique: np.ndarray
+                  ) -> list[dict]:
+    """Per distinct value of ``part`` among ``rows``: its rows and how they were
+    classified (by other evidence, not relevant, unknown)."""
+    codes, uniques = part
+    sel = rows & (codes >= 0)
+    if not sel.any():
+        return []
+    tech = technique[sel]
+    outcome = np.where(tech >= 0, 0, np.where(tech == NOT_RELEVANT, 1, 2))
+    counts = np.bincount(codes[sel] * 3 + outcome, minlength=3 * len(uniques))
+    counts = counts.reshape(len(uniques), 3)
+    out = []
+    for i in np.flatnonzero(counts.sum(axis=1)):
+        value = uniques[i]
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            continue
+        out.append({"kind": kind, "column": column, "value": str(value),
+                    "rows": int(counts[i].sum()), "classified": int(counts[i, 0]),
+                    "not_relevant": int(counts[i, 1]), "unknown": int(counts[i, 2])})
+    return out
+
+
+def unknown_values(plan: FilePlan, parts: dict, classes: RowClasses, candidates: np.ndarray
+                   ) -> list[dict]:
+    """The values of the ``candidates`` rows (not duplicates) PainPath did not recognise:
+    technique and injection-type labels no table or map knows, and the descriptions of
+    rows nothing classified, with their row counts (``FileReport.unknown_values``)."""
+    out: list[dict] = []
+    for kind, canonical, flag in (("technique", "technique", classes.unknown_label),
+                                  ("injection_type", "injection_type",
+                                   classes.unknown_injection_label),
+                                  ("description", "detail", classes.unmatched)):
+        part = parts.get(canonical)
+        if part is not None and flag.any():
+            rows = candidates & flag[classes.group]
+            out += _value_counts(kind, plan.mapping[canonical], part, rows, classes.technique)
+    return out
 
 
 def _count_not_relevant(
@@ -72,6 +114,31 @@ def _count_not_relevant(
     report.not_relevant_by_reason = dict(by_reason)
     for reason, count in sorted(by_reason.items()):
         report.notes.append(f"{count} row(s) not relevant: {reason}")
+
+
+def _not_relevant_reasons(
+    classes: RowClasses, by_class: np.ndarray, by_indication: np.ndarray
+) -> np.ndarray:
+    """The reason of each not-relevant row (``by_class | by_indication``), in row order."""
+    rows = np.flatnonzero(by_class | by_indication)
+    reasons = np.where(classes.reasons == "", "not pain management", classes.reasons)
+    out = reasons.astype(object)[classes.group[rows]] if len(rows) else np.empty(0, object)
+    out[by_indication[rows]] = OTHER_INDICATION
+    return out
+
+
+def _note_unknown_values(report: FileReport) -> None:
+    for kind, what in (("technique", "technique label(s)"),
+                       ("injection_type", "injection-type label(s)"),
+                       ("description", "description(s)")):
+        found = [v for v in report.unknown_values if v["kind"] == kind]
+        if found:
+            rows = sum(v["rows"] for v in found)
+            report.notes.append(
+                f"{len(found)} {what} PainPath does not know, on {rows} row(s) "
+                f"({_shown([v['value'] for v in found])}): map them to a technique or to "
+                "not relevant (value map)"
+            )
 
 
 def _shown(values_: list[str]) -> str:
@@ -101,14 +168,19 @@ def _latest(dates: np.ndarray, mask: np.ndarray) -> np.datetime64 | None:
 
 
 def process_events(
-    raw: RawTable, plan: FilePlan, cols: Columns, concepts: pd.DataFrame | None
+    raw: RawTable, plan: FilePlan, cols: Columns, concepts: pd.DataFrame | None,
+    value_map: ValueMap | None = None,
 ) -> FileOut:
     """Duplicates, classification, indication, validation and the canonical rows of an
-    event file (``concepts``: the OMOP concept table of its export, if any)."""
+    event file (``concepts``: the OMOP concept table of its export, if any;
+    ``value_map``: the clinic's own labels and descriptions)."""
     report = file_report(raw, plan)
     dup = cols.duplicates(plan.columns)
     report.duplicates = int(dup.sum())
-    classes = _classes(plan, cols, concepts)
+    parts = {c: values.text(plan, cols, c, concepts) for c in _PARTS}
+    classes = _classes(parts, plan, cols.n, value_map or ValueMap())
+    report.unknown_values = unknown_values(plan, parts, classes, ~dup)
+    _note_unknown_values(report)
     not_rel = (~dup) & (classes.technique == NOT_RELEVANT)
     found = _indications(plan, cols, concepts, classes, (~dup) & (~not_rel))
     _count_not_relevant(report, classes, not_rel, found.other)
@@ -116,7 +188,11 @@ def process_events(
     kept = (~dup) & (~not_rel) & (~found.other)
     checked = validate_events(plan, cols, kept, classes.technique, patient, raw.kind == "xlsx")
     report.notes.extend(checked.notes)
-    rejected = finish_rejections(raw, plan, report, checked.reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, checked.reason, REJECT_REASONS,
+                                 cols)
+    set_aside = not_rel | found.other
+    not_relevant = not_relevant_rows(raw, plan, cols, set_aside,
+                                     _not_relevant_reasons(classes, not_rel, found.other))
     accepted = kept & (checked.reason < 0)
     report.accepted = int(accepted.sum())
     unknown = found.unknown_code & accepted
@@ -133,11 +209,19 @@ def process_events(
         report=report,
         events=builder.build(classes, checked, patient),
         rejected=rejected,
+        not_relevant=not_relevant,
         diagnoses=(diagnoses.from_diagnosis_column(patient, own_diagnosis, checked.start, sel)
                    if own_diagnosis is not None and patient is not None else None),
         deaths=values.death_dates(plan, cols, patient, ~dup, raw.kind == "xlsx", report.notes),
         latest_set_aside=_latest(checked.start, found.other),
+        encounter_ids=_encounter_ids(plan, cols, concepts, sel),
     )
+
+
+def _encounter_ids(plan: FilePlan, cols: Columns, concepts, sel: np.ndarray) -> pd.Series | None:
+    """The encounter id of each accepted row (None when no encounter column is mapped)."""
+    part = values.text(plan, cols, "encounter_id", concepts)
+    return string_series(part[1], part[0][sel]) if part is not None else None
 
 
 class _EventBuilder:

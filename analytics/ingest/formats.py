@@ -42,6 +42,9 @@ CONDITION_ROLES = frozenset({"conditions", "condition_occurrence", "diagnoses"})
 """Roles whose rows are diagnoses (Synthea conditions, OMOP condition_occurrence, a
 generic diagnoses file)."""
 PATIENT_ROLES = frozenset({"patients", "person"})
+ENCOUNTER_ROLES = frozenset({"encounters", "visit_occurrence"})
+"""Roles whose rows give the provider and site of each encounter (Synthea encounters, OMOP
+visit_occurrence)."""
 DEATH_ROLES = frozenset({"death"})
 _DIAGNOSIS_FILE = re.compile(r"diagnos|condition|problem|diagnose|diagnostic|diagnostico")
 _TREATMENT_COLUMNS = ("technique", "code", "detail", "injection_type")

@@ -1,4 +1,4 @@
-"""The indication of treatment rows (DESIGN.md "Indication").
+"""The indication of treatment rows (docs/definitions.md, section 3).
 
 A row's reason is read from a reason column (Synthea ``REASONDESCRIPTION``, a
 ``reason`` / ``indication`` column) and a reason-code column (Synthea ``REASONCODE``) and

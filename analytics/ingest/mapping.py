@@ -20,6 +20,7 @@ from analytics.ingest.columns import Columns
 from analytics.ingest.formats import (
     CONDITION_ROLES,
     DEATH_ROLES,
+    ENCOUNTER_ROLES,
     EVENT_ROLES,
     PATIENT_ROLES,
     detect_format,
@@ -38,6 +39,7 @@ AUXILIARY_COLUMNS: dict[str, str] = {
     "reason_code": "the code of the row's reason (reason holds its description)",
     "refills": "refills authorised: dispenses = refills + 1",
     "death_date": "the patient's death date: closes orders at death, kept as death_year",
+    "encounter_id": "the row's encounter (visit): brings the encounter's provider and site",
 }
 """Source columns ingest reads that are not canonical columns themselves."""
 MAPPING_KEYS = EVENT_CANONICAL + tuple(AUXILIARY_COLUMNS)
@@ -56,7 +58,9 @@ class FilePlan:
 
     ``mapping`` is canonical column -> source column (guessed; the UI may edit it and
     pass it back to :func:`analytics.ingest.ingest`).  ``preview`` holds the first rows
-    without any refused column.
+    without any refused column.  ``dropped_columns``: the columns neither mapped nor
+    refused (not read: they never leave ingest).  ``skipped``: why a file that could not
+    be read is skipped (role ``skipped``; the other fields are empty).
     """
 
     name: str
@@ -69,6 +73,8 @@ class FilePlan:
     preview: pd.DataFrame
     phi_value_columns: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    dropped_columns: list[str] = field(default_factory=list)
+    skipped: str = ""
 
 
 def _synonym_guess(
@@ -98,6 +104,8 @@ def wanted(role: str) -> tuple[str, ...]:
         return _DIAGNOSIS_KEYS
     if role in DEATH_ROLES:
         return ("patient_id", "death_date")
+    if role in ENCOUNTER_ROLES:
+        return ("encounter_id", "patient_id", "provider_id", "site")
     return MAPPING_KEYS
 
 
@@ -130,6 +138,8 @@ def guess_mapping(fmt: str, role: str, columns: list[str], refused: set[str]) ->
         mapping.update(_word_guess(columns, refused, mapping))
     if role == "patients" and "id" in by_norm:
         mapping["patient_id"] = by_norm["id"]
+    if role == "encounters" and "id" in by_norm:
+        mapping["encounter_id"] = by_norm["id"]
     for key, found in (("birth_year", phi.birth_date_columns(columns)),
                        ("death_date", phi.death_date_columns(columns))):
         if key in wanted(role) and key not in mapping and found and role != "diagnoses":
@@ -156,6 +166,8 @@ def _required(role: str) -> list[tuple[str, tuple[str, ...]]]:
         return [("patient_id", ("patient_id",))]
     if role in DEATH_ROLES:
         return [("patient_id", ("patient_id",)), ("death_date", ("death_date",))]
+    if role in ENCOUNTER_ROLES:
+        return [("encounter_id", ("encounter_id",))]
     return []
 
 
@@ -233,9 +245,9 @@ def _value_refused(raw: RawTable, role: str, refused: dict[str, str], cols: Colu
         return {}, [], cols
     cols = cols or Columns(raw.table)
     kept = [c for c in raw.table.column_names if c not in refused]
-    value_refused = phi.value_phi_columns({c: cols.get(c)[1] for c in kept})
+    value_refused = phi.value_phi_columns({c: cols.get(c) for c in kept})
     notes = [
-        f"column '{col}' refused: its values look like {kind} numbers/addresses"
+        f"column '{col}' refused: its values look like {phi.VALUE_KINDS[kind]}"
         for col, kind in value_refused.items()
     ]
     return value_refused, notes, cols
@@ -261,6 +273,7 @@ def plan_file(raw: RawTable, override: dict[str, str] | None, cols: Columns | No
     role = _final_role(fmt, role, raw.name, mapping)
     mapping = {k: v for k, v in mapping.items() if k in wanted(role)}
     preview_cols = [c for c in columns if c not in all_refused and c != mapping.get("death_date")]
+    mapped = set(mapping.values())
     return FilePlan(
         name=raw.name,
         format=fmt,
@@ -272,4 +285,12 @@ def plan_file(raw: RawTable, override: dict[str, str] | None, cols: Columns | No
         preview=raw.table.select(preview_cols).slice(0, PREVIEW_ROWS).to_pandas(),
         phi_value_columns=sorted(value_refused, key=columns.index),
         notes=[*raw.notes, *value_notes],
+        dropped_columns=[c for c in columns if c not in mapped and c not in all_refused],
     )
+
+
+def skipped_plan(name: str, reason: str) -> FilePlan:
+    """The plan of a file that could not be read (``reason``: one line)."""
+    return FilePlan(name=name, format="", role="skipped", columns=[], mapping={},
+                    refused_columns=[], missing_required=[], preview=pd.DataFrame(),
+                    skipped=reason)

@@ -20,40 +20,62 @@ from analytics import phi, readers, schema
 from analytics.ingest import coverage, diagnoses
 from analytics.ingest.columns import Columns
 from analytics.ingest.events import process_events
-from analytics.ingest.formats import CONDITION_ROLES, DEATH_ROLES, EVENT_ROLES, PATIENT_ROLES
-from analytics.ingest.mapping import FilePlan, check_required, plan_file
+from analytics.ingest.formats import (
+    CONDITION_ROLES,
+    DEATH_ROLES,
+    ENCOUNTER_ROLES,
+    EVENT_ROLES,
+    PATIENT_ROLES,
+)
+from analytics.ingest.mapping import FilePlan, check_required, plan_file, skipped_plan
 from analytics.ingest.report import (
     FileOut,
+    FileReport,
     IngestError,
     IngestReport,
     IngestResult,
     empty_rejected,
+    skipped_report,
 )
 from analytics.ingest.roles import (
     process_concepts,
     process_conditions,
     process_death,
+    process_encounters,
     process_patients,
     process_unused,
 )
+from analytics.ingest.value_map import ValueMap
 from analytics.readers import RawTable, Source
 
 SAMPLE_BYTES = 256 * 1024
 """How much of a text file :func:`detect` reads."""
-_ROLE_ORDER = {"concept": 0, "person": 1, "patients": 1, "death": 1, "conditions": 2,
-               "condition_occurrence": 2, "diagnoses": 2}
+_ROLE_ORDER = {"concept": 0, "person": 1, "patients": 1, "death": 1, "encounters": 1,
+               "visit_occurrence": 1, "conditions": 2, "condition_occurrence": 2,
+               "diagnoses": 2}
 
 Mapping = dict[str, dict[str, str]]
 """Explicit mapping per file name: ``{file name: {canonical column: source column}}``."""
 
 
-def _read(source: Source, sample: bool) -> RawTable:
+def _read(source: Source, sample: bool) -> RawTable | str:
+    """The read file, or the one-line reason it cannot be used (unreadable, not a text
+    export, empty, no rows)."""
     try:
-        return readers.read_source(source, sample_bytes=SAMPLE_BYTES if sample else None)
+        raw = readers.read_source(source, sample_bytes=SAMPLE_BYTES if sample else None)
     except readers.ReadError as exc:
-        raise IngestError(str(exc)) from exc
+        return readers.one_line(exc, limit=1000)
     except OSError as exc:
-        raise IngestError(f"{readers.source_name(source)}: cannot read ({exc})") from exc
+        return readers.one_line(f"{readers.source_name(source)}: cannot read ({exc})", 1000)
+    if raw.table.num_rows == 0:
+        return f"{raw.name}: no rows (the file has column names but no records)"
+    return raw
+
+
+def _nothing_usable(reasons: list[str]) -> IngestError:
+    if len(reasons) == 1:
+        return IngestError(reasons[0])
+    return IngestError("none of the files can be used: " + "; ".join(reasons))
 
 
 def _files(sources: Source | list[Source], mapping: Mapping | None) -> list[Source]:
@@ -72,12 +94,19 @@ def _files(sources: Source | list[Source], mapping: Mapping | None) -> list[Sour
 def detect(sources: Source | list[Source], mapping: Mapping | None = None) -> list[FilePlan]:
     """Plan each file from its header and a sample (no full read): format, role, the
     guessed (or overridden) mapping, refused columns, missing required columns and a
-    preview without refused columns.  Raises :class:`IngestError` for unreadable files or
-    an invalid explicit mapping (a missing required column is reported, not raised)."""
+    preview without refused columns.  A file that cannot be read (not a text export,
+    empty, no rows) gets a plan with role ``skipped`` and the reason, when another file
+    can be read.  Raises :class:`IngestError` when no file can be read, or for an invalid
+    explicit mapping (a missing required column is reported, not raised)."""
     plans = []
     for source in _files(sources, mapping):
         raw = _read(source, sample=True)
-        plans.append(plan_file(raw, (mapping or {}).get(raw.name), None))
+        if isinstance(raw, str):
+            plans.append(skipped_plan(readers.source_name(source), raw))
+        else:
+            plans.append(plan_file(raw, (mapping or {}).get(raw.name), None))
+    if all(p.skipped for p in plans):
+        raise _nothing_usable([p.skipped for p in plans])
     return plans
 
 
@@ -88,21 +117,30 @@ class _Loaded:
     cols: Columns
 
 
-def _load(sources: Source | list[Source], mapping: Mapping | None) -> list[_Loaded]:
-    loaded = []
+def _load(
+    sources: Source | list[Source], mapping: Mapping | None
+) -> tuple[list[_Loaded], list[FileReport]]:
+    """The read and planned files, and the reports of the files skipped because they
+    cannot be read."""
+    loaded, skipped = [], []
     for source in _files(sources, mapping):
         raw = _read(source, sample=False)
+        if isinstance(raw, str):
+            skipped.append(skipped_report(readers.source_name(source), raw))
+            continue
         cols = Columns(raw.table)
         plan = plan_file(raw, (mapping or {}).get(raw.name), cols)
         if plan.role != "not_used":
             check_required(plan)
         loaded.append(_Loaded(raw, plan, cols))
+    if not loaded:
+        raise _nothing_usable([f.skipped for f in skipped])
     if all(f.plan.role == "not_used" for f in loaded):
         raise IngestError(
             "none of the files is a usable export: "
             + ", ".join(f"{f.plan.name} ({f.plan.format} {f.plan.role})" for f in loaded)
         )
-    return loaded
+    return loaded, skipped
 
 
 def _groups(loaded: list[_Loaded]) -> list[list[int]]:
@@ -127,6 +165,7 @@ class _Export:
     deaths: list[pd.DataFrame] = field(default_factory=list)
     event_files: list[FileOut] = field(default_factory=list)
     column_diagnoses: list[pd.DataFrame] = field(default_factory=list)
+    encounters: list[pd.DataFrame] = field(default_factory=list)
 
     def add(self, out: FileOut) -> None:
         if out.concepts is not None:
@@ -139,9 +178,11 @@ class _Export:
                 parts.append(found)
         if out.events is not None:
             self.event_files.append(out)
+        if out.encounters is not None and len(out.encounters):
+            self.encounters.append(out.encounters)
 
 
-def _process_file(f: _Loaded, export: _Export) -> FileOut:
+def _process_file(f: _Loaded, export: _Export, value_map: ValueMap | None) -> FileOut:
     raw, plan, cols = f.raw, f.plan, f.cols
     if plan.role == "concept":
         return process_concepts(raw, plan, cols)
@@ -151,10 +192,12 @@ def _process_file(f: _Loaded, export: _Export) -> FileOut:
         return process_death(raw, plan, cols)
     if plan.role in CONDITION_ROLES:
         return process_conditions(raw, plan, cols, export.concepts)
+    if plan.role in ENCOUNTER_ROLES:
+        return process_encounters(raw, plan, cols)
     if plan.role in EVENT_ROLES:
         if plan.format == "omop" and export.concepts is None:
             plan.notes.append("no OMOP concept table given: concept ids cannot be named")
-        return process_events(raw, plan, cols, export.concepts)
+        return process_events(raw, plan, cols, export.concepts, value_map)
     return process_unused(raw, plan)
 
 
@@ -176,8 +219,11 @@ def _finish_export(export: _Export) -> None:
     deaths = _death_dates(export)
     demo = _concat(export.demographics) if export.demographics else None
     dx = _concat(export.diagnoses) if export.diagnoses else None
+    encounters = _encounters(export)
     for out in export.event_files:
         events = schema.conform(out.events)
+        if encounters is not None and out.encounter_ids is not None:
+            _join_encounters(events, out.encounter_ids, encounters, out.report)
         cut, after, patients = coverage.apply_deaths(events, deaths)
         if cut:
             out.report.notes.append(
@@ -190,6 +236,37 @@ def _finish_export(export: _Export) -> None:
             )
         _broadcast(events, demo, dx)
         out.events = events
+
+
+def _encounters(export: _Export) -> pd.DataFrame | None:
+    """encounter_id -> provider_id, site of the export's encounter tables (None: none)."""
+    if not export.encounters:
+        return None
+    frame = pd.concat(export.encounters) if len(export.encounters) > 1 else export.encounters[0]
+    return frame[~frame.index.duplicated()]
+
+
+def _join_encounters(events: pd.DataFrame, ids: pd.Series, encounters: pd.DataFrame,
+                     report) -> None:
+    """Fill each event's missing provider and site from its encounter (in place; the
+    row's own values win); the report counts the rows filled and the encounter ids not
+    found."""
+    ids = ids.reset_index(drop=True)
+    known = ids.isin(encounters.index)
+    filled = []
+    for column, what in (("provider_id", "provider"), ("site", "site")):
+        looked = ids.map(encounters[column]).astype("string")
+        fill = events[column].isna() & looked.notna()
+        if fill.any():
+            events[column] = events[column].fillna(looked)
+            filled.append(f"{what} of {int(fill.sum())}")
+    if filled:
+        report.notes.append(" and ".join(filled) + " row(s) taken from their encounter")
+    lost = ids.notna() & ~known
+    if lost.any():
+        report.notes.append(
+            f"{int(lost.sum())} row(s) name an encounter the encounters table does not hold"
+        )
 
 
 def _all_diagnoses(exports: list[_Export]) -> pd.DataFrame:
@@ -230,20 +307,27 @@ def _population_source(loaded: list[_Loaded], exports: list[_Export]) -> str:
     return "diagnosis_column" if own else "none"
 
 
-def ingest(sources: Source | list[Source], mapping: Mapping | None = None) -> IngestResult:
+def ingest(
+    sources: Source | list[Source],
+    mapping: Mapping | None = None,
+    value_map: ValueMap | None = None,
+) -> IngestResult:
     """Read, map, classify, validate and PHI-guard the given exports (see
     :mod:`analytics.ingest` for every rule).  ``mapping`` is
-    ``{file name: {canonical column or reason_code / refills / death_date: source
-    column}}``, one entry per file it changes.  Raises :class:`IngestError` (one line)
-    when a file cannot be read, a required column is missing, a mapping is invalid, or
-    none of the files is a usable export."""
-    loaded = _load(sources, mapping)
+    ``{file name: {canonical column or reason_code / refills / death_date / encounter_id:
+    source column}}``, one entry per file it changes; ``value_map``
+    (:class:`analytics.ingest.ValueMap`) says what the clinic's own technique and
+    injection-type labels and descriptions mean.  A file that cannot be read is skipped
+    and reported when another can be.  Raises :class:`IngestError` (one line) when no
+    file can be read, a required column is missing, a mapping is invalid, or none of the
+    files is a usable export."""
+    loaded, skipped = _load(sources, mapping)
     outs: list[FileOut | None] = [None] * len(loaded)
     exports = []
     for members in _groups(loaded):
         export = _Export()
         for i in sorted(members, key=lambda j: _ROLE_ORDER.get(loaded[j].plan.role, 9)):
-            outs[i] = _process_file(loaded[i], export)
+            outs[i] = _process_file(loaded[i], export, value_map)
             export.add(outs[i])
         _finish_export(export)
         exports.append(export)
@@ -255,50 +339,82 @@ def ingest(sources: Source | list[Source], mapping: Mapping | None = None) -> In
     extract = _extract_date(events, dx, done)
     _count_open_orders(exports, extract)
     return IngestResult(
-        events=events, report=IngestReport(files=[o.report for o in done]),
-        rejected=_rejected(done), diagnoses=dx, extract_date=extract,
+        events=events, report=IngestReport(files=[*(o.report for o in done), *skipped]),
+        rejected=_listed([o.rejected for o in done]), diagnoses=dx, extract_date=extract,
         population_source=_population_source(loaded, exports),
+        not_relevant=_listed([o.not_relevant for o in done]),
     )
 
 
 def ingest_exports(
-    sources: Source | list[Source], mapping: Mapping | None = None
+    sources: Source | list[Source],
+    mapping: Mapping | None = None,
+    value_map: ValueMap | None = None,
 ) -> Iterator[IngestResult]:
     """:func:`ingest` one export at a time, reading only that export's files: one
     :class:`IngestResult` per export, in the order :func:`ingest` processes them (the
-    files of one Synthea or OMOP folder together, every other file alone).
+    files of one Synthea or OMOP folder together, every other file alone), then one per
+    file that cannot be read (its report only, as :func:`ingest` lists such files last).
 
-    Each export's events, rejected rows and diagnoses are exactly those :func:`ingest` of
-    all the sources gives for that export's files (every rule joins files of one export
-    only).  What depends on every export is left to the caller: the dataset's extract
-    date is the latest of the results' ``extract_date``, its population source
-    :func:`combine_population_sources` of theirs, and diagnoses recorded identically in
-    two exports are dropped as duplicates by :func:`ingest` only.  The open-order counts
-    of each file's report use its own export's extract date.  Raises :class:`IngestError`
-    as :func:`ingest` does, before yielding anything."""
+    Each export's events, rejected and not-relevant rows and diagnoses are exactly those
+    :func:`ingest` of all the sources gives for that export's files (every rule joins
+    files of one export only).  What depends on every export is left to the caller: the
+    dataset's extract date is the latest of the results' ``extract_date``, its population
+    source :func:`combine_population_sources` of theirs, and diagnoses recorded
+    identically in two exports are dropped as duplicates by :func:`ingest` only.  The
+    open-order counts of each file's report use its own export's extract date.  Raises
+    :class:`IngestError` as :func:`ingest` does, before yielding anything."""
     files = _files(sources, mapping)
-    planned = []  # (source, folder, name, format, role): no plan is kept (its preview may
-    for source in files:  # hold on to the whole file read)
+    planned: list[_Planned] = []  # no plan is kept: its preview may hold the whole file
+    for source in files:
         raw = _read(source, sample=True)
+        if isinstance(raw, str):
+            planned.append(_Planned(source, None, readers.source_name(source), "",
+                                    "skipped", raw))
+            continue
         plan = plan_file(raw, (mapping or {}).get(raw.name), None)
-        planned.append((source, raw.parent, plan.name, plan.format, plan.role))
+        if plan.role != "not_used":
+            check_required(plan)
+        planned.append(_Planned(source, raw.parent, plan.name, plan.format, plan.role))
         del raw, plan
-    if all(role == "not_used" for *_, role in planned):
+    readable = [p for p in planned if p.role != "skipped"]
+    if not readable:
+        raise _nothing_usable([p.skipped for p in planned])
+    if all(p.role == "not_used" for p in readable):
         raise IngestError(
             "none of the files is a usable export: "
-            + ", ".join(f"{name} ({fmt} {role})" for _, _, name, fmt, role in planned)
+            + ", ".join(f"{p.name} ({p.format} {p.role})" for p in readable)
         )
-    groups: dict[tuple, list[int]] = {}
-    for i, (_, parent, _, fmt, _) in enumerate(planned):
-        key = (fmt, parent) if fmt in ("synthea", "omop") else ("generic", i)
-        groups.setdefault(key, []).append(i)
+    groups: dict[tuple, list[_Planned]] = {}
+    for i, p in enumerate(readable):
+        key = (p.format, p.parent) if p.format in ("synthea", "omop") else ("generic", i)
+        groups.setdefault(key, []).append(p)
     for members in groups.values():
-        names = {planned[i][2] for i in members}
-        if all(planned[i][4] == "not_used" for i in members):
-            yield _unused_export([planned[i][0] for i in members], mapping)
+        names = {p.name for p in members}
+        if all(p.role == "not_used" for p in members):
+            yield _unused_export([p.source for p in members], mapping)
             continue
-        yield ingest([planned[i][0] for i in members],
-                     {k: v for k, v in (mapping or {}).items() if k in names} or None)
+        yield ingest([p.source for p in members],
+                     {k: v for k, v in (mapping or {}).items() if k in names} or None,
+                     value_map)
+    for p in planned:
+        if p.role == "skipped":
+            yield IngestResult(events=schema.empty_events(),
+                               report=IngestReport(files=[skipped_report(p.name, p.skipped)]),
+                               rejected=empty_rejected(), diagnoses=diagnoses.empty())
+
+
+@dataclass
+class _Planned:
+    """What :func:`ingest_exports` keeps of a file's plan: where it is, its name, format and
+    role (``skipped``: it cannot be read, ``skipped`` saying why)."""
+
+    source: Source
+    parent: object
+    name: str
+    format: str
+    role: str
+    skipped: str = ""
 
 
 def _unused_export(sources: list[Source], mapping: Mapping | None) -> IngestResult:
@@ -307,6 +423,9 @@ def _unused_export(sources: list[Source], mapping: Mapping | None) -> IngestResu
     reports = []
     for source in sources:
         raw = _read(source, sample=False)
+        if isinstance(raw, str):  # readable a moment ago: report it as ingest would
+            reports.append(skipped_report(readers.source_name(source), raw))
+            continue
         plan = plan_file(raw, (mapping or {}).get(raw.name), None)
         reports.append(process_unused(raw, plan).report)
     return IngestResult(events=schema.empty_events(), report=IngestReport(files=reports),
@@ -323,8 +442,9 @@ def combine_population_sources(sources: list[str]) -> str:
     return "none"
 
 
-def _rejected(outs: list[FileOut]) -> pd.DataFrame:
-    parts = [o.rejected for o in outs if o.rejected is not None]
+def _listed(frames: list[pd.DataFrame | None]) -> pd.DataFrame:
+    """The rejected (or not-relevant) rows of every file in one frame."""
+    parts = [f for f in frames if f is not None]
     if not parts:
         return empty_rejected()
     rejected = pd.concat(parts, ignore_index=True)

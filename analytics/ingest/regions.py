@@ -1,4 +1,4 @@
-"""Spinal region of injection rows (DESIGN.md "Injection session"): ``cervical_thoracic``
+"""Spinal region of injection rows (docs/definitions.md, section 10): ``cervical_thoracic``
 or ``lumbar_sacral``.
 
 Sources, in order: the CPT code's region (``cpt_codes.csv``, see

@@ -12,6 +12,10 @@
   or date it is rejected; any other condition is *not relevant*.
 - ``concept``: a row with a concept id is *accepted* (vocabulary); no id -> rejected
   ``missing concept id``.
+- ``encounters`` (Synthea) / ``visit_occurrence`` (OMOP): a row with an encounter id is
+  *accepted*: it gives the encounter's provider (``PROVIDER`` / ``provider_id``) and site
+  (``ORGANIZATION`` / ``care_site_id``), pseudonymous as exported; no id -> rejected
+  ``missing encounter id``.
 - ``not_used`` files (e.g. Synthea ``encounters``): every row is *not relevant*.
 """
 
@@ -25,7 +29,13 @@ from analytics.ingest import diagnoses, values
 from analytics.ingest.columns import Columns, combine, string_series, take
 from analytics.ingest.formats import file_stem
 from analytics.ingest.mapping import FilePlan
-from analytics.ingest.report import REJECT_REASONS, FileOut, file_report, finish_rejections
+from analytics.ingest.report import (
+    REJECT_REASONS,
+    FileOut,
+    file_report,
+    finish_rejections,
+    not_relevant_rows,
+)
 from analytics.readers import RawTable
 
 _REASON_INDEX = {r: i for i, r in enumerate(REJECT_REASONS)}
@@ -108,7 +118,7 @@ def process_conditions(
     reason = np.where(relevant, _date_reasons(start, cols.n, "event"), -1)
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason = np.where(relevant & missing, _REASON_INDEX["missing patient id"], reason)
-    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS, cols)
     acc = relevant & (reason < 0)
     report.accepted = int(acc.sum())
     not_rel = (~dup) & ~relevant
@@ -125,7 +135,9 @@ def process_conditions(
     if len(sel):
         pid = string_series(patient[1], patient[0][sel])
         found = _diagnosis_rows(code, detail, pid, start.dates[sel], kind[sel], sel)
-    return FileOut(report=report, rejected=rejected, diagnoses=found)
+    why = np.where(kind == "", _NO_DIAGNOSIS, _OTHER_CONDITION).astype(object)
+    return FileOut(report=report, rejected=rejected, diagnoses=found,
+                   not_relevant=not_relevant_rows(raw, plan, cols, not_rel, why))
 
 
 def process_patients(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
@@ -135,7 +147,7 @@ def process_patients(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     patient = values.text(plan, cols, "patient_id")
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason_idx = np.where((~dup) & missing, 0, -1)
-    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
     acc = (~dup) & ~missing
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -168,7 +180,7 @@ def process_death(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     reason = np.where(~dup, _date_reasons(column, cols.n, "death"), -1)
     missing = patient[0] < 0 if patient else np.ones(cols.n, bool)
     reason = np.where((~dup) & missing, _REASON_INDEX["missing patient id"], reason)
-    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason, REJECT_REASONS, cols)
     acc = (~dup) & (reason < 0)
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -191,7 +203,7 @@ def process_concepts(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
     cid = cols.get(by_norm["conceptid"])
     missing = cid[0] < 0
     reason_idx = np.where((~dup) & missing, _REASON_INDEX["missing concept id"], -1)
-    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
     acc = (~dup) & ~missing
     report.accepted = int(acc.sum())
     sel = np.flatnonzero(acc)
@@ -209,6 +221,31 @@ def process_concepts(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
         frame["concept_code"] = None
     frame = frame.drop_duplicates("concept_id").set_index("concept_id")
     return FileOut(report=report, rejected=rejected, concepts=frame)
+
+
+def process_encounters(raw: RawTable, plan: FilePlan, cols: Columns) -> FileOut:
+    """An encounters / visit table: ``encounters`` (encounter_id, provider_id, site; one
+    row per encounter id, the first)."""
+    report, dup = _start(raw, plan, cols)
+    encounter = values.text(plan, cols, "encounter_id")
+    missing = encounter[0] < 0 if encounter else np.ones(cols.n, bool)
+    reason_idx = np.where((~dup) & missing, _REASON_INDEX["missing encounter id"], -1)
+    rejected = finish_rejections(raw, plan, report, reason_idx, REJECT_REASONS, cols)
+    acc = (~dup) & ~missing
+    report.accepted = int(acc.sum())
+    sel = np.flatnonzero(acc)
+    frame = pd.DataFrame({"encounter_id": string_series(encounter[1], encounter[0][sel])
+                          if encounter else pd.Series([], dtype="string")})
+    for canonical in ("provider_id", "site"):
+        part = values.text(plan, cols, canonical)
+        frame[canonical] = (string_series(part[1], part[0][sel]) if part is not None
+                            else pd.Series(pd.NA, index=frame.index, dtype="string"))
+    frame = frame.drop_duplicates("encounter_id").set_index("encounter_id")
+    report.notes.append(
+        "encounters read for the provider and site of the treatment rows; they are not "
+        "events"
+    )
+    return FileOut(report=report, rejected=rejected, encounters=frame)
 
 
 def process_unused(raw: RawTable, plan: FilePlan) -> FileOut:

@@ -16,6 +16,7 @@ from analytics.results.distributions import (
     histogram_columns,
     survival,
 )
+from analytics.results.injection_response import add_response, response_counts
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Kind, Table, count, derived, label, patients
@@ -58,7 +59,11 @@ class InjectionsResult:
     region (patient level).  ``by_physician``: sessions and patients per physician and
     type(s) (sessions add up to all sessions).  ``pain``: sessions with a pain score
     before and after, and the median change; ``pain_change``: those sessions by
-    rounded change (adding up to them).
+    rounded change (adding up to them).  ``response``: the followed sessions with a
+    documented ≥ 50 % pain-score response, the other statuses, the repeats and those after
+    a session without a response (one row); ``response_by_injection_types`` /
+    ``_region`` / ``_provider_id``: the same per type, spinal region and physician of the
+    session (:mod:`analytics.results.injection_response`).
     """
 
     kpis: Table
@@ -71,6 +76,10 @@ class InjectionsResult:
     by_physician: Table
     pain: Table
     pain_change: Table
+    response: Table
+    response_by_injection_types: Table
+    response_by_region: Table
+    response_by_provider_id: Table
 
 
 @dataclass(frozen=True)
@@ -87,6 +96,7 @@ class InjectionsCounts:
     by_physician: pd.DataFrame
     pain: pd.DataFrame
     pain_change: pd.DataFrame
+    response: dict[str, pd.DataFrame]
 
     def protect(self, min_cell: int) -> InjectionsResult:
         layout = Layout(min_cell)
@@ -150,6 +160,7 @@ class InjectionsCounts:
             label("change", "Change in pain score (points)"), count("sessions", "Sessions")),
             self.pain_change)
         layout.column_total("pain_change", "sessions", layout.cell("pain", 0, "sessions"))
+        add_response(layout, self.response, kpi["sessions"], kpi["intervals"])
         tables = layout.protect()
         repeat = survival(tables, "repeat")
         return InjectionsResult(
@@ -158,7 +169,22 @@ class InjectionsCounts:
             over_by_type=tables["over_by_type"], over_by_region=tables["over_by_region"],
             windows=tables["windows"],
             by_physician=tables["by_physician"], pain=tables["pain"],
-            pain_change=tables["pain_change"])
+            pain_change=tables["pain_change"], response=tables["response"],
+            response_by_injection_types=tables["response_by_injection_types"],
+            response_by_region=tables["response_by_region"],
+            response_by_provider_id=tables["response_by_provider_id"])
+
+
+def _known(value: object) -> bool:
+    return not (value is None or (not isinstance(value, str) and pd.isna(value)))
+
+
+RESPONSE_LABELS = {
+    "injection_types": lambda v: injection_type_label(v) if _known(v) else "Unknown type",
+    "region": lambda v: REGION_LABELS.get(str(v), str(v)) if _known(v) else "Unknown region",
+    "provider_id": lambda v: str(v) if _known(v) else "(unknown)",
+}
+"""The label of a response group's value (a missing value is its own group)."""
 
 
 def sessions_distribution(per_patient: pd.DataFrame) -> pd.DataFrame:
@@ -252,6 +278,7 @@ def injections_counts(m: CohortMeasures) -> InjectionsCounts:
         .astype({"region": "string"}).reset_index(drop=True),
         by_physician=sessions_by_physician(sessions),
         pain=pain, pain_change=pain_change,
+        response=response_counts(m.responses, RESPONSE_LABELS),
     )
 
 

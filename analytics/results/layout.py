@@ -16,6 +16,7 @@ The result is a ``dict`` of :class:`~analytics.results.table.Table` with their m
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -47,6 +48,7 @@ class Layout:
         self._entries: dict[str, _Entry] = {}
         self._offset: dict[tuple[str, str], int] = {}
         self._values: list[np.ndarray] = []
+        self._starts: list[int] = []  # index of each array's first cell
         self._size = 0
         self._latent: list[int] = []
         self._shared: set[int] = set()
@@ -72,8 +74,7 @@ class Layout:
             if column.is_count:
                 values = pd.to_numeric(frame[column.name], errors="coerce")
                 self._offset[(name, column.name)] = self._size
-                self._values.append(values.fillna(0).to_numpy(dtype="float64"))
-                self._size += len(frame)
+                self._append(values.fillna(0).to_numpy(dtype="float64"))
 
     def rows(self, name: str) -> int:
         return len(self._entries[name].frame)
@@ -95,10 +96,14 @@ class Layout:
     def latent(self, value: float) -> int:
         """A count that is not shown but follows from shown ones (protected when small)."""
         index = self._size
-        self._values.append(np.array([float(value)]))
+        self._append(np.array([float(value)]))
         self._latent.append(index)
-        self._size += 1
         return index
+
+    def _append(self, values: np.ndarray) -> None:
+        self._starts.append(self._size)
+        self._values.append(values)
+        self._size += len(values)
 
     def sums(self, parts: Sequence[int], total: int) -> None:
         """The cells ``parts`` add up to the cell ``total``."""
@@ -139,16 +144,10 @@ class Layout:
 
     def value_at(self, index: int) -> float:
         """The value of a count cell (or latent count) by index."""
-        for array_start, array in self._arrays():
-            if array_start <= index < array_start + len(array):
-                return float(array[index - array_start])
-        raise IndexError(index)
-
-    def _arrays(self):
-        start = 0
-        for array in self._values:
-            yield start, array
-            start += len(array)
+        if not 0 <= index < self._size:
+            raise IndexError(index)
+        k = bisect.bisect_right(self._starts, index) - 1
+        return float(self._values[k][index - self._starts[k]])
 
     # ------------------------------------------------------------------ protection
 
@@ -160,19 +159,16 @@ class Layout:
         shared = np.zeros(len(values), dtype=bool)
         shared[list(self._shared)] = True
         flat = suppress(values, self._relations, self.min_cell, latent=latent, shared=shared)
-        marks: dict[str, pd.DataFrame] = {}
+        marks: dict[str, dict[str, np.ndarray]] = {}
         for name, entry in self._entries.items():
-            frame = pd.DataFrame(
-                {c.name: np.full(len(entry.frame), Mark.SHOWN, dtype=np.int8)
-                 for c in entry.columns},
-                index=entry.frame.index,
-            )
+            n = len(entry.frame)
+            arrays = {c.name: np.full(n, Mark.SHOWN, dtype=np.int8) for c in entry.columns}
             if not entry.patient_level:
                 for column in entry.columns:
                     if column.is_count:
                         start = self._offset[(name, column.name)]
-                        frame[column.name] = flat[start:start + len(entry.frame)]
-            marks[name] = frame
+                        arrays[column.name] = flat[start:start + n].astype(np.int8)
+            marks[name] = arrays
         for name, entry in self._entries.items():
             if entry.patient_level:
                 continue
@@ -182,25 +178,26 @@ class Layout:
                 hide = np.zeros(len(entry.frame), dtype=bool)
                 for base in column.base:
                     hide |= self._base_hidden(marks, name, base, len(entry.frame))
-                frame = marks[name]
-                frame[column.name] = np.where(hide, Mark.HIDDEN, frame[column.name]).astype(
+                arrays = marks[name]
+                arrays[column.name] = np.where(hide, Mark.HIDDEN, arrays[column.name]).astype(
                     np.int8)
         for (table, row, column), on in self._depends:
-            if any(marks[t][c].iloc[r] != Mark.SHOWN for t, r, c in on):
-                marks[table].loc[marks[table].index[row], column] = np.int8(Mark.HIDDEN)
+            if any(marks[t][c][r] != Mark.SHOWN for t, r, c in on):
+                marks[table][column][row] = np.int8(Mark.HIDDEN)
         return {
-            name: Table(name, entry.title, entry.columns, entry.frame, marks[name],
+            name: Table(name, entry.title, entry.columns, entry.frame,
+                        pd.DataFrame(marks[name], index=entry.frame.index),
                         self.min_cell, entry.patient_level, entry.note)
             for name, entry in self._entries.items()
         }
 
     @staticmethod
-    def _base_hidden(marks: dict[str, pd.DataFrame], table: str, base: str,
+    def _base_hidden(marks: dict[str, dict[str, np.ndarray]], table: str, base: str,
                      n: int) -> np.ndarray:
         """Hidden flags of a base: ``"column"`` (same row) or ``"table.column"`` (the first
         row of another table, e.g. the cohort's patient count)."""
         if "." in base:
             other, column = base.split(".", 1)
-            hidden = marks[other][column].iloc[0] != Mark.SHOWN
+            hidden = marks[other][column][0] != Mark.SHOWN
             return np.full(n, bool(hidden))
-        return marks[table][base].to_numpy() != Mark.SHOWN
+        return marks[table][base] != Mark.SHOWN

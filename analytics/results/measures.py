@@ -9,11 +9,16 @@ threshold's effect on a measure, because no measure depends on it.
 
 Every table here is patient-local (one patient's rows need only that patient's
 events), so the same object can later be built once per dataset version and a
-cohort taken as a selection of its rows.
+cohort taken as a selection of its rows.  :class:`PopulationMeasures` does that for
+the measures that read a patient's whole record — the opioid-safety measures (over the
+full history, no lookback cut) and the outcome times by first step: they are computed
+once for the population and a cohort's are the rows of its patients
+(:attr:`CohortMeasures.safety`, :attr:`CohortMeasures.outcomes`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -22,12 +27,18 @@ from typing import TypeVar
 import numpy as np
 import pandas as pd
 
-from analytics import injections, narcotics, pathways
+from analytics import injection_response, injections, narcotics, pathways
 from analytics.cohorts import patient_attributes
 from analytics.intervals import extract_date
+from analytics.outcomes import OutcomeData, outcome_data
+from analytics.safety import SafetyMeasures, SafetyParameters, safety_measures
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, isin_ids
 
 T = TypeVar("T")
+
+AGE_BAND_EDGES: tuple[int, ...] = (40, 55, 65, 75)
+"""The edges of :data:`analytics.cohorts.AGE_BANDS` (the sidebar's bands), used for the
+outcomes' age strata too, so an age stratum means the same bands everywhere."""
 
 PATIENT_TABLES: tuple[str, ...] = ("steps", "eras", "sessions", "courses")
 """The per-patient tables :meth:`CohortMeasures.patient_table` hands out."""
@@ -69,11 +80,13 @@ class CohortMeasures:
         definitions: Definitions = Definitions(),
         extract: pd.Timestamp | None = None,
         attributes: pd.DataFrame | None = None,
+        population: PopulationMeasures | None = None,
     ) -> None:
         self.events = events
         self.definitions = definitions
         self.extract = extract_date(events, extract)
         self._attributes = attributes
+        self._population = population
         self._memo: dict[tuple, object] = {}
         self._lock = threading.RLock()
 
@@ -197,6 +210,13 @@ class CohortMeasures:
         return self._kept(("limit_windows",), lambda: injections.limit_windows(self.events))
 
     @property
+    def responses(self) -> pd.DataFrame:
+        """The documented pain-score response of every session
+        (:func:`analytics.injection_response.injection_responses`)."""
+        return self._kept(("responses",), lambda: injection_response.injection_responses(
+            self.events, self.sessions, extract=self.extract))
+
+    @property
     def pain_change(self) -> pd.DataFrame:
         """Pain-score change around each session."""
         return self._kept(("pain_change",),
@@ -219,6 +239,32 @@ class CohortMeasures:
             return self.courses
         raise ValueError(f"table must be one of {', '.join(PATIENT_TABLES)}, not {name!r}")
 
+    # ------------------------------------------------------------------ whole records
+
+    @property
+    def population(self) -> PopulationMeasures:
+        """The population measures this cohort selects from (given, or the cohort's own
+        events taken as the population)."""
+        def compute() -> PopulationMeasures:
+            if self._population is not None:
+                return self._population
+            return PopulationMeasures(self.events, self.definitions, self.extract)
+        return self._kept(("population",), compute)
+
+    @property
+    def safety(self) -> SafetyMeasures:
+        """The opioid-safety measures of the cohort's patients (their full history): the
+        population's rows of these patients (:func:`select_safety`)."""
+        return self._kept(("safety",), lambda: select_safety(self.population.safety,
+                                                             self.patients))
+
+    @property
+    def outcomes(self) -> OutcomeData:
+        """Outcome times by first step of the cohort's patients: the population's rows of
+        these patients (:func:`select_outcomes`)."""
+        return self._kept(("outcomes",), lambda: select_outcomes(self.population,
+                                                                 self.patients))
+
     # ------------------------------------------------------------------ periods
 
     def window(self, start: pd.Timestamp, end: pd.Timestamp) -> CohortMeasures:
@@ -227,5 +273,161 @@ class CohortMeasures:
         def compute() -> CohortMeasures:
             dates = self.events["event_date"]
             inside = self.events.loc[(dates >= start) & (dates <= end)]
-            return CohortMeasures(inside, self.definitions, end, self._attributes)
+            return CohortMeasures(inside, self.definitions, end, self._attributes,
+                                  self._population)
         return self._kept(("window", start, end), compute)
+
+
+class PopulationMeasures:
+    """Measures of a population that read each patient's whole record, computed once and
+    shared by every cohort of it (a cohort's are a selection of rows).
+
+    ``events``: the population's events (:attr:`analytics.population.Population.events`);
+    ``history``: the same patients' full history (``Population.full_history`` of the
+    dataset's events: no lookback cut), default ``events``; ``accepted``: the dataset's
+    accepted events before the population (for the attrition table), default ``history``;
+    ``diagnoses``: the dataset's diagnoses (``kind`` ``opioid_use_disorder`` indicates
+    naloxone); ``index_dates``: ``Population.index_date`` — when it holds any date,
+    patients without one are left out of the outcomes (None or empty: nobody is).
+    ``extract``: the dataset's extract date (default the latest event date of
+    ``history``).
+    """
+
+    def __init__(
+        self,
+        events: pd.DataFrame,
+        definitions: Definitions = Definitions(),
+        extract: pd.Timestamp | None = None,
+        *,
+        history: pd.DataFrame | None = None,
+        accepted: pd.DataFrame | None = None,
+        diagnoses: pd.DataFrame | None = None,
+        index_dates: pd.Series | None = None,
+    ) -> None:
+        self.events = events
+        self.history = events if history is None else history
+        self.accepted = self.history if accepted is None else accepted
+        self.definitions = definitions
+        self.extract = extract_date(self.history, extract)
+        self.diagnoses = diagnoses
+        self.index_dates = (index_dates if index_dates is not None and len(index_dates)
+                            else None)
+        self._memo: dict[tuple, object] = {}
+        self._lock = threading.RLock()
+
+    def _kept(self, key: tuple, compute: Callable[[], T]) -> T:
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = compute()
+            return self._memo[key]  # type: ignore[return-value]
+
+    @property
+    def safety_parameters(self) -> SafetyParameters:
+        """The safety measures' parameters: the defaults, with the courses' gap."""
+        return SafetyParameters(course_gap_days=self.definitions.course_gap_days)
+
+    @property
+    def safety(self) -> SafetyMeasures:
+        """Every opioid-safety measure over the population's full history
+        (:func:`analytics.safety.safety_measures`)."""
+        return self._kept(("safety",), lambda: safety_measures(
+            self.history, self.diagnoses, self.extract, self.safety_parameters))
+
+    @property
+    def steps(self) -> pd.DataFrame:
+        """Pathway steps, mode "first", of the population's events (time zero of the
+        outcomes, the attrition's "with a pathway")."""
+        return self._kept(("steps",), lambda: pathways.pathway_steps(
+            self.events, mode="first", techniques=tuple(DEFAULT_PATHWAY_TECHNIQUES),
+            era_gap_days=self.definitions.era_gap_days, extract=self.extract))
+
+    @property
+    def courses(self) -> pd.DataFrame:
+        """Narcotic courses of the population's events."""
+        return self._kept(("courses",), lambda: narcotics.narcotic_courses(
+            self.events, course_gap_days=self.definitions.course_gap_days,
+            extract=self.extract))
+
+    @property
+    def outcomes(self) -> OutcomeData:
+        """Outcome times by first step of the population's patients
+        (:func:`analytics.outcomes.outcome_data`)."""
+        return self._kept(("outcomes",), lambda: outcome_data(
+            self.events, self.index_dates, self.extract, steps=self.steps,
+            courses=self.courses, course_gap_days=self.definitions.course_gap_days,
+            age_edges=AGE_BAND_EDGES))
+
+    @property
+    def outcome_left_out(self) -> pd.DataFrame:
+        """Patients with a first step left out of the outcomes: ``patient_id``, ``reason``
+        (``no_index``: no index date; ``surgery_first``: a first step holding surgery),
+        as :func:`analytics.outcomes.outcome_data` counts them."""
+        def compute() -> pd.DataFrame:
+            first = self.steps.loc[self.steps["step"].to_numpy() == 1]
+            ids = first["patient_id"].astype("string").reset_index(drop=True)
+            no_index = np.zeros(len(ids), dtype=bool)
+            if self.index_dates is not None:
+                known = pd.Series(self.index_dates).dropna().index
+                no_index = ~isin_ids(ids, pd.Index(known, dtype="string"))
+            padded = "+" + first["label"].astype("string").reset_index(drop=True) + "+"
+            surgery = padded.str.contains("+surgery+", regex=False).to_numpy(
+                dtype=bool, na_value=False) & ~no_index
+            reason = np.where(no_index, "no_index", np.where(surgery, "surgery_first", ""))
+            out = pd.DataFrame({"patient_id": ids, "reason": pd.Series(reason,
+                                                                        dtype="string")})
+            return out.loc[out["reason"] != ""].reset_index(drop=True)
+        return self._kept(("outcome_left_out",), compute)
+
+
+def select_safety(measures: SafetyMeasures, patients: pd.Index) -> SafetyMeasures:
+    """The safety measures of ``patients`` only: the rows of their patient-windows,
+    episodes and courses, with the physician credits renumbered.  Every measure is
+    patient-local, so this equals the measures computed on these patients' events."""
+    def keep(frame: pd.DataFrame) -> np.ndarray:
+        return isin_ids(frame["patient_id"], patients)
+
+    years, months, courses = (keep(measures.patient_years), keep(measures.patient_months),
+                              keep(measures.naloxone_courses))
+    if years.all() and months.all() and courses.all():
+        return measures
+
+    def rows(frame: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+        return frame.loc[mask].reset_index(drop=True)
+
+    def credits(table: pd.DataFrame, mask: np.ndarray) -> pd.DataFrame:
+        row = table["row"].to_numpy(dtype=np.int64)
+        kept = mask[row]
+        position = np.cumsum(mask) - 1
+        out = table.loc[kept].reset_index(drop=True)
+        out["row"] = position[row[kept]].astype(np.int64)
+        return out
+
+    return dataclasses.replace(
+        measures,
+        patient_years=rows(measures.patient_years, years),
+        patient_months=rows(measures.patient_months, months),
+        new_episodes=rows(measures.new_episodes, keep(measures.new_episodes)),
+        naloxone_courses=rows(measures.naloxone_courses, courses),
+        taper_courses=rows(measures.taper_courses, keep(measures.taper_courses)),
+        year_credits=credits(measures.year_credits, years),
+        month_credits=credits(measures.month_credits, months),
+        course_credits=credits(measures.course_credits, courses),
+    )
+
+
+def select_outcomes(population: PopulationMeasures, patients: pd.Index) -> OutcomeData:
+    """The outcome times of ``patients`` only (the population's rows of them), with the
+    counts of patients analysed and left out among them."""
+    data = population.outcomes
+    table = data.table
+    mine = isin_ids(table["patient_id"], patients)
+    left = population.outcome_left_out
+    reasons = left.loc[isin_ids(left["patient_id"], patients), "reason"]
+    if mine.all() and len(reasons) == len(left):
+        return data
+    chosen = table.loc[mine].reset_index(drop=True)
+    return OutcomeData(
+        chosen, patients=int(chosen["patient_id"].nunique()),
+        left_out_no_index=int((reasons == "no_index").sum()),
+        left_out_surgery_first=int((reasons == "surgery_first").sum()),
+        extract_date=data.extract_date)

@@ -17,11 +17,18 @@ from analytics.intervals import day_numbers
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Column, Kind, Table, count, derived, label, patients
+from analytics.safety import safety_rates
 from analytics.schema import TECHNIQUES, isin_ids
 
 UNKNOWN_PHYSICIAN = "(unknown)"
 ALL_PHYSICIANS = "All physicians"
 PERIODS = (90, 180, 365)
+SAFETY_KPIS: dict[str, str] = {
+    "hdo": "High dosage (HDO)",
+    "cob": "Opioid + benzodiazepine (COB)",
+    "naloxone": "Naloxone when indicated",
+}
+"""The opioid-safety measures on the Overview (:data:`analytics.safety.MEASURES` keys)."""
 
 
 @dataclass(frozen=True)
@@ -259,6 +266,44 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
     return out[list(PHYSICIAN_COLUMNS)].reset_index(drop=True)
 
 
+def safety_months_back(period_days: int) -> int:
+    """How many months before the latest 12-month window the compared window ends: the
+    period in whole months (90 days: 3, 180: 6, 365: 12)."""
+    return max(1, int(round(period_days / 30.4375)))
+
+
+def safety_kpis(m: CohortMeasures, period_days: int = 365) -> pd.DataFrame:
+    """The Overview's opioid-safety KPIs (:data:`SAFETY_KPIS`) over the 12 months ending
+    with the extract date's month (``current``) and the 12 months ending
+    :func:`safety_months_back` months earlier (``previous``): the points of the Safety
+    view's monthly trend.  Columns ``row``, ``month`` (the window's last month) and per
+    measure ``<key>_denominator``, ``<key>_numerator``, ``<key>_share`` (in %; NaN when
+    the denominator is 0)."""
+    names = tuple(SAFETY_KPIS)
+    end = (pd.Timestamp(m.extract).to_period("M").to_timestamp() if m.extract is not None
+           else None)
+    rows = []
+    if end is None:
+        return pd.DataFrame(columns=["row", "month"] + [f"{k}_{c}" for k in names for c in (
+            "denominator", "numerator", "share")])
+    rates = safety_rates(m.safety, "month", by_physician=False, names=names)
+    rates = rates.loc[rates["provider_id"].isna()]
+    previous = end - pd.DateOffset(months=safety_months_back(period_days))
+    for row, month in (("current", end), ("previous", previous)):
+        out: dict[str, object] = {"row": row, "month": month}
+        at = rates.loc[rates["period"] == month].set_index("measure")
+        for key in names:
+            den = int(at.loc[key, "denominator"]) if key in at.index else 0
+            num = int(at.loc[key, "numerator"]) if key in at.index else 0
+            out[f"{key}_denominator"] = den
+            out[f"{key}_numerator"] = num
+            out[f"{key}_share"] = 100.0 * num / den if den else np.nan
+        rows.append(out)
+    frame = pd.DataFrame(rows)
+    frame["month"] = frame["month"].astype("datetime64[s]")
+    return frame
+
+
 # ---------------------------------------------------------------------- layout
 
 KEY_COLUMNS: tuple[Column, ...] = (
@@ -314,6 +359,19 @@ CHANGE_COLUMNS: tuple[Column, ...] = (
 )
 """The change of each KPI from the previous period to the current one."""
 
+SAFETY_COLUMNS: tuple[Column, ...] = (
+    label("row", "Period"), label("month", "12 months to"),
+    *(column for key, title in SAFETY_KPIS.items() for column in (
+        count(f"{key}_denominator", f"{title}: denominator", shown=False),
+        count(f"{key}_numerator", f"{title}: numerator", shown=False),
+        derived(f"{key}_share", title, [f"{key}_numerator", f"{key}_denominator"],
+                unit="%"))),
+)
+"""The Overview's opioid-safety KPIs (rows: current, previous)."""
+SAFETY_CHANGE_COLUMNS: tuple[Column, ...] = tuple(
+    derived(f"{key}_share", title, unit=" pts", signed=True)
+    for key, title in SAFETY_KPIS.items())
+
 PHYSICIAN_TABLE_COLUMNS: tuple[Column, ...] = (
     label("provider_id", "Physician"),
     patients("patients", "Patients"),
@@ -353,6 +411,8 @@ class OverviewResult:
     monthly: Table
     new_patients: Table
     physicians: Table
+    safety: Table
+    safety_changes: Table
 
 
 @dataclass(frozen=True)
@@ -367,6 +427,7 @@ class OverviewCounts:
     monthly: pd.DataFrame
     new_patients: pd.DataFrame
     physicians: pd.DataFrame
+    safety: pd.DataFrame
 
     def protect(self, min_cell: int) -> OverviewResult:
         """Lay out and protect the tables (see :class:`OverviewResult`)."""
@@ -392,10 +453,31 @@ class OverviewCounts:
             label("month", "Month"), patients("patients", "New patients")), self.new_patients)
         layout.column_total("new_patients", "patients", total)
         _add_physicians(layout, self.physicians, self.cohort, total)
+        _add_safety(layout, self.safety)
         tables = layout.protect()
         previous_start, current_start, current_end = self.bounds
         return OverviewResult(self.period_days, previous_start, current_start, current_end,
                               **tables)
+
+
+def _add_safety(layout: Layout, frame: pd.DataFrame) -> None:
+    """The safety KPIs: each numerator a part of its denominator; HDO and COB share theirs
+    (the same patient-years); the Safety view shows the same trend points."""
+    layout.add("safety", "Opioid safety (12 months to the month shown)", SAFETY_COLUMNS, frame)
+    for r in range(len(frame)):
+        cells = {c.name: layout.cell("safety", r, c.name) for c in SAFETY_COLUMNS
+                 if c.is_count}
+        for key in SAFETY_KPIS:
+            layout.part_of(cells[f"{key}_numerator"], cells[f"{key}_denominator"])
+        layout.same(cells["hdo_denominator"], cells["cob_denominator"])
+        layout.shared(*cells.values())
+    changes = {c.name: (frame[c.name].iloc[0] - frame[c.name].iloc[1]) if len(frame) == 2
+               else np.nan for c in SAFETY_CHANGE_COLUMNS}
+    layout.add("safety_changes", "Change of the opioid-safety KPIs", SAFETY_CHANGE_COLUMNS,
+               pd.DataFrame([changes], dtype="float64"))
+    for column in SAFETY_CHANGE_COLUMNS:
+        layout.depends(("safety_changes", 0, column.name),
+                       [("safety", r, column.name) for r in range(len(frame))])
 
 
 def _change(current: KeyMeasures, previous: KeyMeasures, name: str) -> float:
@@ -435,7 +517,7 @@ def overview_counts(m: CohortMeasures, period_days: int = 365) -> OverviewCounts
     return OverviewCounts(
         period_days=period_days, bounds=bounds, current=current, previous=previous,
         cohort=key_measures(m), monthly=monthly_events(m), new_patients=new_patients_by_month(m),
-        physicians=physician_table(m))
+        physicians=physician_table(m), safety=safety_kpis(m, period_days))
 
 
 def build_overview(m: CohortMeasures, period_days: int = 365,

@@ -20,6 +20,7 @@ from analytics.results.measures import CohortMeasures
 from analytics.results.privacy import OTHER_PATHWAYS, Mark, merge_rare_pathways
 from analytics.results.table import Table, count, derived, label, patients
 from analytics.schema import DEFAULT_PATHWAY_TECHNIQUES, TECHNIQUE_LABELS
+from analytics.transitions import TRANSITION_COLUMNS, transition_times
 
 NO_TREATMENT_LABEL = "No treatment in the selected techniques"
 ALL_PHYSICIANS = "All physicians"
@@ -79,7 +80,11 @@ class PathwaysResult:
     (each line adds up to the patients with that many steps); ``step_times``:
     days between steps; ``concordance``: per physician, with an "All physicians"
     row.  ``dropped`` (one row): the pieces mode "eras" dropped for being shorter than
-    the minimum post-combination duration (0 in mode "first").
+    the minimum post-combination duration (0 in mode "first").  ``transitions``: per
+    pair of consecutive step labels (e.g. physical therapy → injection), the
+    transitions and the quartiles of the days between the two steps' starts
+    (:func:`analytics.transitions.transition_times`); they add up to the transitions of
+    ``step_times``, and those into a label to the later lines of therapy of that label.
     """
 
     mode: str
@@ -93,6 +98,7 @@ class PathwaysResult:
     step_times: Table
     concordance: Table
     dropped: Table
+    transitions: Table
 
 
 @dataclass(frozen=True)
@@ -107,6 +113,7 @@ class PathwaysCounts:
     step_times: pd.DataFrame
     concordance: pd.DataFrame
     dropped_pieces: int = 0
+    transitions: pd.DataFrame | None = None
 
     def protect(self, min_cell: int) -> PathwaysResult:
         layout = Layout(min_cell)
@@ -128,6 +135,7 @@ class PathwaysCounts:
         untreated_rows = np.flatnonzero(is_untreated)
         layout.sums(layout.cells("pathways", "patients", untreated_rows) + [treated], total)
         _add_lines(layout, self.lines, self.step_times, treated)
+        _add_transitions(layout, self._transitions(), self.lines, self.step_times)
         _add_concordance(layout, self.concordance, total)
         layout.add("dropped", "Pieces dropped", (
             count("pieces", "Pieces shorter than the minimum post-combination duration"),),
@@ -142,7 +150,12 @@ class PathwaysCounts:
             pathways=pathway_table, sunburst=sunburst(pathway_table, steps),
             sankey=sankey(pathway_table, steps), lines=tables["lines"],
             step_times=tables["step_times"], concordance=tables["concordance"],
-            dropped=tables["dropped"])
+            dropped=tables["dropped"], transitions=tables["transitions"])
+
+    def _transitions(self) -> pd.DataFrame:
+        if self.transitions is not None:
+            return self.transitions
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in TRANSITION_COLUMNS.items()})
 
 
 def _reorder_hidden(table: Table, steps: tuple[tuple[str, ...], ...]) -> Table:
@@ -192,6 +205,39 @@ def _add_lines(layout: Layout, lines: pd.DataFrame, step_times: pd.DataFrame,
                 continue
             total = layout.cell("step_times", int(k[0]), "transitions")
         layout.column_total("lines", "patients", total, rows)
+
+
+def _add_transitions(layout: Layout, transitions: pd.DataFrame, lines: pd.DataFrame,
+                     step_times: pd.DataFrame) -> None:
+    """Time between steps per transition: all of them are the transitions of every step
+    position (``step_times``); those into a label are the patients with that label on
+    line 2 or later."""
+    frame = transitions.assign(
+        from_label=[step_label(v) for v in transitions["from_label"]],
+        to_label=[step_label(v) for v in transitions["to_label"]])
+    layout.add("transitions", "Time between steps, per transition", (
+        label("from_label", "From"), label("to_label", "To"),
+        patients("transitions", "Patients"),
+        derived("q1_days", "Q1 (days)", ["transitions"]),
+        derived("median_days", "Median (days)", ["transitions"]),
+        derived("q3_days", "Q3 (days)", ["transitions"]),
+    ), frame)
+    if transitions.empty:
+        return
+    everyone = layout.latent(float(transitions["transitions"].sum()))
+    layout.sums(layout.cells("transitions", "transitions"), everyone)
+    layout.sums(layout.cells("step_times", "transitions"), everyone)
+    later = lines["line"].to_numpy() >= 2
+    line_label = lines["label"].astype(str).to_numpy()
+    into = transitions["to_label"].astype(str).to_numpy()
+    for target in np.unique(into):
+        rows = np.flatnonzero(later & (line_label == target))
+        if len(rows) == 0:
+            continue
+        on_lines = layout.latent(float(lines["patients"].to_numpy()[rows].sum()))
+        layout.sums(layout.cells("lines", "patients", rows), on_lines)
+        layout.sums(layout.cells("transitions", "transitions", np.flatnonzero(into == target)),
+                    on_lines)
 
 
 def _add_concordance(layout: Layout, by: pd.DataFrame, total: int) -> None:
@@ -296,6 +342,7 @@ def pathways_counts(m: CohortMeasures, mode: str = "first",
         step_times=pathways.time_between_steps(steps),
         concordance=by,
         dropped_pieces=int(steps.attrs.get(pathways.DROPPED_PIECES, 0)),
+        transitions=transition_times(steps),
     )
 
 

@@ -100,25 +100,6 @@ class Relation:
         return cls((a, b), (1.0, -1.0))
 
 
-def _components(n: int, relations: Sequence[Relation], hidden: np.ndarray) -> np.ndarray:
-    """Label per cell: hidden cells joined by a relation share a label (union-find)."""
-    parent = np.arange(n)
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    for rel in relations:
-        members = [c for c in rel.cells if hidden[c]]
-        for other in members[1:]:
-            a, b = find(members[0]), find(other)
-            if a != b:
-                parent[b] = a
-    return np.array([find(i) for i in range(n)])
-
-
 def _undetermined(cells: np.ndarray, relations: Sequence[Relation]) -> np.ndarray:
     """Boolean per cell of ``cells`` (the hidden cells of one component): True when the
     relations leave its value open given every other cell."""
@@ -155,6 +136,21 @@ class _Solver:
         for r, rel in enumerate(self.relations):
             for c in rel.cells:
                 self.by_cell[c].append(r)
+        # A component's relations follow from its hidden cells: its answer is kept, so a
+        # round that hides one more cell solves only the component that changed.
+        self._solved: dict[tuple[int, ...], np.ndarray] = {}
+        self.related = np.array([bool(r) for r in self.by_cell], dtype=bool)
+        # Union-find of the hidden cells joined through relations, grown as cells are
+        # hidden (suppression only ever adds hidden cells).
+        self._parent: dict[int, int] = {}
+        self._joined = np.zeros(n, dtype=bool)
+
+    def undetermined(self, cells: np.ndarray, relations: Sequence[Relation]) -> np.ndarray:
+        """:func:`_undetermined` of a component, kept per set of hidden cells."""
+        key = tuple(int(c) for c in cells)
+        if key not in self._solved:
+            self._solved[key] = _undetermined(cells, relations)
+        return self._solved[key]
 
     def component(self, cell: int, hidden: np.ndarray) -> tuple[np.ndarray, list[Relation]]:
         """The hidden cells joined to ``cell`` through relations, and those relations."""
@@ -175,23 +171,54 @@ class _Solver:
 
     def is_determined(self, cell: int, hidden: np.ndarray) -> bool:
         cells, relations = self.component(cell, hidden)
-        free = _undetermined(cells, relations)
+        free = self.undetermined(cells, relations)
         return not bool(free[np.searchsorted(cells, cell)])
 
     def determined(self, hidden: np.ndarray, sensitive: np.ndarray) -> np.ndarray:
         """Indexes of the sensitive hidden cells whose value the relations fix."""
         out: list[int] = []
-        labels = _components(self.n, self.relations, hidden)
-        todo = np.flatnonzero(hidden & sensitive)
-        done: set[int] = set()
-        for cell in todo:
-            if labels[cell] in done or not self.by_cell[cell]:
-                continue
-            done.add(labels[cell])
-            cells, relations = self.component(int(cell), hidden)
-            free = _undetermined(cells, relations)
+        todo = np.flatnonzero(hidden & sensitive & self.related)
+        if len(todo) == 0:
+            return np.zeros(0, dtype=np.int64)
+        self._join(hidden)
+        members = np.flatnonzero(hidden & self.related)
+        labels = np.array([self._find(int(c)) for c in members], dtype=np.int64)
+        wanted = np.isin(labels, [self._find(int(c)) for c in todo])
+        members, labels = members[wanted], labels[wanted]
+        order = np.argsort(labels, kind="stable")
+        members, labels = members[order], labels[order]
+        cuts = np.flatnonzero(np.diff(labels)) + 1
+        for cells in np.split(members, cuts):  # one component after another (sorted cells)
+            key = tuple(cells.tolist())
+            free = self._solved.get(key)
+            if free is None:
+                rows = sorted({r for c in key for r in self.by_cell[c]})
+                free = self.undetermined(cells, [self.relations[r] for r in rows])
             out.extend(int(c) for c in cells[~free] if sensitive[c])
         return np.array(sorted(out), dtype=np.int64)
+
+    def _find(self, cell: int) -> int:
+        parent = self._parent
+        root = cell
+        while parent.get(root, root) != root:
+            root = parent[root]
+        while cell != root:  # path compression
+            parent[cell], cell = root, parent.get(cell, cell)
+        return root
+
+    def _join(self, hidden: np.ndarray) -> None:
+        """Join every newly hidden cell with the hidden cells of its relations."""
+        if (self._joined & ~hidden).any():  # a cell was shown again: start over
+            self._parent.clear()
+            self._joined[:] = False
+        for cell in np.flatnonzero(hidden & ~self._joined & self.related).tolist():
+            for r in self.by_cell[cell]:
+                for other in self.relations[r].cells:
+                    if other != cell and hidden[other]:
+                        a, b = self._find(cell), self._find(other)
+                        if a != b:
+                            self._parent[b] = a
+        self._joined = hidden.copy()
 
     def neighbours(self, cell: int) -> list[int]:
         """Cells sharing a relation with ``cell``."""
@@ -240,15 +267,19 @@ def suppress(
     for rel in relations:
         if rel.total is not None:
             is_total[rel.total] = True
-    while True:
-        determined = solver.determined(hidden, small)
-        if len(determined) == 0:
-            break
-        cell = int(determined[0])
+    determined = set(solver.determined(hidden, small).tolist())
+    while determined:
+        cell = min(determined)
         complement = _complement(cell, values, hidden, latent, shared, is_total, solver)
         if complement is None:  # every related cell is hidden already: cannot happen when the
             break  # relations are consistent with the values (the true values are a solution)
         hidden[complement] = True
+        # Only the component the newly hidden cell joins can change: a component it is not
+        # joined to has no relation with it, so its hidden cells are as determined as before.
+        cells, rels = solver.component(complement, hidden)
+        free = solver.undetermined(cells, rels)
+        determined -= set(cells.tolist())
+        determined |= {int(c) for c in cells[~free] if small[c]}
     marks[hidden & ~small & ~latent] = Mark.HIDDEN
     return marks
 

@@ -1,8 +1,8 @@
 """The HTML report's result: the views of a cohort for the monthly meeting.
 
 The report is made of the same results as the pages (Overview, Pathways in
-mode "first", Injections, Narcotic courses, and the population line), so every
-figure in it is hidden exactly as on its page.
+mode "first", Injections, Narcotic courses, Opioid safety, and the population line), so
+every figure in it is hidden exactly as on its page.
 """
 
 from __future__ import annotations
@@ -16,14 +16,16 @@ from analytics.results.narcotics import NarcoticsResult, build_narcotics
 from analytics.results.overview import OverviewResult, build_overview
 from analytics.results.pathways import PathwaysResult, build_pathways
 from analytics.results.population import PopulationResult, build_population
+from analytics.results.safety import SafetyResult, build_safety
 
 REPORT_PERIOD_DAYS = 365
 
 
 @dataclass(frozen=True)
 class ReportResult:
-    """The protected report of one cohort: its description, threshold, four views and the
-    population the cohort was taken from (None: no population applied)."""
+    """The protected report of one cohort: its description, threshold, its views, the
+    population the cohort was taken from (None: no population applied) and its opioid
+    safety (None: not in this report)."""
 
     description: str
     min_cell: int
@@ -32,6 +34,7 @@ class ReportResult:
     injections: InjectionsResult
     narcotics: NarcoticsResult
     population: PopulationResult | None = None
+    safety: SafetyResult | None = None
 
 
 def build_report(m: CohortMeasures, description: str, min_cell: int = 11,
@@ -45,4 +48,5 @@ def build_report(m: CohortMeasures, description: str, min_cell: int = 11,
         injections=build_injections(m, min_cell),
         narcotics=build_narcotics(m, min_cell),
         population=None if population is None else build_population(population, min_cell),
+        safety=build_safety(m, min_cell=min_cell),
     )

@@ -23,7 +23,7 @@ dataset's.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,7 @@ from analytics.narcotics import HIGH_DOSE_MME
 from analytics.population import Population
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
+from analytics.results.outcomes import OutcomesResult
 from analytics.results.population import (
     PopulationCounts,
     PopulationResult,
@@ -40,6 +41,8 @@ from analytics.results.population import (
     population_values,
 )
 from analytics.results.privacy import OTHER_PATHWAYS, merge_rare_pathways
+from analytics.results.safety import SafetyResult
+from analytics.results.strata import StrataResult
 from analytics.results.table import Column, Table, count, derived, label, patients
 from analytics.schema import TECHNIQUES
 
@@ -309,3 +312,16 @@ def build_summary(m: CohortMeasures, pathway_mode: str = "first", min_cell: int 
     """The protected summary of a cohort (``population``: the population its events came
     through, printed with the summary)."""
     return summary_counts(m, pathway_mode, population).protect(min_cell)
+
+
+@dataclass(frozen=True)
+class SummaryViews:
+    """What ``python -m analytics summary`` prints, protected, from either engine: the
+    ``summary``; the opioid-``safety`` result and the ``outcomes`` by first step (None
+    where the engine does not compute them); per ``--strata`` name, the pathways by that
+    stratum and the outcomes grouped the same way."""
+
+    summary: SummaryResult
+    safety: SafetyResult | None = None
+    outcomes: OutcomesResult | None = None
+    strata: dict[str, tuple[StrataResult, OutcomesResult]] = field(default_factory=dict)

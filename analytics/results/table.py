@@ -118,6 +118,19 @@ class Table:
     def column(self, name: str) -> Column:
         return self._by_name[name]
 
+    def take(self, rows: Sequence[int] | np.ndarray) -> Table:
+        """The rows at positions ``rows`` (values with their marks, as protected), e.g. one
+        period of a result for a page to show.  Nothing is protected again: a hidden cell
+        stays hidden with its text."""
+        rows = np.asarray(rows, dtype=np.int64)
+        return dataclasses.replace(self, values=self.values.iloc[rows].reset_index(drop=True),
+                                   marks=self.marks.iloc[rows].reset_index(drop=True))
+
+    def where(self, column: str, value: object) -> Table:
+        """The rows whose label ``column`` equals ``value`` (:meth:`take`)."""
+        return self.take(np.flatnonzero((self.values[column] == value).to_numpy(
+            dtype=bool, na_value=False)))
+
     def hidden(self, name: str) -> np.ndarray:
         """Boolean per row: is the cell of column ``name`` hidden?"""
         return self.marks[name].to_numpy() != Mark.SHOWN

@@ -46,7 +46,11 @@ def build_timeline(m: CohortMeasures, patient_id: str) -> TimelineResult:
     events = m.events
     mine = events.loc[events["patient_id"] == patient_id]
     segments = patient_timeline(events, patient_id, era_gap_days=d.era_gap_days,
-                                course_gap_days=d.course_gap_days, extract=m.extract)
+                                course_gap_days=d.course_gap_days, extract=m.extract,
+                                combination_window_days=d.combination_window_days,
+                                min_era_days=d.min_era_days,
+                                min_post_combination_days=d.min_post_combination_days,
+                                pathway_filter=d.pathway_filter)
     attrs = m.attributes
     row = attrs.loc[patient_id] if patient_id in attrs.index else None
 

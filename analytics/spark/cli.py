@@ -16,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from analytics.results.measures import Definitions
-from analytics.results.summary import SummaryResult
+from analytics.results.summary import SummaryViews
 from analytics.spark.engine import Analysis, quiet_pandas_warning
 from analytics.spark.session import (
     DEFAULT_DRIVER_MEMORY,
@@ -89,9 +89,9 @@ def _with_spark(args: argparse.Namespace, fail: Callable[[str], int],
                 then: Callable[[Any, Any], int]) -> int:
     quiet_pandas_warning()
     try:
-        if args.map:
-            raise SparkUnavailable("--map does not apply with --engine spark: export the "
-                                   "events with it first")
+        if args.map or args.map_values:
+            raise SparkUnavailable("--map and --map-values do not apply with --engine spark: "
+                                   "give them to export-events")
         from analytics.spark import run
 
         spark = spark_session(SparkOptions(args.spark_master, args.shuffle_partitions,
@@ -105,15 +105,15 @@ def _with_spark(args: argparse.Namespace, fail: Callable[[str], int],
 
 
 def run_summary(args: argparse.Namespace, definitions: Definitions,
-                print_summary: Callable[[argparse.Namespace, dict, SummaryResult], int],
+                print_summary: Callable[[argparse.Namespace, dict, SummaryViews], int],
                 fail: Callable[[str], int]) -> int:
-    """``summary --engine spark``: the summary result computed on Spark, printed as the
-    local engine prints it (the report's totals from the event folder or OMOP tables)."""
+    """``summary --engine spark``: the summary computed on Spark, printed as the local
+    engine prints it (the report's totals from the event folder or OMOP tables)."""
 
     def emit(run: Any, dataset: Any) -> int:
         result = run.summary_result(dataset, analysis_of(args, definitions), args.min_cell,
                                     args.shuffle_partitions)
-        return print_summary(args, dict(dataset.report), result)
+        return print_summary(args, dict(dataset.report), SummaryViews(result))
 
     return _with_spark(args, fail, emit)
 

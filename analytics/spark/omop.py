@@ -2,7 +2,8 @@
 
 ``--omop SCHEMA_OR_DIR`` names a Spark catalog schema (``cdm`` or ``catalog.cdm``) holding
 the tables ``person``, ``drug_exposure``, ``procedure_occurrence``,
-``condition_occurrence``, ``death`` and ``concept``, or a folder of them as Parquet files or
+``condition_occurrence``, ``death``, ``visit_occurrence`` and ``concept``, or a folder of
+them as Parquet files or
 folders or CSV files (``DRUG_EXPOSURE.csv``, ``drug_exposure.parquet``, ``drug_exposure/``;
 comma-separated UTF-8 with a header).  Only ``drug_exposure`` (or ``procedure_occurrence``)
 is required; a missing ``concept`` table leaves concept ids unnamed, as in local ingest.
@@ -57,15 +58,15 @@ from analytics.spark.dataset import (
     typed,
 )
 
-OMOP_TABLES: tuple[str, ...] = ("concept", "person", "death", "condition_occurrence",
-                                "drug_exposure", "procedure_occurrence")
-"""The tables read, in ingest's order of roles (concept, person and death, conditions,
-events)."""
+OMOP_TABLES: tuple[str, ...] = ("concept", "person", "death", "visit_occurrence",
+                                "condition_occurrence", "drug_exposure", "procedure_occurrence")
+"""The tables read, in ingest's order of roles (concept, person, death and visits,
+conditions, events)."""
 EVENT_TABLES = ("drug_exposure", "procedure_occurrence")
 _SUPPORTED_EVENT_KEYS = frozenset({
     "patient_id", "event_date", "end_date", "days_supply", "detail", "code", "quantity",
     "strength", "mme_per_day", "pain_score", "provider_id", "site", "pharmacy_id",
-    "refills", "dispenses"})
+    "refills", "dispenses", "encounter_id"})
 _TEXT_KEYS = ("provider_id", "site", "pharmacy_id")
 DIAGNOSIS_COLUMNS = tuple(name for name, _ in DIAGNOSIS_FIELDS if name != DIAGNOSIS_ROW)
 _REASON = {r: i for i, r in enumerate(REJECT_REASONS)}
@@ -357,6 +358,32 @@ def _by_concept(spark: Any, frame: Any, names: dict[str, tuple],
 # ------------------------------------------------------------------ auxiliary tables
 
 
+def _visits(table: _Table | None, report: _Report) -> Any | None:
+    """encounter_id -> provider_id, site of the accepted visit rows (the first row of an
+    id), as ingest reads an encounters table (:func:`analytics.ingest.roles.
+    process_encounters`): a row without an id is rejected; the rows are not events."""
+    if table is None:
+        return None
+    from pyspark.sql import Window
+
+    F = _functions()
+    m = table.mapping
+    frame = _prepared(table, ("encounter_id", "provider_id", "site"))
+    if "encounter_id" not in m:
+        frame = frame.withColumn("_encounter_id", F.lit(None).cast("string"))
+    missing = F.col("_encounter_id").isNull()
+    frame = frame.withColumn("_reason", F.when(~F.col("_dup") & missing,
+                                               _REASON["missing encounter id"]))
+    _report(report, table, _counts(frame))
+    kept = frame.where(~F.col("_dup") & ~missing)
+    first = Window.partitionBy("_encounter_id").orderBy("_order")
+    kept = kept.withColumn("_n", F.row_number().over(first)).where("_n = 1")
+    return kept.select(
+        F.col("_encounter_id").alias("_visit_id"),
+        *[(F.col(f"_{k}") if k in m else F.lit(None).cast("string")).alias(f"_visit_{k}")
+          for k in ("provider_id", "site")])
+
+
 def _person(spark: Any, table: _Table | None, report: _Report) -> Any | None:
     """patient_id -> sex, birth_year of the accepted person rows (first row per patient)."""
     if table is None:
@@ -503,14 +530,15 @@ def _whole(column: str, least: int) -> Any:
     return F.when(value.isNotNull() & (value >= least) & (F.floor(value) == value), value)
 
 
-def _events(spark: Any, table: _Table, concepts: Any | None,
+def _events(spark: Any, table: _Table, concepts: Any | None, visits: Any | None,
             report: _Report) -> tuple[Any, Any, int]:
     """(the accepted canonical rows of an event table, before death dates and
-    demographics; their latest event date; their number)."""
+    demographics, a missing provider or site taken from the row's visit; their latest
+    event date; their number)."""
     F = _functions()
     m = table.mapping
     frame = _prepared(table, ("patient_id", "event_date", "end_date", *_NUMBER_KEYS,
-                              *_TEXT_KEYS))
+                              *_TEXT_KEYS, "encounter_id"))
     concept = m.get("detail")
     frame = frame.withColumn("_cid", _strip(F.col(f"`{concept}`")) if concept
                              else F.lit(None).cast("string"))
@@ -570,6 +598,13 @@ def _events(spark: Any, table: _Table, concepts: Any | None,
                      .alias("any_end"))
     _report(report, table, counts)
     accepted = frame.where(accepted_row)
+    text = {key: F.col(f"_{key}") if key in m else F.lit(None).cast("string")
+            for key in _TEXT_KEYS}
+    if visits is not None and "encounter_id" in m:  # the row's own values win
+        accepted = accepted.join(visits,
+                                 accepted["_encounter_id"] == visits["_visit_id"], "left")
+        for key in ("provider_id", "site"):
+            text[key] = F.coalesce(text[key], F.col(f"_visit_{key}"))
     # values (analytics.ingest.events, analytics.ingest.coverage)
     if "dispenses" in m or "refills" in m:
         dispenses = F.coalesce(_whole("_n_dispenses", 1), _whole("_n_refills", 0) + 1)
@@ -598,7 +633,7 @@ def _events(spark: Any, table: _Table, concepts: Any | None,
         "drug_class": F.col("_drug_class"),
         "open_order": open_order,
         "ends_at_death": F.lit(False),
-        **{key: F.col(f"_{key}") for key in _TEXT_KEYS if key in m},
+        **text,
     }
     out = accepted.select(
         *[(columns[name] if name in columns else F.lit(None)).cast(
@@ -675,6 +710,7 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     concepts = _concepts(tables.get("concept"), report)
     person = _person(spark, tables.get("person"), report)
     deaths = _deaths(spark, tables.get("death"), report)
+    visits = _visits(tables.get("visit_occurrence"), report)
     diagnoses, latest_dx, spinal = _conditions(spark, tables.get("condition_occurrence"), concepts,
                                        report)
     same = Window.partitionBy(*DIAGNOSIS_COLUMNS).orderBy(DIAGNOSIS_ROW)
@@ -683,7 +719,7 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     diagnoses = typed(diagnoses, DIAGNOSIS_FIELDS).persist(StorageLevel.MEMORY_AND_DISK)
     parts, latest, count = [], [latest_dx], 0
     for role in sorted((r for r in EVENT_TABLES if r in tables), key=lambda r: tables[r].rank):
-        part, last, rows = _events(spark, tables[role], concepts, report)
+        part, last, rows = _events(spark, tables[role], concepts, visits, report)
         parts.append(part)
         latest.append(last)
         count += rows

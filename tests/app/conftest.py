@@ -35,6 +35,8 @@ PAGES = {
     "compare": "pages/4_Compare_cohorts.py",
     "timeline": "pages/5_Patient_timeline.py",
     "data": "pages/6_Data.py",
+    "safety": "pages/7_Safety.py",
+    "outcomes": "pages/8_Outcomes.py",
 }
 
 

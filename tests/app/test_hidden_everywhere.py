@@ -20,12 +20,13 @@ import pytest
 import streamlit as st
 
 from analytics.cohorts import Cohort, apply_cohort, patient_attributes
-from analytics.results import compare, injections, narcotics, overview, pathways
-from analytics.results.measures import CohortMeasures
+from analytics.results import compare, injections, narcotics, outcomes, overview, pathways
+from analytics.results import safety as safety_view
+from analytics.results.measures import CohortMeasures, PopulationMeasures
 from analytics.results.privacy import HIDDEN_TEXT
 from analytics.results.report import ReportResult
 from analytics.results.table import Kind, Table
-from tests.app.conftest import metrics
+from tests.app.conftest import metrics, sample_population
 from ui.report import build_report
 
 SMALL_PHYSICIAN = "DR07"
@@ -34,14 +35,20 @@ SMALL_COHORT = Cohort(providers=(SMALL_PHYSICIAN,), age_bands=(SMALL_AGE_BAND,))
 
 
 @pytest.fixture(scope="module")
-def measures_of(sample_events: pd.DataFrame,
+def measures_of(sample_ingest, sample_events: pd.DataFrame,
                 sample_extract: pd.Timestamp) -> Callable[[Cohort], CohortMeasures]:
-    attributes = patient_attributes(sample_events)
+    attributes = patient_attributes(sample_ingest.events)
     extract = sample_extract
+    chosen = sample_population(sample_ingest)
+    # the measures that read whole records, as the app builds them for the population
+    whole = PopulationMeasures(
+        sample_events, extract=extract, history=chosen.full_history(sample_ingest.events),
+        accepted=sample_ingest.events, diagnoses=sample_ingest.diagnoses,
+        index_dates=chosen.index_date)
 
     def make(cohort: Cohort) -> CohortMeasures:
         events = apply_cohort(sample_events, cohort, extract=extract, attributes=attributes)
-        return CohortMeasures(events, extract=extract, attributes=attributes)
+        return CohortMeasures(events, extract=extract, attributes=attributes, population=whole)
 
     return make
 
@@ -151,7 +158,8 @@ def report_of(measures: CohortMeasures, min_cell: int = 11) -> str:
         overview=overview.build_overview(measures, 365, min_cell),
         pathways=pathways.build_pathways(measures, "first", None, min_cell),
         injections=injections.build_injections(measures, min_cell),
-        narcotics=narcotics.build_narcotics(measures, min_cell))
+        narcotics=narcotics.build_narcotics(measures, min_cell),
+        safety=safety_view.build_safety(measures, min_cell=min_cell))
     return build_report(result)
 
 
@@ -183,6 +191,10 @@ def test_overview(app, measures_of, csvs):
     new = figures["New patients per month"]["data"][0]
     assert hover_texts(new) == result.new_patients.texts("patients")
     assert any(_is_mark(t) for t in hover_texts(new))
+    # the opioid-safety KPIs read as the result's cells (COB is small in this cohort)
+    for key, title in overview.SAFETY_KPIS.items():
+        assert shown[title] == result.safety.text(0, f"{key}_share")
+    assert any(_is_mark(result.safety.text(0, f"{k}_share")) for k in overview.SAFETY_KPIS)
     # report
     tables = report_tables(report_of(measures_of(cohort)))
     assert_same(tables["By physician"], result.physicians)
@@ -227,8 +239,13 @@ def test_injections(app, measures_of, csvs):
     for column in ("patients", "sessions", "repeated", "over_limit"):
         assert shown[result.kpis.column(column).title] == result.kpis.text(0, column)
     frames = [d.value for d in at.dataframe]
-    assert_same(frames[-1], result.by_physician)
-    assert_same(read_csv(csvs[-1]), result.by_physician)
+    # the last two tables: sessions by physician, then the response by injection type
+    assert_same(frames[-2], result.by_physician)
+    assert_same(read_csv(csvs[-2]), result.by_physician)
+    assert_same(frames[-1], result.response_by_injection_types)
+    assert_same(read_csv(csvs[-1]), result.response_by_injection_types)
+    for column in ("sessions", "response_share", "repeats", "repeat_after_no_response_share"):
+        assert shown[result.response.column(column).title] == result.response.text(0, column)
     figures = charts(at)
     per_patient = figures["Sessions per patient"]["data"][0]
     assert hover_texts(per_patient) == result.per_patient.texts("patients")
@@ -297,3 +314,82 @@ def test_patient_timeline_is_patient_level_and_never_marked(app, csvs):
     assert len(events) > 0
     assert HIDDEN_TEXT not in set(events.astype(str).to_numpy().ravel())
     assert len(read_csv(csvs[0])) == len(events)
+
+
+def test_safety(app, measures_of, csvs):
+    cohort = SMALL_COHORT
+    result = safety_view.build_safety(measures_of(cohort), min_cell=11)
+    year = result.default_year
+    at = app("pages/7_Safety.py")
+    at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
+    at.run()
+    assert not at.exception
+    # the measures of the year: each metric reads as the result's share
+    this_year = result.years.where("year", year)
+    shown = metrics(at)
+    for r, key in enumerate(this_year.values["key"]):
+        assert shown[safety_view.SHORT_LABELS[key]] == this_year.text(r, "share")
+    assert any(_is_mark(v) for v in shown.values())
+    # tables: the physicians of the default measure (HDO) and year, tapers, every year
+    doctors = result.physicians.where("year", year).where("key", "hdo")
+    columns = ["provider_id", "unit", "denominator", "numerator", "share", "clinic_share",
+               "note"]
+    frames = [d.value for d in at.dataframe]
+    assert_same(frames[0], doctors, columns, some=False)
+    assert_same(read_csv(csvs[0]), doctors, columns, some=False)
+    assert_same(frames[1], result.tapers, some=False)
+    assert_same(frames[2], result.years)
+    assert_same(read_csv(csvs[2]), result.years)
+    # hover: the trend (HDO, COB, naloxone) and the physicians' bars
+    figures = charts(at)
+    trend = figures["Opioid safety: share over the 12 months to each month"]["data"]
+    values = result.trend.values
+    for trace in trend:
+        rows = np.flatnonzero((values["measure"] == trace["name"]).to_numpy())
+        assert hover_texts(trace, 0) == [result.trend.texts("share")[r] for r in rows]
+        assert hover_texts(trace, 1) == [result.trend.texts("numerator")[r] for r in rows]
+    assert any(_is_mark(t) for trace in trend for t in hover_texts(trace, 1))
+    bars = figures[f"{safety_view.SHORT_LABELS['hdo']}, {year}"]["data"][0]
+    assert hover_texts(bars, 0) == doctors.texts("share")
+    # report
+    tables = report_tables(report_of(measures_of(cohort)))
+    report_columns = ["measure", "unit", "denominator", "numerator", "share", "change", "note"]
+    assert_same(tables[f"Opioid safety in {year}"], this_year, report_columns)
+
+
+def test_outcomes(app, measures_of, csvs):
+    cohort = SMALL_COHORT
+    result = outcomes.build_outcomes(measures_of(cohort), "stratum", 11)
+    at = app("pages/8_Outcomes.py")
+    at.query_params["providers"] = SMALL_PHYSICIAN
+    at.query_params["age_bands"] = SMALL_AGE_BAND
+    at.run()
+    assert not at.exception
+    frames = [d.value for d in at.dataframe]
+    figures = charts(at)
+    hidden_any = False
+    for i, outcome in enumerate(result.outcomes()):
+        assert_same(frames[2 * i], outcome.groups, some=False)
+        assert_same(read_csv(csvs[2 * i]), outcome.groups, some=False)
+        assert_same(frames[2 * i + 1], outcome.at_risk, some=False)
+        assert_same(read_csv(csvs[2 * i + 1]), outcome.at_risk, some=False)
+        hidden_any |= bool(hidden_of(outcome.groups).any() or hidden_of(outcome.at_risk).any())
+        # the at-risk row under the curves reads as the at-risk table
+        chart = figures[outcome.title]["data"]
+        drawn = [t["text"] for t in chart if t.get("mode") == "text"]
+        groups = list(pd.unique(outcome.at_risk.values["group"]))
+        texts = outcome.at_risk.texts("at_risk")
+        assert drawn == [[texts[r] for r in np.flatnonzero(
+            (outcome.at_risk.values["group"] == g).to_numpy())] for g in groups]
+        # a group whose patients are hidden has no curve
+        shown_groups = {g for g, h in zip(outcome.groups.labels("group"),
+                                          outcome.groups.hidden("patients"), strict=True)
+                        if not h}
+        assert {t["name"] for t in chart if t.get("mode") == "lines" and t.get("name")} <= (
+            shown_groups)
+    assert hidden_any
+    caption = " ".join(c.value for c in at.caption)
+    assert f"Left out because the first step holds surgery: " \
+        f"{result.summary.text(0, 'left_out_surgery_first')}" in caption
+    assert any("Observational" in w.value for w in at.info)

@@ -2,8 +2,8 @@
 
 Upload a Synthea export and a generic CSV through the file uploader, accept the
 mapping, look at the pathways sunburst and the narcotic Kaplan–Meier chart of
-the uploaded data, reload a copied URL and get the same cohort, and take a
-screenshot of every page into ``docs/screenshots/``.
+the uploaded data, reload a copied URL and get the same cohort, and render every page
+at full height (``make screenshots`` writes ``docs/screenshots/``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ from analytics.results.measures import CohortMeasures
 from analytics.results.overview import period_measures
 from tests.e2e.conftest import (
     ROOT,
-    SCREENSHOTS,
     SYNTHEA,
     SYNTHEA_FILES,
     open_page,
@@ -193,15 +192,15 @@ def uploaded(server, browser, tmp_path_factory) -> dict[str, object]:
 def test_upload_synthea_export_and_generic_csv(uploaded):
     plans = uploaded["synthea_plans"]
     for name in SYNTHEA_FILES:
-        role = name.removesuffix(".csv")
-        assert any(p.endswith(f"{name} · synthea · {role}") for p in plans), plans
+        role = name.removesuffix(".csv").replace("careplans", "care plans")
+        assert any(p.endswith(f"{name} · Synthea · {role}") for p in plans), plans
     assert re.fullmatch(rf"Created dataset {SYNTHEA_NAME} with [\d,]+ events\.",
                         uploaded["synthea"])
     report = uploaded["synthea_metrics"]
     assert int(report["Accepted"].replace(",", "")) > 0
     assert int(report["Rows read"].replace(",", "")) >= int(report["Accepted"].replace(",", ""))
 
-    assert any(p.endswith("clinic_visits.csv · generic · events")
+    assert any(p.endswith("clinic_visits.csv · Clinic file · treatment events")
                for p in uploaded["generic_plans"])
     assert uploaded["generic_mapping_editor"] >= 2  # mapping editor + preview
     assert uploaded["generic"] == f"Created dataset {GENERIC_NAME} with 5 events."
@@ -323,7 +322,9 @@ def test_cohort_from_url_survives_a_page_switch(server, page):
 
 
 @pytest.mark.parametrize("name", list(PAGES))
-def test_screenshot_of_every_page(server, page, uploaded, name):
+def test_screenshot_of_every_page(server, page, uploaded, name, tmp_path):
+    """Every page renders at full height (the screenshots of docs/screenshots/ are taken by
+    ``make screenshots``, tests/e2e/screenshots.py: a test does not rewrite tracked files)."""
     open_page(page, f"{server}{PAGES[name]}")
     no_exception(page)
     if name != "data":
@@ -333,8 +334,7 @@ def test_screenshot_of_every_page(server, page, uploaded, name):
         "(document.querySelector(`[data-testid=${id}]`) || {scrollHeight: 0}).scrollHeight))")
     page.set_viewport_size({"width": 1400, "height": max(1000, int(height))})
     page.wait_for_timeout(800)  # let plotly re-layout
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
+    path = tmp_path / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     width, png_height = png_size(path)
     assert width == 1400 and png_height >= 1000

@@ -36,6 +36,8 @@ PAGES = {  # sidebar label -> URL path
     "Pathways": "/Pathways",
     "Injections": "/Injections",
     "Narcotic courses": "/Narcotic_courses",
+    "Opioid safety": "/Safety",
+    "Outcomes": "/Outcomes",
     "Compare cohorts": "/Compare_cohorts",
     "Patient timeline": "/Patient_timeline",
     "Data": "/Data",

@@ -1,4 +1,4 @@
-"""Straightforward per-patient loop implementation of the injection definitions (DESIGN.md).
+"""Per-patient loop implementation of the injection definitions (docs/definitions.md).
 
 Kept in the benchmark only: it is the yardstick the vectorised ``analytics.injections``
 must equal (tests/test_injections_reference.py) and beat on speed.  Plain Python: a dict
@@ -109,7 +109,7 @@ def ref_repeat_intervals(sessions: pd.DataFrame, short_interval_days: int = 14) 
 
 
 def ref_limit_windows(events: pd.DataFrame, limits: dict[str, int] | None = None) -> pd.DataFrame:
-    """Windows over a limit, from the DESIGN.md sentence: per type and region; a window
+    """Windows over a limit, from the docs/definitions.md sentence: per type and region; a window
     holding a session of unknown region counts all sessions of the type together."""
     table = injection_limits() if limits is None else dict(limits)
     # (patient, type) -> date -> set of regions of that day's events of the type

@@ -1,4 +1,4 @@
-"""Straightforward per-patient loop implementation of the narcotic definitions (DESIGN.md).
+"""Per-patient loop implementation of the narcotic definitions (docs/definitions.md).
 
 Kept in the benchmark only: it is the yardstick the vectorised ``analytics.narcotics``
 must equal (tests/test_narcotics_reference.py) and beat on speed.  Plain Python: one
@@ -46,7 +46,7 @@ def _flag(rec: dict, name: str) -> bool:
 
 
 def ref_covered(rec: dict, extract: dt.date | None) -> tuple[dt.date, dt.date]:
-    """[start, end) of one event, written out from the DESIGN.md sentences."""
+    """[start, end) of one event, written out from the docs/definitions.md sentences."""
     start = _day(rec["event_date"])
     k = _dispenses(rec)
     supply = _num(rec.get("days_supply"))

@@ -3,7 +3,7 @@
 Kept in the benchmark only: it is the slow, obviously-correct version that
 ``analytics.pathways`` must equal (benchmark comparison and the hypothesis
 test ``tests/test_pathways_reference.py``).  Plain Python loops over patients,
-eras and days; no numpy tricks.  It computes covered days itself (DESIGN.md:
+eras and days; no numpy tricks.  It computes covered days itself (docs/definitions.md:
 ``end = end_date + 1`` when given, else ``event_date + days_supply × dispenses``,
 else ``event_date + 1``; an open order ends at the earliest of its dispensed supply,
 the day after death and the day after the extract date) so it also checks
@@ -67,7 +67,7 @@ def _rows(events: pd.DataFrame, techniques: Iterable[str] | None, extract) -> di
 
 
 def _covered(date, supply, stop, is_open, count, extract_day) -> tuple[int, int]:
-    """[start, end) by DESIGN.md: dispenses (k) multiply the days supply; an open order
+    """[start, end) by docs/definitions.md: dispenses (k) multiply the days supply; an open order
     ends at the earliest of k x days supply (or k x 30 with only a count), the day after
     its end date (death), the day after the extract date."""
     start = _day(date)
