@@ -54,14 +54,12 @@ from analytics.results.measures import (
 from analytics.results.outcomes import OutcomeResult, OutcomesResult, build_outcomes
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.safety import SHORT_LABELS, UNITS, SafetyResult, build_safety
-from analytics.results.strata import STRATA, StrataResult, build_strata
+from analytics.results.strata import OUTCOME_GROUPING, STRATA, StrataResult, build_strata
 from analytics.results.summary import SummaryResult, SummaryViews, build_summary
 from analytics.results.table import Table
 from analytics.spark import cli as spark_cli
 
 DEFAULTS = Definitions()
-OUTCOME_GROUPING = {"age": "age_band", "sex": "sex", "index_year": "index_year"}
-"""``--strata`` names -> the outcome grouping of the same stratum."""
 
 
 class UsageError(Exception):

@@ -328,7 +328,8 @@ class _Data:
 
     def __init__(self, events: pd.DataFrame, diagnoses: pd.DataFrame | None,
                  extract: pd.Timestamp | None, params: SafetyParameters,
-                 fills: pd.DataFrame | None) -> None:
+                 fills: pd.DataFrame | None, data_start: pd.Timestamp | None = None,
+                 has_pharmacy: bool | None = None) -> None:
         self.params = params
         self.extract = extract_date(events, extract)
         ok = events["patient_id"].notna().to_numpy() & events["event_date"].notna().to_numpy()
@@ -341,6 +342,9 @@ class _Data:
                             if self.extract is not None else 0)
         dated = events["event_date"].to_numpy()[ok]
         self.data_start_day = int(day_numbers(dated).min()) if ok.any() else self.extract_day
+        if data_start is not None:  # the whole dataset's (events: some of its patients)
+            self.data_start_day = int(day_numbers(np.array([pd.Timestamp(data_start)
+                                                            .to_datetime64()]))[0])
 
         narc = events.loc[is_narcotic, [c for c in _NARCOTIC_COLUMNS if c in events.columns]]
         codes, uniques = pd.factorize(narc["patient_id"].astype("string"), sort=True)
@@ -364,7 +368,8 @@ class _Data:
             np.int64)
         self.n_provider, self.providers = _entity_codes(narc, "provider_id")
         self.n_pharmacy, _ = _entity_codes(narc, "pharmacy_id")
-        self.has_pharmacy = bool((self.n_pharmacy >= 0).any())
+        self.has_pharmacy = (bool((self.n_pharmacy >= 0).any()) if has_pharmacy is None
+                             else bool(has_pharmacy))
 
         def other(mask: np.ndarray, detail: bool = False) -> tuple[pd.DataFrame, np.ndarray]:
             wanted = _OTHER_COLUMNS + (("detail",) if detail else ())
@@ -1213,6 +1218,9 @@ def safety_measures(
     fills: pd.DataFrame | None = None,
     courses: pd.DataFrame | None = None,
     monthly: bool = True,
+    *,
+    data_start: pd.Timestamp | None = None,
+    has_pharmacy: bool | None = None,
 ) -> SafetyMeasures:
     """Every opioid-safety measure (module docstring; docs/definitions.md section 17).
 
@@ -1223,6 +1231,11 @@ def safety_measures(
     the latest event date).  ``fills`` (``narcotics.fill_mme``) and ``courses``
     (``narcotics.narcotic_courses`` with ``parameters.course_gap_days``), when the caller
     has them cached, are not computed again.  ``monthly=False`` skips ``patient_months``.
+
+    ``data_start`` and ``has_pharmacy``: when ``events`` are some whole patients of a
+    larger dataset (a bucket of the Spark engine), the *dataset's* earliest event date and
+    whether any of its narcotic fills has a ``pharmacy_id`` — the two choices above that
+    are not patient-local; None decides them on ``events``.
 
     Columns of ``patient_years``: ``patient_id``, ``year`` (int), ``window_start``, ``window_end``
     (last day, ≤ the extract date), ``partial`` (the data start after the window start or
@@ -1241,7 +1254,7 @@ def safety_measures(
     ``partial`` and the same flags.
     """
     prm = parameters or SafetyParameters()
-    d = _Data(events, diagnoses, extract, prm, fills)
+    d = _Data(events, diagnoses, extract, prm, fills, data_start, has_pharmacy)
     if courses is None:
         courses = narcotics.narcotic_courses(events, prm.course_gap_days, d.extract)
     course_arrays = _course_arrays(d, courses)
@@ -1373,6 +1386,46 @@ def safety_rates(
                                 measures.pharmacy_note, period, length, data_start,
                                 extract_end))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out.astype(RATE_COLUMNS) if len(out) else pd.DataFrame(
+        {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
+
+
+def rates_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`safety_rates`' table from its counts: ``counts`` has ``measure``, ``period``,
+    ``partial``, ``provider_id`` (NA: the clinic), ``denominator``, ``numerator`` (NA: not
+    available) and ``note``, one row per (measure, period, provider) — e.g. the sums of
+    the rates of disjoint groups of a dataset's patients, each measured with the dataset's
+    data start, extract date and pharmacy availability.  Shares and the clinic's figures
+    are computed again; rows with a denominator of 0 are dropped; the order is
+    :func:`safety_rates`'."""
+    frame = counts.loc[counts["denominator"].to_numpy(dtype=np.int64) > 0]
+    order = {name: i for i, name in enumerate(MEASURES)}
+    provider = frame["provider_id"].astype("string")
+    codes, _ = pd.factorize(provider, sort=True)  # the physicians in safety_rates' order
+    frame = frame.assign(
+        _measure=frame["measure"].astype(str).map(order).to_numpy(dtype=np.int64),
+        _provider=codes, period=pd.to_datetime(frame["period"]).astype("datetime64[s]"),
+        provider_id=provider)
+    frame = frame.sort_values(["_measure", "period", "_provider"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    den = frame["denominator"].to_numpy(dtype=np.int64)
+    num = frame["numerator"].astype("Int64")
+    clinic = frame.loc[frame["provider_id"].isna(), ["measure", "period", "denominator",
+                                                     "numerator"]]
+    clinic = clinic.set_index(["measure", "period"])
+    keys = pd.MultiIndex.from_arrays([frame["measure"], frame["period"]])
+    clinic_den = clinic["denominator"].reindex(keys).to_numpy(dtype=np.int64)
+    clinic_num = clinic["numerator"].astype("Int64").reindex(keys).reset_index(drop=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = num.to_numpy(dtype="float64", na_value=np.nan) / den
+        clinic_share = clinic_num.to_numpy(dtype="float64", na_value=np.nan) / clinic_den
+    out = pd.DataFrame({
+        "measure": frame["measure"], "period": frame["period"], "partial": frame["partial"],
+        "provider_id": frame["provider_id"], "denominator": den,
+        "numerator": num.to_numpy(), "share": share, "clinic_denominator": clinic_den,
+        "clinic_numerator": clinic_num.to_numpy(), "clinic_share": clinic_share,
+        "note": frame["note"].astype("string").fillna(""),
+    })
     return out.astype(RATE_COLUMNS) if len(out) else pd.DataFrame(
         {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
 

@@ -10,13 +10,16 @@ for more):
    (one generated file at a time), unless it exists;
 3. ``python -m analytics summary FOLDER --engine spark --spark-master local[2]``: wall
    time; the JVM's peak heap in use (the largest heap occupancy before a collection in
-   its GC log: ``-Xlog:gc``) and its peak resident memory; every Python worker's peak
+   its GC log: ``-Xlog:gc``), its largest live heap (occupancy after a collection) and
+   its peak resident memory; every Python worker's peak
    resident memory (``VmHWM`` of each process forked from the engine's worker daemon,
    polled from ``/proc``);
 4. at 10M (``--local-up-to``) also ``--engine local`` on the same folder: wall time and
    peak resident memory, and whether both engines printed the same JSON.
 
-``local[N]`` is one JVM: driver and executor cannot be measured apart.  Prints a Markdown
+``local[N]`` is one JVM: driver and executor cannot be measured apart.  The machine's
+1-minute load average is sampled during each run (a shared machine: above the number of
+cores, the run waited for them).  Prints a Markdown
 table (README "Running on Spark").  Linux only (``/proc``).
 
 Usage: ``python benchmarks/bench_spark.py [--events N ...] [--work DIR]
@@ -124,19 +127,19 @@ class Sampler:
         return {"load_mean": sum(loads) / len(loads), "load_max": max(loads)}
 
 
-def gc_peak_heap_mb(log: Path) -> tuple[float, float]:
-    """(largest heap occupancy before a collection, heap size) in MB from a ``-Xlog:gc``
-    log."""
-    peak = size = 0.0
+def gc_peak_heap_mb(log: Path) -> tuple[float, float, float]:
+    """(largest heap occupancy before a collection, largest after one — the live data —,
+    committed heap size) in MB from a ``-Xlog:gc`` log."""
+    peak = live = size = 0.0
     if not log.exists():
-        return peak, size
+        return peak, live, size
     for line in log.read_text(errors="replace").splitlines():
         match = _GC_LINE.search(line)
         if match:
-            before = float(match.group(1)) * _UNIT[match.group(2)]
-            peak = max(peak, before)
+            peak = max(peak, float(match.group(1)) * _UNIT[match.group(2)])
+            live = max(live, float(match.group(3)) * _UNIT[match.group(4)])
             size = max(size, float(match.group(5)) * _UNIT[match.group(6)])
-    return peak, size
+    return peak, live, size
 
 
 def _run(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, Sampler, str]:
@@ -184,8 +187,9 @@ def spark_summary(folder: Path, driver_memory: str, shuffle_partitions: int,
         [PY, "-m", "analytics", "summary", str(folder), "--engine", "spark",
          "--spark-master", "local[2]", "--shuffle-partitions", str(shuffle_partitions),
          "--spark-driver-memory", driver_memory, "--min-cell", "0"], env)
-    heap, heap_size = gc_peak_heap_mb(gc_log)
-    return {"seconds": seconds, "jvm_peak_heap_mb": heap, "jvm_heap_size_mb": heap_size,
+    heap, live, heap_size = gc_peak_heap_mb(gc_log)
+    return {"seconds": seconds, "jvm_peak_heap_mb": heap, "jvm_peak_live_heap_mb": live,
+            "jvm_heap_size_mb": heap_size,
             "jvm_peak_rss_mb": sampler.peak_mb("jvm"),
             "worker_peak_rss_mb": sampler.peak_mb("worker"),
             "workers": sum(1 for k, _ in sampler.peaks.values() if k == "worker"),
@@ -226,13 +230,15 @@ def main(argv: list[str] | None = None) -> int:
                         "same_json": local["summary"] == spark["summary"]})
         rows.append(row)
         print(json.dumps(row), flush=True)
-    print("\n| events | engine | wall time | JVM peak heap in use (committed) | JVM peak RSS | "
-          "Python worker peak RSS | Python process peak RSS | load average (mean / max) |")
+    print("\n| events | engine | wall time | JVM heap: peak in use, live after GC (committed; "
+          "max) | JVM peak RSS | Python worker peak RSS | Python process peak RSS | "
+          "load average (mean / max) |")
     print("|---:|---|---:|---:|---:|---:|---:|---:|")
     for row in rows:
         print(f"| {row['events']:,} | Spark local[2] | {row['spark_seconds']:,.0f} s | "
-              f"{row['spark_jvm_peak_heap_mb']:,.0f} MB "
-              f"({row['spark_jvm_heap_size_mb']:,.0f}; max {args.driver_memory}) | "
+              f"{row['spark_jvm_peak_heap_mb']:,.0f} MB, "
+              f"{row['spark_jvm_peak_live_heap_mb']:,.0f} MB "
+              f"({row['spark_jvm_heap_size_mb']:,.0f} MB; {args.driver_memory}) | "
               f"{row['spark_jvm_peak_rss_mb']:,.0f} MB | "
               f"{row['spark_worker_peak_rss_mb']:,.0f} MB ({row['spark_workers']} workers) | "
               f"{row['spark_driver_peak_rss_mb']:,.0f} MB (driver) | "

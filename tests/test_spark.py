@@ -150,16 +150,16 @@ def test_event_folder_rows_become_the_canonical_events(spark, tmp_path):
 def _spark_summary(dataset, *options: str) -> dict:
     """The printed summary (without the report's header) of a Spark dataset, through the
     command line's own options and rendering."""
-    from analytics.cli import COMMANDS, definitions_of, render_summary
+    from analytics.cli import COMMANDS, definitions_of, render_views
     from analytics.spark import run
     from analytics.spark.cli import analysis_of
 
     parser = argparse.ArgumentParser()
     COMMANDS["summary"][2](parser)  # the summary command's own options
     args = parser.parse_args([*options, *SPARK])
-    result = run.summary_result(dataset, analysis_of(args, definitions_of(args)), args.min_cell,
-                                args.shuffle_partitions)
-    return json.loads(json.dumps(render_summary(result)))
+    views = run.summary_views(dataset, analysis_of(args, definitions_of(args)), args.min_cell,
+                              args.shuffle_partitions)
+    return json.loads(json.dumps(render_views(views)))
 
 
 def _local_summary(inputs: list[str], *options: str) -> dict:
@@ -320,8 +320,7 @@ def test_omop_tables_give_the_events_diagnoses_and_summary_of_local_ingest(spark
     expected = _local_summary(["--omop", str(folder)], *options)
     mine = _spark_summary(data, *options)
     _same({k: v for k, v in expected.items() if k in mine}, mine)
-    assert expected.keys() - mine.keys() == {*header, "min_cell", "parameters", "safety",
-                                              "outcomes"}
+    assert expected.keys() - mine.keys() == {*header, "min_cell", "parameters"}
     # what the rules did, by hand: 9002 died 2021-03-15 (the earlier of two dates)
     p2 = events[events["patient_id"] == "9002"]
     assert p2["death_year"].tolist() == [2021.0, 2021.0, 2021.0]
@@ -419,8 +418,7 @@ def summaries_agree(inputs: list[str], *options: str, spark_inputs: list[str] | 
     code, spark, err = _cli(["summary", *(spark_inputs or inputs), *options, *SPARK])
     assert code == 0, err
     local_json, spark_json = json.loads(local), json.loads(spark)
-    assert local_json.keys() - spark_json.keys() == {"safety", "outcomes"}  # not yet on Spark
-    _same({k: v for k, v in local_json.items() if k in spark_json}, spark_json)
+    _same(local_json, spark_json)
     return local_json
 
 
@@ -462,8 +460,11 @@ def test_sample_summary_agrees_and_is_the_ingest_summary(spark, sample_folder):
 def test_sample_summary_with_every_option(spark, sample_folder):
     out = summaries_agree([sample_folder], "--population", "all", "--pathway-mode", "eras",
                           "--extract-date", "2025-12-31", "--era-gap-days", "14",
-                          "--course-gap-days", "7", "--min-cell", "0", "--max-steps", "3")
+                          "--course-gap-days", "7", "--min-cell", "0", "--max-steps", "3",
+                          "--strata", "age,sex,index_year")
     assert out["extract_date"] == "2025-12-31" and out["population"]["patients_left_out"] == 0
+    assert list(out["strata"]) == ["age", "sex", "index_year"]
+    assert out["outcomes"]["patients"] > 1000 and len(out["strata"]["sex"]["strata"]) >= 2
     # an extract date inside the data: courses ongoing on it, fills after it
     courses = tables_agree("courses", [sample_folder], "--extract-date", "2024-12-31",
                            "--course-gap-days", "7")
@@ -569,7 +570,7 @@ def test_clinic_edge_cases_agree(spark, clinic_folder):
 
 
 def test_ehr_population_and_lookback_agree(spark, ehr_folder):
-    out = summaries_agree([ehr_folder], "--min-cell", "0")
+    out = summaries_agree([ehr_folder], "--min-cell", "0", "--strata", "index_year")
     assert (out["population"]["patients_kept"], out["population"]["patients_left_out"]) == (1, 2)
     assert out["events"] == 3  # qA's 2019 fill is before 2020-03-01 - 30 days
     out = summaries_agree([ehr_folder], "--min-cell", "0", "--lookback-days", "500")

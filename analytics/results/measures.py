@@ -278,6 +278,20 @@ class CohortMeasures:
         return self._kept(("window", start, end), compute)
 
 
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What :class:`PopulationMeasures` of some whole patients of a larger dataset (a
+    bucket of the Spark engine) is told about the dataset's population: the choices that
+    are not patient-local.  ``data_start``: the earliest event date of the population's
+    full history (None: no event); ``has_pharmacy``: whether a narcotic fill of it has a
+    ``pharmacy_id``; ``has_index_dates``: whether a patient of the population has an index
+    date (then patients without one are left out of the outcomes)."""
+
+    data_start: pd.Timestamp | None
+    has_pharmacy: bool
+    has_index_dates: bool
+
+
 class PopulationMeasures:
     """Measures of a population that read each patient's whole record, computed once and
     shared by every cohort of it (a cohort's are a selection of rows).
@@ -290,7 +304,8 @@ class PopulationMeasures:
     naloxone); ``index_dates``: ``Population.index_date`` — when it holds any date,
     patients without one are left out of the outcomes (None or empty: nobody is).
     ``extract``: the dataset's extract date (default the latest event date of
-    ``history``).
+    ``history``).  ``facts``: when these are some whole patients of a larger dataset, the
+    dataset's :class:`DatasetFacts` (None: decided on these patients).
     """
 
     def __init__(
@@ -303,6 +318,7 @@ class PopulationMeasures:
         accepted: pd.DataFrame | None = None,
         diagnoses: pd.DataFrame | None = None,
         index_dates: pd.Series | None = None,
+        facts: DatasetFacts | None = None,
     ) -> None:
         self.events = events
         self.history = events if history is None else history
@@ -310,8 +326,12 @@ class PopulationMeasures:
         self.definitions = definitions
         self.extract = extract_date(self.history, extract)
         self.diagnoses = diagnoses
-        self.index_dates = (index_dates if index_dates is not None and len(index_dates)
-                            else None)
+        if index_dates is None:
+            index_dates = pd.Series([], dtype="datetime64[s]",
+                                    index=pd.Index([], dtype="string", name="patient_id"))
+        known = len(index_dates) > 0 if facts is None else facts.has_index_dates
+        self.index_dates = index_dates if known else None
+        self.facts = facts
         self._memo: dict[tuple, object] = {}
         self._lock = threading.RLock()
 
@@ -330,8 +350,13 @@ class PopulationMeasures:
     def safety(self) -> SafetyMeasures:
         """Every opioid-safety measure over the population's full history
         (:func:`analytics.safety.safety_measures`)."""
+        facts = self.facts
+        start = None
+        if facts is not None:  # the dataset's (no event at all: the extract date, as locally)
+            start = facts.data_start if facts.data_start is not None else self.extract
         return self._kept(("safety",), lambda: safety_measures(
-            self.history, self.diagnoses, self.extract, self.safety_parameters))
+            self.history, self.diagnoses, self.extract, self.safety_parameters,
+            data_start=start, has_pharmacy=None if facts is None else facts.has_pharmacy))
 
     @property
     def steps(self) -> pd.DataFrame:

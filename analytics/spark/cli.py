@@ -62,7 +62,7 @@ def analysis_of(args: argparse.Namespace, definitions: Definitions) -> Analysis:
     """The engine's :class:`Analysis` of the command line's options."""
     extract = pd.Timestamp(args.extract_date) if args.extract_date is not None else None
     return Analysis(definitions, args.population, args.lookback_days, extract,
-                    args.pathway_mode)
+                    args.pathway_mode, tuple(getattr(args, "strata", ())))
 
 
 def _one_line(exc: BaseException) -> str:
@@ -111,9 +111,9 @@ def run_summary(args: argparse.Namespace, definitions: Definitions,
     engine prints it (the report's totals from the event folder or OMOP tables)."""
 
     def emit(run: Any, dataset: Any) -> int:
-        result = run.summary_result(dataset, analysis_of(args, definitions), args.min_cell,
-                                    args.shuffle_partitions)
-        return print_summary(args, dict(dataset.report), SummaryViews(result))
+        views = run.summary_views(dataset, analysis_of(args, definitions), args.min_cell,
+                                  args.shuffle_partitions)
+        return print_summary(args, dict(dataset.report), views)
 
     return _with_spark(args, fail, emit)
 

@@ -38,7 +38,12 @@ import pandas as pd
 from analytics import event_files, schema
 from analytics.indications import SPINAL_PAIN
 from analytics.ingest import diagnoses as diagnoses_table
-from analytics.results.measures import CohortMeasures, Definitions
+from analytics.results.measures import (
+    CohortMeasures,
+    DatasetFacts,
+    Definitions,
+    PopulationMeasures,
+)
 from analytics.spark.dataset import DIAGNOSIS_ROW, SparkDataset
 
 BUCKET = "bucket"
@@ -59,24 +64,29 @@ def quiet_pandas_warning() -> None:
 @dataclass(frozen=True)
 class Analysis:
     """What to compute: the ``definitions``, the ``population`` (``back_pain`` | ``all``)
-    and ``lookback_days``, the ``extract_date`` (None: the dataset's) and the
-    ``pathway_mode`` of pathway steps."""
+    and ``lookback_days``, the ``extract_date`` (None: the dataset's), the
+    ``pathway_mode`` of pathway steps and the summary's ``strata``
+    (:data:`analytics.results.strata.STRATA` names)."""
 
     definitions: Definitions = Definitions()
     population: str = "back_pain"
     lookback_days: int = 30
     extract_date: pd.Timestamp | None = None
     pathway_mode: str = "first"
+    strata: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class BucketSpec:
-    """What every bucket is told (pickled into the Python workers)."""
+    """What every bucket is told (pickled into the Python workers): the analysis, the
+    dataset's population source, extract date, whether it has a spinal-pain diagnosis and
+    (for the summary) its population's :class:`DatasetFacts`."""
 
     analysis: Analysis
     source: str
     extract: pd.Timestamp | None
     spinal_in_dataset: bool
+    facts: DatasetFacts | None = None
 
 
 def bucket_count(events: int, shuffle_partitions: int) -> int:
@@ -122,14 +132,21 @@ def canonical_diagnoses(rows: pd.DataFrame) -> pd.DataFrame:
 
 def bucket_measures(events: pd.DataFrame, diagnoses: pd.DataFrame, spec: BucketSpec):
     """``(population, measures)`` of one bucket: the population rules on its patients and
-    the :class:`CohortMeasures` of the population's events."""
+    the :class:`CohortMeasures` of the population's events, with the measures of their
+    whole records (:class:`PopulationMeasures`: safety over the full history, outcomes)
+    told the dataset's facts, as the command line builds them."""
     from analytics.population import apply_population
 
     a = spec.analysis
-    population = apply_population(canonical_events(events), canonical_diagnoses(diagnoses),
-                                  spec.source, a.population, a.lookback_days,
+    accepted, dx = canonical_events(events), canonical_diagnoses(diagnoses)
+    population = apply_population(accepted, dx, spec.source, a.population, a.lookback_days,
                                   spinal_in_dataset=spec.spinal_in_dataset)
-    return population, CohortMeasures(population.events, a.definitions, spec.extract)
+    whole = PopulationMeasures(
+        population.events, a.definitions, spec.extract,
+        history=population.full_history(accepted), accepted=accepted, diagnoses=dx,
+        index_dates=population.index_date, facts=spec.facts)
+    return population, CohortMeasures(population.events, a.definitions, spec.extract,
+                                      population=whole)
 
 
 def arrow_ready(frame: pd.DataFrame) -> pd.DataFrame:
@@ -301,20 +318,162 @@ def patient_table(dataset: SparkDataset, analysis: Analysis, name: str,
     return SparkTable(frame, template)
 
 
+# ------------------------------------------------------------------ dataset facts
+
+
+def dataset_facts(dataset: SparkDataset, spec: BucketSpec) -> DatasetFacts:
+    """The :class:`DatasetFacts` of the analysis's population, in Spark: its patients are
+    those :func:`analytics.population.apply_population` keeps (everyone; those with a
+    spinal-pain diagnosis; those with an index date and an event from the index date −
+    the lookback on), computed from one row per patient (first and last event date,
+    whether a narcotic fill has a ``pharmacy_id``)."""
+    from pyspark.sql import functions as F
+
+    a = spec.analysis
+    events = dataset.events.where(F.col("patient_id").isNotNull()
+                                  & F.col("event_date").isNotNull())
+    pharmacy = (F.col("technique") == "narcotic") & F.col("pharmacy_id").isNotNull()
+    patients = events.groupBy("patient_id").agg(
+        F.min("event_date").alias("_first"), F.max(F.to_date("event_date")).alias("_last"),
+        F.max(pharmacy.cast("int")).alias("_pharmacy"))
+    spinal = dataset.diagnoses.where((F.col("kind") == SPINAL_PAIN)
+                                     & F.col("patient_id").isNotNull())
+    index = (spinal.where(F.col("diagnosis_date").isNotNull()).groupBy("patient_id")
+             .agg(F.min("diagnosis_date").alias("_index")))
+    source = dataset.population_source
+    if a.population == "all" or source == "none" or not spec.spinal_in_dataset and \
+            source == "diagnosis_column":
+        kept = patients
+    elif source == "diagnosis_column":
+        kept = patients.join(spinal.select("patient_id").distinct(), "patient_id", "left_semi")
+    elif not spec.spinal_in_dataset:
+        kept = patients.where(F.lit(False))
+    else:
+        cut = F.date_sub(F.to_date("_index"), int(a.lookback_days))
+        kept = patients.join(index, "patient_id").where(F.col("_last") >= cut).drop("_index")
+    kept = kept.join(index.select("patient_id", F.lit(1).alias("_has_index")), "patient_id",
+                     "left")
+    row = kept.agg(F.min("_first").alias("start"), F.max("_pharmacy").alias("pharmacy"),
+                   F.max("_has_index").alias("index")).first()
+    start = pd.Timestamp(row["start"]).normalize() if row["start"] is not None else None
+    return DatasetFacts(start, bool(row["pharmacy"]), bool(row["index"]))
+
+
 # ------------------------------------------------------------------ the summary
 
 SUMMARY_FIELDS: tuple[tuple[str, str], ...] = (
-    ("kind", "string"), ("key", "string"), ("value", "double"), ("n", "bigint"))
-"""A bucket's part of the summary, one row each: ``count`` (``key``: the count's name,
-``n``: its value), ``pathway`` (``key``: the pathway string, ``value``: its steps, ``n``:
-its patients), ``interval`` and ``course`` (``value``: a repeat interval's or a course's
-days, ``n``: how many have it)."""
+    ("kind", "string"), ("key", "string"), ("key2", "string"), ("key3", "string"),
+    ("value", "double"), ("flag", "boolean"), ("n", "bigint"), ("n2", "bigint"))
+"""A bucket's part of the summary, one row each (unused fields null):
+
+- ``count``: ``key`` a count's name, ``n`` its value;
+- ``pathway``: ``key`` the pathway string, ``value`` its steps, ``n`` its patients;
+- ``interval`` / ``course``: ``value`` a repeat interval's or a course's days, ``n`` how
+  many have it;
+- ``safety_year`` / ``safety_month``: a row of :func:`analytics.safety.safety_rates` —
+  ``key`` the measure, ``key2`` the physician (null: the clinic), ``key3`` the note,
+  ``value`` the period (days since 1970-01-01), ``flag`` partial, ``n`` the denominator,
+  ``n2`` the numerator (null: not available);
+- ``outcome``: ``key`` the grouping, ``key2`` the outcome, ``key3`` the group (null: no
+  value), ``value`` the days, ``flag`` observed, ``n`` how many rows;
+- ``strata``: ``key`` the stratum name, ``key2`` the stratum, ``key3`` the pathway,
+  ``value`` its steps, ``n`` its patients.
+"""
+_MEDIANS = ("interval", "course")
+_SUMMED = ("count", "pathway", *_MEDIANS)
+OUTCOMES_PREFIX = "outcomes."
+TAPER_PREFIX = "safety.tapers."
+
+
+def _frame(kind: str, n: object, **columns: object) -> pd.DataFrame:
+    """Rows of one kind in the types Arrow takes without guessing: text as object (None
+    missing), ``value`` float64, ``n`` int64, ``flag`` and ``n2`` as objects (None
+    missing)."""
+    frame = pd.DataFrame({"kind": kind, "n": n, **columns})
+    rows = len(frame)
+    out = {}
+    for name, kind_of in SUMMARY_FIELDS:
+        col = frame[name] if name in frame.columns else pd.Series([None] * rows, dtype=object)
+        if kind_of == "double":
+            out[name] = pd.to_numeric(col, errors="coerce").to_numpy(dtype="float64")
+        elif name == "n":
+            out[name] = col.to_numpy(dtype=np.int64)
+        else:
+            cast = {"boolean": bool, "bigint": int}.get(kind_of, str)
+            out[name] = np.array([None if pd.isna(v) else cast(v) for v in col], dtype=object)
+    return pd.DataFrame({name: pd.Series(values, dtype=values.dtype)  # no inferred str
+                         for name, values in out.items()}, index=pd.RangeIndex(rows))
 
 
 def _values(kind: str, values: np.ndarray) -> pd.DataFrame:
     distinct, counts = np.unique(np.asarray(values, dtype="float64"), return_counts=True)
-    return pd.DataFrame({"kind": kind, "key": None, "value": distinct,
-                         "n": counts.astype(np.int64)})
+    return _frame(kind, counts.astype(np.int64), value=distinct)
+
+
+def _days(periods: pd.Series) -> np.ndarray:
+    return (pd.to_datetime(periods).to_numpy(dtype="datetime64[D]")
+            .astype(np.int64).astype("float64"))
+
+
+def _safety_frames(measures: CohortMeasures) -> list[pd.DataFrame]:
+    from analytics.results.safety import taper_totals
+    from analytics.safety import safety_rates
+
+    safety = measures.safety
+    frames = [_frame("count", list(taper_totals(safety).values()),
+                     key=[TAPER_PREFIX + k for k in taper_totals(safety)])]
+    for kind, period, physicians in (("safety_year", "year", True),
+                                     ("safety_month", "month", False)):
+        rates = safety_rates(safety, period, by_physician=physicians)
+        frames.append(_frame(
+            kind, rates["denominator"].to_numpy(dtype=np.int64),
+            key=rates["measure"].to_numpy(dtype=object),
+            key2=rates["provider_id"].astype("string").to_numpy(dtype=object, na_value=None),
+            key3=rates["note"].astype("string").to_numpy(dtype=object, na_value=None),
+            value=_days(rates["period"]), flag=rates["partial"].to_numpy(dtype=bool),
+            n2=rates["numerator"].astype("Int64").to_numpy(dtype=object, na_value=None)))
+    return frames
+
+
+def outcome_groupings(analysis: Analysis) -> tuple[str, ...]:
+    """The outcome groupings the summary shows: by first step, and one per stratum."""
+    from analytics.results.strata import OUTCOME_GROUPING
+
+    return tuple(dict.fromkeys(["stratum", *(OUTCOME_GROUPING[s] for s in analysis.strata)]))
+
+
+def _outcome_frames(measures: CohortMeasures, analysis: Analysis) -> list[pd.DataFrame]:
+    from analytics.outcomes import outcome_counts
+
+    data = measures.outcomes
+    frames = [_frame("count", [data.patients, data.left_out_no_index,
+                               data.left_out_surgery_first],
+                     key=[OUTCOMES_PREFIX + k for k in ("patients", "left_out_no_index",
+                                                         "left_out_surgery_first")])]
+    for by in outcome_groupings(analysis):
+        counted = outcome_counts(data, by)
+        group = counted[by].astype(object)
+        frames.append(_frame(
+            "outcome", counted["rows"].to_numpy(dtype=np.int64), key=by,
+            key2=counted["outcome"].astype(object).to_numpy(),
+            key3=np.array([None if pd.isna(v) else str(v) for v in group], dtype=object),
+            value=counted["days"].to_numpy(dtype="float64"),
+            flag=counted["observed"].to_numpy(dtype=bool)))
+    return frames
+
+
+def _strata_frames(measures: CohortMeasures, analysis: Analysis) -> list[pd.DataFrame]:
+    from analytics.results.strata import strata_counts, strata_rows
+
+    frames = []
+    for name in analysis.strata:
+        rows = strata_rows(strata_counts(measures, name, analysis.pathway_mode))
+        frames.append(_frame(
+            "strata", rows["patients"].to_numpy(dtype=np.int64), key=name,
+            key2=rows["stratum"].astype(object).to_numpy(),
+            key3=rows["pathway"].astype(object).to_numpy(),
+            value=rows["n_steps"].to_numpy(dtype="float64")))
+    return frames
 
 
 def _summary_rows(events: pd.DataFrame, diagnoses: pd.DataFrame, *,
@@ -324,52 +483,78 @@ def _summary_rows(events: pd.DataFrame, diagnoses: pd.DataFrame, *,
     quiet_pandas_warning()
     population, measures = bucket_measures(events, diagnoses, spec)
     parts = summary_parts(measures, spec.analysis.pathway_mode, population)
-    counts = pd.DataFrame({"kind": "count", "key": list(parts.counts), "value": np.nan,
-                           "n": np.fromiter(parts.counts.values(), dtype=np.int64,
-                                            count=len(parts.counts))})
-    paths = pd.DataFrame({"kind": "pathway",
-                          "key": parts.pathways["pathway"].to_numpy(dtype=object),
-                          "value": parts.pathways["n_steps"].to_numpy(dtype="float64"),
-                          "n": parts.pathways["patients"].to_numpy(dtype=np.int64)})
-    frame = pd.concat([counts, paths, _values("interval", parts.interval_days),
-                       _values("course", parts.course_days)], ignore_index=True)
-    return arrow_ready(frame)
+    frames = [
+        _frame("count", np.fromiter(parts.counts.values(), dtype=np.int64,
+                                    count=len(parts.counts)), key=list(parts.counts)),
+        _frame("pathway", parts.pathways["patients"].to_numpy(dtype=np.int64),
+               key=parts.pathways["pathway"].to_numpy(dtype=object),
+               value=parts.pathways["n_steps"].to_numpy(dtype="float64")),
+        _values("interval", parts.interval_days), _values("course", parts.course_days),
+        *_safety_frames(measures), *_outcome_frames(measures, spec.analysis),
+        *_strata_frames(measures, spec.analysis),
+    ]
+    kept = [f for f in frames if len(f)]
+    return pd.concat(kept, ignore_index=True) if kept else _frame("count", [], key=[])
 
 
 @dataclass(frozen=True)
 class SummaryAggregates:
-    """What the summary's builder takes, aggregated over all buckets: ``counts`` (summed),
-    ``pathways`` (``pathway``, ``n_steps``, ``patients`` summed per pathway string) and the
-    medians (NaN when there is nothing to take one of)."""
+    """What the builders take, aggregated over all buckets: ``counts`` (summed),
+    ``pathways`` (``pathway``, ``n_steps``, ``patients`` summed per pathway string), the
+    medians (NaN when there is nothing to take one of), and the summed rows of the other
+    kinds of :data:`SUMMARY_FIELDS` (``rows``: a pandas frame of those fields)."""
 
     counts: dict[str, int]
     pathways: pd.DataFrame
     median_interval_days: float
     median_course_days: float
+    rows: pd.DataFrame
 
 
 def summary_aggregates(dataset: SparkDataset, spec: BucketSpec,
                        shuffle_partitions: int) -> SummaryAggregates:
     """Run the summary's part on every bucket and aggregate in Spark: counts and patients
     per pathway summed, medians by Spark SQL's exact ``percentile`` over the per-value
-    counts.  Only these small tables reach the driver."""
+    counts, every other row summed per key.  Only these small tables reach the driver."""
+    from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
     rows = run_buckets(dataset, spec, partial(_summary_rows, spec=spec), SUMMARY_FIELDS,
-                       shuffle_partitions)
-    # one pass: counts and pathways summed per key; the medians per kind, over the values
-    # of the interval and course rows (a key of null)
-    distributed = F.col("kind").isin("interval", "course")
-    summed = rows.groupBy("kind", "key").agg(
-        F.sum("n").alias("n"), F.max("value").alias("value"),
-        F.percentile(F.when(distributed, F.col("value")), F.lit(0.5),
-                     F.when(distributed, F.col("n")).otherwise(F.lit(1))).alias("median"),
-    ).collect()
-    medians = {r["kind"]: r["median"] for r in summed if r["kind"] in ("interval", "course")}
-    counts = {r["key"]: int(r["n"]) for r in summed if r["kind"] == "count"}
-    paths = [(r["key"], int(r["value"]), int(r["n"])) for r in summed if r["kind"] == "pathway"]
-    pathways = pd.DataFrame(paths, columns=["pathway", "n_steps", "patients"])
+                       shuffle_partitions).persist(StorageLevel.MEMORY_AND_DISK)
+    try:  # one job: the summed kinds by (kind, key) with the medians, the others by all keys
+        distributed = F.col("kind").isin(*_MEDIANS)
+        summed = rows.where(F.col("kind").isin(*_SUMMED)).groupBy("kind", "key").agg(
+            F.sum("n").alias("n"), F.max("value").alias("value"),
+            F.percentile(F.when(distributed, F.col("value")), F.lit(0.5),
+                         F.when(distributed, F.col("n")).otherwise(F.lit(1))).alias("median"),
+        )
+        keys = ["kind", "key", "key2", "key3", "value", "flag"]
+        others = (rows.where(~F.col("kind").isin(*_SUMMED)).groupBy(*keys)
+                  .agg(F.sum("n").alias("n"), F.sum("n2").alias("n2"),
+                       F.lit(None).cast("double").alias("median")))
+        for name, kind in SUMMARY_FIELDS:
+            if name not in summed.columns:
+                summed = summed.withColumn(name, F.lit(None).cast(kind))
+        collected = summed.unionByName(others).toPandas()
+    finally:
+        rows.unpersist()
+    mine = collected["kind"].isin(_SUMMED).to_numpy()
+    first, others_frame = collected.loc[mine], collected.loc[~mine].reset_index(drop=True)
+    medians = {k: m for k, m in zip(first["kind"], first["median"], strict=True)
+               if k in _MEDIANS}
+    is_count = (first["kind"] == "count").to_numpy()
+    counts = dict(zip(first["key"].loc[is_count], first["n"].loc[is_count].astype(int),
+                      strict=True))
+    paths = first.loc[(first["kind"] == "pathway").to_numpy()]
+    pathways = pd.DataFrame({"pathway": paths["key"].astype(object).to_numpy(),
+                             "n_steps": paths["value"].to_numpy(dtype="float64")
+                             .astype(np.int64),
+                             "patients": paths["n"].to_numpy(dtype=np.int64)})
+    def median(kind: str) -> float:
+        value = medians.get(kind)
+        return float(value) if value is not None and not pd.isna(value) else np.nan
+
     return SummaryAggregates(
-        counts, pathways.sort_values("pathway", kind="stable").reset_index(drop=True),
-        float(medians["interval"]) if medians.get("interval") is not None else np.nan,
-        float(medians["course"]) if medians.get("course") is not None else np.nan)
+        {str(k): int(v) for k, v in counts.items()},
+        pathways.sort_values("pathway", kind="stable").reset_index(drop=True),
+        median("interval"), median("course"), others_frame)

@@ -727,7 +727,8 @@ def read_omop(spark: Any, source: str) -> SparkDataset:
     for part in parts[1:]:
         events = events.unionByName(part)
     events = _finish(events, deaths, person, diagnoses)
-    events = typed(events, EVENT_FIELDS)
+    # kept once computed: a summary reads them twice (the population's facts, the buckets)
+    events = typed(events, EVENT_FIELDS).persist(StorageLevel.MEMORY_AND_DISK)
     known = [pd.Timestamp(v) for v in latest if v is not None]
     extract = max(known).normalize() if known else None
     source_kind = "conditions" if "condition_occurrence" in tables else "none"
