@@ -9,7 +9,7 @@ PORT   ?= 8501
 PROCESSES  ?= 2
 SERVE_PORT ?= 8600
 
-.PHONY: run serve test lint bench clean chromium nginx fuzz screenshots
+.PHONY: run serve test lint bench bench-spark clean chromium nginx java fuzz screenshots
 
 # `run` needs only the app's own dependencies; `test` adds the test tools on top.
 $(VENV)/.app-installed: requirements.txt
@@ -18,8 +18,9 @@ $(VENV)/.app-installed: requirements.txt
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.installed: $(VENV)/.app-installed requirements-dev.txt
+$(VENV)/.installed: $(VENV)/.app-installed requirements-dev.txt requirements-spark.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-spark.txt
 	touch $@
 
 run: $(VENV)/.app-installed
@@ -52,7 +53,20 @@ nginx:
 serve: $(VENV)/.app-installed nginx
 	$(PY) deploy/serve.py --processes $(PROCESSES) --port $(SERVE_PORT) --first-port $$(( $(SERVE_PORT) + 1 ))
 
-test: $(VENV)/.installed chromium nginx
+
+# The Spark engine's tests need Java: Debian's OpenJDK 17, or 21 where the release has no 17.
+java:
+	@command -v java >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = "0" ]; then \
+	    apt-get update -qq; \
+	    jre=openjdk-17-jre-headless; \
+	    apt-cache show $$jre >/dev/null 2>&1 || jre=openjdk-21-jre-headless; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$jre >/dev/null; \
+	  else \
+	    echo "note: install Java (sudo apt-get install -y openjdk-17-jre-headless) to run the Spark tests"; \
+	  fi; }
+
+test: $(VENV)/.installed chromium nginx java
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q -p no:cacheprovider
 
@@ -69,6 +83,10 @@ lint: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(PY) benchmarks/bench_ingest.py
 	$(PY) benchmarks/bench_analytics.py
+
+# Not in CI: 10M (and with SPARK_BENCH_SIZES="10000000 100000000" also 100M) events on local[2].
+bench-spark: $(VENV)/.installed java
+	$(PY) benchmarks/bench_spark.py
 
 # Nightly-style fuzzing of ingest: the property tests of tests/test_ingest_fuzz.py with
 # FUZZ_EXAMPLES generated cases in total (CI runs ~10,000); FUZZ_SEED picks another seed.

@@ -26,13 +26,15 @@ import argparse
 import datetime as dt
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NoReturn
 
 import pandas as pd
 
+from analytics import export_events
+from analytics.event_files import is_event_folder, read_event_folder
 from analytics.exports import to_csv_bytes
 from analytics.ingest import (
     MAPPING_KEYS,
@@ -52,13 +54,12 @@ from analytics.results.measures import (
 from analytics.results.outcomes import OutcomeResult, OutcomesResult, build_outcomes
 from analytics.results.privacy import DEFAULT_MIN_CELL
 from analytics.results.safety import SHORT_LABELS, UNITS, SafetyResult, build_safety
-from analytics.results.strata import STRATA, StrataResult, build_strata
-from analytics.results.summary import SummaryResult, build_summary
+from analytics.results.strata import OUTCOME_GROUPING, STRATA, StrataResult, build_strata
+from analytics.results.summary import SummaryResult, SummaryViews, build_summary
 from analytics.results.table import Table
+from analytics.spark import cli as spark_cli
 
 DEFAULTS = Definitions()
-OUTCOME_GROUPING = {"age": "age_band", "sex": "sex", "index_year": "index_year"}
-"""``--strata`` names -> the outcome grouping of the same stratum."""
 
 
 class UsageError(Exception):
@@ -141,12 +142,31 @@ class Analysis:
     measures: CohortMeasures
 
 
-def analyse(args: argparse.Namespace) -> Analysis:
-    """Ingest ``args.files`` (with ``--map`` and ``--map-values``), apply the population and
-    lookback, and set up the measures.  Raises :class:`UsageError` or :class:`IngestError`."""
-    mapping = parse_mappings(args.map)
+def _ingested(args: argparse.Namespace) -> IngestResult:
+    """What ingest accepted: an event folder (``export-events``) read back, else the
+    files (``--omop DIR``: the folder) ingested with ``--map`` and ``--map-values``."""
+    files = list(args.files)
+    if args.omop is not None:
+        if files or not Path(args.omop).is_dir():
+            raise UsageError("--omop with the local engine takes a folder of OMOP tables and "
+                             "no other file (a Spark schema needs --engine spark)")
+        files = [args.omop]
+    if not files:
+        raise UsageError("no export file, folder or --omop given")
+    if len(files) == 1 and is_event_folder(files[0]):
+        if args.map or args.map_values:
+            raise UsageError("--map and --map-values do not apply to an event folder (it was "
+                             "ingested): give them to export-events")
+        return read_event_folder(files[0]).ingest_result()
     value_map = read_value_map(args.map_values) if args.map_values else None
-    ingested = ingest(args.files, mapping=mapping, value_map=value_map)
+    return ingest(files, mapping=parse_mappings(args.map), value_map=value_map)
+
+
+def analyse(args: argparse.Namespace) -> Analysis:
+    """Ingest ``args.files`` (with ``--map`` and ``--map-values``) or read an event folder,
+    apply the population and lookback, and set up the measures.  Raises
+    :class:`UsageError` or :class:`IngestError`."""
+    ingested = _ingested(args)
     extract = (pd.Timestamp(args.extract_date) if args.extract_date is not None
                else ingested.extract_date)
     population = apply_population(ingested.events, ingested.diagnoses,
@@ -305,52 +325,95 @@ def _run(args: argparse.Namespace, then: Callable[[Analysis], int]) -> int:
     return then(analysis)
 
 
+def summary_views(measures: CohortMeasures, population: Population | None, pathway_mode: str,
+                  min_cell: int, strata: Sequence[str] = ()) -> SummaryViews:
+    """What ``summary`` prints, computed here (the local engine): the summary, the safety
+    and outcome results, and the strata named."""
+    return SummaryViews(
+        build_summary(measures, pathway_mode, min_cell, population),
+        build_safety(measures, min_cell=min_cell),
+        build_outcomes(measures, "stratum", min_cell),
+        {name: (build_strata(measures, name, pathway_mode, None, min_cell),
+                build_outcomes(measures, OUTCOME_GROUPING[name], min_cell))
+         for name in strata})
+
+
+def render_views(views: SummaryViews) -> dict[str, object]:
+    """The analysis keys of the printed summary: :func:`render_summary`, then ``safety``,
+    ``outcomes`` and ``strata`` (each only when computed)."""
+    out = render_summary(views.summary)
+    if views.safety is not None:
+        out["safety"] = render_safety(views.safety)
+    if views.outcomes is not None:
+        out["outcomes"] = render_outcomes(views.outcomes)
+    if views.strata:
+        out["strata"] = {name: render_strata(by_stratum, outcomes)
+                         for name, (by_stratum, outcomes) in views.strata.items()}
+    return out
+
+
+def _print_summary(args: argparse.Namespace, report: dict[str, object],
+                   views: SummaryViews) -> int:
+    out = {**report, "min_cell": args.min_cell, "parameters": _parameters(args)}
+    out.update(render_views(views))
+    json.dump(out, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+    return 0
+
+
+def _print_csv(parts: Iterable[pd.DataFrame]) -> int:
+    sys.stdout.flush()
+    for i, part in enumerate(parts):
+        sys.stdout.buffer.write(to_csv_bytes(part, bom=False, header=i == 0))
+    sys.stdout.buffer.flush()
+    return 0
+
+
 def run_summary(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return spark_cli.run_summary(args, definitions_of(args), _print_summary, _fail)
+
     def emit(analysis: Analysis) -> int:
         report = analysis.ingested.report
-        out = {
+        header = {
             "files": [f.name for f in report.files],
             "rows_read": report.rows_read,
             "rejected_rows": report.rejected,
             "not_relevant_rows": report.not_relevant,
             "duplicate_rows": report.duplicates,
             "refused_columns": report.refused_columns,
-            "min_cell": args.min_cell,
-            "parameters": _parameters(args),
         }
-        measures = analysis.measures
-        result = build_summary(measures, args.pathway_mode, args.min_cell,
-                               analysis.population)
-        out.update(render_summary(result))
-        out["safety"] = render_safety(build_safety(measures, min_cell=args.min_cell))
-        out["outcomes"] = render_outcomes(build_outcomes(measures, "stratum", args.min_cell))
-        if args.strata:
-            out["strata"] = {name: render_strata(
-                build_strata(measures, name, args.pathway_mode, None, args.min_cell),
-                build_outcomes(measures, OUTCOME_GROUPING[name], args.min_cell))
-                for name in args.strata}
-        json.dump(out, sys.stdout, indent=2)
-        sys.stdout.write("\n")
-        return 0
+        return _print_summary(args, header, summary_views(
+            analysis.measures, analysis.population, args.pathway_mode, args.min_cell,
+            args.strata))
 
     return _run(args, emit)
 
 
 def run_table(args: argparse.Namespace) -> int:
+    if args.engine == "spark":
+        return spark_cli.run_table(args, definitions_of(args), _print_csv, _fail)
+
     def emit(analysis: Analysis) -> int:
-        table = analysis.measures.patient_table(args.table, args.pathway_mode)
-        sys.stdout.flush()
-        sys.stdout.buffer.write(to_csv_bytes(table, bom=False))
-        sys.stdout.buffer.flush()
-        return 0
+        return _print_csv([analysis.measures.patient_table(args.table, args.pathway_mode)])
 
     return _run(args, emit)
 
 
+def _run_export(args: argparse.Namespace) -> int:
+    """``export-events``, with ``--map`` parsed as for the other commands."""
+    try:
+        mapping = parse_mappings(args.map)
+    except UsageError as exc:
+        return _fail(str(exc))
+    return export_events.run(args, mapping)
+
+
 def _analysis_options(parser: argparse.ArgumentParser) -> None:
     """The options both commands share: files, mapping, population and definitions."""
-    parser.add_argument("files", nargs="+", help="export files or folders (a folder: every "
-                        "export file in it, e.g. a whole Synthea or OMOP export)")
+    parser.add_argument("files", nargs="*", help="export files or folders (a folder: every "
+                        "export file in it, e.g. a whole Synthea or OMOP export), or one "
+                        "event folder written by export-events")
     parser.add_argument("--map", action="append", metavar="FILE:canonical=source",
                         help="map a column by hand (repeatable): FILE is the file as given "
                         "(or its name), canonical one of " + ", ".join(MAPPING_KEYS))
@@ -388,6 +451,7 @@ def _analysis_options(parser: argparse.ArgumentParser) -> None:
                         "TreatmentPatterns' is first)")
     parser.add_argument("--max-steps", type=_positive, default=DEFAULTS.max_steps,
                         help="steps kept per pathway (default %(default)s)")
+    spark_cli.add_engine_options(parser)
 
 
 def _summary_parser(summary: argparse.ArgumentParser) -> None:
@@ -416,6 +480,10 @@ COMMANDS: dict[str, tuple[str, str, Callable[[argparse.ArgumentParser], None],
               "The rows are patient level (one per patient and step, era, session or "
               "course), so NO count is suppressed: for analysts with access to the "
               "patient-level data, never for publication.", _table_parser, run_table),
+    "export-events": ("ingest export files and write the accepted events as a Parquet "
+                      "event folder",
+                      "The folder is what summary and table read with --engine spark "
+                      "(or local).", export_events.add_arguments, _run_export),
 }
 """Subcommands: name -> (help, description, add its arguments, run it)."""
 

@@ -64,10 +64,10 @@ def neutralise_formulas(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
+def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True, header: bool = True) -> bytes:
     """UTF-8 CSV of a display table, formulas neutralised; with a BOM (the default, so
     Excel reads accents) or without (``bom=False``: for programs reading the command line's
-    output).
+    output); ``header=False`` leaves out the header line (a table written in parts).
 
     Lines end with CRLF, so a cell holding a carriage return or line feed anywhere is
     quoted (Python's csv quotes only the characters of the line terminator: with LF a
@@ -75,7 +75,7 @@ def to_csv_bytes(table: pd.DataFrame, *, bom: bool = True) -> bytes:
     with a formula)."""
     return (
         neutralise_formulas(table)
-        .to_csv(index=False, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
+        .to_csv(index=False, header=header, lineterminator="\r\n", quoting=csv.QUOTE_MINIMAL)
         .encode("utf-8-sig" if bom else "utf-8")
     )
 

@@ -291,6 +291,50 @@ def outcome_data(
     return OutcomeData(table, n, no_index, left_surgery, extract)
 
 
+OUTCOME_COUNT_COLUMNS: tuple[str, ...] = ("outcome", "days", "observed", "rows")
+"""The columns of :func:`outcome_counts` besides the grouping."""
+
+
+def outcome_counts(data: OutcomeData, by: str) -> pd.DataFrame:
+    """The rows of ``data.table`` counted per ``outcome``, value of the grouping ``by``
+    (:data:`GROUPINGS`; a missing value is a group of its own), ``days`` and ``observed``
+    (column ``rows``): what :func:`outcome_curves` by ``by`` reads, without patients."""
+    if by not in GROUPINGS:
+        raise ValueError(f"by must be one of {GROUPINGS}, not {by!r}")
+    table = data.table
+    counted = table.groupby(["outcome", by, "days", "observed"], observed=True, dropna=False,
+                            sort=False).size()
+    out = counted.rename("rows").reset_index()
+    return out[["outcome", by, "days", "observed", "rows"]]
+
+
+def outcome_data_from_counts(counts: pd.DataFrame, by: str, patients: int,
+                             left_out_no_index: int, left_out_surgery_first: int,
+                             extract: pd.Timestamp | None) -> OutcomeData:
+    """The :class:`OutcomeData` of a population from its :func:`outcome_counts` by ``by`` —
+    or their sums over disjoint groups of its patients — and its counts of patients: one
+    row per patient and outcome again (``days``, ``observed``, the grouping; no patient
+    ids), which :func:`outcome_curves` by ``by`` turns into the population's curves,
+    medians, at-risk tables and test."""
+    rows = np.repeat(np.arange(len(counts)), counts["rows"].to_numpy(dtype=np.int64))
+    group = counts[by].iloc[rows].reset_index(drop=True)
+    if DATA_COLUMNS[by] == "category":
+        values = group.astype(object).where(group.notna(), None)
+        known = sorted({str(v) for v in values if v is not None})
+        group = pd.Series(pd.Categorical(values, categories=pd.Index(known, dtype=object)))
+    else:
+        group = pd.to_numeric(group, errors="coerce").astype(DATA_COLUMNS[by])
+    outcome = counts["outcome"].astype(object).to_numpy()[rows]
+    table = pd.DataFrame({
+        "outcome": pd.Categorical(outcome, categories=pd.Index(list(OUTCOMES), dtype=object)),
+        "days": counts["days"].to_numpy(dtype=np.int64)[rows],
+        "observed": counts["observed"].to_numpy(dtype=bool)[rows],
+        by: group,
+    })
+    return OutcomeData(table, int(patients), int(left_out_no_index),
+                       int(left_out_surgery_first), extract)
+
+
 @dataclass
 class OutcomeCurves:
     """Kaplan–Meier curves of one outcome, per group.
@@ -421,8 +465,11 @@ __all__ = [
     "OUTCOMES",
     "STRATA",
     "GROUPINGS",
+    "OUTCOME_COUNT_COLUMNS",
     "OutcomeData",
     "OutcomeCurves",
+    "outcome_counts",
     "outcome_data",
+    "outcome_data_from_counts",
     "outcome_curves",
 ]

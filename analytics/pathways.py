@@ -690,13 +690,26 @@ def pathway_counts(steps: pd.DataFrame, patients: Sequence[str] | pd.Index) -> p
     steps, n_cohort = _restrict(steps, patients)
     pids, inverse, tuples = _pathway_table(steps)
     freq = np.bincount(inverse, minlength=len(tuples)) if len(tuples) else np.zeros(0, np.int64)
-    rows = [(STEP_SEPARATOR.join(t), t, len(t), int(f)) for t, f in zip(tuples, freq, strict=True)]
+    rows = [(STEP_SEPARATOR.join(t), len(t), int(f)) for t, f in zip(tuples, freq, strict=True)]
     untreated = n_cohort - len(pids)
     if untreated > 0:
-        rows.append((NO_TREATMENT, (), 0, untreated))
-    out = pd.DataFrame(rows, columns=["pathway", "steps", "n_steps", "patients"])
-    out = out.astype({"pathway": "string", "n_steps": "int64", "patients": "int64"})
-    out["steps"] = out["steps"].astype(object)
+        rows.append((NO_TREATMENT, 0, untreated))
+    return pathway_counts_from(pd.DataFrame(rows, columns=["pathway", "n_steps", "patients"]),
+                               n_cohort)
+
+
+def pathway_counts_from(paths: pd.DataFrame, n_cohort: int) -> pd.DataFrame:
+    """The table of :func:`pathway_counts` from its patients per pathway: ``paths`` has one
+    row per distinct ``pathway`` string (``" > "``-joined steps, or ``"no treatment"``)
+    with its ``n_steps`` and ``patients``, e.g. the sums of :func:`pathway_counts` over
+    disjoint groups of the cohort's patients; ``n_cohort`` is the cohort's patients."""
+    out = pd.DataFrame({
+        "pathway": pd.Series(paths["pathway"].to_numpy(dtype=object), dtype="string"),
+        "steps": pd.Series([() if p == NO_TREATMENT else tuple(str(p).split(STEP_SEPARATOR))
+                            for p in paths["pathway"]], dtype=object),
+        "n_steps": paths["n_steps"].to_numpy(dtype="int64"),
+        "patients": paths["patients"].to_numpy(dtype="int64"),
+    })
     out["percent"] = out["patients"] * 100.0 / n_cohort if n_cohort else 0.0
     out["percent"] = out["percent"].astype("float64")
     out = out.sort_values(["patients", "pathway"], ascending=[False, True], kind="stable")

@@ -188,6 +188,8 @@ def apply_population(
     source: str,
     population: str = "back_pain",
     lookback_days: int = DEFAULT_LOOKBACK_DAYS,
+    *,
+    spinal_in_dataset: bool | None = None,
 ) -> Population:
     """Restrict ``events`` to the population (see the module docstring).
 
@@ -196,6 +198,11 @@ def apply_population(
     ``"conditions"``, ``"diagnosis_column"`` or ``"none"``; ``population``: ``"back_pain"``
     or ``"all"``; ``lookback_days`` (>= 0): days before the index date from which an
     event counts (EHR-wide exports only).  Raises ``ValueError`` on an unknown choice.
+
+    ``spinal_in_dataset``: when ``events`` and ``diagnoses`` are some whole patients of a
+    larger dataset (a bucket of the Spark engine), whether the *dataset* has a spinal-pain
+    diagnosis (with a date, for ``source="conditions"``), the one choice above that is not
+    patient-local; None decides it on ``diagnoses``.
     """
     if population not in POPULATIONS:
         raise ValueError(f"population must be one of {', '.join(POPULATIONS)}, not {population!r}")
@@ -217,7 +224,7 @@ def apply_population(
             "patients by their spinal-pain diagnosis.")
     if source == "diagnosis_column":
         spinal = _spinal_patient_ids(diagnoses)
-        if len(spinal) == 0:
+        if not (len(spinal) > 0 if spinal_in_dataset is None else spinal_in_dataset):
             return base.everyone("The diagnosis column holds no spinal-pain code, so every "
                                  "patient is counted as a back-pain patient.")
         row_patient, patients = _encode(events["patient_id"])
@@ -232,7 +239,7 @@ def apply_population(
     # EHR-wide export: patients with an index date, events from index - lookback on
     row_patient, patients = _encode(events["patient_id"])
     first = base.first
-    if len(first) == 0:
+    if not (len(first) > 0 if spinal_in_dataset is None else spinal_in_dataset):
         pop = base.restricted(
             row_patient, patients, np.zeros(len(events), dtype=bool),
             "No patient of the dataset has a back or neck pain diagnosis, so the back-pain "
@@ -240,10 +247,13 @@ def apply_population(
         return _with_reasons(pop, {NO_DIAGNOSIS: pop.patients_left_out})
     position = pc.index_in(patients, value_set=_ids(first.index))
     has_index = np.asarray(position.is_valid(), dtype=bool)
-    cut_by_patient = (first.to_numpy(dtype="datetime64[D]")[
-        np.asarray(position.fill_null(0), dtype=np.int64)] - np.timedelta64(lookback, "D"))
-    start = np.asarray(events["event_date"], dtype="datetime64[D]")
-    keep_row = has_index[row_patient] & (start >= cut_by_patient[row_patient])
+    if has_index.any():
+        cut_by_patient = (first.to_numpy(dtype="datetime64[D]")[
+            np.asarray(position.fill_null(0), dtype=np.int64)] - np.timedelta64(lookback, "D"))
+        start = np.asarray(events["event_date"], dtype="datetime64[D]")
+        keep_row = has_index[row_patient] & (start >= cut_by_patient[row_patient])
+    else:  # none of these patients has an index date (a part of a larger dataset)
+        keep_row = np.zeros(len(events), dtype=bool)
     note = (f"Patients with a back or neck pain diagnosis (index date: the first one); their "
             f"events from {_plural(lookback, 'day')} before the index date on.")
     pop = base.restricted(row_patient, patients, keep_row, note, lookback)

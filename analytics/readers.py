@@ -665,12 +665,16 @@ def _read_xlsx(name: str, data: bytes, nrows: int | None) -> RawTable:
 
 def _read_parquet(name: str, data: bytes, nrows: int | None) -> RawTable:
     try:
-        # ParquetFile.read (not read_table): duplicated column names are allowed
-        table = pq.ParquetFile(io.BytesIO(data)).read()
+        # ParquetFile (not read_table): duplicated column names are allowed
+        parquet = pq.ParquetFile(io.BytesIO(data))
+        if nrows is None:
+            table = parquet.read()
+        else:  # a sample: the first rows only, never the whole file
+            batch = next(parquet.iter_batches(batch_size=nrows), None)
+            table = (pa.Table.from_batches([batch]) if batch is not None
+                     else parquet.schema_arrow.empty_table())
     except Exception as exc:
         raise ReadError(f"{name}: cannot read the Parquet file ({one_line(exc)})") from exc
-    if nrows is not None:
-        table = table.slice(0, nrows)
     names = _unique_names(list(table.column_names))
     cols = {}
     for n, col in zip(names, table.columns, strict=True):

@@ -1235,7 +1235,8 @@ def safety_measures(
     ``data_start`` (the dataset's first event date) and ``pharmacy_recorded`` (whether its
     narcotic fills carry ``pharmacy_id``) default to those of ``events``; a cohort's
     measures computed from its own patients' events give them so that they equal the rows
-    of these patients in the dataset's measures.
+    of these patients in the dataset's measures (and the Spark engine's buckets, some
+    whole patients of a larger dataset, give the dataset's).
 
     Columns of ``patient_years``: ``patient_id``, ``year`` (int), ``window_start``, ``window_end``
     (last day, ≤ the extract date), ``partial`` (the data start after the window start or
@@ -1386,6 +1387,46 @@ def safety_rates(
                                 measures.pharmacy_note, period, length, data_start,
                                 extract_end))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    return out.astype(RATE_COLUMNS) if len(out) else pd.DataFrame(
+        {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
+
+
+def rates_from_counts(counts: pd.DataFrame) -> pd.DataFrame:
+    """:func:`safety_rates`' table from its counts: ``counts`` has ``measure``, ``period``,
+    ``partial``, ``provider_id`` (NA: the clinic), ``denominator``, ``numerator`` (NA: not
+    available) and ``note``, one row per (measure, period, provider) — e.g. the sums of
+    the rates of disjoint groups of a dataset's patients, each measured with the dataset's
+    data start, extract date and pharmacy availability.  Shares and the clinic's figures
+    are computed again; rows with a denominator of 0 are dropped; the order is
+    :func:`safety_rates`'."""
+    frame = counts.loc[counts["denominator"].to_numpy(dtype=np.int64) > 0]
+    order = {name: i for i, name in enumerate(MEASURES)}
+    provider = frame["provider_id"].astype("string")
+    codes, _ = pd.factorize(provider, sort=True)  # the physicians in safety_rates' order
+    frame = frame.assign(
+        _measure=frame["measure"].astype(str).map(order).to_numpy(dtype=np.int64),
+        _provider=codes, period=pd.to_datetime(frame["period"]).astype("datetime64[s]"),
+        provider_id=provider)
+    frame = frame.sort_values(["_measure", "period", "_provider"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    den = frame["denominator"].to_numpy(dtype=np.int64)
+    num = frame["numerator"].astype("Int64")
+    clinic = frame.loc[frame["provider_id"].isna(), ["measure", "period", "denominator",
+                                                     "numerator"]]
+    clinic = clinic.set_index(["measure", "period"])
+    keys = pd.MultiIndex.from_arrays([frame["measure"], frame["period"]])
+    clinic_den = clinic["denominator"].reindex(keys).to_numpy(dtype=np.int64)
+    clinic_num = clinic["numerator"].astype("Int64").reindex(keys).reset_index(drop=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        share = num.to_numpy(dtype="float64", na_value=np.nan) / den
+        clinic_share = clinic_num.to_numpy(dtype="float64", na_value=np.nan) / clinic_den
+    out = pd.DataFrame({
+        "measure": frame["measure"], "period": frame["period"], "partial": frame["partial"],
+        "provider_id": frame["provider_id"], "denominator": den,
+        "numerator": num.to_numpy(), "share": share, "clinic_denominator": clinic_den,
+        "clinic_numerator": clinic_num.to_numpy(), "clinic_share": clinic_share,
+        "note": frame["note"].astype("string").fillna(""),
+    })
     return out.astype(RATE_COLUMNS) if len(out) else pd.DataFrame(
         {c: pd.Series([], dtype=t) for c, t in RATE_COLUMNS.items()})
 

@@ -8,6 +8,8 @@ imports between modules form no circle.  ``analytics/`` never imports Streamlit.
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,7 +19,7 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("analytics.schema", "analytics.settings", "analytics.vocab",
                     "analytics.indications", "analytics.intervals")),
     ("ingest", ("analytics.readers", "analytics.phi", "analytics.ingest")),
-    ("store", ("analytics.store",)),
+    ("store", ("analytics.store", "analytics.event_files")),
     # the per-patient definitions: the measures' functions, also used by cohort criteria
     ("definitions", ("analytics.survival", "analytics.pathways",
                      "analytics.injections", "analytics.narcotics", "analytics.timeline",
@@ -26,7 +28,10 @@ STEPS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("population + cohort", ("analytics.cohorts", "analytics.population",
                              "analytics.attrition")),
     ("measures + results", ("analytics.results",)),
+    # the Spark engine: the measures step run on buckets of patients, into the same results
+    ("engines", ("analytics.spark",)),
     ("pages / report / CLI", ("analytics.figures", "analytics.exports", "analytics.cli",
+                              "analytics.export_events",
                               "analytics.__main__", "ui", "pages", "dashboard")),
 )
 
@@ -114,3 +119,38 @@ def test_the_privacy_threshold_reaches_no_measure():
     for name, path in modules().items():
         if step_of(name) < step_of("analytics.results"):
             assert "min_cell" not in path.read_text(encoding="utf-8"), name
+
+
+def test_only_the_spark_engine_imports_pyspark():
+    """The app needs no pyspark (requirements-spark.txt is optional): no module outside
+    ``analytics.spark`` imports it, and the engine's modules import it inside functions
+    only, so ``import analytics.spark`` works without it (its worker daemon excepted)."""
+    for name, path in modules().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        inside = name == "analytics.spark" or name.startswith("analytics.spark.")
+        nodes = tree.body if inside else list(ast.walk(tree))
+        found = [alias.name for node in nodes if isinstance(node, ast.Import)
+                 for alias in node.names]
+        found += [node.module or "" for node in nodes if isinstance(node, ast.ImportFrom)]
+        pyspark = [n for n in found if n == "pyspark" or n.startswith("pyspark.")]
+        assert not pyspark or name == "analytics.spark.daemon", (name, pyspark)
+
+
+def test_the_app_runs_without_pyspark():
+    """With pyspark unimportable, every module of ``analytics/`` and ``ui/`` imports (the
+    Spark engine's worker daemon excepted: Spark alone starts it), and ``python -m
+    analytics summary`` runs with the local engine."""
+    names = sorted(n for n in modules() if n.startswith(("analytics", "ui"))
+                   and n not in ("analytics.__main__", "analytics.spark.daemon"))
+    code = (
+        "import importlib, runpy, sys\n"
+        "sys.modules['pyspark'] = None  # import pyspark raises ImportError\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module(name)\n"
+        "sys.argv = ['analytics', 'summary', 'tests/fixtures/small_clinic.csv']\n"
+        "runpy.run_module('analytics', run_name='__main__')\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert '"events":' in proc.stdout
+    assert "analytics.spark.engine" in names and "ui.data" in names

@@ -23,6 +23,8 @@ from analytics.results.safety import (
     build_safety,
     measure_definitions,
     safety_counts,
+    safety_counts_from,
+    taper_totals,
 )
 from analytics.safety import MEASURES, NO_PHARMACY_NOTE, safety_measures, safety_rates
 from tests.test_safety import ev, monthly_fills, narc, visit
@@ -187,3 +189,21 @@ def test_every_measure_has_a_short_label_and_a_definition():
     definitions = measure_definitions()
     assert list(definitions) == list(MEASURES)
     assert "≥ 90 MME/day" in definitions["hdo"] and "180 days" in definitions["cou_15_of_30"]
+
+
+def test_the_aggregates_from_rates_and_taper_totals_are_the_cohorts():
+    """What the Spark engine hands the builder (rates and taper totals, summed over
+    buckets) gives the local aggregates, tapers included."""
+    m = measures(ev([*clinic(pharmacy=True).to_dict("records"),
+                     *ev(monthly_fills("t", "2023-01-01", [60] * 12 + [45] * 4))
+                     .to_dict("records")]))
+    safety = m.safety
+    expected = safety_counts(m)
+    got = safety_counts_from(safety.parameters, safety.pharmacy_note,
+                             safety_rates(safety, "year", by_physician=True),
+                             safety_rates(safety, "month", by_physician=False),
+                             taper_totals(safety))
+    for name in ("years", "physicians", "trend", "tapers"):
+        pd.testing.assert_frame_equal(getattr(got, name), getattr(expected, name))
+    assert taper_totals(safety) == {"stable": 1, "tapered": 1, "rapid": 0, "stops": 0,
+                                    "abrupt": 0}

@@ -10,7 +10,13 @@ import pytest
 
 from analytics.results.attrition import build_attrition
 from analytics.results.measures import CohortMeasures, PopulationMeasures
-from analytics.results.strata import build_strata, patient_strata
+from analytics.results.strata import (
+    build_strata,
+    patient_strata,
+    strata_counts,
+    strata_counts_from,
+    strata_rows,
+)
 from analytics.schema import conform
 from tests.test_cohorts import events  # noqa: F401  (fixture)
 
@@ -51,6 +57,27 @@ def test_age_bands_in_order_and_index_years_with_unknown(events):  # noqa: F811
         "stratum": ["2023", "2024", "unknown"], "patients": [1, 1, 2]}
     with pytest.raises(ValueError):
         patient_strata(m, "site")
+
+
+def test_strata_counts_from_the_rows_of_groups_of_patients(events):  # noqa: F811
+    """Patients per stratum and pathway, summed over disjoint groups of the patients (as
+    the Spark engine sums buckets), give the cohort's strata counts."""
+    for by in ("age", "sex"):
+        whole = strata_counts(CohortMeasures(events), by)
+        halves = [strata_rows(strata_counts(CohortMeasures(
+            events.loc[events["patient_id"].isin(ids)].reset_index(drop=True)), by))
+            for ids in (["p1", "p2"], ["p3", "p4"])]
+        rows = pd.concat(halves, ignore_index=True)
+        rows = rows.groupby(["stratum", "pathway"], sort=False, as_index=False).agg(
+            n_steps=("n_steps", "first"), patients=("patients", "sum"))
+        got = strata_counts_from(by, "first", rows)
+        assert (got.by, got.mode, got.cohort_patients) == (by, "first", 4)
+        assert list(got.counts) == list(whole.counts)
+        for name, frame in whole.counts.items():
+            pd.testing.assert_frame_equal(got.counts[name], frame)
+    assert list(strata_counts_from("age", "first", strata_rows(
+        strata_counts(CohortMeasures(events), "age"))).counts) == [
+        "<40", "40–54", "55–64", "65–74"]
 
 
 def test_attrition_from_rows_read_to_the_cohort(events):  # noqa: F811

@@ -8,6 +8,7 @@ from analytics.safety import (
     MEASURES,
     NO_PHARMACY_NOTE,
     SafetyParameters,
+    rates_from_counts,
     safety_measures,
     safety_rates,
 )
@@ -524,3 +525,47 @@ def test_empty_input_gives_empty_tables():
     only_pt = safety_measures(ev([visit("a", "2024-01-01")]), extract=EXTRACT)
     assert len(only_pt.patient_years) == 0 and len(only_pt.new_episodes) == 0
     assert set(MEASURES) >= {"hdo", "cob", "naloxone", "taper", "abrupt_stop"}
+
+
+# ----------------------------------------------------------------- groups of patients
+
+
+def _rate_sums(parts: list[pd.DataFrame]) -> pd.DataFrame:
+    """The counts of several groups' rates summed per (measure, period, provider)."""
+    rows = pd.concat(parts, ignore_index=True)
+    rows = rows.assign(provider_id=rows["provider_id"].astype(object))
+    summed = rows.groupby(["measure", "period", "provider_id"], dropna=False, sort=False).agg(
+        partial=("partial", "first"), denominator=("denominator", "sum"),
+        numerator=("numerator", lambda s: s.sum(min_count=1)), note=("note", "first"))
+    return summed.reset_index()
+
+
+def test_rates_of_groups_of_patients_add_up_to_the_dataset_rates():
+    """Measured with the dataset's data start and pharmacy availability, disjoint groups
+    of patients give rates whose counts add up to the whole dataset's
+    (:func:`rates_from_counts`); measured alone, a group would differ."""
+    a = [narc("a", "2024-01-10", 30), narc("a", "2024-02-09", 30)]
+    b = [narc("b", "2024-09-01", 30, pharmacy="PH2", provider="DR2"),
+         narc("b", "2024-10-01", 30, pharmacy="PH2", provider="DR2")]
+    c = [narc("c", "2024-05-01", 30, pharmacy=None), narc("c", "2024-06-01", 30, pharmacy=None)]
+    whole = safety_measures(ev(a + b + c), extract=EXTRACT)
+    parts = [safety_measures(ev(rows), extract=EXTRACT, data_start=day("2024-01-10"),
+                             pharmacy_recorded=True) for rows in (a, b + c)]
+    for period, by_physician in (("year", True), ("month", False)):
+        expected = safety_rates(whole, period, by_physician=by_physician)
+        got = rates_from_counts(_rate_sums(
+            [safety_rates(p, period, by_physician=by_physician) for p in parts]))
+        pd.testing.assert_frame_equal(got, expected)
+        pd.testing.assert_frame_equal(rates_from_counts(expected), expected)
+    years = safety_rates(whole, "year")
+    clinic = years[years["provider_id"].isna() & (years["period"].dt.year == 2024)]
+    cou = clinic.set_index("measure").loc["cou_15_of_30"]
+    # only b's first fill has 180 uncovered days before it inside the data (from 2024-01-10)
+    assert (cou["denominator"], cou["numerator"]) == (1, 1)
+    uop = clinic.set_index("measure").loc["uop_pharmacies"]
+    assert (uop["denominator"], uop["numerator"]) == (3, 0)
+    alone = safety_rates(safety_measures(ev(b + c), extract=EXTRACT), "year")
+    alone = alone[alone["provider_id"].isna()].set_index("measure")
+    assert "cou_15_of_30" not in alone.index  # b's data would start on 2024-05-01
+    c_alone = safety_rates(safety_measures(ev(c), extract=EXTRACT), "year", by_physician=False)
+    assert pd.isna(c_alone.set_index("measure").loc["uop_pharmacies", "numerator"])

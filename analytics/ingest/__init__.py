@@ -1,8 +1,9 @@
 """Ingest: clinic exports -> the canonical event table (``analytics.schema``), with a report.
 
 Public API: :func:`detect` (headers and a sample only, for the upload page),
-:func:`ingest`, :class:`IngestResult` (``events``, ``report``, ``rejected``,
-``not_relevant``, ``diagnoses``, ``extract_date``, ``population_source``),
+:func:`ingest`, :func:`ingest_exports` (one export at a time),
+:func:`combine_population_sources`, :class:`IngestResult` (``events``, ``report``,
+``rejected``, ``not_relevant``, ``diagnoses``, ``extract_date``, ``population_source``),
 :class:`IngestReport`, :class:`FileReport`, :class:`FilePlan`, :class:`IngestError`,
 :func:`classify`, :func:`english_drug_names`, :func:`missing_required`, the value maps
 (:class:`ValueMap`, :func:`value_map_from_frame`, :func:`read_value_map`,
@@ -44,7 +45,12 @@ from analytics.ingest.formats import (
     PATIENT_ROLES,
 )
 from analytics.ingest.mapping import AUXILIARY_COLUMNS, MAPPING_KEYS, FilePlan, missing_required
-from analytics.ingest.pipeline import detect, ingest
+from analytics.ingest.pipeline import (
+    combine_population_sources,
+    detect,
+    ingest,
+    ingest_exports,
+)
 from analytics.ingest.report import (
     REJECT_REASONS,
     FileReport,
@@ -77,9 +83,11 @@ __all__ = [
     "Source",
     "ValueMap",
     "classify",
+    "combine_population_sources",
     "detect",
     "english_drug_names",
     "ingest",
+    "ingest_exports",
     "missing_required",
     "read_value_map",
     "value_map_from_frame",

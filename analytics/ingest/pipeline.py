@@ -10,6 +10,7 @@ open-order counts of each event file, and the result.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -343,6 +344,102 @@ def ingest(
         population_source=_population_source(loaded, exports),
         not_relevant=_listed([o.not_relevant for o in done]),
     )
+
+
+def ingest_exports(
+    sources: Source | list[Source],
+    mapping: Mapping | None = None,
+    value_map: ValueMap | None = None,
+) -> Iterator[IngestResult]:
+    """:func:`ingest` one export at a time, reading only that export's files: one
+    :class:`IngestResult` per export, in the order :func:`ingest` processes them (the
+    files of one Synthea or OMOP folder together, every other file alone), then one per
+    file that cannot be read (its report only, as :func:`ingest` lists such files last).
+
+    Each export's events, rejected and not-relevant rows and diagnoses are exactly those
+    :func:`ingest` of all the sources gives for that export's files (every rule joins
+    files of one export only).  What depends on every export is left to the caller: the
+    dataset's extract date is the latest of the results' ``extract_date``, its population
+    source :func:`combine_population_sources` of theirs, and diagnoses recorded
+    identically in two exports are dropped as duplicates by :func:`ingest` only.  The
+    open-order counts of each file's report use its own export's extract date.  Raises
+    :class:`IngestError` as :func:`ingest` does, before yielding anything."""
+    files = _files(sources, mapping)
+    planned: list[_Planned] = []  # no plan is kept: its preview may hold the whole file
+    for source in files:
+        raw = _read(source, sample=True)
+        if isinstance(raw, str):
+            planned.append(_Planned(source, None, readers.source_name(source), "",
+                                    "skipped", raw))
+            continue
+        plan = plan_file(raw, (mapping or {}).get(raw.name), None)
+        if plan.role != "not_used":
+            check_required(plan)
+        planned.append(_Planned(source, raw.parent, plan.name, plan.format, plan.role))
+        del raw, plan
+    readable = [p for p in planned if p.role != "skipped"]
+    if not readable:
+        raise _nothing_usable([p.skipped for p in planned])
+    if all(p.role == "not_used" for p in readable):
+        raise IngestError(
+            "none of the files is a usable export: "
+            + ", ".join(f"{p.name} ({p.format} {p.role})" for p in readable)
+        )
+    groups: dict[tuple, list[_Planned]] = {}
+    for i, p in enumerate(readable):
+        key = (p.format, p.parent) if p.format in ("synthea", "omop") else ("generic", i)
+        groups.setdefault(key, []).append(p)
+    for members in groups.values():
+        names = {p.name for p in members}
+        if all(p.role == "not_used" for p in members):
+            yield _unused_export([p.source for p in members], mapping)
+            continue
+        yield ingest([p.source for p in members],
+                     {k: v for k, v in (mapping or {}).items() if k in names} or None,
+                     value_map)
+    for p in planned:
+        if p.role == "skipped":
+            yield IngestResult(events=schema.empty_events(),
+                               report=IngestReport(files=[skipped_report(p.name, p.skipped)]),
+                               rejected=empty_rejected(), diagnoses=diagnoses.empty())
+
+
+@dataclass
+class _Planned:
+    """What :func:`ingest_exports` keeps of a file's plan: where it is, its name, format and
+    role (``skipped``: it cannot be read, ``skipped`` saying why)."""
+
+    source: Source
+    parent: object
+    name: str
+    format: str
+    role: str
+    skipped: str = ""
+
+
+def _unused_export(sources: list[Source], mapping: Mapping | None) -> IngestResult:
+    """The result of an export none of whose files PainPath reads: every row not
+    relevant."""
+    reports = []
+    for source in sources:
+        raw = _read(source, sample=False)
+        if isinstance(raw, str):  # readable a moment ago: report it as ingest would
+            reports.append(skipped_report(readers.source_name(source), raw))
+            continue
+        plan = plan_file(raw, (mapping or {}).get(raw.name), None)
+        reports.append(process_unused(raw, plan).report)
+    return IngestResult(events=schema.empty_events(), report=IngestReport(files=reports),
+                        rejected=empty_rejected(), diagnoses=diagnoses.empty())
+
+
+def combine_population_sources(sources: list[str]) -> str:
+    """The population source of a dataset made of several ingests (see
+    :attr:`IngestResult.population_source`): ``conditions`` when any has a conditions
+    table, else ``diagnosis_column`` when any has diagnosis values, else ``none``."""
+    for source in ("conditions", "diagnosis_column"):
+        if source in sources:
+            return source
+    return "none"
 
 
 def _listed(frames: list[pd.DataFrame | None]) -> pd.DataFrame:

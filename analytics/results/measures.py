@@ -157,6 +157,20 @@ def _day(value: object) -> pd.Timestamp | None:
     return None if value is None else pd.Timestamp(value)
 
 
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What :class:`PopulationMeasures` of some whole patients of a larger dataset (a
+    bucket of the Spark engine) is told about the dataset: the choices that are not
+    patient-local.  ``data_start``: the earliest event date of the dataset's accepted events
+    (None: no event); ``has_pharmacy``: whether a narcotic fill of them has a
+    ``pharmacy_id``; ``has_index_dates``: whether a patient of the population has an index
+    date (then patients without one are left out of the outcomes)."""
+
+    data_start: pd.Timestamp | None
+    has_pharmacy: bool
+    has_index_dates: bool
+
+
 class PopulationMeasures:
     """The per-patient measure tables of a population's events, each computed once (on
     first use) and kept; read-only, shared by every cohort (see the module docstring).
@@ -174,6 +188,8 @@ class PopulationMeasures:
     ``diagnoses``: the dataset's diagnoses (``kind`` ``opioid_use_disorder`` indicates
     naloxone); ``index_dates``: ``Population.index_date`` — when it holds any date,
     patients without one are left out of the outcomes (None or empty: nobody is).
+    ``facts``: when these are some whole patients of a larger dataset (a bucket of the
+    Spark engine), the dataset's :class:`DatasetFacts` (None: decided on these events).
     """
 
     def __init__(
@@ -187,6 +203,7 @@ class PopulationMeasures:
         accepted: pd.DataFrame | None = None,
         diagnoses: pd.DataFrame | None = None,
         index_dates: pd.Series | None = None,
+        facts: DatasetFacts | None = None,
     ) -> None:
         self._events: pd.DataFrame | None = events
         self._source: tuple[pd.DataFrame, np.ndarray] | None = None
@@ -196,8 +213,13 @@ class PopulationMeasures:
         self._history = history
         self._accepted = accepted
         self.diagnoses = diagnoses
-        self.index_dates = (index_dates if index_dates is not None and len(index_dates)
-                            else None)
+        known = (index_dates is not None and len(index_dates) > 0 if facts is None
+                 else facts.has_index_dates)
+        if known and index_dates is None:  # a bucket without a patient with an index date
+            index_dates = pd.Series([], dtype="datetime64[s]",
+                                    index=pd.Index([], dtype="string", name="patient_id"))
+        self.index_dates = index_dates if known else None
+        self.facts = facts
         self.root: PopulationMeasures = self
         """The population whose whole-record measures this one uses (itself, or the
         population of which this is a date window)."""
@@ -476,6 +498,9 @@ class PopulationMeasures:
         (its first event date; whether a narcotic fill carries ``pharmacy_id``), else
         ``(None, None)``: the safety measures then take those of the history."""
         root = self.root
+        if root.facts is not None:  # the dataset's (no event at all: the extract date)
+            start = root.facts.data_start
+            return (root.extract if start is None else start), root.facts.has_pharmacy
         if root._accepted is None:
             return None, None
 

@@ -11,6 +11,7 @@ raw counts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pandas as pd
@@ -106,16 +107,32 @@ class PopulationCounts:
         return self.result(layout.protect())
 
 
-def population_counts(population: Population) -> PopulationCounts:
-    """The population line's counts of an applied population."""
+def population_values(population: Population) -> dict[str, int]:
+    """The population line's counts of an applied population by name — ``patients_kept``,
+    ``patients_left_out`` and a ``left_out_<reason>`` per reason of
+    :data:`analytics.population.LEFT_OUT_REASONS` — which add up over disjoint groups of
+    the dataset's patients (the Spark engine's buckets)."""
     reasons = population.left_out_by_reason
+    return {"patients_kept": int(population.patients_kept),
+            "patients_left_out": int(population.patients_left_out),
+            **{column: int(reasons.get(reason, 0)) for reason, column in REASON_COLUMNS.items()}}
+
+
+def population_counts_from(population: Population, values: Mapping[str, int]) -> PopulationCounts:
+    """The population line with the name, choice and rule of ``population`` and the counts
+    ``values`` (:func:`population_values`, or their sums over groups of patients)."""
     row = {"name": population.name,
-           "patients": population.patients_kept + population.patients_left_out,
-           "patients_kept": population.patients_kept,
-           "patients_left_out": population.patients_left_out,
-           **{column: int(reasons.get(reason, 0)) for reason, column in REASON_COLUMNS.items()}}
+           "patients": int(values["patients_kept"]) + int(values["patients_left_out"]),
+           "patients_kept": int(values["patients_kept"]),
+           "patients_left_out": int(values["patients_left_out"]),
+           **{column: int(values.get(column, 0)) for column in REASON_COLUMNS.values()}}
     frame = pd.DataFrame([row]).astype({c.name: "int64" for c in COLUMNS if c.is_count})
     return PopulationCounts(population.population, population.rule, frame)
+
+
+def population_counts(population: Population) -> PopulationCounts:
+    """The population line's counts of an applied population."""
+    return population_counts_from(population, population_values(population))
 
 
 def build_population(population: Population, min_cell: int = 11) -> PopulationResult:

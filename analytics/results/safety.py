@@ -18,7 +18,7 @@ its counts, a change with either share, a physician's clinic figure with the cli
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -426,11 +426,15 @@ def _physician_table(rates: pd.DataFrame) -> pd.DataFrame:
     return _labelled(frame.reset_index(drop=True))[[c.name for c in PHYSICIAN_COLUMNS]]
 
 
-def taper_counts(measures: SafetyMeasures, date_from: dt.date | None = None,
-                 date_to: dt.date | None = None) -> pd.DataFrame:
-    """One row: narcotic courses with stable long-term use, tapered, rapid tapers, stops
-    from a high dose after a long course, abrupt stops — of the courses that overlap the
-    date window — with the shares of each in the one before."""
+TAPER_TOTALS: tuple[str, ...] = ("stable", "tapered", "rapid", "stops", "abrupt")
+"""The counts of the tapers table (:func:`taper_totals`), in its order."""
+
+
+def taper_totals(measures: SafetyMeasures, date_from: dt.date | None = None,
+                 date_to: dt.date | None = None) -> dict[str, int]:
+    """Narcotic courses with stable long-term use (``stable``), tapered, rapid tapers
+    (``rapid``), stops from a high dose after a long course (``stops``), abrupt stops
+    (``abrupt``) — of the courses that overlap the date window."""
     courses = measures.taper_courses
     keep = np.ones(len(courses), dtype=bool)
     if date_from is not None:
@@ -438,11 +442,14 @@ def taper_counts(measures: SafetyMeasures, date_from: dt.date | None = None,
     if date_to is not None:
         keep &= (courses["start"] <= pd.Timestamp(date_to)).to_numpy()
     c = courses.loc[keep]
-    stable = int(c["stable_from"].notna().sum())
-    tapered = int(c["tapered"].sum())
-    rapid = int(c["rapid_taper"].sum())
-    stops = int(c["stop_from_high_dose"].sum())
-    abrupt = int(c["abrupt_stop"].sum())
+    return {"stable": int(c["stable_from"].notna().sum()), "tapered": int(c["tapered"].sum()),
+            "rapid": int(c["rapid_taper"].sum()), "stops": int(c["stop_from_high_dose"].sum()),
+            "abrupt": int(c["abrupt_stop"].sum())}
+
+
+def taper_table(totals: Mapping[str, int]) -> pd.DataFrame:
+    """One row: the :data:`TAPER_TOTALS` with the shares of each in the one before."""
+    stable, tapered, rapid, stops, abrupt = (int(totals[k]) for k in TAPER_TOTALS)
 
     def pct(part: int, whole: int) -> float:
         return 100.0 * part / whole if whole else np.nan
@@ -451,6 +458,14 @@ def taper_counts(measures: SafetyMeasures, date_from: dt.date | None = None,
         "stable": stable, "tapered": tapered, "pct_tapered": pct(tapered, stable),
         "rapid": rapid, "pct_rapid": pct(rapid, tapered), "stops": stops, "abrupt": abrupt,
         "pct_abrupt": pct(abrupt, stops)}])
+
+
+def taper_counts(measures: SafetyMeasures, date_from: dt.date | None = None,
+                 date_to: dt.date | None = None) -> pd.DataFrame:
+    """One row: narcotic courses with stable long-term use, tapered, rapid tapers, stops
+    from a high dose after a long course, abrupt stops — of the courses that overlap the
+    date window — with the shares of each in the one before."""
+    return taper_table(taper_totals(measures, date_from, date_to))
 
 
 def rate_tables(measures: SafetyMeasures, date_from: dt.date | None = None,
@@ -477,6 +492,17 @@ def safety_counts(m: CohortMeasures, date_from: dt.date | None = None,
     years, physicians, trend = rate_tables(measures, date_from, date_to)
     return SafetyCounts(measures.parameters, measures.pharmacy_note, years, physicians, trend,
                         taper_counts(measures, date_from, date_to))
+
+
+def safety_counts_from(parameters: SafetyParameters, pharmacy_note: str, years: pd.DataFrame,
+                       months: pd.DataFrame, tapers: Mapping[str, int]) -> SafetyCounts:
+    """The Safety aggregates from :func:`analytics.safety.safety_rates`' tables — by year
+    with the physicians, and by month — and the :func:`taper_totals`, all of the whole
+    window: what both engines give (the Spark engine sums them over buckets of patients,
+    :func:`analytics.safety.rates_from_counts`)."""
+    return SafetyCounts(parameters, pharmacy_note, _year_table(years, pharmacy_note),
+                        _physician_table(years), _trend_table(months, pharmacy_note),
+                        taper_table(tapers))
 
 
 def build_safety(m: CohortMeasures, date_from: dt.date | None = None,

@@ -30,6 +30,9 @@ from analytics.results.table import Column, Kind, Table, derived, label, patient
 STRATA: dict[str, str] = {"age": "Age band", "sex": "Sex", "index_year": "Year of the index date"}
 """Stratum keys (the CLI's ``--strata`` names) and their titles."""
 UNKNOWN = "unknown"
+OUTCOME_GROUPING: dict[str, str] = {"age": "age_band", "sex": "sex", "index_year": "index_year"}
+"""Stratum keys -> the outcome grouping (:data:`analytics.outcomes.GROUPINGS`) of the same
+stratum (the outcomes' age band is taken at the first step)."""
 
 STRATUM_COLUMNS: tuple[Column, ...] = (label("stratum", "Stratum"),
                                        patients("patients", "Patients"))
@@ -155,6 +158,34 @@ def strata_counts(m: CohortMeasures, by: str, mode: str = "first",
         counts[value] = pathways.pathway_counts(steps, stratum.index[(stratum == value)
                                                                      .to_numpy()])
     return StrataCounts(by, mode, len(stratum), counts)
+
+
+def strata_rows(counts: StrataCounts) -> pd.DataFrame:
+    """The pathway counts of each stratum as one table: ``stratum``, ``pathway``,
+    ``n_steps``, ``patients`` (what adds up over disjoint groups of a cohort's patients,
+    :func:`strata_counts_from`)."""
+    frames = [c[["pathway", "n_steps", "patients"]].assign(stratum=name)
+              for name, c in counts.counts.items()]
+    if not frames:
+        return pd.DataFrame({"stratum": pd.Series([], dtype="string"),
+                             "pathway": pd.Series([], dtype="string"),
+                             "n_steps": pd.Series([], dtype="int64"),
+                             "patients": pd.Series([], dtype="int64")})
+    out = pd.concat(frames, ignore_index=True)
+    return out[["stratum", "pathway", "n_steps", "patients"]]
+
+
+def strata_counts_from(by: str, mode: str, rows: pd.DataFrame) -> StrataCounts:
+    """The :class:`StrataCounts` from :func:`strata_rows` — or their sums over disjoint
+    groups of the cohort's patients (patients per ``stratum`` and ``pathway`` string):
+    every patient is in one stratum, so the strata add up to the cohort."""
+    counts = {}
+    names = [str(v) for v in pd.unique(rows["stratum"].astype(object))]
+    for value in _stratum_order(by, names):
+        mine = rows.loc[(rows["stratum"].astype(object) == value).to_numpy()]
+        counts[value] = pathways.pathway_counts_from(
+            mine, int(mine["patients"].sum()))
+    return StrataCounts(by, mode, int(rows["patients"].sum()), counts)
 
 
 def build_strata(m: CohortMeasures, by: str, mode: str = "first",

@@ -22,7 +22,8 @@ dataset's.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -32,8 +33,16 @@ from analytics.narcotics import HIGH_DOSE_MME
 from analytics.population import Population
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
-from analytics.results.population import PopulationCounts, PopulationResult, population_counts
+from analytics.results.outcomes import OutcomesResult
+from analytics.results.population import (
+    PopulationCounts,
+    PopulationResult,
+    population_counts,
+    population_values,
+)
 from analytics.results.privacy import OTHER_PATHWAYS, merge_rare_pathways
+from analytics.results.safety import SafetyResult
+from analytics.results.strata import StrataResult
 from analytics.results.table import Column, Table, count, derived, label, patients
 from analytics.schema import TECHNIQUES
 
@@ -179,43 +188,64 @@ def _ordered(tables: dict[str, Table]) -> dict[str, Table]:
     return tables
 
 
-def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
-                   population: Population | None = None) -> SummaryCounts:
-    """The summary's aggregates of a cohort (pathways in ``pathway_mode``); ``population``:
-    the population the cohort's events came through, if any."""
+@dataclass(frozen=True)
+class SummaryParts:
+    """A cohort's summary before aggregation: what adds up over disjoint groups of the
+    cohort's patients (the whole cohort, or one bucket of the Spark engine).
+
+    - ``counts``: every count of the summary by name (``events``, ``patients``,
+      ``techniques.<technique>.patients`` / ``.events``, ``injections.<column>``,
+      ``narcotics.<column>``, and ``population.<count>`` of
+      :func:`analytics.results.population.population_values` when the cohort came through
+      a population);
+    - ``pathways``: ``pathway``, ``n_steps``, ``patients`` — patients per pathway string
+      (:func:`analytics.pathways.pathway_counts`, the no-treatment row included);
+    - ``interval_days`` and ``course_days``: every repeat interval and every course
+      length, the values the medians are taken of.
+    """
+
+    counts: dict[str, int]
+    pathways: pd.DataFrame
+    interval_days: np.ndarray
+    course_days: np.ndarray
+
+
+INJECTION_COUNTS = tuple(c.name for c in INJECTION_COLUMNS if c.is_count)
+NARCOTIC_COUNTS = tuple(c.name for c in NARCOTIC_COLUMNS if c.is_count)
+POPULATION_PREFIX = "population."
+
+
+def summary_parts(m: CohortMeasures, pathway_mode: str = "first",
+                  population: Population | None = None) -> SummaryParts:
+    """The :class:`SummaryParts` of a cohort (pathways in ``pathway_mode``)."""
     treatment = schema.treatment_rows(m.events)
     events = m.events if treatment.all() else m.events.loc[treatment]
     treated = pd.Index(pd.unique(events["patient_id"]))
     by_technique = events.groupby("technique", observed=False)
     patients_per = by_technique["patient_id"].nunique()
     events_per = by_technique.size()
-    techniques = pd.DataFrame({
-        "technique": list(TECHNIQUES),
-        "patients": [int(patients_per.get(t, 0)) for t in TECHNIQUES],
-        "events": [int(events_per.get(t, 0)) for t in TECHNIQUES],
-    })
-    counts = pathways.pathway_counts(m.steps(pathway_mode), treated)
+    counts: dict[str, int] = {"events": len(events), "patients": len(treated)}
+    for t in TECHNIQUES:
+        counts[f"techniques.{t}.patients"] = int(patients_per.get(t, 0))
+        counts[f"techniques.{t}.events"] = int(events_per.get(t, 0))
+    paths = pathways.pathway_counts(m.steps(pathway_mode), treated)
     per_patient = m.sessions_per_patient
     intervals = m.intervals
     windows = m.limit_windows
-    injections = pd.DataFrame([{
+    injections = {
         "patients": len(per_patient),
         "sessions": len(m.sessions),
         "patients_repeated": int((per_patient["sessions"] >= 2).sum()),
-        "median_interval_days": (float(np.median(intervals["interval_days"]))
-                                 if len(intervals) else np.nan),
         "patients_over_limit": int(windows["patient_id"].nunique()) if len(windows) else 0,
         "short_intervals": int(intervals["short_interval"].sum()) if len(intervals) else 0,
         "intervals": len(intervals),
-    }])
+    }
     courses = m.courses
-    durations = courses["duration_days"].to_numpy()
-    narcotics = pd.DataFrame([{
+    narcotics = {
         "patients": int(courses["patient_id"].nunique()),
         "fills": int(courses["fills"].sum()),
         "events": int(courses["events"].sum()),
         "courses": len(courses),
-        "median_course_days": float(np.median(durations)) if len(durations) else np.nan,
         "long_term_courses": int(courses["long_term"].sum()),
         "ongoing_courses": int(courses["ongoing"].sum()),
         "courses_ended_by_death": int((courses["ended_by"] == "death").sum()),
@@ -226,10 +256,55 @@ def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
         # (mme_status not in narcotics.STATUSES_WITH_MME / "estimated")
         "fills_without_mme": int(courses["fills_without_mme"].sum()),
         "fills_mme_estimated": int(courses["fills_mme_estimated"].sum()),
-    }])
-    totals = pd.DataFrame({"events": [len(events)], "patients": [len(treated)]})
-    return SummaryCounts(m.extract, pathway_mode, totals, techniques, counts, injections,
-                         narcotics, None if population is None else population_counts(population))
+    }
+    counts.update({f"injections.{k}": v for k, v in injections.items()})
+    counts.update({f"narcotics.{k}": v for k, v in narcotics.items()})
+    if population is not None:
+        counts.update({POPULATION_PREFIX + k: v for k, v in population_values(population).items()})
+    return SummaryParts(counts, paths[["pathway", "n_steps", "patients"]],
+                        intervals["interval_days"].to_numpy(dtype=np.int64),
+                        courses["duration_days"].to_numpy(dtype=np.int64))
+
+
+def median_of(values: np.ndarray) -> float:
+    """The median of ``values`` (NaN when there are none)."""
+    return float(np.median(values)) if len(values) else np.nan
+
+
+def summary_counts_from(
+    counts: Mapping[str, int], paths: pd.DataFrame, median_interval_days: float,
+    median_course_days: float, extract: pd.Timestamp | None, pathway_mode: str,
+    population: PopulationCounts | None = None,
+) -> SummaryCounts:
+    """The summary's aggregates from the :class:`SummaryParts` of the whole cohort, or
+    their sums over disjoint groups of its patients (``counts``; ``paths``: patients per
+    pathway string) and the medians of all of their values — what both engines give."""
+    techniques = pd.DataFrame({
+        "technique": list(TECHNIQUES),
+        "patients": [int(counts[f"techniques.{t}.patients"]) for t in TECHNIQUES],
+        "events": [int(counts[f"techniques.{t}.events"]) for t in TECHNIQUES],
+    })
+    injections = {k: int(counts[f"injections.{k}"]) for k in INJECTION_COUNTS}
+    injections["median_interval_days"] = median_interval_days
+    narcotics = {k: int(counts[f"narcotics.{k}"]) for k in NARCOTIC_COUNTS}
+    narcotics["median_course_days"] = median_course_days
+    totals = pd.DataFrame({"events": [int(counts["events"])],
+                           "patients": [int(counts["patients"])]})
+    return SummaryCounts(
+        extract, pathway_mode, totals, techniques,
+        pathways.pathway_counts_from(paths, int(counts["patients"])),
+        pd.DataFrame([{c.name: injections[c.name] for c in INJECTION_COLUMNS}]),
+        pd.DataFrame([{c.name: narcotics[c.name] for c in NARCOTIC_COLUMNS}]), population)
+
+
+def summary_counts(m: CohortMeasures, pathway_mode: str = "first",
+                   population: Population | None = None) -> SummaryCounts:
+    """The summary's aggregates of a cohort (pathways in ``pathway_mode``); ``population``:
+    the population the cohort's events came through, if any."""
+    parts = summary_parts(m, pathway_mode, population)
+    return summary_counts_from(parts.counts, parts.pathways, median_of(parts.interval_days),
+                               median_of(parts.course_days), m.extract, pathway_mode,
+                               None if population is None else population_counts(population))
 
 
 def build_summary(m: CohortMeasures, pathway_mode: str = "first", min_cell: int = 11,
@@ -237,3 +312,16 @@ def build_summary(m: CohortMeasures, pathway_mode: str = "first", min_cell: int 
     """The protected summary of a cohort (``population``: the population its events came
     through, printed with the summary)."""
     return summary_counts(m, pathway_mode, population).protect(min_cell)
+
+
+@dataclass(frozen=True)
+class SummaryViews:
+    """What ``python -m analytics summary`` prints, protected, from either engine: the
+    ``summary``; the opioid-``safety`` result and the ``outcomes`` by first step (None
+    where the engine does not compute them); per ``--strata`` name, the pathways by that
+    stratum and the outcomes grouped the same way."""
+
+    summary: SummaryResult
+    safety: SafetyResult | None = None
+    outcomes: OutcomesResult | None = None
+    strata: dict[str, tuple[StrataResult, OutcomesResult]] = field(default_factory=dict)
