@@ -262,6 +262,7 @@ class PopulationMeasures:
                 tables[("safety", name)] = lambda name=name: getattr(self.safety, name)
             tables[("outcomes",)] = lambda: self.outcomes.table
             tables[("outcome_left_out",)] = lambda: self.outcome_left_out
+            self.attrition_counts  # noqa: B018 - computes and keeps it
             if self.extract is not None:
                 for days in period_days:
                     months = kpi_months(self.extract, days)
@@ -512,6 +513,27 @@ class PopulationMeasures:
                         and bool(accepted["pharmacy_id"].notna().to_numpy()[narcotic].any()))
             return (None if pd.isna(first) else pd.Timestamp(first)), pharmacy
         return root._kept(("dataset_context",), compute)
+
+    @property
+    def attrition_counts(self) -> tuple[tuple[int, int], tuple[int, int], np.ndarray]:
+        """What the attrition counts of the dataset and population (the root's):
+        ``(accepted, population, with_pathway)`` — the dataset's accepted events and the
+        population's events as (rows, patients), and which of :attr:`patients` have a
+        pathway step (mode "first"), a boolean mask."""
+        root = self.root
+        if root is not self:
+            return root.attrition_counts
+
+        def compute() -> tuple[tuple[int, int], tuple[int, int], np.ndarray]:
+            accepted = self.accepted
+            patients = int(accepted["patient_id"].nunique()) if len(accepted) else 0
+            steps = self.steps("first")
+            with_pathway = np.zeros(len(self.patients), dtype=bool)
+            with_pathway[self.positions(("steps", "first", tuple(DEFAULT_PATHWAY_TECHNIQUES)),
+                                        steps)] = True
+            return (len(accepted), patients), (len(self.events), len(self.patients)), \
+                with_pathway
+        return self._kept(("attrition_counts",), compute)
 
     def safety_months(self, months: tuple[pd.Timestamp, ...]) -> SafetyMeasures:
         """The safety measures cut to what the trend points of ``months`` (first days of
