@@ -64,9 +64,18 @@ def attrition(
     else:
         cohort = pd.Index(cohort_patients, dtype="string")
         in_cohort = int(isin_ids(pd.Series(with_pathway, dtype="string"), cohort).sum())
-    patients = [None, _patients(accepted), _patients(population_events), len(with_pathway),
-                in_cohort]
-    rows = [int(rows_read), len(accepted), len(population_events), None, None]
+    return attrition_table(rows_read, (len(accepted), _patients(accepted)),
+                           (len(population_events), _patients(population_events)),
+                           len(with_pathway), in_cohort)
+
+
+def attrition_table(rows_read: int, accepted: tuple[int, int], population: tuple[int, int],
+                    with_pathway: int, in_cohort: int) -> pd.DataFrame:
+    """The attrition table of :func:`attrition` from its counts: ``accepted`` and
+    ``population`` as (rows, patients), the patients ``with_pathway`` and those of them
+    ``in_cohort``."""
+    patients = [None, accepted[1], population[1], int(with_pathway), int(in_cohort)]
+    rows = [int(rows_read), accepted[0], population[0], None, None]
     left = [None, None] + [patients[i - 1] - patients[i] for i in range(2, len(patients))]
     return pd.DataFrame({
         "stage": list(STAGES),
@@ -77,4 +86,4 @@ def attrition(
     }).astype(ATTRITION_COLUMNS)
 
 
-__all__ = ["STAGES", "attrition"]
+__all__ = ["STAGES", "attrition", "attrition_table"]

@@ -14,11 +14,11 @@ the configuration rendered from deploy/nginx.conf.template into ``--run-dir``, w
 nginx also keeps its pid, logs and temporary files.  Prints the address and waits;
 Ctrl-C (or SIGTERM) stops nginx and the app processes.
 
-nginx sends a browser's first request to the process with the fewest open connections
-and pins the browser to it with a cookie (``painpath_affinity``: the process's number;
-see the template), websocket included.  The same
-functions start the deployment for the load test (``benchmarks/load_test.py --proxy``)
-and the proxy tests (``tests/e2e/test_proxy.py``).
+nginx sends the browsers' first requests to the processes in turn (round robin) and pins
+each browser to the process that answered with a cookie (``painpath_affinity``: the
+process's number; see the template), websocket included.  The same functions start the
+deployment for the load test (``benchmarks/load_test.py --proxy``) and the proxy tests
+(``tests/e2e/test_proxy.py``).
 """
 
 from __future__ import annotations

@@ -82,3 +82,31 @@ def test_physicians_and_row_positions_of_a_selection(events):  # noqa: F811
                             cohort.steps())):
             positions = cohort.patient_positions(key)
             assert cohort.patients[positions].tolist() == table["patient_id"].tolist()
+
+
+def test_safety_cut_to_two_months_gives_those_months_rates():
+    """The Overview's KPIs read the safety measures cut to their two trend points: the
+    rates of those months equal the whole trend's, for the clinic and every physician, in
+    the population and in a cohort."""
+    from analytics.cohorts import Cohort
+    from analytics.ingest import ingest
+    from analytics.results.measures import kpi_months
+    from analytics.safety import safety_rates
+    from analytics.settings import ROOT
+
+    sample = ingest([ROOT / "sample_data" / "painpath_sample.csv"])
+    population = PopulationMeasures(sample.events, extract=sample.extract_date,
+                                    diagnoses=sample.diagnoses)
+    women = population.cohort(Cohort(sexes=("F",)))
+    for m in (population.select(None), women):
+        whole = safety_rates(m.safety, "month")
+        for days in (90, 180, 365):
+            months = kpi_months(m.extract, days)
+            assert months[1] + pd.DateOffset(months={90: 3, 180: 6, 365: 12}[days]) == months[0]
+            cut = m.safety_months(months)
+            assert len(cut.patient_months) < len(m.safety.patient_months)
+            expected = whole.loc[whole["period"].isin(months)].reset_index(drop=True)
+            got = safety_rates(cut, "month")
+            got = got.loc[got["period"].isin(months)].reset_index(drop=True)
+            assert len(expected) > 0
+            pd.testing.assert_frame_equal(got, expected)

@@ -271,3 +271,19 @@ def test_warm_computes_everything_the_pages_select(sample, diagnoses) -> None:
     pathway_patients(m, "first", None, Selection("other"))
     assert set(measures._memo) == computed
     assert {key: set(w._memo) for key, w in measures._windows.items()} == periods
+
+
+def test_attrition_of_a_cohort_counts_its_patients_among_the_populations(
+        sample, population) -> None:
+    """The attrition's dataset and population stages are counted once per population; a
+    cohort's stage is its patients with a pathway: the table of
+    :func:`analytics.attrition.attrition` over the same inputs."""
+    from analytics.attrition import attrition
+    from analytics.results.attrition import attrition_counts
+
+    events = sample[0]
+    for cohort in (Cohort(), Cohort(sexes=("F",)), Cohort(date_from=dt.date(2023, 1, 1)),
+                   Cohort(never_tried=("physical_therapy",))):
+        m = population.cohort(cohort)
+        expected = attrition(1000, events, events, population.steps("first"), m.patients)
+        pd.testing.assert_frame_equal(attrition_counts(m, 1000).frame, expected)

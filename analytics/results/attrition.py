@@ -1,8 +1,9 @@
 """The attrition result: rows read → accepted → in the population → with a pathway → cohort.
 
-Built from :func:`analytics.attrition.attrition` over the cohort's population
-(:class:`analytics.results.measures.PopulationMeasures`: the dataset's accepted events,
-the population's events and their pathway steps) and the cohort's patients.  Every count is
+Built as :func:`analytics.attrition.attrition` does, from the counts of the cohort's
+population (:attr:`analytics.results.measures.PopulationMeasures.attrition_counts`, computed
+once: the dataset's accepted events, the population's events and its patients with a pathway
+step) and the cohort's patients among them.  Every count is
 protected; the patients left out at a stage and the patients kept add up to the stage
 before.
 """
@@ -13,7 +14,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from analytics.attrition import attrition
+from analytics.attrition import attrition_table
 from analytics.results.layout import Layout
 from analytics.results.measures import CohortMeasures
 from analytics.results.table import Column, Table, count, label, patients
@@ -54,9 +55,11 @@ def attrition_counts(m: CohortMeasures, rows_read: int | None = None) -> Attriti
     """The attrition of a cohort's dataset: ``rows_read`` (every data row of the uploaded
     files; None when unknown) → the population's accepted events → its events → its
     patients with a pathway (mode "first") → the cohort's patients among them."""
-    p = m.population
-    frame = attrition(0 if rows_read is None else rows_read, p.accepted, p.events,
-                      p.steps("first"), m.patients)
+    accepted, population, with_pathway = m.population.attrition_counts
+    selected = m.population_selected
+    in_cohort = with_pathway if selected is None else with_pathway & selected
+    frame = attrition_table(0 if rows_read is None else rows_read, accepted, population,
+                            int(with_pathway.sum()), int(in_cohort.sum()))
     if rows_read is None:
         frame.loc[frame["stage"] == "rows_read", "rows"] = pd.NA
     return AttritionCounts(frame)

@@ -148,6 +148,25 @@ def period_bounds(extract: pd.Timestamp, period_days: int) -> tuple[pd.Timestamp
     return previous_start, current_start, current_end
 
 
+def safety_months_back(period_days: int) -> int:
+    """How many months before the latest 12-month window the compared window ends: the
+    period in whole months (90 days: 3, 180: 6, 365: 12)."""
+    return max(1, int(round(period_days / 30.4375)))
+
+
+def kpi_months(extract: pd.Timestamp, period_days: int) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """``(current, previous)``: the first day of the extract date's month and of the month
+    :func:`safety_months_back` months before it — the two points of the safety trend the
+    Overview's KPIs compare."""
+    current = pd.Timestamp(extract).to_period("M").to_timestamp()
+    return current, current - pd.DateOffset(months=safety_months_back(period_days))
+
+
+def _month_numbers(dates: pd.Series) -> np.ndarray:
+    """Months since 1970-01 of a date column."""
+    return dates.to_numpy(dtype="datetime64[ns]").astype("datetime64[M]").astype(np.int64)
+
+
 def _sorted_ids(events: pd.DataFrame) -> pd.Index:
     return pd.Index(events["patient_id"].unique(), dtype="string",
                     name="patient_id").sort_values()
@@ -265,6 +284,14 @@ class PopulationMeasures:
                 tables[("safety", name)] = lambda name=name: getattr(self.safety, name)
             tables[("outcomes",)] = lambda: self.outcomes.table
             tables[("outcome_left_out",)] = lambda: self.outcome_left_out
+            self.attrition_counts  # noqa: B018 - computes and keeps it
+            if self.extract is not None:
+                for days in period_days:
+                    months = kpi_months(self.extract, days)
+                    for name in SAFETY_TABLES:
+                        tables[("safety_months", months, name)] = (
+                            lambda name=name, months=months: getattr(
+                                self.safety_months(months), name))
         for key, table in tables.items():  # and where each row's patient is, for cohorts
             self.positions(key, table())
         if self.extract is None:
@@ -513,6 +540,54 @@ class PopulationMeasures:
                         and bool(accepted["pharmacy_id"].notna().to_numpy()[narcotic].any()))
             return (None if pd.isna(first) else pd.Timestamp(first)), pharmacy
         return root._kept(("dataset_context",), compute)
+
+    @property
+    def attrition_counts(self) -> tuple[tuple[int, int], tuple[int, int], np.ndarray]:
+        """What the attrition counts of the dataset and population (the root's):
+        ``(accepted, population, with_pathway)`` — the dataset's accepted events and the
+        population's events as (rows, patients), and which of :attr:`patients` have a
+        pathway step (mode "first"), a boolean mask."""
+        root = self.root
+        if root is not self:
+            return root.attrition_counts
+
+        def compute() -> tuple[tuple[int, int], tuple[int, int], np.ndarray]:
+            accepted = self.accepted
+            patients = int(accepted["patient_id"].nunique()) if len(accepted) else 0
+            steps = self.steps("first")
+            with_pathway = np.zeros(len(self.patients), dtype=bool)
+            with_pathway[self.positions(("steps", "first", tuple(DEFAULT_PATHWAY_TECHNIQUES)),
+                                        steps)] = True
+            return (len(accepted), patients), (len(self.events), len(self.patients)), \
+                with_pathway
+        return self._kept(("attrition_counts",), compute)
+
+    def safety_months(self, months: tuple[pd.Timestamp, ...]) -> SafetyMeasures:
+        """The safety measures cut to what the trend points of ``months`` (first days of
+        months) read: the patient-windows ending in those months and the naloxone courses
+        starting in the trailing window of one of them (with their credits).
+        :func:`analytics.safety.safety_rates` gives these months the rates of
+        :attr:`safety`; the Overview's KPIs read two points, not the whole trend.  Kept per
+        ``months`` (the root population's)."""
+        root = self.root
+        if root is not self:
+            return root.safety_months(months)
+
+        def compute() -> SafetyMeasures:
+            measures = self.safety
+            wanted = np.array([pd.Timestamp(m).to_datetime64().astype("datetime64[M]")
+                               .astype(np.int64) for m in months], dtype=np.int64)
+            window = measures.parameters.trend_window_months
+            start = _month_numbers(measures.naloxone_courses["start"])
+            after = wanted[None, :] - start[:, None]
+            masks = {
+                "patient_months": np.isin(_month_numbers(measures.patient_months["month"]),
+                                          wanted),
+                "naloxone_courses": ((after >= 0) & (after < window)).any(axis=1),
+            }
+            return _selected_safety(measures, lambda name: masks.get(
+                name, np.zeros(len(getattr(measures, name)), dtype=bool)))
+        return self._kept(("safety_months", tuple(months)), compute)
 
     @property
     def outcomes(self) -> OutcomeData:
@@ -891,6 +966,15 @@ class CohortMeasures:
         measures = self.population.safety
         return self._kept(("safety",), lambda: _selected_safety(
             measures, lambda name: self._population_rows(("safety", name),
+                                                         getattr(measures, name))))
+
+    def safety_months(self, months: tuple[pd.Timestamp, ...]) -> SafetyMeasures:
+        """:meth:`PopulationMeasures.safety_months` of the cohort's patients: the rows of
+        these patients in the population's."""
+        months = tuple(months)
+        measures = self.population.safety_months(months)
+        return self._kept(("safety_months", months), lambda: _selected_safety(
+            measures, lambda name: self._population_rows(("safety_months", months, name),
                                                          getattr(measures, name))))
 
     @property

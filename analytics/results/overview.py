@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from analytics.results.layout import Layout
-from analytics.results.measures import CohortMeasures, period_bounds
+from analytics.results.measures import CohortMeasures, kpi_months, period_bounds
 from analytics.results.table import (
     Column,
     Kind,
@@ -244,29 +244,23 @@ def physician_table(m: CohortMeasures) -> pd.DataFrame:
     return natural_order(out[list(PHYSICIAN_COLUMNS)], ["provider_id"])
 
 
-def safety_months_back(period_days: int) -> int:
-    """How many months before the latest 12-month window the compared window ends: the
-    period in whole months (90 days: 3, 180: 6, 365: 12)."""
-    return max(1, int(round(period_days / 30.4375)))
-
-
 def safety_kpis(m: CohortMeasures, period_days: int = 365) -> pd.DataFrame:
     """The Overview's opioid-safety KPIs (:data:`SAFETY_KPIS`) over the 12 months ending
     with the extract date's month (``current``) and the 12 months ending
-    :func:`safety_months_back` months earlier (``previous``): the points of the Safety
-    view's monthly trend.  Columns ``row``, ``month`` (the window's last month) and per
-    measure ``<key>_denominator``, ``<key>_numerator``, ``<key>_share`` (in %; NaN when
-    the denominator is 0)."""
+    :func:`analytics.results.measures.safety_months_back` months earlier (``previous``):
+    the points of the Safety view's monthly trend (:func:`~analytics.results.measures.
+    kpi_months`), read from the measures cut to those two months.  Columns ``row``,
+    ``month`` (the window's last month) and per measure ``<key>_denominator``,
+    ``<key>_numerator``, ``<key>_share`` (in %; NaN when the denominator is 0)."""
     names = tuple(SAFETY_KPIS)
-    end = (pd.Timestamp(m.extract).to_period("M").to_timestamp() if m.extract is not None
-           else None)
     rows = []
-    if end is None:
+    if m.extract is None:
         return pd.DataFrame(columns=["row", "month"] + [f"{k}_{c}" for k in names for c in (
             "denominator", "numerator", "share")])
-    rates = safety_rates(m.safety, "month", by_physician=False, names=names)
+    end, previous = kpi_months(m.extract, period_days)
+    rates = safety_rates(m.safety_months((end, previous)), "month", by_physician=False,
+                         names=names)
     rates = rates.loc[rates["provider_id"].isna()]
-    previous = end - pd.DateOffset(months=safety_months_back(period_days))
     for row, month in (("current", end), ("previous", previous)):
         out: dict[str, object] = {"row": row, "month": month}
         at = rates.loc[rates["period"] == month].set_index("measure")

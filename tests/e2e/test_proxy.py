@@ -4,9 +4,9 @@ A real deployment per module: two ``streamlit run`` processes on free ports and 
 temporary store, nginx in front rendered from deploy/nginx.conf.template.  Which process
 served a request is read from nginx's access log (``upstream=``), never guessed.
 
-- nginx sends new clients to the process with the fewest open connections and pins each
-  with a cookie naming that process, so they spread over both processes although every
-  test client comes from 127.0.0.1 (``ip_hash`` would not);
+- nginx sends new clients to the processes in turn and pins each with a cookie naming
+  that process, so they spread over both processes although every test client comes from
+  127.0.0.1 (``ip_hash`` would not), also when clients already hold websockets on one;
 - a client with a cookie stays on its process for plain requests and its websocket, and a
   Streamlit session over that websocket runs the app through nginx; a cookie naming no
   process, or a process that stopped, gets the client a process of the pool, pinned anew;
@@ -140,6 +140,20 @@ def test_nginx_spreads_new_clients_and_keeps_each_on_one_process(proxied) -> Non
         (backends[0], "1"), (backends[1], "2")}
 
 
+def test_new_clients_take_turns_while_the_pool_holds_a_websocket(proxied) -> None:
+    """New clients while a page's websocket, opened through the pool (no cookie yet),
+    stays open on one process: their first requests still take turns.  With
+    ``least_conn`` they would all go to the other process, the one without an open
+    connection — as a burst of first requests (the whole clinic opening the link at
+    once) all went to the process that answered them faster."""
+    from websockets.sync.client import connect
+
+    ws_url = proxied.url.replace("http://", "ws://") + "/_stcore/stream"
+    with connect(ws_url, subprotocols=["streamlit"], open_timeout=60):
+        cookies = [get(f"{proxied.url}/")[1] for _ in range(10)]
+    assert sorted(cookies) == ["1"] * 5 + ["2"] * 5
+
+
 def test_an_unknown_cookie_gets_a_process_of_the_pool(proxied) -> None:
     status, cookie = get(f"{proxied.url}/", "9")  # e.g. a cookie of a larger deployment
     assert status == 200 and cookie in ("1", "2")
@@ -177,6 +191,7 @@ async def _run_session(ws_url: str, cookie: str) -> tuple[int, list[str]]:
 def test_a_websocket_session_stays_with_its_process(proxied) -> None:
     from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
+    logged = len(served(proxied))  # the other tests' lines before
     chosen = clients_on_two_processes(proxied)  # process -> cookie
     ws_url = proxied.url.replace("http://", "ws://") + "/_stcore/stream"
     for cookie in chosen.values():
@@ -186,7 +201,7 @@ def test_a_websocket_session_stays_with_its_process(proxied) -> None:
         assert finished == ForwardMsg.FINISHED_SUCCESSFULLY
         assert problems == []
     for upstream, cookie in chosen.items():  # the websocket went where the cookie goes
-        assert stream_lines(proxied, cookie) == [(upstream, "101")]
+        assert stream_lines(proxied, cookie, logged) == [(upstream, "101")]
 
 
 def test_an_upload_through_one_process_appears_in_the_other(proxied, browser,
@@ -240,11 +255,12 @@ def test_an_upload_through_one_process_appears_in_the_other(proxied, browser,
     assert {upstream for upstream, _ in stream_lines(proxied, cookie_b)} == {process_b}
 
 
-def stream_lines(deployed, cookie: str) -> list[tuple[str, str]]:
-    """(process, status) of the cookie's websocket requests, logged when they closed."""
+def stream_lines(deployed, cookie: str, after: int = 0) -> list[tuple[str, str]]:
+    """(process, status) of the cookie's websocket requests, logged when they closed
+    (after the first ``after`` lines of the access log)."""
     deadline = time.monotonic() + 10
     while True:
-        lines = [(line["upstream"], line["status"]) for line in served(deployed)
+        lines = [(line["upstream"], line["status"]) for line in served(deployed)[after:]
                  if line["affinity"] == cookie and "/_stcore/stream" in line["request"]]
         if lines or time.monotonic() > deadline:
             return lines
