@@ -26,6 +26,7 @@ from analytics.population import apply_population
 from analytics.results.measures import CohortMeasures
 from analytics.results.overview import period_measures
 from tests.e2e.conftest import (
+    RERUN_TIMEOUT_MS,
     ROOT,
     SYNTHEA,
     SYNTHEA_FILES,
@@ -138,6 +139,11 @@ def upload(page, files: list[Path]) -> list[str]:
     page.get_by_test_id("stFileUploaderDropzoneInput").set_input_files([str(f) for f in files])
     wait_for_app(page)
     no_exception(page)
+    # every file recognised gets an expander; the rerun that draws them may finish after
+    # the one the upload itself started
+    page.get_by_text("1 · Check what was recognised").wait_for(timeout=RERUN_TIMEOUT_MS)
+    page.get_by_test_id("stExpander").first.wait_for(timeout=RERUN_TIMEOUT_MS)
+    wait_for_app(page)
     return [t.strip() for t in page.get_by_test_id("stExpander").locator("summary")
             .all_inner_texts()]
 
