@@ -15,7 +15,9 @@ for more):
    resident memory (``VmHWM`` of each process forked from the engine's worker daemon,
    polled from ``/proc``);
 4. at 10M (``--local-up-to``) also ``--engine local`` on the same folder: wall time and
-   peak resident memory, and whether both engines printed the same JSON.
+   peak resident memory, and where the two printed summaries differ (none expected;
+   floats within 1e-9 relative, as ``tests/test_spark.py`` compares them).  Both
+   summaries are written to the work folder.
 
 ``local[N]`` is one JVM: driver and executor cannot be measured apart.  The machine's
 1-minute load average is sampled during each run (a shared machine: above the number of
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import re
 import subprocess
@@ -197,6 +200,25 @@ def spark_summary(folder: Path, driver_memory: str, shuffle_partitions: int,
             "summary": json.loads(out)}
 
 
+def differences(local: object, spark: object, where: str = "") -> list[str]:
+    """Where two printed summaries differ: floats beyond 1e-9 relative (as
+    tests/test_spark.py compares them), anything else at all."""
+    if isinstance(local, dict) and isinstance(spark, dict):
+        if local.keys() != spark.keys():
+            return [f"{where} keys"]
+        return [d for k in local for d in differences(local[k], spark[k], f"{where}.{k}")]
+    if isinstance(local, list) and isinstance(spark, list):
+        if len(local) != len(spark):
+            return [f"{where} length"]
+        return [d for i, (a, b) in enumerate(zip(local, spark, strict=True))
+                for d in differences(a, b, f"{where}[{i}]")]
+    if isinstance(local, float) and isinstance(spark, int | float):
+        same = math.isclose(local, spark, rel_tol=1e-9, abs_tol=0.0) or (
+            math.isnan(local) and math.isnan(spark))
+        return [] if same else [where]
+    return [] if type(local) is type(spark) and local == spark else [where]
+
+
 def local_summary(folder: Path) -> dict[str, object]:
     seconds, sampler, out = _run([PY, "-m", "analytics", "summary", str(folder), "--engine",
                                   "local", "--min-cell", "0"])
@@ -221,13 +243,16 @@ def main(argv: list[str] | None = None) -> int:
         spark = spark_summary(folder, args.driver_memory, args.shuffle_partitions, args.work)
         row = {"events": events, **times, **{f"spark_{k}": v for k, v in spark.items()
                                              if k != "summary"}}
+        (args.work / f"summary-{events}-spark.json").write_text(json.dumps(spark["summary"]))
         if events <= args.local_up_to:
             local = local_summary(folder)
+            (args.work / f"summary-{events}-local.json").write_text(
+                json.dumps(local["summary"]))
             row.update({"local_seconds": local["seconds"],
                         "local_peak_rss_mb": local["peak_rss_mb"],
                         "local_load_mean": local["load_mean"],
                         "local_load_max": local["load_max"],
-                        "same_json": local["summary"] == spark["summary"]})
+                        "differences": differences(local["summary"], spark["summary"])})
         rows.append(row)
         print(json.dumps(row), flush=True)
     print("\n| events | engine | wall time | JVM heap: peak in use, live after GC (committed; "

@@ -579,6 +579,55 @@ def test_ehr_population_and_lookback_agree(spark, ehr_folder):
     assert len(tables_agree("steps", [ehr_folder])) == 3
 
 
+PHARMACIES = """\
+patient_id,event_date,technique,days_supply,detail,code,quantity,diagnosis,pharmacy_id
+x1,2021-03-01,narcotic,30,Oxycodone Hydrochloride 5 MG Oral Tablet,1049621,60,M54.50,
+x1,2021-04-01,physical_therapy,,Therapeutic exercise,97110,,M54.50,
+y1,2020-01-01,narcotic,30,Oxycodone Hydrochloride 5 MG Oral Tablet,1049621,60,S93.401A,PH1
+"""
+"""x1 has a back-pain code and no pharmacy; y1 (an ankle sprain) starts the data, with a
+pharmacy."""
+
+
+def _local_facts(folder: str, population: str, lookback: int):
+    """The dataset facts as the local engine's population gives them."""
+    from analytics.population import apply_population
+    from analytics.results.measures import DatasetFacts
+
+    ingested = read_event_folder(folder).ingest_result()
+    pop = apply_population(ingested.events, ingested.diagnoses, ingested.population_source,
+                           population, lookback)
+    history = pop.full_history(ingested.events)
+    start = history["event_date"].min()
+    pharmacy = (history["technique"] == "narcotic") & history["pharmacy_id"].notna()
+    return DatasetFacts(None if pd.isna(start) else pd.Timestamp(start), bool(pharmacy.any()),
+                        len(pop.index_date) > 0)
+
+
+def test_dataset_facts_are_those_of_the_local_population(spark, ehr_folder, tmp_path):
+    """The population's earliest event, pharmacy ids and index dates, computed in Spark,
+    are the local population's: by hand for a clinic export, and for an EHR-wide export
+    with its lookback."""
+    from analytics.spark import engine
+    from analytics.spark.dataset import read_event_folder as spark_folder
+    from analytics.spark.engine import Analysis
+
+    (tmp_path / "pharmacies.csv").write_text(PHARMACIES)
+    clinic = str(_folder(tmp_path / "pharmacies.csv", tmp_path / "events"))
+    cases = [(clinic, "back_pain", 30, (pd.Timestamp("2021-03-01"), False, True)),
+             (clinic, "all", 30, (pd.Timestamp("2020-01-01"), True, True)),
+             (ehr_folder, "back_pain", 30, None), (ehr_folder, "back_pain", 500, None),
+             (ehr_folder, "all", 30, None)]
+    for folder, population, lookback, by_hand in cases:
+        data = spark_folder(spark, folder)
+        spec = engine.bucket_spec(data, Analysis(population=population,
+                                                 lookback_days=lookback))
+        facts = engine.dataset_facts(data, spec)
+        assert facts == _local_facts(folder, population, lookback), (folder, population)
+        if by_hand is not None:
+            assert (facts.data_start, facts.has_pharmacy, facts.has_index_dates) == by_hand
+
+
 def _cases_folder(cases, out: Path) -> Path:
     """One event folder holding several cases, each case's patients renamed apart."""
     frames = []
