@@ -590,31 +590,34 @@ pharmacy."""
 
 
 def _local_facts(folder: str, population: str, lookback: int):
-    """The dataset facts as the local engine's population gives them."""
+    """The dataset facts as the local engine takes them: the data start and the pharmacy
+    data of every accepted event (``PopulationMeasures.dataset_context``), whether the
+    population has index dates."""
     from analytics.population import apply_population
     from analytics.results.measures import DatasetFacts
 
     ingested = read_event_folder(folder).ingest_result()
     pop = apply_population(ingested.events, ingested.diagnoses, ingested.population_source,
                            population, lookback)
-    history = pop.full_history(ingested.events)
-    start = history["event_date"].min()
-    pharmacy = (history["technique"] == "narcotic") & history["pharmacy_id"].notna()
+    accepted = ingested.events
+    start = accepted["event_date"].min()
+    pharmacy = (accepted["technique"] == "narcotic") & accepted["pharmacy_id"].notna()
     return DatasetFacts(None if pd.isna(start) else pd.Timestamp(start), bool(pharmacy.any()),
                         len(pop.index_date) > 0)
 
 
 def test_dataset_facts_are_those_of_the_local_population(spark, ehr_folder, tmp_path):
-    """The population's earliest event, pharmacy ids and index dates, computed in Spark,
-    are the local population's: by hand for a clinic export, and for an EHR-wide export
-    with its lookback."""
+    """The dataset's earliest event and pharmacy ids and the population's index dates,
+    computed in Spark, are the local engine's: by hand for a clinic export (y1, outside
+    the back-pain population, still starts the data and records a pharmacy), and for an
+    EHR-wide export with its lookback."""
     from analytics.spark import engine
     from analytics.spark.dataset import read_event_folder as spark_folder
     from analytics.spark.engine import Analysis
 
     (tmp_path / "pharmacies.csv").write_text(PHARMACIES)
     clinic = str(_folder(tmp_path / "pharmacies.csv", tmp_path / "events"))
-    cases = [(clinic, "back_pain", 30, (pd.Timestamp("2021-03-01"), False, True)),
+    cases = [(clinic, "back_pain", 30, (pd.Timestamp("2020-01-01"), True, True)),
              (clinic, "all", 30, (pd.Timestamp("2020-01-01"), True, True)),
              (ehr_folder, "back_pain", 30, None), (ehr_folder, "back_pain", 500, None),
              (ehr_folder, "all", 30, None)]
